@@ -1,0 +1,42 @@
+// Reads a JSON body without ever holding more than the configured limit in memory.
+import { badRequest, payloadTooLarge } from "./errors";
+
+export async function readJson(request: Request, limit: number): Promise<unknown> {
+  const declared = Number(request.headers.get("content-length") ?? NaN);
+  if (declared > limit) throw tooLarge(limit);
+  if (!request.body) throw badRequest("request body is empty; expected a JSON object");
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel();
+      throw tooLarge(limit);
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    bytes.set(c, at);
+    at += c.byteLength;
+  }
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
+  } catch {
+    throw badRequest("malformed JSON: body is not valid UTF-8");
+  }
+  if (text.trim() === "") throw badRequest("request body is empty; expected a JSON object");
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw badRequest(`malformed JSON: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+const tooLarge = (limit: number) =>
+  payloadTooLarge(`request body exceeds the ${limit}-byte limit (MAX_BODY_BYTES)`);

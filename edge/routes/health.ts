@@ -1,0 +1,26 @@
+// Server health and metadata (OIP v2).
+import { Hono } from "hono";
+import type { AppEnv } from "../env";
+import { sessionCache } from "../http/services";
+import { runtimeState } from "../runtime/ort";
+
+export const SERVER = { name: "meridian", version: "0.1.0", extensions: ["classification"] };
+
+export const health = new Hono<AppEnv>()
+  .get("/v2/health/live", (c) => c.json({ live: true }))
+  .get("/v2/health/ready", async (c) => {
+    const runtime = runtimeState();
+    let registry = "ok";
+    try {
+      await c.env.DB.prepare("SELECT 1").first();
+    } catch (err) {
+      registry = err instanceof Error ? err.message : String(err);
+    }
+    const ready = runtime.status === "ready" && registry === "ok";
+    const body = { ready, runtime, registry, sessions: sessionCache(c.env).stats() };
+    if (ready) return c.json(body);
+    c.header("retry-after", "1");
+    return c.json({ error: "not ready", ...body }, 503);
+  })
+  .get("/v2", (c) => c.json(SERVER))
+  .get("/v2/", (c) => c.json(SERVER));

@@ -1,0 +1,67 @@
+// POST /v1/predict/{name}: a convenience for plain JSON features, not part of OIP.
+// {"instances": [[5.1, 3.5, 1.4, 0.2], ...]} for a model with one input of shape [-1, n];
+// each prediction carries every output's row and, where the manifest names classes, `class`.
+import { Hono } from "hono";
+import { z } from "zod";
+import type { Manifest } from "../../shared/manifest";
+import { describeZodError, type InferenceRequest, type TensorData } from "../../shared/oip";
+import { intVar, type AppEnv } from "../env";
+import { readJson } from "../http/body";
+import { badRequest } from "../http/errors";
+import { infer } from "../runtime/infer";
+
+const PredictSchema = z.object({
+  instances: z.array(z.union([z.array(z.union([z.number(), z.string(), z.boolean()])), z.string()])).min(1),
+});
+
+export const predictRoutes = new Hono<AppEnv>().post("/v1/predict/:name", async (c) => {
+  const manifest = await c.var.models.resolve(c.req.param("name"));
+  const body = PredictSchema.safeParse(await readJson(c.req.raw, intVar(c.env.MAX_BODY_BYTES, 4 << 20)));
+  if (!body.success) throw badRequest(`invalid predict request: ${describeZodError(body.error)}`);
+  const request = toInference(manifest, body.data.instances);
+  const lease = await c.var.models.acquire(manifest);
+  try {
+    const response = await infer(lease.loaded.session, manifest, request);
+    c.header("x-meridian-backend", lease.loaded.backend);
+    c.header("x-meridian-model-version", response.model_version);
+    return c.json({
+      model_name: response.model_name,
+      model_version: response.model_version,
+      predictions: body.data.instances.map((_, row) => {
+        const prediction: Record<string, unknown> = {};
+        for (const out of response.outputs) {
+          const width = out.shape.slice(1).reduce((a, b) => a * b, 1);
+          const values = out.data.slice(row * width, (row + 1) * width);
+          prediction[out.name] = out.shape.length === 1 ? values[0] : values;
+          const labels = manifest.labels[out.name];
+          if (labels && out.shape.length === 2) prediction.class = labels[argmax(values as number[])];
+        }
+        return prediction;
+      }),
+    });
+  } finally {
+    lease.release();
+  }
+});
+
+function toInference(manifest: Manifest, instances: Array<TensorData | string>): InferenceRequest {
+  const [input, ...rest] = manifest.inputs;
+  if (!input || rest.length > 0) {
+    throw badRequest(`/v1/predict serves single-input models; "${manifest.name}" takes ${manifest.inputs.length} inputs, use /v2`);
+  }
+  const rows = instances.map((i) => (Array.isArray(i) ? i : [i]));
+  const width = input.shape.length === 2 ? input.shape[1]! : 1;
+  const bad = rows.findIndex((r) => (width === -1 ? r.length !== rows[0]!.length : r.length !== width));
+  if (bad >= 0) {
+    throw badRequest(`instance ${bad} has ${rows[bad]!.length} features, the model takes ${width === -1 ? rows[0]!.length : width}`);
+  }
+  const cols = width === -1 ? rows[0]!.length : width;
+  const shape = input.shape.length === 1 ? [rows.length] : [rows.length, cols];
+  return { inputs: [{ name: input.name, datatype: input.datatype, shape, data: rows.flat() as TensorData }] };
+}
+
+function argmax(values: number[]): number {
+  let best = 0;
+  for (let i = 1; i < values.length; i++) if (values[i]! > values[best]!) best = i;
+  return best;
+}

@@ -1,0 +1,103 @@
+// One inference: checks a decoded OIP request against the manifest, runs the session and
+// encodes the outputs. Every client mistake becomes a 400 that names the input at fault.
+import { datatypeFromOrt, isDatatype } from "../../shared/datatypes";
+import type { Manifest } from "../../shared/manifest";
+import type { InferenceRequest, InferenceResponse, ResponseOutput } from "../../shared/oip";
+import { TensorError, checkShape, decodeTensor, encodeValues } from "../../shared/tensors";
+import { HttpError, badRequest } from "../http/errors";
+import { ort } from "./ort";
+
+export async function infer(
+  session: ort.InferenceSession,
+  manifest: Manifest,
+  request: InferenceRequest,
+): Promise<InferenceResponse> {
+  const feeds = decodeInputs(manifest, request);
+  const wanted = request.outputs ?? manifest.outputs.map((o) => ({ name: o.name, parameters: undefined }));
+  const known = new Set(manifest.outputs.map((o) => o.name));
+  for (const o of wanted) {
+    if (!known.has(o.name)) {
+      throw badRequest(`unknown output "${o.name}"; the model has ${list(known)}`);
+    }
+  }
+  let results: ort.InferenceSession.ReturnType;
+  try {
+    results = await session.run(feeds, [...new Set(wanted.map((o) => o.name))]);
+  } catch (err) {
+    // Inputs passed our checks, so what ort still refuses is a constraint of the graph itself.
+    throw badRequest(`the model rejected the inputs: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const outputs = wanted.map((o) => {
+    const tensor = results[o.name];
+    if (!tensor) throw new HttpError(500, `the model produced no output "${o.name}"`);
+    const k = o.parameters?.classification;
+    return k === undefined ? encodeOutput(o.name, tensor) : classify(o.name, tensor, k, manifest);
+  });
+  const response: InferenceResponse = {
+    model_name: manifest.name,
+    model_version: String(manifest.version),
+    outputs,
+  };
+  if (request.id !== undefined) response.id = request.id;
+  return response;
+}
+
+function decodeInputs(manifest: Manifest, request: InferenceRequest): Record<string, ort.Tensor> {
+  const specs = new Map(manifest.inputs.map((s) => [s.name, s]));
+  const feeds: Record<string, ort.Tensor> = {};
+  for (const input of request.inputs) {
+    const spec = specs.get(input.name);
+    if (!spec) throw badRequest(`unknown input "${input.name}"; the model takes ${list(specs.keys())}`);
+    if (feeds[input.name]) throw badRequest(`input "${input.name}" is given twice`);
+    if (!isDatatype(input.datatype)) {
+      throw badRequest(`input "${input.name}": unknown datatype "${input.datatype}"`);
+    }
+    if (input.datatype !== spec.datatype) {
+      throw badRequest(`input "${input.name}": datatype ${input.datatype} does not match the model's ${spec.datatype}`);
+    }
+    try {
+      checkShape(input.name, input.shape, spec);
+      const t = decodeTensor(input.name, spec.datatype, input.shape, input.data);
+      feeds[input.name] = new ort.Tensor(t.type, t.values, t.dims);
+    } catch (err) {
+      if (err instanceof TensorError) throw badRequest(err.message);
+      throw err;
+    }
+  }
+  for (const name of specs.keys()) {
+    if (!feeds[name]) throw badRequest(`missing input "${name}"; the model takes ${list(specs.keys())}`);
+  }
+  return feeds;
+}
+
+function encodeOutput(name: string, tensor: ort.Tensor): ResponseOutput {
+  const datatype = datatypeFromOrt(tensor.type);
+  if (!datatype) throw new HttpError(500, `output "${name}" has type ${tensor.type}, which OIP cannot carry`);
+  return { name, datatype, shape: [...tensor.dims], data: encodeValues(datatype, tensor.data as ArrayLike<unknown>) };
+}
+
+/** Triton's classification extension: top-k "score:index[:label]" strings per row. */
+function classify(name: string, tensor: ort.Tensor, k: unknown, manifest: Manifest): ResponseOutput {
+  if (typeof k !== "number" || !Number.isInteger(k) || k < 1) {
+    throw badRequest(`output "${name}": parameter "classification" must be a positive integer`);
+  }
+  if (tensor.type !== "float32" || tensor.dims.length !== 2) {
+    throw badRequest(`output "${name}": classification needs a [batch, classes] FP32 output`);
+  }
+  const [rows = 0, classes = 0] = tensor.dims;
+  const scores = tensor.data as Float32Array;
+  const labels = manifest.labels[name];
+  const top = Math.min(k, classes);
+  const data: string[] = [];
+  for (let r = 0; r < rows; r++) {
+    const row = Array.from(scores.subarray(r * classes, (r + 1) * classes), (score, index) => ({ score, index }));
+    row.sort((a, b) => b.score - a.score);
+    for (const { score, index } of row.slice(0, top)) {
+      const label = labels?.[index];
+      data.push(label === undefined ? `${score}:${index}` : `${score}:${index}:${label}`);
+    }
+  }
+  return { name, datatype: "BYTES", shape: [rows, top], data };
+}
+
+const list = (names: Iterable<string>) => [...names].map((n) => `"${n}"`).join(", ");

@@ -1,0 +1,65 @@
+// onnxruntime-web inside workerd. Workers refuse to compile WebAssembly from bytes, so the
+// .wasm is imported as a module and handed to ort by wrapping WebAssembly.instantiate: ort's
+// Emscripten glue calls it with (placeholder) bytes and gets an instance of the real module.
+import * as ort from "onnxruntime-web/wasm";
+import ortWasm from "onnxruntime-web/ort-wasm-simd-threaded.wasm";
+import { identityModel } from "../../shared/onnx/models";
+
+export { ort };
+export type Backend = "wasm" | "webgpu";
+
+const instantiate = WebAssembly.instantiate.bind(WebAssembly);
+function instantiateImported(source: unknown, imports?: WebAssembly.Imports): Promise<unknown> {
+  if (source instanceof WebAssembly.Module) return instantiate(source, imports);
+  return instantiate(ortWasm, imports).then((instance) => ({ instance, module: ortWasm }));
+}
+(WebAssembly as { instantiate: unknown }).instantiate = instantiateImported;
+
+ort.env.wasm.numThreads = 1; // no SharedArrayBuffer threads in Workers
+ort.env.wasm.proxy = false;
+// Any buffer: it stops the glue from trying to locate/fetch the .wasm by URL.
+ort.env.wasm.wasmBinary = new Uint8Array(8);
+ort.env.logLevel = "error";
+
+/** WebGPU only in the webgpu build and where the runtime exposes navigator.gpu. */
+export function backend(): Backend {
+  const built = typeof __MERIDIAN_WEBGPU__ !== "undefined" && __MERIDIAN_WEBGPU__;
+  const nav = (globalThis as { navigator?: { gpu?: unknown } }).navigator;
+  const gpu = Boolean(nav?.gpu);
+  return built && gpu ? "webgpu" : "wasm";
+}
+
+export function sessionOptions(): ort.InferenceSession.SessionOptions {
+  return { executionProviders: [backend()], graphOptimizationLevel: "all" };
+}
+
+export type RuntimeState =
+  | { status: "starting" }
+  | { status: "ready"; backend: Backend; startMs: number }
+  | { status: "failed"; error: string };
+
+let state: RuntimeState = { status: "starting" };
+let started: Promise<void> | undefined;
+
+/**
+ * Instantiates the WASM runtime once per isolate by creating a throwaway session. Called at
+ * module load so the ~0.5 s start-up happens before the first request, not during it.
+ * A failed start is sticky in ort, so it is recorded and surfaced by /v2/health/ready.
+ */
+export function startRuntime(): Promise<void> {
+  started ??= (async () => {
+    const t0 = Date.now();
+    try {
+      const session = await ort.InferenceSession.create(identityModel(), sessionOptions());
+      await session.release();
+      state = { status: "ready", backend: backend(), startMs: Date.now() - t0 };
+    } catch (err) {
+      state = { status: "failed", error: err instanceof Error ? err.message : String(err) };
+    }
+  })();
+  return started;
+}
+
+export function runtimeState(): RuntimeState {
+  return state;
+}

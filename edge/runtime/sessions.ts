@@ -1,0 +1,109 @@
+// Isolate-wide cache of inference sessions: one per (model, version, sha256), shared by all
+// requests, bounded by an LRU on artifact bytes (an isolate has 128 MB). Concurrent first
+// requests share one load; an evicted session is released only after its last lease ends, so
+// in-flight requests finish on the session they started with.
+import type { ort, Backend } from "./ort";
+
+export interface LoadedSession {
+  key: string;
+  session: ort.InferenceSession;
+  bytes: number;
+  backend: Backend;
+  loadMs: number;
+}
+
+export interface Lease {
+  readonly loaded: LoadedSession;
+  release(): void;
+}
+
+interface Entry {
+  loaded: LoadedSession;
+  leases: number;
+  evicted: boolean;
+}
+
+export class SessionCache {
+  private readonly entries = new Map<string, Entry>(); // Map order = least recently used first
+  private readonly loading = new Map<string, Promise<Entry>>();
+  private used = 0;
+  loads = 0;
+
+  constructor(private readonly budgetBytes: number) {}
+
+  async acquire(key: string, load: () => Promise<LoadedSession>): Promise<Lease> {
+    let entry = this.entries.get(key);
+    if (entry) {
+      this.entries.delete(key); // re-insert: most recently used
+      this.entries.set(key, entry);
+    } else {
+      entry = await this.loadOnce(key, load);
+      // Another load may have pushed it out while this request waited.
+      if (entry.evicted) return this.acquire(key, load);
+    }
+    return this.lease(entry);
+  }
+
+  has(key: string): boolean {
+    return this.entries.has(key);
+  }
+
+  stats(): { sessions: number; bytes: number; budgetBytes: number; loads: number; keys: string[] } {
+    return {
+      sessions: this.entries.size,
+      bytes: this.used,
+      budgetBytes: this.budgetBytes,
+      loads: this.loads,
+      keys: [...this.entries.keys()],
+    };
+  }
+
+  /** Drops a session now (its memory is freed once in-flight requests end). */
+  evict(key: string): void {
+    const entry = this.entries.get(key);
+    if (!entry) return;
+    this.entries.delete(key);
+    this.used -= entry.loaded.bytes;
+    entry.evicted = true;
+    if (entry.leases === 0) void entry.loaded.session.release();
+  }
+
+  private loadOnce(key: string, load: () => Promise<LoadedSession>): Promise<Entry> {
+    let pending = this.loading.get(key);
+    if (!pending) {
+      pending = load()
+        .then((loaded) => {
+          this.loads++;
+          const entry: Entry = { loaded, leases: 0, evicted: false };
+          this.entries.set(key, entry);
+          this.used += loaded.bytes;
+          this.shrink(key);
+          return entry;
+        })
+        .finally(() => this.loading.delete(key));
+      this.loading.set(key, pending);
+    }
+    return pending;
+  }
+
+  private shrink(keep: string): void {
+    for (const key of this.entries.keys()) {
+      if (this.used <= this.budgetBytes) return;
+      if (key !== keep) this.evict(key);
+    }
+  }
+
+  private lease(entry: Entry): Lease {
+    entry.leases++;
+    let released = false;
+    return {
+      loaded: entry.loaded,
+      release: () => {
+        if (released) return;
+        released = true;
+        entry.leases--;
+        if (entry.evicted && entry.leases === 0) void entry.loaded.session.release();
+      },
+    };
+  }
+}

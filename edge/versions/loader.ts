@@ -1,0 +1,38 @@
+// Loader: knows one format (ONNX in R2). Fetches the artifact a manifest names, refuses bytes
+// that do not hash to the manifest's sha256, and creates the session.
+import { sha256Hex } from "../../shared/hash";
+import type { Manifest } from "../../shared/manifest";
+import { HttpError } from "../http/errors";
+import { backend, ort, sessionOptions, startRuntime } from "../runtime/ort";
+import type { LoadedSession } from "../runtime/sessions";
+import { artifactKey } from "./pointer";
+
+export class ModelLoadError extends HttpError {
+  constructor(manifest: Manifest, reason: string) {
+    super(503, `model "${manifest.name}" version ${manifest.version} cannot be served: ${reason}`, {
+      "retry-after": "5",
+    });
+    this.name = "ModelLoadError";
+  }
+}
+
+export const sessionKey = (m: Manifest) => `${m.name}@${m.version}#${m.sha256}`;
+
+export async function loadOnnx(bucket: R2Bucket, manifest: Manifest): Promise<LoadedSession> {
+  const t0 = Date.now();
+  await startRuntime();
+  const object = await bucket.get(artifactKey(manifest.sha256));
+  if (!object) throw new ModelLoadError(manifest, "artifact missing from storage");
+  const bytes = new Uint8Array(await object.arrayBuffer());
+  const digest = await sha256Hex(bytes);
+  if (digest !== manifest.sha256) {
+    throw new ModelLoadError(manifest, `artifact hashes to ${digest}, the manifest says ${manifest.sha256}`);
+  }
+  let session: ort.InferenceSession;
+  try {
+    session = await ort.InferenceSession.create(bytes, sessionOptions());
+  } catch (err) {
+    throw new ModelLoadError(manifest, `onnxruntime refused it (${err instanceof Error ? err.message : String(err)})`);
+  }
+  return { key: sessionKey(manifest), session, bytes: bytes.byteLength, backend: backend(), loadMs: Date.now() - t0 };
+}

@@ -1,0 +1,57 @@
+// Open Inference Protocol v2 REST bodies (../shared/specs/open_inference_rest.yaml).
+import { z } from "zod";
+import type { Datatype } from "./datatypes";
+
+export const ParametersSchema = z.record(z.string(), z.unknown());
+
+/** tensor_data: numbers, strings or booleans, flat (row-major) or nested. */
+export type TensorData = Array<number | string | boolean | TensorData>;
+const TensorDataSchema: z.ZodType<TensorData> = z.array(
+  z.union([z.number(), z.string(), z.boolean(), z.lazy(() => TensorDataSchema)]),
+);
+
+export const RequestInputSchema = z.object({
+  name: z.string().min(1),
+  shape: z.array(z.number().int().min(0)),
+  datatype: z.string().min(1),
+  parameters: ParametersSchema.optional(),
+  data: TensorDataSchema,
+});
+export type RequestInput = z.infer<typeof RequestInputSchema>;
+
+export const RequestOutputSchema = z.object({
+  name: z.string().min(1),
+  parameters: ParametersSchema.optional(),
+});
+
+export const InferenceRequestSchema = z.object({
+  id: z.string().optional(),
+  parameters: ParametersSchema.optional(),
+  inputs: z.array(RequestInputSchema).min(1),
+  outputs: z.array(RequestOutputSchema).optional(),
+});
+export type InferenceRequest = z.infer<typeof InferenceRequestSchema>;
+
+export interface ResponseOutput {
+  name: string;
+  shape: number[];
+  datatype: Datatype;
+  parameters?: Record<string, unknown>;
+  data: Array<number | string | boolean>;
+}
+
+export interface InferenceResponse {
+  model_name: string;
+  model_version: string;
+  id?: string;
+  parameters?: Record<string, unknown>;
+  outputs: ResponseOutput[];
+}
+
+/** First zod issue as one readable line, e.g. `inputs.0.shape.1: expected int`. */
+export function describeZodError(error: z.ZodError): string {
+  const issue = error.issues[0];
+  if (!issue) return "invalid request";
+  const path = issue.path.map(String).join(".");
+  return path ? `${path}: ${issue.message}` : issue.message;
+}
