@@ -1,7 +1,7 @@
 // SHA-256 through WebCrypto, which both Workers and Node 20 provide.
 
 export async function sha256Hex(data: ArrayBuffer | ArrayBufferView): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", data);
+  const digest = await crypto.subtle.digest("SHA-256", data as BufferSource);
   return toHex(new Uint8Array(digest));
 }
 

@@ -4,11 +4,12 @@ import type { Datatype } from "./datatypes";
 
 export const ParametersSchema = z.record(z.string(), z.unknown());
 
-/** tensor_data: numbers, strings or booleans, flat (row-major) or nested. */
-export type TensorData = Array<number | string | boolean | TensorData>;
-const TensorDataSchema: z.ZodType<TensorData> = z.array(
-  z.union([z.number(), z.string(), z.boolean(), z.lazy(() => TensorDataSchema)]),
-);
+/**
+ * tensor_data: numbers, strings or booleans, flat (row-major) or nested. Elements are checked
+ * against the model's datatype later (shared/tensors.ts), where the message can name them.
+ */
+export type TensorData = unknown[];
+const TensorDataSchema = z.array(z.unknown());
 
 export const RequestInputSchema = z.object({
   name: z.string().min(1),

@@ -37,10 +37,10 @@ export class TensorError extends Error {
 const FP32_MAX = 3.4028234663852886e38;
 const FP16_MAX = 65504;
 
-export function flatten(data: TensorData): Array<number | string | boolean> {
-  if (!data.some(Array.isArray)) return data as Array<number | string | boolean>;
-  const out: Array<number | string | boolean> = [];
-  const walk = (d: TensorData) => {
+export function flatten(data: TensorData): unknown[] {
+  if (!data.some(Array.isArray)) return data;
+  const out: unknown[] = [];
+  const walk = (d: unknown[]) => {
     for (const v of d) Array.isArray(v) ? walk(v) : out.push(v);
   };
   walk(data);
@@ -82,7 +82,7 @@ export function decodeTensor(
   }
   const bad = (i: number, what: string): never => {
     throw new TensorError(
-      `input "${input}": element ${i} is ${JSON.stringify(flat[i]) ?? String(flat[i])}, expected ${what}`,
+      `input "${input}": element ${i} is ${show(flat[i])}, expected ${what}`,
     );
   };
   const type = ORT_TYPE[datatype];
@@ -120,9 +120,11 @@ export function decodeTensor(
   }
 }
 
+const show = (v: unknown) => (typeof v === "number" ? String(v) : (JSON.stringify(v) ?? String(v)));
+
 function decodeIntegers(
   datatype: Datatype,
-  flat: Array<number | string | boolean>,
+  flat: unknown[],
   bad: (i: number, what: string) => never,
 ): TensorValues {
   const range = INTEGER_RANGE[datatype];
@@ -130,7 +132,7 @@ function decodeIntegers(
   const [lo, hi] = range;
   const wide = datatype === "INT64" || datatype === "UINT64";
   const what = `an integer in [${lo}, ${hi}]${wide ? " (a number or a decimal string)" : ""}`;
-  const toBig = (v: number | string | boolean, i: number): bigint => {
+  const toBig = (v: unknown, i: number): bigint => {
     let b: bigint;
     if (typeof v === "number" && Number.isInteger(v)) b = BigInt(v);
     else if (wide && typeof v === "string" && /^-?\d{1,20}$/.test(v)) b = BigInt(v);
