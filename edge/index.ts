@@ -1,7 +1,9 @@
-// Worker entry.
+// Worker entry (WASM build).
+import ortWasm from "onnxruntime-web/ort-wasm-simd-threaded.wasm";
 import { app } from "./app";
-import { startRuntime } from "./runtime/ort";
+import { startRuntime, useOrtWasm } from "./runtime/ort";
 
+useOrtWasm(ortWasm);
 // Pay the WASM start-up while the isolate loads rather than on the first request.
 void startRuntime();
 

@@ -63,10 +63,12 @@ export interface DevServer {
 }
 
 export async function startDev(
-  opts: { port?: number; stateDir?: string; vars?: Record<string, string>; timeoutMs?: number } = {},
+  /** `config`: a wrangler config other than ./wrangler.toml (its Worker must answer /v2/health/ready). */
+  opts: { port?: number; stateDir?: string; vars?: Record<string, string>; timeoutMs?: number; config?: string } = {},
 ): Promise<DevServer> {
   const port = opts.port ?? (await freePort());
   const args = ["dev", "--port", String(port), "--ip", "127.0.0.1", "--persist-to", opts.stateDir ?? DEFAULT_STATE];
+  if (opts.config) args.push("--config", opts.config);
   for (const [k, v] of Object.entries(opts.vars ?? {})) args.push("--var", `${k}:${v}`);
   const t0 = Date.now();
   const child = spawn(WRANGLER, args, { cwd: ROOT, env: WRANGLER_ENV, detached: true, stdio: ["ignore", "pipe", "pipe"] });

@@ -1,17 +1,26 @@
 // onnxruntime-web inside workerd. Workers refuse to compile WebAssembly from bytes, so the
-// .wasm is imported as a module and handed to ort by wrapping WebAssembly.instantiate: ort's
-// Emscripten glue calls it with (placeholder) bytes and gets an instance of the real module.
+// .wasm is imported as a module (by the entry point, which knows which build it is) and handed
+// to ort by wrapping WebAssembly.instantiate: ort's Emscripten glue calls it with placeholder
+// bytes and gets an instance of the real module.
 import * as ort from "onnxruntime-web/wasm";
-import ortWasm from "onnxruntime-web/ort-wasm-simd-threaded.wasm";
 import { identityModel } from "../../shared/onnx/models";
 
 export { ort };
 export type Backend = "wasm" | "webgpu";
 
+let ortWasm: WebAssembly.Module | undefined;
+
+/** Called once by the entry point with ort's compiled .wasm (plain or WebGPU build). */
+export function useOrtWasm(module: WebAssembly.Module): void {
+  ortWasm = module;
+}
+
 const instantiate = WebAssembly.instantiate.bind(WebAssembly);
 function instantiateImported(source: unknown, imports?: WebAssembly.Imports): Promise<unknown> {
   if (source instanceof WebAssembly.Module) return instantiate(source, imports);
-  return instantiate(ortWasm, imports).then((instance) => ({ instance, module: ortWasm }));
+  const module = ortWasm;
+  if (!module) return Promise.reject(new Error("ort .wasm not provided: call useOrtWasm() from the entry point"));
+  return instantiate(module, imports).then((instance) => ({ instance, module }));
 }
 (WebAssembly as { instantiate: unknown }).instantiate = instantiateImported;
 

@@ -88,6 +88,18 @@ describe("inference on the sample models", () => {
   });
 });
 
+describe("session caching", () => {
+  it("loads a model once per isolate, however many requests use it", async () => {
+    const loads = async () => (await (await get("/v2/health/ready")).json<{ sessions: { loads: number; keys: string[] } }>()).sessions;
+    await post("/v2/models/iris/infer", irisRequest());
+    const before = await loads();
+    expect(before.keys.some((k) => k.startsWith("iris@1#"))).toBe(true);
+    const results = await Promise.all(Array.from({ length: 10 }, () => post("/v2/models/iris/infer", irisRequest())));
+    expect(results.map((r) => r.status)).toEqual(Array(10).fill(200));
+    expect((await loads()).loads).toBe(before.loads);
+  });
+});
+
 describe("metadata and readiness", () => {
   it("describes a model per the OIP metadata schema", async () => {
     const res = await get("/v2/models/iris");

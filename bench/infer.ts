@@ -1,0 +1,354 @@
+// `npm run bench:infer`: inference cost of the edge Worker on this machine, in one run.
+//  1. kernel: onnxruntime-web (WASM, inside workerd) vs onnxruntime-node, 1 thread each
+//  2. HTTP latency through `wrangler dev` on loopback (autocannon)
+//  3. cold start of a fresh `wrangler dev` and its first predictions
+//  4. bundle size (`wrangler deploy --dry-run`)
+//  5. workerd RSS before/after loading the sample models
+// Prints tables and writes bench/results/infer.json. Exits non-zero only if something breaks.
+import { execFile } from "node:child_process";
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { cpus, release, tmpdir, totalmem } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { gzipSync } from "node:zlib";
+import * as ortNode from "onnxruntime-node";
+import { buildFixtureModels, type FixtureModel } from "../scripts/models";
+import { ROOT, WRANGLER_ENV, seed, startDev, type DevServer } from "../scripts/local";
+import { fmt, percentile, randomInputs, rounded, table, timeRounds, type RoundTiming } from "./lib";
+
+const require = createRequire(import.meta.url);
+const WRANGLER = join(ROOT, "node_modules", ".bin", "wrangler");
+const OUT = join(ROOT, "bench", "results", "infer.json");
+const KERNEL_MODELS = ["iris", "iris-int8", "mlp784", "mlp784-int8"];
+const BATCHES = [1, 8, 64];
+const TIMING = { warmupMs: 300, roundMs: 50, rounds: 20 };
+const MIB = 1024 * 1024;
+const TARGETS = { kernelRatio: 2, irisP99Ms: 10, firstPredictionMs: 300, bundleGzipBytes: 10 * MIB, freePlanGzipBytes: 3 * MIB };
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+// autocannon ships no types: the slice of its API used here.
+interface AutocannonResult {
+  duration: number;
+  requests: { average: number; total: number };
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+}
+type Autocannon = (
+  opts: Record<string, unknown>,
+  done: (err: Error | null, result: AutocannonResult) => void,
+) => { on(event: "response", fn: (client: unknown, status: number, bytes: number, ms: number) => void): void };
+const autocannon = require("autocannon") as Autocannon;
+
+const servers = new Set<DevServer>();
+async function dev(opts: Parameters<typeof startDev>[0]): Promise<DevServer> {
+  const server = await startDev(opts);
+  servers.add(server);
+  return server;
+}
+async function stop(server: DevServer): Promise<void> {
+  servers.delete(server);
+  await server.stop();
+}
+const stopAll = () => Promise.all([...servers].map(stop));
+
+async function json<T>(res: Response, what: string): Promise<T> {
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${what}: HTTP ${res.status} ${text.slice(0, 300)}`);
+  return JSON.parse(text) as T;
+}
+
+function inferBody(model: FixtureModel, rows = 1): string {
+  const input = model.manifest.inputs[0]!;
+  const features = input.shape[1]!;
+  const data = model.manifest.name.startsWith("iris") ? [5.1, 3.5, 1.4, 0.2] : Array.from(randomInputs(rows, features, 1)[0]!);
+  return JSON.stringify({ inputs: [{ name: input.name, datatype: "FP32", shape: [rows, features], data }] });
+}
+
+async function timedInfer(url: string, model: FixtureModel): Promise<number> {
+  const t0 = performance.now();
+  const res = await fetch(`${url}/v2/models/${model.manifest.name}/infer`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: inferBody(model),
+  });
+  const body = await json<{ outputs?: unknown[] }>(res, `infer ${model.manifest.name}`);
+  const ms = performance.now() - t0;
+  if (!body.outputs?.length) throw new Error(`infer ${model.manifest.name}: no outputs in ${JSON.stringify(body)}`);
+  return ms;
+}
+
+// 1. Kernel time per batch, ort-web in workerd vs ort-node in this process.
+const perRun = (t: RoundTiming) => ({
+  medianUs: t.perRunUs.median,
+  p10Us: t.perRunUs.p10,
+  p90Us: t.perRunUs.p90,
+  rounds: t.rounds,
+  runsPerRound: t.runsPerRound,
+  clockResolutionMs: t.clockResolutionMs,
+});
+
+async function kernel(models: FixtureModel[], stateDir: string) {
+  const server = await dev({ config: join(ROOT, "bench", "wrangler.kernel.toml"), stateDir });
+  try {
+    const cells = [];
+    for (const model of models) {
+      const bytes = Buffer.from(model.onnx, "base64");
+      const { name: input, shape } = model.manifest.inputs[0]!;
+      const features = shape[1]!;
+      const session = await ortNode.InferenceSession.create(bytes, {
+        executionProviders: ["cpu"],
+        graphOptimizationLevel: "all",
+        intraOpNumThreads: 1,
+        interOpNumThreads: 1,
+      });
+      for (const batch of BATCHES) {
+        const query = new URLSearchParams({ input, features: String(features), batch: String(batch), ...stringify(TIMING) });
+        const web = await json<RoundTiming>(await fetch(`${server.url}/kernel?${query}`, { method: "POST", body: bytes }), `kernel ${model.manifest.name}`);
+        const feeds = randomInputs(batch, features).map((data) => ({ [input]: new ortNode.Tensor("float32", data, [batch, features]) }));
+        const node = await timeRounds((i) => session.run(feeds[i % feeds.length]!), TIMING);
+        const ratio = web.perRunUs.median / node.perRunUs.median;
+        cells.push({ model: model.manifest.name, batch, web: perRun(web), node: perRun(node), ratioWebToNode: ratio, met: ratio <= TARGETS.kernelRatio });
+        log(`  kernel ${model.manifest.name} batch ${batch}: web ${fmt(web.perRunUs.median)} µs, node ${fmt(node.perRunUs.median)} µs`);
+      }
+      await session.release();
+    }
+    return cells;
+  } finally {
+    await stop(server);
+  }
+}
+const stringify = (o: Record<string, number>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, String(v)]));
+
+// 5. workerd RSS (the workerd process of a wrangler dev process group).
+async function workerdPids(pgid: number): Promise<number[]> {
+  const pids: number[] = [];
+  for (const entry of await readdir("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, "utf8").catch(() => "");
+    const close = stat.lastIndexOf(")");
+    const comm = stat.slice(stat.indexOf("(") + 1, close);
+    const pgrp = Number(stat.slice(close + 2).split(" ")[2]); // fields after comm: state ppid pgrp
+    if (comm === "workerd" && pgrp === pgid) pids.push(Number(entry));
+  }
+  return pids;
+}
+async function rss(pids: number[]): Promise<{ rssBytes: number; hwmBytes: number }> {
+  let rssBytes = 0;
+  let hwmBytes = 0;
+  for (const pid of pids) {
+    const status = await readFile(`/proc/${pid}/status`, "utf8");
+    const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN) * 1024;
+    rssBytes += kb("VmRSS");
+    hwmBytes += kb("VmHWM");
+  }
+  return { rssBytes, hwmBytes };
+}
+
+interface Health {
+  runtime: { status: string; startMs?: number };
+  sessions: { sessions: number; bytes: number };
+}
+async function memory(server: DevServer, models: FixtureModel[]) {
+  const pids = await workerdPids(server.process.pid!);
+  if (pids.length === 0) throw new Error("no workerd process found in the wrangler dev process group");
+  const before = await rss(pids);
+  for (const m of models) await json(await fetch(`${server.url}/v2/models/${m.manifest.name}/ready`), `ready ${m.manifest.name}`);
+  const after = await rss(pids);
+  const health = await json<Health>(await fetch(`${server.url}/v2/health/ready`), "health");
+  return {
+    workerdPids: pids,
+    modelsLoaded: models.map((m) => m.manifest.name),
+    before,
+    after,
+    deltaRssBytes: after.rssBytes - before.rssBytes,
+    sessionsBytes: health.sessions.bytes,
+    sessions: health.sessions.sessions,
+  };
+}
+
+// 2. HTTP latency with autocannon; per-request latencies from its "response" events (fractional ms).
+async function load(url: string, model: FixtureModel, label: string, opts: Record<string, unknown>) {
+  const latencies: number[] = [];
+  const statuses: Record<string, number> = {};
+  const result = await new Promise<AutocannonResult>((resolve, reject) => {
+    const instance = autocannon(
+      { url: `${url}/v2/models/${model.manifest.name}/infer`, method: "POST", headers: { "content-type": "application/json" }, body: inferBody(model), ...opts },
+      (err, res) => (err ? reject(err) : resolve(res)),
+    );
+    instance.on("response", (_client, status, _bytes, ms) => {
+      statuses[status] = (statuses[status] ?? 0) + 1;
+      if (status === 200) latencies.push(ms);
+    });
+  });
+  const sorted = latencies.sort((a, b) => a - b);
+  const run = {
+    model: model.manifest.name,
+    batch: 1,
+    load: label,
+    durationS: result.duration,
+    requests: result.requests.total,
+    reqPerS: result.requests.total / result.duration,
+    p50Ms: percentile(sorted, 50),
+    p99Ms: percentile(sorted, 99),
+    maxMs: sorted.at(-1) ?? NaN,
+    ok200: statuses[200] ?? 0,
+    non2xx: result.non2xx,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    statusCounts: statuses,
+  };
+  log(`  http ${run.model} ${label}: p50 ${fmt(run.p50Ms)} ms, p99 ${fmt(run.p99Ms)} ms, ${fmt(run.reqPerS)} req/s`);
+  return run;
+}
+
+// 3. Cold start: fresh wrangler dev, first and second iris prediction.
+async function coldStart(stateDir: string, iris: FixtureModel, runs: number) {
+  const results = [];
+  for (let i = 0; i < runs; i++) {
+    const server = await dev({ stateDir });
+    try {
+      const health = await json<Health>(await fetch(`${server.url}/v2/health/ready`), "health");
+      const firstPredictionMs = await timedInfer(server.url, iris);
+      const secondPredictionMs = await timedInfer(server.url, iris);
+      results.push({ spawnToReadyMs: server.readyMs, runtimeStartMs: health.runtime.startMs ?? NaN, firstPredictionMs, secondPredictionMs });
+      log(`  cold start ${i + 1}: ready ${server.readyMs} ms, first ${fmt(firstPredictionMs)} ms, second ${fmt(secondPredictionMs)} ms`);
+    } finally {
+      await stop(server);
+    }
+  }
+  return results;
+}
+
+// 4. Bundle size of the deployable Worker.
+async function bundle(tmp: string, env?: string) {
+  const outdir = await mkdtemp(join(tmp, "bundle-"));
+  const args = ["deploy", "--dry-run", "--outdir", outdir, "--config", join(ROOT, "wrangler.toml"), ...(env ? ["--env", env] : [])];
+  const { stdout } = await promisify(execFile)(WRANGLER, args, { cwd: ROOT, env: WRANGLER_ENV, maxBuffer: 16 * MIB });
+  const files = [];
+  for (const name of (await readdir(outdir, { recursive: true })).sort()) {
+    const path = join(outdir, name);
+    if (!(await stat(path)).isFile()) continue;
+    const bytes = await readFile(path);
+    files.push({ name, rawBytes: bytes.length, gzipBytes: gzipSync(bytes, { level: 9 }).length });
+  }
+  const rawBytes = files.reduce((a, f) => a + f.rawBytes, 0);
+  const gzipBytes = files.reduce((a, f) => a + f.gzipBytes, 0);
+  return {
+    env: env ?? "default",
+    files,
+    rawBytes,
+    gzipBytes,
+    wranglerReports: /Total Upload:\s*(.+)/.exec(stdout)?.[1]?.trim() ?? null,
+    limitGzipBytes: TARGETS.bundleGzipBytes,
+    met: gzipBytes <= TARGETS.bundleGzipBytes,
+    underFreePlan: gzipBytes <= TARGETS.freePlanGzipBytes,
+  };
+}
+
+async function versions() {
+  const version = async (pkg: string) => (JSON.parse(await readFile(join(ROOT, "node_modules", pkg, "package.json"), "utf8")) as { version: string }).version;
+  return { onnxruntimeWeb: await version("onnxruntime-web"), onnxruntimeNode: await version("onnxruntime-node"), wrangler: await version("wrangler"), autocannon: await version("autocannon") };
+}
+
+async function main(tmp: string): Promise<void> {
+  const started = Date.now();
+  const cpu = cpus();
+  const machine = { cpus: cpu.length, cpuModel: cpu[0]?.model ?? "unknown", totalMemBytes: totalmem(), platform: `${process.platform} ${release()}`, node: process.version, date: new Date().toISOString(), versions: await versions() };
+  console.log(`bench:infer on ${machine.cpus}x ${machine.cpuModel}, node ${machine.node}, ${machine.date}`);
+  const models = await buildFixtureModels();
+  const byName = (name: string) => models.find((m) => m.manifest.name === name)!;
+
+  log("4/5 bundle: wrangler deploy --dry-run");
+  const bundles = [await bundle(tmp)];
+  if (/^\s*\[env\.webgpu[\].]/m.test(await readFile(join(ROOT, "wrangler.toml"), "utf8"))) bundles.push(await bundle(tmp, "webgpu"));
+
+  log("1/5 kernel: onnxruntime-web in workerd vs onnxruntime-node");
+  const kernelCells = await kernel(KERNEL_MODELS.map(byName), join(tmp, "kernel-state"));
+
+  log("seeding a fresh state dir");
+  const stateDir = join(tmp, "state");
+  await seed(stateDir);
+  log("5/5 memory + 2/5 http: wrangler dev with the seeded models");
+  const server = await dev({ stateDir });
+  let mem;
+  const http = [];
+  try {
+    mem = await memory(server, models);
+    for (const name of ["iris", "iris-int8", "mlp784"]) await timedInfer(server.url, byName(name)); // checks 200 + outputs
+    await load(server.url, byName("iris"), "warm-up", { connections: 4, amount: 500 });
+    http.push(await load(server.url, byName("iris"), "4 connections", { connections: 4, duration: 10 }));
+    http.push(await load(server.url, byName("iris"), "200 req/s fixed", { connections: 4, duration: 10, overallRate: 200 }));
+    http.push(await load(server.url, byName("iris-int8"), "4 connections", { connections: 4, duration: 10 }));
+    http.push(await load(server.url, byName("mlp784"), "4 connections", { connections: 4, duration: 10 }));
+  } finally {
+    await stop(server);
+  }
+
+  log("3/5 cold start: fresh wrangler dev x3");
+  const cold = await coldStart(stateDir, byName("iris"), 3);
+
+  // Tables.
+  console.log("\n1. Kernel: median µs per session.run (1 thread; p10–p90 across rounds)");
+  console.log(
+    table(
+      ["model", "batch", "web µs", "web p10–p90", "node µs", "node p10–p90", "web/node", `≤ ${TARGETS.kernelRatio}x`],
+      kernelCells.map((c) => [c.model, c.batch, c.web.medianUs, `${fmt(c.web.p10Us)}–${fmt(c.web.p90Us)}`, c.node.medianUs, `${fmt(c.node.p10Us)}–${fmt(c.node.p90Us)}`, c.ratioWebToNode, c.met ? "met" : "missed"]),
+    ),
+  );
+  console.log(`   (runs timed in rounds of ~${TIMING.roundMs} ms, ${TIMING.rounds} rounds; workerd clock step ${kernelCells[0]?.web.clockResolutionMs} ms)`);
+  console.log("\n2. HTTP POST /v2/models/<name>/infer, batch 1, loopback through wrangler dev (autocannon, 10 s)");
+  console.log(table(["model", "load", "req/s", "p50 ms", "p99 ms", "max ms", "200", "non-2xx", "errors", "timeouts"], http.map((r) => [r.model, r.load, r.reqPerS, r.p50Ms, r.p99Ms, r.maxMs, r.ok200, r.non2xx, r.errors, r.timeouts])));
+  console.log("\n3. Cold start (fresh wrangler dev each run; first prediction = never-loaded iris in a fresh isolate)");
+  console.log(table(["run", "spawn→ready ms", "runtime.startMs", "1st predict ms", "2nd predict ms"], cold.map((c, i) => [i + 1, c.spawnToReadyMs, c.runtimeStartMs, c.firstPredictionMs, c.secondPredictionMs])));
+  console.log("\n4. Bundle (wrangler deploy --dry-run; gzip -9 per file, summed)");
+  console.log(table(["env", "files", "raw MiB", "gzip MiB", "wrangler says", "≤ 10 MiB", "≤ 3 MiB (free)"], bundles.map((b) => [b.env, b.files.length, b.rawBytes / MIB, b.gzipBytes / MIB, b.wranglerReports, b.met ? "met" : "missed", b.underFreePlan ? "yes" : "no"])));
+  console.log("\n5. workerd process RSS, before/after GET /v2/models/<name>/ready for all 5 sample models");
+  console.log(table(["RSS before MiB", "RSS after MiB", "delta MiB", "peak (VmHWM) MiB", "sessions.bytes"], [[mem.before.rssBytes / MIB, mem.after.rssBytes / MIB, mem.deltaRssBytes / MIB, mem.after.hwmBytes / MIB, mem.sessionsBytes]]));
+
+  const irisModerate = http.find((r) => r.model === "iris" && r.load === "4 connections")!;
+  const worstFirst = Math.max(...cold.map((c) => c.firstPredictionMs));
+  const kernelMet = kernelCells.filter((c) => c.met).length;
+  const targets = [
+    { target: `kernel web/node ≤ ${TARGETS.kernelRatio}x`, measured: `${kernelMet}/${kernelCells.length} cells`, met: kernelMet === kernelCells.length },
+    { target: `iris batch 1 p99 < ${TARGETS.irisP99Ms} ms (4 connections)`, measured: `${fmt(irisModerate.p99Ms)} ms`, met: irisModerate.p99Ms < TARGETS.irisP99Ms },
+    { target: `first prediction < ${TARGETS.firstPredictionMs} ms (worst of ${cold.length})`, measured: `${fmt(worstFirst)} ms`, met: worstFirst < TARGETS.firstPredictionMs },
+    ...bundles.map((b) => ({ target: `bundle (${b.env}) gzip ≤ 10 MiB`, measured: `${fmt(b.gzipBytes / MIB)} MiB`, met: b.met })),
+  ];
+  console.log("\nTargets");
+  console.log(table(["target", "measured", "result"], targets.map((t) => [t.target, t.measured, t.met ? "met" : "missed"])));
+
+  const results = {
+    machine,
+    units: "Field suffixes give units: Us microseconds, Ms milliseconds, S seconds, PerS per second, Bytes bytes; MiB = 2^20 bytes.",
+    kernel: {
+      method: `per-run time = round duration / runs per round (rounds of ~${TIMING.roundMs} ms after ${TIMING.warmupMs} ms warm-up); median/p10/p90 over ${TIMING.rounds} rounds. web: onnxruntime-web WASM through edge/runtime/ort inside workerd (wrangler dev); node: onnxruntime-node, intraOpNumThreads 1, interOpNumThreads 1. Same model bytes and seeded random inputs.`,
+      targetRatio: TARGETS.kernelRatio,
+      cells: kernelCells,
+    },
+    http: { tool: "autocannon; latencies of 200 responses from its response events", targetIrisP99Ms: TARGETS.irisP99Ms, runs: http },
+    coldStart: { targetFirstPredictionMs: TARGETS.firstPredictionMs, runs: cold },
+    bundle: bundles,
+    memory: { note: "RSS of the whole workerd process (all isolates and runtime), not one isolate's heap", ...mem },
+    targets,
+    wallS: (Date.now() - started) / 1000,
+  };
+  await mkdir(join(ROOT, "bench", "results"), { recursive: true });
+  await writeFile(OUT, `${JSON.stringify(rounded(results), null, 2)}\n`);
+  console.log(`\nwrote ${OUT} (${fmt(results.wallS)} s)`);
+}
+
+const tmp = await mkdtemp(join(tmpdir(), "meridian-bench-"));
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => void stopAll().finally(() => process.exit(130)));
+}
+try {
+  await main(tmp);
+} catch (err) {
+  console.error(err);
+  process.exitCode = 1;
+} finally {
+  await stopAll();
+  await rm(tmp, { recursive: true, force: true });
+}

@@ -1,0 +1,112 @@
+// A real `wrangler dev` on a free port: smoke test over HTTP, and parity of the Worker's
+// onnxruntime-web outputs with onnxruntime-node on the same model bytes.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as ortNode from "onnxruntime-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { irisData } from "../../shared/onnx/models";
+import { normalRows } from "../../shared/onnx/models";
+import { buildFixtureModels, type FixtureModel } from "../../scripts/models";
+import { seed, startDev, type DevServer } from "../../scripts/local";
+
+let server: DevServer;
+let models: FixtureModel[];
+const state = mkdtempSync(join(tmpdir(), "meridian-e2e-"));
+
+beforeAll(async () => {
+  models = await buildFixtureModels();
+  await seed(state);
+  server = await startDev({ stateDir: state });
+}, 120_000);
+
+afterAll(async () => {
+  await server?.stop();
+  rmSync(state, { recursive: true, force: true });
+});
+
+interface Body {
+  model_name: string;
+  model_version: string;
+  outputs: Array<{ name: string; shape: number[]; data: number[] }>;
+}
+
+async function inferHttp(model: string, input: string, rows: Float32Array, width: number): Promise<Body> {
+  const res = await fetch(`${server.url}/v2/models/${model}/infer`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ inputs: [{ name: input, datatype: "FP32", shape: [rows.length / width, width], data: Array.from(rows) }] }),
+  });
+  expect(res.status).toBe(200);
+  return (await res.json()) as Body;
+}
+
+async function inferNode(model: string, input: string, rows: Float32Array, width: number) {
+  const m = models.find((f) => f.manifest.name === model)!;
+  const session = await ortNode.InferenceSession.create(Buffer.from(m.onnx, "base64"), { intraOpNumThreads: 1 });
+  try {
+    return await session.run({ [input]: new ortNode.Tensor("float32", rows, [rows.length / width, width]) });
+  } finally {
+    await session.release();
+  }
+}
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+const argmaxRows = (p: ArrayLike<number>, cols: number) =>
+  Array.from({ length: p.length / cols }, (_, r) => {
+    let best = 0;
+    for (let c = 1; c < cols; c++) if (p[r * cols + c]! > p[r * cols + best]!) best = c;
+    return best;
+  });
+
+describe("wrangler dev smoke test", () => {
+  it("answers health, metadata and a prediction over real HTTP", async () => {
+    expect((await fetch(`${server.url}/v2/health/live`)).status).toBe(200);
+    expect(await (await fetch(`${server.url}/v2`)).json()).toMatchObject({ name: "meridian" });
+    const res = await fetch(`${server.url}/v1/predict/iris`, { method: "POST", body: JSON.stringify({ instances: [[5.1, 3.5, 1.4, 0.2]] }) });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("x-meridian-backend")).toBe("wasm");
+    expect(res.headers.get("x-meridian-pop")).toBeTruthy();
+    expect(await res.json()).toMatchObject({ model_name: "iris", predictions: [{ class: "setosa" }] });
+  });
+});
+
+describe("parity with onnxruntime-node", () => {
+  const iris = irisData();
+  const mnistLike = normalRows(64, 784, 99);
+
+  it("fp32 outputs agree within 1e-5 (iris, 150 rows; mlp784, 64 rows)", async () => {
+    for (const [model, input, rows, width] of [
+      ["iris", "measurements", iris.x, 4],
+      ["mlp784", "pixels", mnistLike, 784],
+    ] as const) {
+      const web = await inferHttp(model, input, rows, width);
+      const native = await inferNode(model, input, rows, width);
+      const probs = web.outputs.find((o) => o.name === "probabilities")!;
+      expect(maxAbsDiff(probs.data, native.probabilities!.data as Float32Array), model).toBeLessThan(1e-5);
+      expect(web.outputs.find((o) => o.name === "label")!.data).toEqual(Array.from(native.label!.data as BigInt64Array, Number));
+    }
+  });
+
+  it("int8 in the Worker matches int8 in onnxruntime-node and keeps the fp32 class", async () => {
+    for (const [model, input, rows, width, classes, minAgreement] of [
+      ["iris", "measurements", iris.x, 4, 3, 0.98],
+      ["mlp784", "pixels", mnistLike, 784, 10, 0.95],
+    ] as const) {
+      const web8 = (await inferHttp(`${model}-int8`, input, rows, width)).outputs.find((o) => o.name === "probabilities")!.data;
+      const native8 = (await inferNode(`${model}-int8`, input, rows, width)).probabilities!.data as Float32Array;
+      expect(maxAbsDiff(web8, native8), `${model}-int8 web vs native`).toBeLessThan(1e-5);
+      const native32 = (await inferNode(model, input, rows, width)).probabilities!.data as Float32Array;
+      const a = argmaxRows(web8, classes);
+      const b = argmaxRows(native32, classes);
+      const agreement = a.filter((k, i) => k === b[i]).length / a.length;
+      expect(agreement, `${model}: int8 vs fp32 top-1 agreement`).toBeGreaterThanOrEqual(minAgreement);
+    }
+  });
+});

@@ -1,0 +1,9 @@
+// What the Node-side global setup hands to tests (vitest provide/inject).
+import type { Manifest } from "../../shared/manifest";
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    /** Fixture models built by test/setup/models.ts; `onnx` is base64. */
+    models: Array<{ manifest: Manifest; onnx: string }>;
+  }
+}

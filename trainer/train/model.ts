@@ -1,0 +1,236 @@
+// The MLP trained with TensorFlow.js: relu hidden layers, a linear last layer, softmax
+// cross-entropy. Parameters live in ONE flat Float32Array — [W0 (in×out, row-major), b0, W1, b1, …] —
+// which is what travels through Redis, what the optimizer updates, what a checkpoint stores, and
+// (sliced per layer) what the ONNX exporter reads. Gradients use the same layout.
+import type { DenseLayer } from "../../shared/onnx/mlp";
+import { mlpWeights } from "../../shared/onnx/models";
+import { tf } from "./backend";
+
+export type Arch = {
+  /** [inputs, hidden…, classes]. */
+  sizes: number[];
+};
+
+export type ParamLayout = { name: string; shape: number[]; offset: number; length: number }[];
+
+export function paramLayout(sizes: readonly number[]): ParamLayout {
+  if (sizes.length < 2 || sizes.some((s) => !Number.isInteger(s) || s < 1)) {
+    throw new Error(`bad MLP sizes [${sizes.join(", ")}]`);
+  }
+  const out: ParamLayout = [];
+  let offset = 0;
+  for (let k = 0; k + 1 < sizes.length; k++) {
+    const [i, o] = [sizes[k]!, sizes[k + 1]!];
+    out.push({ name: `l${k}.weight`, shape: [i, o], offset, length: i * o });
+    offset += i * o;
+    out.push({ name: `l${k}.bias`, shape: [o], offset, length: o });
+    offset += o;
+  }
+  return out;
+}
+
+export function paramCount(sizes: readonly number[]): number {
+  const l = paramLayout(sizes);
+  const last = l[l.length - 1]!;
+  return last.offset + last.length;
+}
+
+/** Seeded He-normal init (the same init shared/onnx/models.ts uses for its MLPs). */
+export function initParams(sizes: readonly number[], seed: number): Float32Array {
+  const flat = new Float32Array(paramCount(sizes));
+  let o = 0;
+  for (const l of mlpWeights(sizes, seed)) {
+    flat.set(l.weights, o);
+    o += l.weights.length;
+    flat.set(l.bias, o);
+    o += l.bias.length;
+  }
+  return flat;
+}
+
+/** Flat parameters → the DenseLayer list the ONNX builders take (views, no copies). */
+export function toDenseLayers(sizes: readonly number[], flat: Float32Array): DenseLayer[] {
+  const layout = paramLayout(sizes);
+  if (flat.length !== paramCount(sizes)) throw new Error(`expected ${paramCount(sizes)} parameters, got ${flat.length}`);
+  const layers: DenseLayer[] = [];
+  for (let k = 0; k + 1 < sizes.length; k++) {
+    const w = layout[2 * k]!;
+    const b = layout[2 * k + 1]!;
+    layers.push({
+      weights: flat.subarray(w.offset, w.offset + w.length),
+      bias: flat.subarray(b.offset, b.offset + b.length),
+      inputs: sizes[k]!,
+      outputs: sizes[k + 1]!,
+      activation: k + 2 < sizes.length ? "relu" : "none",
+    });
+  }
+  return layers;
+}
+
+function paramTensors(sizes: readonly number[], flat: Float32Array): tf.Tensor[] {
+  return paramLayout(sizes).map((p) => tf.tensor(flat.subarray(p.offset, p.offset + p.length), p.shape, "float32"));
+}
+
+function logitsOf(x: tf.Tensor, params: readonly tf.Tensor[]): tf.Tensor2D {
+  let h = x as tf.Tensor2D;
+  const layers = params.length / 2;
+  for (let k = 0; k < layers; k++) {
+    h = tf.add(tf.matMul(h, params[2 * k] as tf.Tensor2D), params[2 * k + 1]!) as tf.Tensor2D;
+    if (k + 1 < layers) h = tf.relu(h);
+  }
+  return h;
+}
+
+/** [rows × cols] row-major → [cols × rows] row-major. */
+export function transposeHost(x: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++) {
+    const base = r * cols;
+    for (let c = 0; c < cols; c++) out[c * rows + r] = x[base + c]!;
+  }
+  return out;
+}
+
+/** One shard's contribution to a step: the MEAN gradient over its n rows, in the flat layout. */
+export type ShardGradient = {
+  grads: Float32Array;
+  /** Mean softmax cross-entropy over the shard's rows. */
+  loss: number;
+  /** Rows whose arg-max matched the label. */
+  correct: number;
+  n: number;
+};
+
+/** Copies the given rows of a row-major matrix into one contiguous batch. */
+export function gatherRows(x: Float32Array, cols: number, rows: ArrayLike<number>): Float32Array {
+  const out = new Float32Array(rows.length * cols);
+  for (let r = 0; r < rows.length; r++) {
+    const i = rows[r]!;
+    out.set(x.subarray(i * cols, (i + 1) * cols), r * cols);
+  }
+  return out;
+}
+
+/**
+ * The gradient step's compute half (what a worker runs): forward + backward on one batch with
+ * the given parameters. Pure: same inputs → same outputs on a given backend.
+ *
+ * Backprop is written out (it is an MLP) rather than taken from tf.valueAndGrads: one forward
+ * pass serves the loss, the accuracy and the backward pass, and the gradient with respect to
+ * the input — a [batch × inputs] product autodiff computes and throws away, as big as the first
+ * layer's weight gradient — is never computed. tf.grads checks it in the tests.
+ */
+export function computeGradient(
+  sizes: readonly number[],
+  params: Float32Array,
+  x: Float32Array,
+  y: ArrayLike<number>,
+): ShardGradient {
+  const inputs = sizes[0]!;
+  const classes = sizes[sizes.length - 1]!;
+  const n = y.length;
+  if (n === 0) throw new Error("computeGradient: empty batch");
+  if (x.length !== n * inputs) throw new Error(`computeGradient: ${x.length} values for ${n}×${inputs}`);
+  const [flat, lossT, correctT] = tf.tidy(() => {
+    const p = paramTensors(sizes, params);
+    const L = p.length / 2;
+    const labels = tf.tensor1d(Int32Array.from(y), "int32");
+    const onehot = tf.oneHot(labels, classes).toFloat();
+    // forward, keeping each layer's input and pre-activation
+    const hs: tf.Tensor2D[] = [tf.tensor2d(x, [n, inputs], "float32")];
+    const zs: tf.Tensor2D[] = [];
+    for (let k = 0; k < L; k++) {
+      const z = tf.add(tf.matMul(hs[k]!, p[2 * k] as tf.Tensor2D), p[2 * k + 1]!) as tf.Tensor2D;
+      zs.push(z);
+      if (k + 1 < L) hs.push(tf.relu(z));
+    }
+    const logits = zs[L - 1]!;
+    const logp = tf.logSoftmax(logits);
+    const loss = tf.neg(tf.mean(tf.sum(tf.mul(onehot, logp), 1)));
+    const correct = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), "int32"));
+    // backward: d(mean CE)/dz_L = (softmax - onehot) / n
+    let dz = tf.div(tf.sub(tf.exp(logp), onehot), n) as tf.Tensor2D;
+    const grads: tf.Tensor[] = new Array(2 * L);
+    for (let k = L - 1; k >= 0; k--) {
+      // hᵀ·dz. tfjs-backend-wasm 4.22 runs matMul with transpose flags ~8x slower than a plain
+      // matMul (67 vs 8.7 ms for 4096×64ᵀ·64×64), so operands are transposed explicitly — the
+      // input batch on the host, where it is a cheap copy — and a plain matMul follows.
+      const hT = k === 0 ? tf.tensor2d(transposeHost(x, n, inputs), [inputs, n], "float32") : tf.transpose(hs[k]!);
+      grads[2 * k] = tf.matMul(hT, dz);
+      grads[2 * k + 1] = tf.sum(dz, 0);
+      if (k > 0) {
+        const dh = tf.matMul(dz, tf.transpose(p[2 * k] as tf.Tensor2D));
+        dz = tf.mul(dh, tf.step(zs[k - 1]!)) as tf.Tensor2D; // relu' (0 at z <= 0)
+      }
+    }
+    return [tf.concat(grads.map((g) => tf.reshape(g, [-1]))), loss, correct] as const;
+  });
+  const grads = new Float32Array(flat.dataSync());
+  const loss = lossT.dataSync()[0]!;
+  const correct = correctT.dataSync()[0]!;
+  tf.dispose([flat, lossT, correctT]);
+  return { grads, loss, correct, n };
+}
+
+/** The same gradient through tf.valueAndGrads (autodiff): the reference the tests compare with. */
+export function computeGradientAutodiff(
+  sizes: readonly number[],
+  params: Float32Array,
+  x: Float32Array,
+  y: ArrayLike<number>,
+): { grads: Float32Array; loss: number } {
+  const n = y.length;
+  const [flat, lossT] = tf.tidy(() => {
+    const p = paramTensors(sizes, params);
+    const xt = tf.tensor2d(x, [n, sizes[0]!], "float32");
+    const onehot = tf.oneHot(tf.tensor1d(Int32Array.from(y), "int32"), sizes[sizes.length - 1]!).toFloat();
+    const f = (...ps: tf.Tensor[]): tf.Scalar => tf.losses.softmaxCrossEntropy(onehot, logitsOf(xt, ps)) as tf.Scalar;
+    const { value, grads } = tf.valueAndGrads(f)(p);
+    return [tf.concat(grads.map((g) => tf.reshape(g, [-1]))), value] as const;
+  });
+  const out = { grads: new Float32Array(flat.dataSync()), loss: lossT.dataSync()[0]! };
+  tf.dispose([flat, lossT]);
+  return out;
+}
+
+/**
+ * Averages shard gradients weighted by rows (= the mean gradient over the whole batch), summing
+ * in shard order so the result does not depend on which worker answered first.
+ */
+export function averageGradients(parts: readonly ShardGradient[]): ShardGradient {
+  if (parts.length === 0) throw new Error("averageGradients: nothing to average");
+  if (parts.length === 1) return parts[0]!;
+  const len = parts[0]!.grads.length;
+  const total = parts.reduce((a, p) => a + p.n, 0);
+  const acc = new Float64Array(len);
+  let loss = 0;
+  let correct = 0;
+  for (const p of parts) {
+    if (p.grads.length !== len) throw new Error(`averageGradients: ${p.grads.length} vs ${len} values`);
+    const w = p.n / total;
+    for (let i = 0; i < len; i++) acc[i]! += w * p.grads[i]!;
+    loss += w * p.loss;
+    correct += p.correct;
+  }
+  return { grads: Float32Array.from(acc), loss, correct, n: total };
+}
+
+/** Class probabilities (softmax) for `rows` inputs, in chunks to bound memory. */
+export function predictProbabilities(sizes: readonly number[], params: Float32Array, x: Float32Array, rows: number): Float32Array {
+  const inputs = sizes[0]!;
+  const classes = sizes[sizes.length - 1]!;
+  const out = new Float32Array(rows * classes);
+  const chunk = Math.max(1, Math.floor((1 << 22) / inputs)); // ~16 MB of input per chunk
+  const p = paramTensors(sizes, params);
+  try {
+    for (let r = 0; r < rows; r += chunk) {
+      const m = Math.min(chunk, rows - r);
+      const probs = tf.tidy(() => tf.softmax(logitsOf(tf.tensor2d(x.subarray(r * inputs, (r + m) * inputs), [m, inputs]), p)));
+      out.set(probs.dataSync(), r * classes);
+      probs.dispose();
+    }
+  } finally {
+    tf.dispose(p);
+  }
+  return out;
+}
