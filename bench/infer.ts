@@ -8,7 +8,7 @@
 import { execFile } from "node:child_process";
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
-import { cpus, release, tmpdir, totalmem } from "node:os";
+import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { gzipSync } from "node:zlib";
@@ -247,6 +247,15 @@ async function bundle(tmp: string, env?: string) {
   };
 }
 
+/** How busy the machine is (other processes skew every figure here on 2 cores). */
+async function contention() {
+  const psi = await readFile("/proc/pressure/cpu", "utf8").catch(() => "");
+  const avg = (key: string) => Number(new RegExp(`^some .*${key}=([\\d.]+)`, "m").exec(psi)?.[1] ?? NaN);
+  return { loadAverage1m5m15m: loadavg(), cpuPressureSomeAvg10Pct: avg("avg10"), cpuPressureSomeAvg60Pct: avg("avg60") };
+}
+const describeContention = (c: Awaited<ReturnType<typeof contention>>) =>
+  `load average ${c.loadAverage1m5m15m.map(fmt).join(" ")}, CPU pressure (some, 60 s) ${fmt(c.cpuPressureSomeAvg60Pct)}%`;
+
 async function versions() {
   const version = async (pkg: string) => (JSON.parse(await readFile(join(ROOT, "node_modules", pkg, "package.json"), "utf8")) as { version: string }).version;
   return { onnxruntimeWeb: await version("onnxruntime-web"), onnxruntimeNode: await version("onnxruntime-node"), wrangler: await version("wrangler"), autocannon: await version("autocannon") };
@@ -255,8 +264,8 @@ async function versions() {
 async function main(tmp: string): Promise<void> {
   const started = Date.now();
   const cpu = cpus();
-  const machine = { cpus: cpu.length, cpuModel: cpu[0]?.model ?? "unknown", totalMemBytes: totalmem(), platform: `${process.platform} ${release()}`, node: process.version, date: new Date().toISOString(), versions: await versions() };
-  console.log(`bench:infer on ${machine.cpus}x ${machine.cpuModel}, node ${machine.node}, ${machine.date}`);
+  const machine = { cpus: cpu.length, cpuModel: cpu[0]?.model ?? "unknown", totalMemBytes: totalmem(), platform: `${process.platform} ${release()}`, node: process.version, date: new Date().toISOString(), versions: await versions(), atStart: await contention() };
+  console.log(`bench:infer on ${machine.cpus}x ${machine.cpuModel}, node ${machine.node}, ${machine.date}; ${describeContention(machine.atStart)}`);
   const models = await buildFixtureModels();
   const byName = (name: string) => models.find((m) => m.manifest.name === name)!;
 
@@ -332,11 +341,12 @@ async function main(tmp: string): Promise<void> {
     bundle: bundles,
     memory: { note: "RSS of the whole workerd process (all isolates and runtime), not one isolate's heap", ...mem },
     targets,
+    atEnd: await contention(),
     wallS: (Date.now() - started) / 1000,
   };
   await mkdir(join(ROOT, "bench", "results"), { recursive: true });
   await writeFile(OUT, `${JSON.stringify(rounded(results), null, 2)}\n`);
-  console.log(`\nwrote ${OUT} (${fmt(results.wallS)} s)`);
+  console.log(`\nwrote ${OUT} (${fmt(results.wallS)} s); at the end: ${describeContention(results.atEnd)}`);
 }
 
 const tmp = await mkdtemp(join(tmpdir(), "meridian-bench-"));

@@ -1,0 +1,21 @@
+// `--dataset spam | mnist | csv:<path> | jsonl:<path>` → a split, featurized Dataset.
+import { loadMnist } from "./mnist";
+import { loadSpam } from "./spam";
+import { loadTabular } from "./tabular";
+import { DatasetError, type Dataset, type LoadOptions } from "./types";
+
+export type { Dataset, LoadOptions, Split } from "./types";
+export { DatasetError } from "./types";
+
+export const DATASET_HELP = "spam | mnist | csv:<path> | jsonl:<path>";
+
+export function loadDataset(spec: string, opts: LoadOptions): Dataset {
+  if (opts.limit !== undefined && !(Number.isInteger(opts.limit) && opts.limit >= 2)) {
+    throw new DatasetError(`--limit must be an integer >= 2 (got ${opts.limit})`);
+  }
+  if (spec === "spam") return loadSpam(opts);
+  if (spec === "mnist") return loadMnist(opts);
+  const m = /^(csv|jsonl):(.+)$/.exec(spec);
+  if (m) return loadTabular(m[1] as "csv" | "jsonl", m[2]!, opts);
+  throw new DatasetError(`unknown dataset "${spec}" (expected ${DATASET_HELP})`);
+}

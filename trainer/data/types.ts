@@ -1,0 +1,43 @@
+// What every data source produces: a featurized, split dataset ready for the MLP.
+import type { Featurizer } from "../../shared/featurize";
+
+export type Split = {
+  /** Row-major [rows × features] float32. */
+  x: Float32Array;
+  /** Class index per row. */
+  y: Int32Array;
+  rows: number;
+};
+
+export type Dataset = {
+  /** Default model name (matches shared/manifest MODEL_NAME). */
+  name: string;
+  /** Where the rows came from, for logs and the training report. */
+  source: string;
+  /** How train/test were separated. */
+  splitNote: string;
+  features: number;
+  /** Class names, by class index. */
+  labels: string[];
+  /** Index of the positive class for precision/recall (binary tasks), if any. */
+  positive?: number;
+  /** Text datasets: the featurizer that turns raw text into the features (its id/params go in the manifest). */
+  featurizer?: Featurizer;
+  train: Split;
+  test: Split;
+};
+
+export class DatasetError extends Error {
+  override name = "DatasetError";
+}
+
+export type LoadOptions = {
+  /** Seed of the train/test shuffle (independent of the training seed). */
+  splitSeed: number;
+  /** Fraction of rows held out for evaluation. */
+  testFraction: number;
+  /** Keep only this many rows (a seeded random subset), for quick runs and tests. */
+  limit?: number;
+  /** Featurizer parameters for text data (hashed-bow-v1). */
+  featurizerParams?: Record<string, unknown>;
+};
