@@ -1,0 +1,137 @@
+// Checkpoints: weights + optimizer state + step, as one binary blob, kept on disk or in Redis.
+//   "MRDNCKP1" | u32 header length | header JSON (UTF-8) | zero padding to 4 bytes |
+//   params f32[paramCount] | m f32[k] | v f32[k]        (little-endian; k = 0 for sgd)
+import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { Redis } from "ioredis";
+import type { OptimizerState } from "./optimizer";
+
+export type Checkpoint = {
+  runId: string;
+  /** Steps completed (the next step to run). */
+  step: number;
+  params: Float32Array;
+  opt: OptimizerState;
+  savedAt: string;
+};
+
+export interface CheckpointStore {
+  load(runId: string): Promise<Checkpoint | null>;
+  save(c: Checkpoint): Promise<void>;
+  clear(runId: string): Promise<void>;
+  /** Where checkpoints go, for logs. */
+  readonly where: string;
+}
+
+const MAGIC = "MRDNCKP1";
+
+if (new Uint8Array(new Uint32Array([1]).buffer)[0] !== 1) {
+  throw new Error("meridian's binary formats assume a little-endian host");
+}
+
+/** A Float32Array's bytes (no copy). */
+export function f32Bytes(a: Float32Array): Buffer {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+}
+
+/** Bytes → Float32Array (copies when unaligned). */
+export function bytesF32(b: Uint8Array, offset = 0, count?: number): Float32Array {
+  const n = count ?? (b.byteLength - offset) / 4;
+  if (!Number.isInteger(n) || offset + n * 4 > b.byteLength) throw new Error(`bad float32 payload (${b.byteLength} bytes)`);
+  const start = b.byteOffset + offset;
+  if (start % 4 === 0) return new Float32Array(b.buffer.slice(start, start + n * 4));
+  return new Float32Array(Uint8Array.prototype.slice.call(b, offset, offset + n * 4).buffer);
+}
+
+export function encodeCheckpoint(c: Checkpoint): Buffer {
+  const header = Buffer.from(
+    JSON.stringify({ runId: c.runId, step: c.step, t: c.opt.t, params: c.params.length, moments: c.opt.m.length, savedAt: c.savedAt }),
+  );
+  const headEnd = 12 + header.length;
+  const pad = (4 - (headEnd % 4)) % 4;
+  const len = headEnd + pad + 4 * (c.params.length + 2 * c.opt.m.length);
+  const out = Buffer.alloc(len);
+  out.write(MAGIC, 0, "latin1");
+  out.writeUInt32LE(header.length, 8);
+  header.copy(out, 12);
+  let o = headEnd + pad;
+  for (const a of [c.params, c.opt.m, c.opt.v]) {
+    f32Bytes(a).copy(out, o);
+    o += a.byteLength;
+  }
+  return out;
+}
+
+export function decodeCheckpoint(b: Buffer): Checkpoint {
+  if (b.length < 12 || b.toString("latin1", 0, 8) !== MAGIC) throw new Error("not a meridian checkpoint");
+  const hl = b.readUInt32LE(8);
+  const h = JSON.parse(b.toString("utf8", 12, 12 + hl)) as {
+    runId: string;
+    step: number;
+    t: number;
+    params: number;
+    moments: number;
+    savedAt: string;
+  };
+  let o = 12 + hl + ((4 - ((12 + hl) % 4)) % 4);
+  const take = (n: number): Float32Array => {
+    const a = bytesF32(b, o, n);
+    o += n * 4;
+    return a;
+  };
+  const params = take(h.params);
+  const m = take(h.moments);
+  const v = take(h.moments);
+  return { runId: h.runId, step: h.step, params, opt: { t: h.t, m, v }, savedAt: h.savedAt };
+}
+
+export class FileCheckpointStore implements CheckpointStore {
+  constructor(readonly dir: string) {}
+  get where(): string {
+    return this.dir;
+  }
+  private path(runId: string): string {
+    return join(this.dir, `${runId}.ckpt`);
+  }
+  async load(runId: string): Promise<Checkpoint | null> {
+    try {
+      return decodeCheckpoint(await readFile(this.path(runId)));
+    } catch (err) {
+      if ((err as { code?: string }).code === "ENOENT") return null;
+      throw err;
+    }
+  }
+  async save(c: Checkpoint): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+    const tmp = `${this.path(c.runId)}.tmp-${process.pid}`;
+    await writeFile(tmp, encodeCheckpoint(c));
+    await rename(tmp, this.path(c.runId)); // atomic: a crash leaves the old or the new one
+  }
+  async clear(runId: string): Promise<void> {
+    await rm(this.path(runId), { force: true });
+  }
+}
+
+export class RedisCheckpointStore implements CheckpointStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    private readonly ttlSeconds = 7 * 24 * 3600,
+  ) {}
+  get where(): string {
+    return `redis key ${this.prefix}:ckpt:<run>`;
+  }
+  private key(runId: string): string {
+    return `${this.prefix}:ckpt:${runId}`;
+  }
+  async load(runId: string): Promise<Checkpoint | null> {
+    const b = await this.redis.getBuffer(this.key(runId));
+    return b ? decodeCheckpoint(b) : null;
+  }
+  async save(c: Checkpoint): Promise<void> {
+    await this.redis.set(this.key(c.runId), encodeCheckpoint(c), "EX", this.ttlSeconds);
+  }
+  async clear(runId: string): Promise<void> {
+    await this.redis.del(this.key(runId));
+  }
+}

@@ -1,0 +1,257 @@
+// The training loop: synchronous data-parallel SGD, one code path for every mode.
+//   for each step: plan the batch (seeded) → gradients for each shard (GradientSource: locally,
+//   or jobs on BullMQ workers) → average them weighted by rows → apply (Adam/SGD) → checkpoint.
+// In-process and cluster runs differ only in the GradientSource they pass in.
+import { createHash } from "node:crypto";
+import type { Dataset, Split } from "../data/types";
+import type { Checkpoint, CheckpointStore } from "./checkpoint";
+import { evaluate, type Evaluation } from "./evaluate";
+import { averageGradients, computeGradient, gatherRows, initParams, type ShardGradient } from "./model";
+import { applyGradients, createOptimizerState, type OptimizerConfig, type OptimizerState } from "./optimizer";
+import { BatchPlanner, type StepPlan } from "./plan";
+import type { TrainEvents } from "./progress";
+
+export type TrainConfig = {
+  /** [inputs, hidden…, classes]. */
+  sizes: number[];
+  epochs: number;
+  batchSize: number;
+  optimizer: OptimizerConfig;
+  seed: number;
+  /** Gradient jobs per step. */
+  shards: number;
+  /** Stop after this many steps in total (tests, benchmarks). */
+  maxSteps?: number;
+  /** Save a checkpoint every N steps (0: never). */
+  checkpointEvery: number;
+  /** Evaluate on the held-out split at the end of each epoch (the final evaluation always runs). */
+  evalEachEpoch: boolean;
+};
+
+/** A shard's gradient, and how long computing it took where it was computed. */
+export type TimedGradient = ShardGradient & { computeMs?: number; worker?: string };
+
+/** Where gradients come from. compute() returns one result per shard, in shard order. */
+export interface GradientSource {
+  readonly kind: string;
+  compute(params: Float32Array, plan: StepPlan): Promise<TimedGradient[]>;
+  close?(): Promise<void>;
+}
+
+/** Labels of the given rows. */
+export function gatherLabels(y: Int32Array, rows: ArrayLike<number>): Int32Array {
+  return Int32Array.from({ length: rows.length }, (_, r) => y[rows[r]!]!);
+}
+
+/** In-process gradients: each shard computed here, one after another. */
+export class LocalGradients implements GradientSource {
+  readonly kind = "in-process";
+  constructor(
+    private readonly sizes: number[],
+    private readonly train: Split,
+  ) {}
+  async compute(params: Float32Array, plan: StepPlan): Promise<TimedGradient[]> {
+    const cols = this.sizes[0]!;
+    return plan.shards.map((rows) => {
+      const t0 = performance.now();
+      const g = computeGradient(this.sizes, params, gatherRows(this.train.x, cols, rows), gatherLabels(this.train.y, rows));
+      return { ...g, computeMs: performance.now() - t0 };
+    });
+  }
+}
+
+/** Content hash of a split (rows, features and labels): names the data in run ids and Redis keys. */
+export function splitFingerprint(split: Split, features: number): string {
+  const h = createHash("sha256");
+  h.update(`${split.rows}x${features}\n`);
+  h.update(Buffer.from(split.x.buffer, split.x.byteOffset, split.x.byteLength));
+  h.update(Buffer.from(split.y.buffer, split.y.byteOffset, split.y.byteLength));
+  return h.digest("hex");
+}
+
+/**
+ * A run's identity: everything that decides its trajectory (data, architecture, optimizer, seed,
+ * batch, shards). Epochs and max steps are left out: they only decide where it stops, so a
+ * longer run can resume a shorter one's checkpoint.
+ */
+export function runIdFor(cfg: TrainConfig, dataFingerprint: string): string {
+  const key = JSON.stringify({
+    data: dataFingerprint,
+    sizes: cfg.sizes,
+    optimizer: cfg.optimizer,
+    seed: cfg.seed,
+    batch: cfg.batchSize,
+    shards: cfg.shards,
+  });
+  return createHash("sha256").update(key).digest("hex").slice(0, 16);
+}
+
+export type EpochStats = {
+  epoch: number;
+  steps: number;
+  trainLoss: number;
+  trainAccuracy: number;
+  seconds: number;
+  stepsPerSec: number;
+  test?: Evaluation;
+};
+
+export type TrainResult = {
+  runId: string;
+  params: Float32Array;
+  opt: OptimizerState;
+  /** Steps completed in total (including those before a resume). */
+  steps: number;
+  resumedFrom: number | null;
+  epochs: EpochStats[];
+  test: Evaluation;
+  timing: {
+    /** Steps run in this process and their mean wall time. */
+    stepsRun: number;
+    stepMs: number;
+    /** Mean per-step compute time reported by the gradient source (slowest shard), if known. */
+    computeMs: number | null;
+    seconds: number;
+  };
+};
+
+export type TrainOptions = {
+  cfg: TrainConfig;
+  data: Dataset;
+  gradients: GradientSource;
+  events: TrainEvents;
+  checkpoints?: CheckpointStore;
+  /** Defaults to runIdFor(cfg, fingerprint of the training split). */
+  runId?: string;
+  /** Ignore an existing checkpoint and start from step 0. */
+  fresh?: boolean;
+  /** Called after each applied step (tests use it to interrupt a run). */
+  afterStep?: (step: number, params: Float32Array) => void | Promise<void>;
+};
+
+export function totalSteps(cfg: TrainConfig, trainRows: number): number {
+  const all = cfg.epochs * Math.ceil(trainRows / cfg.batchSize);
+  return cfg.maxSteps !== undefined ? Math.min(all, cfg.maxSteps) : all;
+}
+
+export async function train(o: TrainOptions): Promise<TrainResult> {
+  const { cfg, data, gradients, events } = o;
+  if (cfg.sizes[0] !== data.features) throw new Error(`model takes ${cfg.sizes[0]} inputs, the data has ${data.features}`);
+  if (cfg.sizes[cfg.sizes.length - 1] !== data.labels.length) {
+    throw new Error(`model has ${cfg.sizes[cfg.sizes.length - 1]} outputs, the data has ${data.labels.length} classes`);
+  }
+  const runId = o.runId ?? runIdFor(cfg, splitFingerprint(data.train, data.features));
+  const planner = new BatchPlanner(data.train.rows, cfg.batchSize, cfg.seed, cfg.shards);
+  const total = totalSteps(cfg, data.train.rows);
+
+  let params: Float32Array;
+  let opt: OptimizerState;
+  let step = 0;
+  let resumedFrom: number | null = null;
+  const ckpt: Checkpoint | null = o.checkpoints && !o.fresh ? await o.checkpoints.load(runId) : null;
+  if (ckpt) {
+    params = ckpt.params;
+    opt = ckpt.opt;
+    step = ckpt.step;
+    resumedFrom = ckpt.step;
+  } else {
+    params = initParams(cfg.sizes, cfg.seed);
+    opt = createOptimizerState(cfg.optimizer, params.length);
+  }
+  events.runStart({
+    runId,
+    mode: gradients.kind,
+    totalSteps: total,
+    stepsPerEpoch: planner.stepsPerEpoch,
+    epochs: cfg.epochs,
+    startStep: step,
+    resumedFrom,
+    shards: cfg.shards,
+    checkpoints: o.checkpoints && cfg.checkpointEvery > 0 ? `every ${cfg.checkpointEvery} steps to ${o.checkpoints.where}` : null,
+  });
+
+  const epochs: EpochStats[] = [];
+  let ep = { epoch: -1, steps: 0, loss: 0, correct: 0, n: 0, t0: 0 };
+  let stepsRun = 0;
+  let stepMsSum = 0;
+  let computeMsSum = 0;
+  let computeKnown = true;
+  const t0 = performance.now();
+
+  const finishEpoch = (final: boolean): void => {
+    if (ep.steps === 0) return;
+    const seconds = (performance.now() - ep.t0) / 1000;
+    const stats: EpochStats = {
+      epoch: ep.epoch,
+      steps: ep.steps,
+      trainLoss: ep.loss / ep.n,
+      trainAccuracy: ep.correct / ep.n,
+      seconds,
+      stepsPerSec: ep.steps / seconds,
+    };
+    if (cfg.evalEachEpoch && !final) stats.test = evaluate(cfg.sizes, params, data.test, data.positive);
+    epochs.push(stats);
+    events.epochEnd(stats);
+  };
+
+  for (; step < total; step++) {
+    const plan = planner.plan(step);
+    if (plan.epoch !== ep.epoch) {
+      finishEpoch(false);
+      ep = { epoch: plan.epoch, steps: 0, loss: 0, correct: 0, n: 0, t0: performance.now() };
+      const stepsThisEpoch = Math.min(planner.stepsPerEpoch, total - plan.epoch * planner.stepsPerEpoch);
+      events.epochStart({ epoch: plan.epoch, epochs: Math.ceil(total / planner.stepsPerEpoch), steps: stepsThisEpoch, startAt: plan.index });
+    }
+    const s0 = performance.now();
+    const parts = await gradients.compute(params, plan);
+    const g = averageGradients(parts);
+    applyGradients(cfg.optimizer, params, g.grads, opt);
+    const ms = performance.now() - s0;
+    stepsRun++;
+    stepMsSum += ms;
+    const slowest = Math.max(...parts.map((p) => p.computeMs ?? NaN));
+    if (Number.isFinite(slowest)) computeMsSum += slowest;
+    else computeKnown = false;
+    ep.steps++;
+    ep.loss += g.loss * g.n;
+    ep.correct += g.correct;
+    ep.n += g.n;
+    events.step({
+      step: step + 1,
+      epoch: plan.epoch,
+      index: plan.index + 1,
+      loss: g.loss,
+      accuracy: g.correct / g.n,
+      ms,
+      computeMs: Number.isFinite(slowest) ? slowest : null,
+      stepsPerSec: ep.steps / ((performance.now() - ep.t0) / 1000),
+    });
+    if (o.checkpoints && cfg.checkpointEvery > 0 && (step + 1) % cfg.checkpointEvery === 0 && step + 1 < total) {
+      await o.checkpoints.save({ runId, step: step + 1, params, opt, savedAt: new Date().toISOString() });
+      events.checkpoint({ step: step + 1, where: o.checkpoints.where });
+    }
+    await o.afterStep?.(step + 1, params);
+  }
+  finishEpoch(true);
+  const test = evaluate(cfg.sizes, params, data.test, data.positive);
+  const last = epochs[epochs.length - 1];
+  if (last) last.test = test;
+  events.evaluation(test);
+  // A finished run leaves no checkpoint behind: running the same command again starts afresh.
+  await o.checkpoints?.clear(runId);
+  return {
+    runId,
+    params,
+    opt,
+    steps: total,
+    resumedFrom,
+    epochs,
+    test,
+    timing: {
+      stepsRun,
+      stepMs: stepsRun ? stepMsSum / stepsRun : 0,
+      computeMs: stepsRun && computeKnown ? computeMsSum / stepsRun : null,
+      seconds: (performance.now() - t0) / 1000,
+    },
+  };
+}
