@@ -1,16 +1,30 @@
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
+import { generateKeyPair } from "./shared/signing";
 
 export default defineConfig({
   test: {
     projects: [
       {
-        // Edge code runs inside workerd (Miniflare), with the bindings from wrangler.toml.
+        // Edge code runs inside workerd (Miniflare), with the bindings from wrangler.toml plus
+        // test credentials: an admin token and a signing key pair made for this run.
         plugins: [
-          cloudflareTest(async () => ({
-            wrangler: { configPath: "./wrangler.toml" },
-            miniflare: { bindings: { TEST_MIGRATIONS: await readD1Migrations("./migrations") } },
-          })),
+          cloudflareTest(async () => {
+            const keys = await generateKeyPair();
+            return {
+              wrangler: { configPath: "./wrangler.toml" },
+              miniflare: {
+                bindings: {
+                  TEST_MIGRATIONS: await readD1Migrations("./migrations"),
+                  ADMIN_TOKEN: "test-admin-token",
+                  SIGNING_PUBLIC_KEYS: keys.publicKey,
+                  TEST_SIGNING_KEY: keys.privateKey,
+                  POINTER_TTL_MS: "0",
+                  MAX_ARTIFACT_BYTES: String(2 << 20),
+                },
+              },
+            };
+          }),
         ],
         test: {
           name: "edge",

@@ -92,6 +92,8 @@ const perRun = (t: RoundTiming) => ({
 async function kernel(models: FixtureModel[], stateDir: string) {
   const server = await dev({ config: join(ROOT, "bench", "wrangler.kernel.toml"), stateDir });
   try {
+    // Unreported first request: lets the fresh isolate and wrangler settle before measuring.
+    await kernelWeb(server.url, models[0]!, 1);
     const cells = [];
     for (const model of models) {
       const bytes = Buffer.from(model.onnx, "base64");
@@ -104,8 +106,7 @@ async function kernel(models: FixtureModel[], stateDir: string) {
         interOpNumThreads: 1,
       });
       for (const batch of BATCHES) {
-        const query = new URLSearchParams({ input, features: String(features), batch: String(batch), ...stringify(TIMING) });
-        const web = await json<RoundTiming>(await fetch(`${server.url}/kernel?${query}`, { method: "POST", body: bytes }), `kernel ${model.manifest.name}`);
+        const web = await kernelWeb(server.url, model, batch);
         const feeds = randomInputs(batch, features).map((data) => ({ [input]: new ortNode.Tensor("float32", data, [batch, features]) }));
         const node = await timeRounds((i) => session.run(feeds[i % feeds.length]!), TIMING);
         const ratio = web.perRunUs.median / node.perRunUs.median;
@@ -119,7 +120,13 @@ async function kernel(models: FixtureModel[], stateDir: string) {
     await stop(server);
   }
 }
-const stringify = (o: Record<string, number>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, String(v)]));
+async function kernelWeb(url: string, model: FixtureModel, batch: number): Promise<RoundTiming> {
+  const { name: input, shape } = model.manifest.inputs[0]!;
+  const query = new URLSearchParams({ input, features: String(shape[1]), batch: String(batch) });
+  for (const [k, v] of Object.entries(TIMING)) query.set(k, String(v));
+  const res = await fetch(`${url}/kernel?${query}`, { method: "POST", body: Buffer.from(model.onnx, "base64") });
+  return json<RoundTiming>(res, `kernel ${model.manifest.name} batch ${batch}`);
+}
 
 // 5. workerd RSS (the workerd process of a wrangler dev process group).
 async function workerdPids(pgid: number): Promise<number[]> {
@@ -134,16 +141,10 @@ async function workerdPids(pgid: number): Promise<number[]> {
   }
   return pids;
 }
-async function rss(pids: number[]): Promise<{ rssBytes: number; hwmBytes: number }> {
-  let rssBytes = 0;
-  let hwmBytes = 0;
-  for (const pid of pids) {
-    const status = await readFile(`/proc/${pid}/status`, "utf8");
-    const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN) * 1024;
-    rssBytes += kb("VmRSS");
-    hwmBytes += kb("VmHWM");
-  }
-  return { rssBytes, hwmBytes };
+async function rss(pid: number): Promise<{ rssBytes: number; hwmBytes: number }> {
+  const status = await readFile(`/proc/${pid}/status`, "utf8");
+  const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN) * 1024;
+  return { rssBytes: kb("VmRSS"), hwmBytes: kb("VmHWM") };
 }
 
 interface Health {
@@ -153,28 +154,30 @@ interface Health {
 async function memory(server: DevServer, models: FixtureModel[]) {
   const pids = await workerdPids(server.process.pid!);
   if (pids.length === 0) throw new Error("no workerd process found in the wrangler dev process group");
-  const before = await rss(pids);
+  const before = await Promise.all(pids.map(rss));
   for (const m of models) await json(await fetch(`${server.url}/v2/models/${m.manifest.name}/ready`), `ready ${m.manifest.name}`);
-  const after = await rss(pids);
+  const after = await Promise.all(pids.map(rss));
   const health = await json<Health>(await fetch(`${server.url}/v2/health/ready`), "health");
   return {
-    workerdPids: pids,
     modelsLoaded: models.map((m) => m.manifest.name),
-    before,
-    after,
-    deltaRssBytes: after.rssBytes - before.rssBytes,
+    workerd: pids.map((pid, i) => ({ pid, before: before[i]!, after: after[i]!, deltaRssBytes: after[i]!.rssBytes - before[i]!.rssBytes })),
     sessionsBytes: health.sessions.bytes,
     sessions: health.sessions.sessions,
   };
 }
 
 // 2. HTTP latency with autocannon; per-request latencies from its "response" events (fractional ms).
-async function load(url: string, model: FixtureModel, label: string, opts: Record<string, unknown>) {
+/** An inference request for `model` (batch 1), or a GET of `path` when no model is given. */
+async function load(url: string, target: FixtureModel | string, label: string, opts: Record<string, unknown>) {
+  const request =
+    typeof target === "string"
+      ? { route: `GET ${target}`, url: `${url}${target}`, method: "GET" }
+      : { route: `POST /v2/models/${target.manifest.name}/infer`, url: `${url}/v2/models/${target.manifest.name}/infer`, method: "POST", headers: { "content-type": "application/json" }, body: inferBody(target) };
   const latencies: number[] = [];
   const statuses: Record<string, number> = {};
   const result = await new Promise<AutocannonResult>((resolve, reject) => {
     const instance = autocannon(
-      { url: `${url}/v2/models/${model.manifest.name}/infer`, method: "POST", headers: { "content-type": "application/json" }, body: inferBody(model), ...opts },
+      { ...request, ...opts },
       (err, res) => (err ? reject(err) : resolve(res)),
     );
     instance.on("response", (_client, status, _bytes, ms) => {
@@ -184,8 +187,7 @@ async function load(url: string, model: FixtureModel, label: string, opts: Recor
   });
   const sorted = latencies.sort((a, b) => a - b);
   const run = {
-    model: model.manifest.name,
-    batch: 1,
+    route: request.route,
     load: label,
     durationS: result.duration,
     requests: result.requests.total,
@@ -199,7 +201,7 @@ async function load(url: string, model: FixtureModel, label: string, opts: Recor
     timeouts: result.timeouts,
     statusCounts: statuses,
   };
-  log(`  http ${run.model} ${label}: p50 ${fmt(run.p50Ms)} ms, p99 ${fmt(run.p99Ms)} ms, ${fmt(run.reqPerS)} req/s`);
+  log(`  http ${run.route} ${label}: p50 ${fmt(run.p50Ms)} ms, p99 ${fmt(run.p99Ms)} ms, ${fmt(run.reqPerS)} req/s`);
   return run;
 }
 
@@ -229,7 +231,7 @@ async function bundle(tmp: string, env?: string) {
   const files = [];
   for (const name of (await readdir(outdir, { recursive: true })).sort()) {
     const path = join(outdir, name);
-    if (!(await stat(path)).isFile()) continue;
+    if (name === "README.md" || !(await stat(path)).isFile()) continue; // wrangler's note, not uploaded
     const bytes = await readFile(path);
     files.push({ name, rawBytes: bytes.length, gzipBytes: gzipSync(bytes, { level: 9 }).length });
   }
@@ -291,6 +293,7 @@ async function main(tmp: string): Promise<void> {
     http.push(await load(server.url, byName("iris"), "200 req/s fixed", { connections: 4, duration: 10, overallRate: 200 }));
     http.push(await load(server.url, byName("iris-int8"), "4 connections", { connections: 4, duration: 10 }));
     http.push(await load(server.url, byName("mlp784"), "4 connections", { connections: 4, duration: 10 }));
+    http.push(await load(server.url, "/v2/health/live", "4 connections", { connections: 4, duration: 10 })); // no inference: the floor
   } finally {
     await stop(server);
   }
@@ -307,16 +310,17 @@ async function main(tmp: string): Promise<void> {
     ),
   );
   console.log(`   (runs timed in rounds of ~${TIMING.roundMs} ms, ${TIMING.rounds} rounds; workerd clock step ${kernelCells[0]?.web.clockResolutionMs} ms)`);
-  console.log("\n2. HTTP POST /v2/models/<name>/infer, batch 1, loopback through wrangler dev (autocannon, 10 s)");
-  console.log(table(["model", "load", "req/s", "p50 ms", "p99 ms", "max ms", "200", "non-2xx", "errors", "timeouts"], http.map((r) => [r.model, r.load, r.reqPerS, r.p50Ms, r.p99Ms, r.maxMs, r.ok200, r.non2xx, r.errors, r.timeouts])));
+  console.log("\n2. HTTP on loopback through wrangler dev, batch 1 (autocannon, 10 s each; GET /v2/health/live = no inference)");
+  console.log(table(["route", "load", "req/s", "p50 ms", "p99 ms", "max ms", "200", "non-2xx", "errors", "timeouts"], http.map((r) => [r.route, r.load, r.reqPerS, r.p50Ms, r.p99Ms, r.maxMs, r.ok200, r.non2xx, r.errors, r.timeouts])));
   console.log("\n3. Cold start (fresh wrangler dev each run; first prediction = never-loaded iris in a fresh isolate)");
   console.log(table(["run", "spawn→ready ms", "runtime.startMs", "1st predict ms", "2nd predict ms"], cold.map((c, i) => [i + 1, c.spawnToReadyMs, c.runtimeStartMs, c.firstPredictionMs, c.secondPredictionMs])));
-  console.log("\n4. Bundle (wrangler deploy --dry-run; gzip -9 per file, summed)");
+  console.log("\n4. Bundle (wrangler deploy --dry-run output; gzip -9 per file, summed)");
   console.log(table(["env", "files", "raw MiB", "gzip MiB", "wrangler says", "≤ 10 MiB", "≤ 3 MiB (free)"], bundles.map((b) => [b.env, b.files.length, b.rawBytes / MIB, b.gzipBytes / MIB, b.wranglerReports, b.met ? "met" : "missed", b.underFreePlan ? "yes" : "no"])));
-  console.log("\n5. workerd process RSS, before/after GET /v2/models/<name>/ready for all 5 sample models");
-  console.log(table(["RSS before MiB", "RSS after MiB", "delta MiB", "peak (VmHWM) MiB", "sessions.bytes"], [[mem.before.rssBytes / MIB, mem.after.rssBytes / MIB, mem.deltaRssBytes / MIB, mem.after.hwmBytes / MIB, mem.sessionsBytes]]));
+  console.log(`\n5. workerd RSS per process (wrangler dev runs ${mem.workerd.length}), before/after GET /v2/models/<name>/ready for all ${mem.modelsLoaded.length} sample models`);
+  console.log(table(["pid", "RSS before MiB", "RSS after MiB", "delta MiB", "peak (VmHWM) MiB"], mem.workerd.map((w) => [w.pid, w.before.rssBytes / MIB, w.after.rssBytes / MIB, w.deltaRssBytes / MIB, w.after.hwmBytes / MIB])));
+  console.log(`   sessions.bytes from /v2/health/ready: ${fmt(mem.sessionsBytes)} bytes in ${mem.sessions} sessions`);
 
-  const irisModerate = http.find((r) => r.model === "iris" && r.load === "4 connections")!;
+  const irisModerate = http.find((r) => r.route.includes("/iris/") && r.load === "4 connections")!;
   const worstFirst = Math.max(...cold.map((c) => c.firstPredictionMs));
   const kernelMet = kernelCells.filter((c) => c.met).length;
   const targets = [
@@ -339,14 +343,14 @@ async function main(tmp: string): Promise<void> {
     http: { tool: "autocannon; latencies of 200 responses from its response events", targetIrisP99Ms: TARGETS.irisP99Ms, runs: http },
     coldStart: { targetFirstPredictionMs: TARGETS.firstPredictionMs, runs: cold },
     bundle: bundles,
-    memory: { note: "RSS of the whole workerd process (all isolates and runtime), not one isolate's heap", ...mem },
+    memory: { note: "RSS of whole workerd processes (runtime and all their isolates), not one isolate's heap", ...mem },
     targets,
-    atEnd: await contention(),
+    atEnd: { note: "includes this bench's own processes", ...(await contention()) },
     wallS: (Date.now() - started) / 1000,
   };
   await mkdir(join(ROOT, "bench", "results"), { recursive: true });
   await writeFile(OUT, `${JSON.stringify(rounded(results), null, 2)}\n`);
-  console.log(`\nwrote ${OUT} (${fmt(results.wallS)} s); at the end: ${describeContention(results.atEnd)}`);
+  console.log(`\nwrote ${OUT} (${fmt(results.wallS)} s); at the end (incl. this bench): ${describeContention(results.atEnd)}`);
 }
 
 const tmp = await mkdtemp(join(tmpdir(), "meridian-bench-"));

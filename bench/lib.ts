@@ -101,7 +101,7 @@ export function fmt(n: number): string {
   return n.toPrecision(3);
 }
 
-/** Rounds every number in a JSON-bound value to `digits` decimals (keeps results files readable). */
-export function rounded<T>(value: T, digits = 3): T {
-  return JSON.parse(JSON.stringify(value, (_k, v: unknown) => (typeof v === "number" && !Number.isInteger(v) ? Number(v.toFixed(digits)) : v))) as T;
+/** Rounds every non-integer in a JSON-bound value to `digits` significant digits (readable results files). */
+export function rounded<T>(value: T, digits = 4): T {
+  return JSON.parse(JSON.stringify(value, (_k, v: unknown) => (typeof v === "number" && !Number.isInteger(v) ? Number(v.toPrecision(digits)) : v))) as T;
 }

@@ -4,6 +4,7 @@ import type { AppEnv } from "./env";
 import { HttpError } from "./http/errors";
 import { popHeader } from "./http/pop";
 import { services } from "./http/services";
+import { adminRoutes } from "./routes/admin";
 import { health } from "./routes/health";
 import { inferRoutes } from "./routes/infer";
 import { modelRoutes } from "./routes/models";
@@ -16,6 +17,7 @@ app.route("/", health);
 app.route("/", modelRoutes);
 app.route("/", inferRoutes);
 app.route("/", predictRoutes);
+app.route("/", adminRoutes);
 
 app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${new URL(c.req.url).pathname}` }, 404));
 

@@ -7,4 +7,5 @@ useOrtWasm(ortWasm);
 // Pay the WASM start-up while the isolate loads rather than on the first request.
 void startRuntime();
 
+export { RegistryDO } from "./versions/registry-do";
 export default app;

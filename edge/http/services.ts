@@ -1,11 +1,13 @@
-// Builds the isolate's long-lived parts once (session cache, pointer source) and hands
-// them to each request.
+// Builds the isolate's long-lived parts once (session cache, pointer source, manager) and
+// hands them to each request, with the request's own context (PoP, caller, waitUntil).
+import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
-import { intVar, type AppEnv, type Env } from "../env";
+import { intVar, publicKeys, type AppEnv, type Env } from "../env";
 import { SessionCache } from "../runtime/sessions";
-import { ModelManager } from "../versions/manager";
+import { ModelManager, type PopReporter, type RequestContext } from "../versions/manager";
 import { registry } from "../versions/registry";
 import { PointerSource } from "../versions/source";
+import { colo } from "./pop";
 
 let sessions: SessionCache | undefined;
 const managers = new WeakMap<Env, ModelManager>();
@@ -15,13 +17,42 @@ export function sessionCache(env: Env): SessionCache {
   return sessions;
 }
 
+/** Tells the model's RegistryDO what this PoP serves (for `meridian status`). */
+function reporter(env: Env): PopReporter {
+  return (model, { colo, served, failure }) =>
+    env.REGISTRY.get(env.REGISTRY.idFromName(model)).report({
+      colo,
+      version: served?.stable.manifest.version ?? null,
+      canary: served?.canary?.signed.manifest.version ?? null,
+      seq: failure?.seq ?? served?.seq ?? 0,
+      at: new Date().toISOString(),
+      error: failure?.error ?? null,
+    });
+}
+
 export const services = createMiddleware<AppEnv>(async (c, next) => {
   let manager = managers.get(c.env);
   if (!manager) {
     const source = new PointerSource(c.env.POINTERS, intVar(c.env.POINTER_TTL_MS, 5000));
-    manager = new ModelManager(registry(c.env.DB), source, sessionCache(c.env), c.env.ARTIFACTS);
+    manager = new ModelManager(registry(c.env.DB), source, sessionCache(c.env), c.env.ARTIFACTS, publicKeys(c.env), reporter(c.env));
     managers.set(c.env, manager);
   }
   c.set("models", manager);
   await next();
 });
+
+export function requestContext(c: Context<AppEnv>): RequestContext {
+  const raw = c.req.raw;
+  let waitUntil: RequestContext["waitUntil"];
+  try {
+    const ctx = c.executionCtx;
+    waitUntil = (p) => ctx.waitUntil(p);
+  } catch {
+    waitUntil = (p) => void p; // no execution context (e.g. app.request in a unit test)
+  }
+  return {
+    colo: colo(raw),
+    callerKey: c.req.header("x-user-id") ?? c.req.header("cf-connecting-ip") ?? "anonymous",
+    waitUntil,
+  };
+}

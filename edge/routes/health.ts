@@ -17,7 +17,7 @@ export const health = new Hono<AppEnv>()
       registry = err instanceof Error ? err.message : String(err);
     }
     const ready = runtime.status === "ready" && registry === "ok";
-    const body = { ready, runtime, registry, sessions: sessionCache(c.env).stats() };
+    const body = { ready, runtime, registry, models: c.var.models.status(), sessions: sessionCache(c.env).stats() };
     if (ready) return c.json(body);
     c.header("retry-after", "1");
     return c.json({ error: "not ready", ...body }, 503);

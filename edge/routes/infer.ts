@@ -4,6 +4,7 @@ import { InferenceRequestSchema, describeZodError } from "../../shared/oip";
 import { intVar, type AppEnv } from "../env";
 import { readJson } from "../http/body";
 import { badRequest } from "../http/errors";
+import { requestContext } from "../http/services";
 import { infer } from "../runtime/infer";
 
 export const inferRoutes = new Hono<AppEnv>()
@@ -11,7 +12,7 @@ export const inferRoutes = new Hono<AppEnv>()
   .post("/v2/models/:name/infer", (c) => handle(c));
 
 async function handle(c: Context<AppEnv>, version?: string): Promise<Response> {
-  const manifest = await c.var.models.resolve(c.req.param("name") ?? "", version);
+  const { manifest, variant } = await c.var.models.route(c.req.param("name") ?? "", version, requestContext(c));
   const body = await readJson(c.req.raw, intVar(c.env.MAX_BODY_BYTES, 4 << 20));
   const parsed = InferenceRequestSchema.safeParse(body);
   if (!parsed.success) throw badRequest(`invalid inference request: ${describeZodError(parsed.error)}`);
@@ -20,6 +21,7 @@ async function handle(c: Context<AppEnv>, version?: string): Promise<Response> {
     const response = await infer(lease.loaded.session, manifest, parsed.data);
     c.header("x-meridian-backend", lease.loaded.backend);
     c.header("x-meridian-model-version", response.model_version);
+    c.header("x-meridian-variant", variant);
     return c.json(response);
   } finally {
     lease.release();

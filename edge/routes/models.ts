@@ -1,12 +1,19 @@
 // Model metadata and readiness (OIP v2).
-import { Hono } from "hono";
+import { Hono, type Context } from "hono";
 import type { Manifest } from "../../shared/manifest";
 import type { AppEnv } from "../env";
+import { requestContext } from "../http/services";
 
-export const modelRoutes = new Hono<AppEnv>();
+export const modelRoutes = new Hono<AppEnv>()
+  .get("/v2/models/:name/versions/:version/ready", (c) => ready(c, c.req.param("version")))
+  .get("/v2/models/:name/ready", (c) => ready(c))
+  .get("/v2/models/:name/versions/:version", (c) => metadata(c, c.req.param("version")))
+  .get("/v2/models/:name", (c) => metadata(c));
 
-async function metadata(manifest: Manifest, versions: number[]) {
-  return {
+async function metadata(c: Context<AppEnv>, version?: string): Promise<Response> {
+  const { manifest } = await resolve(c, version);
+  const versions = await c.var.models.versions(manifest.name);
+  return c.json({
     name: manifest.name,
     versions: versions.map(String),
     platform: "onnxruntime_onnx",
@@ -18,25 +25,16 @@ async function metadata(manifest: Manifest, versions: number[]) {
       quantization: manifest.quantization,
       created_at: manifest.createdAt,
     },
-  };
+  });
 }
 
-modelRoutes.get("/v2/models/:name/versions/:version/ready", async (c) => ready(c.var.models, c.req.param("name"), c.req.param("version")).then((b) => c.json(b)));
-modelRoutes.get("/v2/models/:name/ready", async (c) => ready(c.var.models, c.req.param("name")).then((b) => c.json(b)));
-
-modelRoutes.get("/v2/models/:name/versions/:version", async (c) => {
-  const manifest = await c.var.models.resolve(c.req.param("name"), c.req.param("version"));
-  return c.json(await metadata(manifest, await c.var.models.versions(manifest.name)));
-});
-modelRoutes.get("/v2/models/:name", async (c) => {
-  const manifest = await c.var.models.resolve(c.req.param("name"));
-  return c.json(await metadata(manifest, await c.var.models.versions(manifest.name)));
-});
-
 /** Ready means loaded in this isolate; asking loads it (a 503 says why it cannot be). */
-async function ready(models: AppEnv["Variables"]["models"], name: string, version?: string) {
-  const manifest = await models.resolve(name, version);
-  const lease = await models.acquire(manifest);
-  lease.release();
-  return { name: manifest.name, version: String(manifest.version), ready: true };
+async function ready(c: Context<AppEnv>, version?: string): Promise<Response> {
+  const { manifest } = await resolve(c, version);
+  (await c.var.models.acquire(manifest)).release();
+  return c.json({ name: manifest.name, version: String(manifest.version), ready: true });
+}
+
+function resolve(c: Context<AppEnv>, version?: string): Promise<{ manifest: Manifest }> {
+  return c.var.models.route(c.req.param("name") ?? "", version, requestContext(c));
 }

@@ -8,6 +8,7 @@ import { describeZodError, type InferenceRequest, type TensorData } from "../../
 import { intVar, type AppEnv } from "../env";
 import { readJson } from "../http/body";
 import { badRequest } from "../http/errors";
+import { requestContext } from "../http/services";
 import { infer } from "../runtime/infer";
 
 const PredictSchema = z.object({
@@ -15,7 +16,7 @@ const PredictSchema = z.object({
 });
 
 export const predictRoutes = new Hono<AppEnv>().post("/v1/predict/:name", async (c) => {
-  const manifest = await c.var.models.resolve(c.req.param("name"));
+  const { manifest, variant } = await c.var.models.route(c.req.param("name"), undefined, requestContext(c));
   const body = PredictSchema.safeParse(await readJson(c.req.raw, intVar(c.env.MAX_BODY_BYTES, 4 << 20)));
   if (!body.success) throw badRequest(`invalid predict request: ${describeZodError(body.error)}`);
   const request = toInference(manifest, body.data.instances);
@@ -24,6 +25,7 @@ export const predictRoutes = new Hono<AppEnv>().post("/v1/predict/:name", async 
     const response = await infer(lease.loaded.session, manifest, request);
     c.header("x-meridian-backend", lease.loaded.backend);
     c.header("x-meridian-model-version", response.model_version);
+    c.header("x-meridian-variant", variant);
     return c.json({
       model_name: response.model_name,
       model_version: response.model_version,

@@ -1,25 +1,28 @@
-// Loader: knows one format (ONNX in R2). Fetches the artifact a manifest names, refuses bytes
-// that do not hash to the manifest's sha256, and creates the session.
+// Loader: knows one format (ONNX in R2). Refuses a version whose manifest signature does not
+// verify or whose bytes do not hash to the manifest's sha256, then creates the session.
 import { sha256Hex } from "../../shared/hash";
 import type { Manifest } from "../../shared/manifest";
+import { verifyManifest } from "../../shared/signing";
 import { HttpError } from "../http/errors";
 import { backend, ort, sessionOptions, startRuntime } from "../runtime/ort";
 import type { LoadedSession } from "../runtime/sessions";
 import { artifactKey } from "./pointer";
+import type { SignedManifest } from "./registry";
 
 export class ModelLoadError extends HttpError {
   constructor(manifest: Manifest, reason: string) {
-    super(503, `model "${manifest.name}" version ${manifest.version} cannot be served: ${reason}`, {
-      "retry-after": "5",
-    });
+    super(503, `model "${manifest.name}" version ${manifest.version} cannot be served: ${reason}`, { "retry-after": "5" });
     this.name = "ModelLoadError";
   }
 }
 
 export const sessionKey = (m: Manifest) => `${m.name}@${m.version}#${m.sha256}`;
 
-export async function loadOnnx(bucket: R2Bucket, manifest: Manifest): Promise<LoadedSession> {
+export async function loadOnnx(bucket: R2Bucket, { manifest, signature }: SignedManifest, keys: string[]): Promise<LoadedSession> {
   const t0 = Date.now();
+  if (!(await verifyManifest(manifest, signature, keys).catch(() => false))) {
+    throw new ModelLoadError(manifest, "its signature does not verify with any configured SIGNING_PUBLIC_KEYS");
+  }
   await startRuntime();
   const object = await bucket.get(artifactKey(manifest.sha256));
   if (!object) throw new ModelLoadError(manifest, "artifact missing from storage");

@@ -1,44 +1,168 @@
-// Manager: resolves which version a request gets (pinned, or the one the source announces)
-// and hands out leases on loaded sessions.
+// Manager (after TensorFlow Serving's AspiredVersionsManager): the source announces the
+// pointer a model should be served at; the manager loads and verifies those versions beside
+// the ones it serves, and swaps only when they are ready. A failed load leaves the current
+// versions in place and is reported. Requests hold leases, so in-flight ones finish on the
+// version they started with.
+import { murmur3 } from "../../shared/hashring";
 import type { Manifest } from "../../shared/manifest";
 import { notFound } from "../http/errors";
 import type { Lease, SessionCache } from "../runtime/sessions";
 import { loadOnnx, sessionKey } from "./loader";
-import type { Registry } from "./registry";
+import type { Pointer } from "./pointer";
+import type { Registry, SignedManifest } from "./registry";
 import type { PointerSource } from "./source";
 
+export type Variant = "stable" | "canary" | "pinned";
+
+export interface Served {
+  seq: number;
+  stable: SignedManifest;
+  canary: { signed: SignedManifest; percent: number } | null;
+}
+
+export interface LoadFailure {
+  seq: number;
+  version: number;
+  error: string;
+  at: string;
+}
+
+/** Where a request runs: the caller's PoP and the hook that keeps background work alive. */
+export interface RequestContext {
+  colo: string;
+  callerKey: string;
+  waitUntil(promise: Promise<unknown>): void;
+}
+
+export interface PopReporter {
+  (model: string, report: { colo: string; served: Served | undefined; failure: LoadFailure | null }): Promise<void>;
+}
+
+/** A failed pointer is retried after this long, not on every request. */
+const RETRY_MS = 5_000;
+
 export class ModelManager {
+  private readonly served = new Map<string, Served>();
+  private readonly aspiring = new Map<string, { seq: number; done: Promise<void> }>();
+  private readonly failures = new Map<string, LoadFailure & { failedAt: number }>();
+
   constructor(
     private readonly registry: Registry,
     private readonly source: PointerSource,
     private readonly sessions: SessionCache,
     private readonly bucket: R2Bucket,
+    private readonly keys: string[],
+    private readonly report: PopReporter,
   ) {}
 
-  /** The manifest of a pinned version, or of the version being served. */
-  async resolve(name: string, version?: string): Promise<Manifest> {
-    if (version !== undefined) {
-      if (!/^[1-9]\d{0,8}$/.test(version)) throw notFound(`model "${name}" has no version "${version}"`);
-      return this.registry.manifest(name, Number(version));
+  /** The manifest a request gets: a pinned version, else the served one (canary split by caller). */
+  async route(name: string, version: string | undefined, ctx: RequestContext): Promise<{ manifest: Manifest; variant: Variant }> {
+    if (version !== undefined) return { manifest: (await this.pinned(name, version)).manifest, variant: "pinned" };
+    const served = await this.current(name, ctx);
+    if (served.canary && bucket(name, ctx.callerKey) < served.canary.percent * 100) {
+      return { manifest: served.canary.signed.manifest, variant: "canary" };
     }
-    const pointer = await this.source.serving(name);
-    if (!pointer) throw notFound(`unknown model "${name}"`);
-    return this.registry.manifest(name, pointer.version);
+    return { manifest: served.stable.manifest, variant: "stable" };
+  }
+
+  async pinned(name: string, version: string): Promise<SignedManifest> {
+    if (!/^[1-9]\d{0,8}$/.test(version)) throw notFound(`model "${name}" has no version "${version}"`);
+    return this.registry.version(name, Number(version));
   }
 
   acquire(manifest: Manifest): Promise<Lease> {
-    return this.sessions.acquire(sessionKey(manifest), () => loadOnnx(this.bucket, manifest));
-  }
-
-  isLoaded(manifest: Manifest): boolean {
-    return this.sessions.has(sessionKey(manifest));
+    return this.sessions.acquire(sessionKey(manifest), async () =>
+      loadOnnx(this.bucket, await this.registry.version(manifest.name, manifest.version), this.keys),
+    );
   }
 
   versions(name: string): Promise<number[]> {
     return this.registry.versions(name);
   }
 
-  models(): Promise<string[]> {
-    return this.registry.listModels();
+  status(): Record<string, { seq: number | null; serving: number | null; canary: { version: number; percent: number } | null; failure: LoadFailure | null }> {
+    const out: ReturnType<ModelManager["status"]> = {};
+    for (const name of new Set([...this.served.keys(), ...this.failures.keys()])) {
+      const s = this.served.get(name);
+      const f = this.failures.get(name);
+      out[name] = {
+        seq: s?.seq ?? null,
+        serving: s?.stable.manifest.version ?? null,
+        canary: s?.canary ? { version: s.canary.signed.manifest.version, percent: s.canary.percent } : null,
+        failure: f ? { seq: f.seq, version: f.version, error: f.error, at: f.at } : null,
+      };
+    }
+    return out;
   }
+
+  /** What this isolate serves for `name`, moving to a newer announced pointer when it can. */
+  private async current(name: string, ctx: RequestContext): Promise<Served> {
+    const pointer = await this.source.serving(name);
+    const served = this.served.get(name);
+    if (!pointer) {
+      if (served) return served;
+      throw notFound(`unknown model "${name}"`);
+    }
+    if (served && pointer.seq <= served.seq) return served;
+    const failed = this.failures.get(name);
+    const backingOff = failed?.seq === pointer.seq && Date.now() - failed.failedAt < RETRY_MS;
+    if (served) {
+      if (!backingOff) ctx.waitUntil(this.aspire(name, pointer, ctx).catch(() => undefined));
+      return served;
+    }
+    // Nothing served yet: this request waits for the first load.
+    await this.aspire(name, pointer, ctx);
+    return this.served.get(name)!;
+  }
+
+  /** Loads and verifies the pointer's versions, then swaps; one attempt per pointer at a time. */
+  private aspire(name: string, pointer: Pointer, ctx: RequestContext): Promise<void> {
+    const running = this.aspiring.get(name);
+    if (running && running.seq >= pointer.seq) return running.done;
+    const done = this.load(name, pointer, ctx).finally(() => {
+      if (this.aspiring.get(name)?.done === done) this.aspiring.delete(name);
+    });
+    this.aspiring.set(name, { seq: pointer.seq, done });
+    return done;
+  }
+
+  private async load(name: string, pointer: Pointer, ctx: RequestContext): Promise<void> {
+    try {
+      const stable = await this.registry.version(name, pointer.version);
+      const canary = pointer.canary ? { signed: await this.registry.version(name, pointer.canary.version), percent: pointer.canary.percent } : null;
+      for (const signed of [stable, canary?.signed]) if (signed) (await this.acquire(signed.manifest)).release();
+      const before = this.served.get(name);
+      if (before && before.seq >= pointer.seq) return; // a newer pointer won meanwhile: never go back
+      const next: Served = { seq: pointer.seq, stable, canary };
+      this.served.set(name, next);
+      this.failures.delete(name);
+      this.retire(before, next);
+      ctx.waitUntil(this.report(name, { colo: ctx.colo, served: next, failure: null }).catch(() => undefined));
+    } catch (err) {
+      const failure = {
+        seq: pointer.seq,
+        version: pointer.version,
+        error: err instanceof Error ? err.message : String(err),
+        at: new Date().toISOString(),
+        failedAt: Date.now(),
+      };
+      this.failures.set(name, failure);
+      ctx.waitUntil(this.report(name, { colo: ctx.colo, served: this.served.get(name), failure }).catch(() => undefined));
+      throw err;
+    }
+  }
+
+  /** Frees sessions the new pointer no longer uses (in-flight leases keep them alive until done). */
+  private retire(before: Served | undefined, next: Served): void {
+    if (!before) return;
+    const keep = new Set([next.stable, next.canary?.signed].filter((s) => s !== undefined).map((s) => sessionKey(s.manifest)));
+    for (const s of [before.stable, before.canary?.signed]) {
+      if (s && !keep.has(sessionKey(s.manifest))) this.sessions.evict(sessionKey(s.manifest));
+    }
+  }
+}
+
+/** Sticky canary bucket in [0, 10000): the same caller always lands on the same side. */
+export function bucket(model: string, callerKey: string): number {
+  return murmur3(`${model}\u0000${callerKey}`) % 10_000;
 }

@@ -2,8 +2,12 @@
 import { integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
 import type { Manifest } from "../../shared/manifest";
 
-export const VERSION_STATES = ["uploaded", "validated", "serving", "canary", "retired"] as const;
+/** A version is validated when pushed (hash, ONNX, graph, signature checked in the request). */
+export const VERSION_STATES = ["validated", "serving", "canary", "retired"] as const;
 export type VersionState = (typeof VERSION_STATES)[number];
+
+export const EVENT_ACTIONS = ["push", "promote", "rollback", "canary"] as const;
+export type EventAction = (typeof EVENT_ACTIONS)[number];
 
 export const models = sqliteTable("models", {
   name: text("name").primaryKey(),
@@ -20,9 +24,26 @@ export const versions = sqliteTable(
     sha256: text("sha256").notNull(),
     size: integer("size").notNull(),
     manifest: text("manifest", { mode: "json" }).$type<Manifest>().notNull(),
+    /** Ed25519 over the canonical JSON of the manifest (shared/signing.ts). */
+    signature: text("signature").notNull(),
     state: text("state", { enum: VERSION_STATES }).notNull(),
     createdAt: text("created_at").notNull(),
     pushedBy: text("pushed_by"),
   },
   (t) => [primaryKey({ columns: [t.model, t.version] })],
 );
+
+/** Pushes, promotions, rollbacks and canary changes, in the order RegistryDO made them. */
+export const events = sqliteTable("events", {
+  id: integer("id").primaryKey({ autoIncrement: true }),
+  model: text("model")
+    .notNull()
+    .references(() => models.name),
+  action: text("action", { enum: EVENT_ACTIONS }).notNull(),
+  fromVersion: integer("from_version"),
+  toVersion: integer("to_version"),
+  percent: integer("percent"),
+  seq: integer("seq").notNull(),
+  actor: text("actor").notNull(),
+  at: text("at").notNull(),
+});

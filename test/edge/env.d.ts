@@ -5,6 +5,8 @@ declare global {
   namespace Cloudflare {
     interface Env extends WorkerEnv {
       TEST_MIGRATIONS: D1Migration[];
+      ADMIN_TOKEN: string;
+      TEST_SIGNING_KEY: string;
     }
   }
 }

@@ -1,7 +1,7 @@
-// Seeds the simulated D1/R2/KV of a test file with the fixture models.
-import { applyD1Migrations, env } from "cloudflare:test";
+// Seeds a test file's registry through the real admin API (upload, register, promote).
+import { SELF, applyD1Migrations, env } from "cloudflare:test";
 import { inject } from "vitest";
-import { publishVersion } from "../../edge/versions/publish";
+import { AdminClient } from "../../shared/admin-client";
 import type { Manifest } from "../../shared/manifest";
 
 export function fixture(name: string): { manifest: Manifest; bytes: Uint8Array } {
@@ -10,10 +10,15 @@ export function fixture(name: string): { manifest: Manifest; bytes: Uint8Array }
   return { manifest: m.manifest, bytes: Uint8Array.from(atob(m.onnx), (ch) => ch.charCodeAt(0)) };
 }
 
+export const admin = (token = env.ADMIN_TOKEN) => new AdminClient("http://edge", token, (input, init) => SELF.fetch(input, init), "test");
+
 export async function seed(names = ["iris", "iris-int8", "dtypes"]): Promise<void> {
   await applyD1Migrations(env.DB, env.TEST_MIGRATIONS);
+  const client = admin();
   for (const name of names) {
     const { manifest, bytes } = fixture(name);
-    await publishVersion(env, manifest, bytes, { serve: true });
+    const known = await client.model(name);
+    if (known?.versions.some((v) => v.sha256 === manifest.sha256 && v.version === known.serving)) continue;
+    await client.publish(manifest, bytes, env.TEST_SIGNING_KEY, { promote: true });
   }
 }

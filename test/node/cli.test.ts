@@ -1,0 +1,261 @@
+// The `meridian` version commands, run as a real child process: offline checks (key files,
+// argument validation, the one-line failure contract), then the publish flow against `wrangler dev`.
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseManifest } from "../../shared/manifest";
+import { buildMlpFp32 } from "../../shared/onnx/mlp";
+import { irisSpec, irisWeights, manifestFor } from "../../shared/onnx/models";
+import { generateKeyPair, signManifest, verifyManifest } from "../../shared/signing";
+import { ROOT, seed, startDev, type DevServer } from "../../scripts/local";
+import { KeyError, loadPrivateKey, writeKeyPair } from "../../trainer/publish/keys";
+
+const BIN = join(ROOT, "bin", "meridian.mjs");
+const TSX = join(ROOT, "node_modules", ".bin", "tsx");
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI with a clean MERIDIAN_* environment plus `env`. */
+function meridian(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("MERIDIAN_")));
+  const [cmd, pre] = existsSync(BIN) ? [process.execPath, [BIN]] : [TSX, [join(ROOT, "trainer", "cli.ts")]];
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, [...pre, ...args], { cwd: ROOT, env: { ...base, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** A failure: exit 1 and exactly one line on stderr. */
+function expectFailure(run: Run, pattern: RegExp): void {
+  expect(run.code, run.stderr).toBe(1);
+  expect(run.stderr.trimEnd().split("\n")).toHaveLength(1);
+  expect(run.stderr).toMatch(pattern);
+}
+
+const tmp = mkdtempSync(join(tmpdir(), "meridian-cli-"));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+/** An iris classifier whose bytes differ from the seeded v1 (another init seed). */
+function writeIrisModel(file: string, seedValue: number): Uint8Array {
+  const bytes = buildMlpFp32(irisSpec(irisWeights({ seed: seedValue }).layers));
+  writeFileSync(file, bytes);
+  return bytes;
+}
+
+describe("signing key files", () => {
+  it("keygen writes a 0600 private key that signs what the .pub verifies, and refuses to overwrite it", async () => {
+    const dir = join(tmp, "keys");
+    const run = await meridian(["keygen", "--out", dir, "--json"]);
+    expect(run.code, run.stderr).toBe(0);
+    const out = JSON.parse(run.stdout) as { publicKey: string; privateKeyFile: string; publicKeyFile: string };
+    expect(statSync(out.privateKeyFile).mode & 0o777).toBe(0o600);
+    expect(readFileSync(out.publicKeyFile, "utf8").trim()).toBe(out.publicKey);
+
+    const privateKey = await loadPrivateKey({ file: out.privateKeyFile, env: {} });
+    const manifest = await manifestFor(writeIrisModel(join(tmp, "k.onnx"), 3), { name: "iris", version: 1, quantization: "none" });
+    expect(await verifyManifest(manifest, await signManifest(manifest, privateKey), [out.publicKey])).toBe(true);
+
+    const again = await meridian(["keygen", "--out", dir]);
+    expectFailure(again, /^meridian: keygen failed: .*meridian-signing\.key already exists \(pass --force/);
+    expect(readFileSync(out.privateKeyFile, "utf8").trim()).toBe(privateKey);
+
+    const forced = await meridian(["keygen", "--out", dir, "--force"]);
+    expect(forced.code, forced.stderr).toBe(0);
+    expect(forced.stdout).toContain("wrangler secret put SIGNING_PUBLIC_KEYS");
+    expect(forced.stdout).toContain(`SIGNING_PUBLIC_KEYS=${readFileSync(out.publicKeyFile, "utf8").trim()}`);
+    expect(readFileSync(out.privateKeyFile, "utf8").trim()).not.toBe(privateKey);
+  });
+
+  it("resolves --key, then MERIDIAN_SIGNING_KEY, then MERIDIAN_SIGNING_KEY_FILE; accepts PEM; rejects the .pub", async () => {
+    const a = await writeKeyPair(join(tmp, "a"));
+    const b = await writeKeyPair(join(tmp, "b"));
+    const c = await generateKeyPair();
+    const env = { MERIDIAN_SIGNING_KEY: c.privateKey, MERIDIAN_SIGNING_KEY_FILE: b.privateKeyFile };
+    expect(await loadPrivateKey({ file: a.privateKeyFile, env })).toBe(a.privateKey);
+    expect(await loadPrivateKey({ env })).toBe(c.privateKey);
+    expect(await loadPrivateKey({ env: { MERIDIAN_SIGNING_KEY_FILE: b.privateKeyFile } })).toBe(b.privateKey);
+
+    const pem = join(tmp, "key.pem");
+    writeFileSync(pem, `-----BEGIN PRIVATE KEY-----\n${a.privateKey}\n-----END PRIVATE KEY-----\n`);
+    expect(await loadPrivateKey({ file: pem, env: {} })).toBe(a.privateKey);
+
+    await expect(loadPrivateKey({ file: a.publicKeyFile, env: {} })).rejects.toThrow(/not an Ed25519 PKCS#8 private key/);
+    await expect(loadPrivateKey({ file: join(tmp, "nope.key"), env: {} })).rejects.toThrow(/does not exist/);
+    await expect(loadPrivateKey({ env: {} })).rejects.toBeInstanceOf(KeyError);
+  });
+});
+
+describe("argument validation (no edge needed)", () => {
+  it("has --help and --json on every command", async () => {
+    const commands = ["keygen", "push", "promote", "rollback", "canary", "list", "history", "status"];
+    const runs = await Promise.all(commands.map((c) => meridian([c, "--help"])));
+    runs.forEach((run, i) => {
+      expect(run.code, `${commands[i]}: ${run.stderr}`).toBe(0);
+      expect(run.stdout).toContain(`Usage: meridian ${commands[i]}`);
+      expect(run.stdout).toContain("--json");
+    });
+  });
+
+  it("rejects bad arguments and missing credentials with one line and exit 1, before any request", async () => {
+    const model = join(tmp, "args.onnx");
+    writeIrisModel(model, 5);
+    const key = (await writeKeyPair(join(tmp, "args"))).privateKeyFile;
+    // Port 9 (discard) is never our edge: a request would fail differently ("cannot reach").
+    const env = { MERIDIAN_URL: "http://127.0.0.1:9", MERIDIAN_TOKEN: "t" };
+    const [version, percent, name, token, noKey, noFile, labels, unreachable] = await Promise.all([
+      meridian(["promote", "iris", "two"], env),
+      meridian(["canary", "iris", "2", "--percent", "150"], env),
+      meridian(["history", "Not A Name"], env),
+      meridian(["list"], { MERIDIAN_URL: env.MERIDIAN_URL }),
+      meridian(["push", model, "--name", "iris"], env),
+      meridian(["push", join(tmp, "missing.onnx"), "--name", "iris", "--key", key], env),
+      meridian(["push", model, "--name", "iris", "--key", key, "--labels", '{"nope":["a"]}'], env),
+      meridian(["list"], env),
+    ]);
+    expectFailure(version, /invalid for argument 'version'.*positive integers/);
+    expectFailure(percent, /'--percent <p>' argument '150' is invalid/);
+    expectFailure(name, /invalid for argument 'name'/);
+    expectFailure(token, /^meridian: list failed: no admin token: pass --token or set MERIDIAN_TOKEN$/m);
+    expectFailure(noKey, /^meridian: push failed: no signing key: pass --key/);
+    expectFailure(noFile, /^meridian: push failed: .*missing\.onnx does not exist/);
+    expectFailure(labels, /^meridian: push failed: --labels names output "nope", but the model's outputs are probabilities, label/);
+    expectFailure(unreachable, /^meridian: list failed: cannot reach http:\/\/127\.0\.0\.1:9: ECONNREFUSED/);
+  });
+
+  it("push --manifest refuses a manifest that does not describe the file", async () => {
+    const model = join(tmp, "m.onnx");
+    const bytes = writeIrisModel(model, 6);
+    const manifest = await manifestFor(bytes, { name: "iris", version: 1, quantization: "none" });
+    const file = join(tmp, "m.json");
+    writeFileSync(file, JSON.stringify({ ...manifest, sha256: "0".repeat(64) }));
+    const key = (await writeKeyPair(join(tmp, "m"))).privateKeyFile;
+    const run = await meridian(["push", model, "--manifest", file, "--key", key], { MERIDIAN_URL: "http://127.0.0.1:9", MERIDIAN_TOKEN: "t" });
+    expectFailure(run, /^meridian: push failed: manifest .*m\.json sha256 0{64} does not match/);
+  });
+});
+
+// The admin routes are the lead's part of issue 4; this block needs them.
+describe.skipIf(!existsSync(join(ROOT, "edge", "routes", "admin.ts")))("publish flow against wrangler dev", () => {
+  const TOKEN = "test-admin-token";
+  const state = join(tmp, "state");
+  const keys = join(tmp, "edge-keys");
+  let server: DevServer;
+  let publicKey: string;
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    const keygen = await meridian(["keygen", "--out", keys, "--json"]);
+    expect(keygen.code, keygen.stderr).toBe(0);
+    publicKey = (JSON.parse(keygen.stdout) as { publicKey: string }).publicKey;
+    await seed(state);
+    // A short pointer TTL so a promote shows up in predictions within the polling window.
+    server = await startDev({ stateDir: state, vars: { ADMIN_TOKEN: TOKEN, SIGNING_PUBLIC_KEYS: publicKey, POINTER_TTL_MS: "200" } });
+    env = { MERIDIAN_URL: server.url, MERIDIAN_TOKEN: TOKEN, MERIDIAN_SIGNING_KEY_FILE: join(keys, "meridian-signing.key") };
+  }, 120_000);
+
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  async function servedVersion(): Promise<string | null> {
+    const res = await fetch(`${server.url}/v2/models/iris/infer`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ inputs: [{ name: "measurements", datatype: "FP32", shape: [1, 4], data: [5.1, 3.5, 1.4, 0.2] }] }),
+    });
+    expect(res.status).toBe(200);
+    await res.arrayBuffer();
+    return res.headers.get("x-meridian-model-version");
+  }
+
+  /** Polls predictions until they report `version` (the edge re-reads its pointer every TTL). */
+  async function waitForServed(version: number, timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let seen: string | null = null;
+    while (Date.now() < deadline) {
+      seen = await servedVersion();
+      if (seen === String(version)) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`still serving v${seen} after ${timeoutMs} ms, expected v${version}`);
+  }
+
+  async function ok(args: string[], extra: Record<string, string> = {}): Promise<any> {
+    const run = await meridian([...args, "--json"], { ...env, ...extra });
+    expect(run.code, run.stderr).toBe(0);
+    return JSON.parse(run.stdout);
+  }
+
+  it("push → promote → served → rollback → served again", async () => {
+    expect(await servedVersion()).toBe("1");
+    const model = join(tmp, "iris-v2.onnx");
+    const bytes = writeIrisModel(model, 7);
+
+    const pushed = await ok(["push", model, "--name", "iris", "--labels", '["setosa","versicolor","virginica"]']);
+    expect(pushed).toMatchObject({ name: "iris", version: 2, state: "validated", size: bytes.byteLength, artifactCreated: true });
+    const detail = (await ok(["list"])).models.find((m: { name: string }) => m.name === "iris");
+    expect(detail).toMatchObject({ serving: 1, latest: 2 });
+
+    expect(await ok(["promote", "iris", "2"])).toMatchObject({ name: "iris", serving: 2 });
+    await waitForServed(2);
+
+    expect(await ok(["rollback", "iris"])).toMatchObject({ name: "iris", serving: 1 });
+    await waitForServed(1);
+
+    const { events } = await ok(["history", "iris"]);
+    expect(events.map((e: { action: string }) => e.action)).toEqual(expect.arrayContaining(["promote", "rollback"]));
+    const status = await ok(["status", "iris"]);
+    expect(status).toMatchObject({ serving: 1 });
+    expect(Array.isArray(status.pops)).toBe(true);
+
+    // Human output of the same commands stays readable and exits 0.
+    const human = await meridian(["status", "iris"], env);
+    expect(human.code, human.stderr).toBe(0);
+    expect(human.stdout).toMatch(/^iris: serving v1/);
+  });
+
+  it("a stale --expected gets a one-line 409 and changes nothing", async () => {
+    const run = await meridian(["promote", "iris", "2", "--expected", "2"], env);
+    expectFailure(run, /^meridian: promote failed: 409 /);
+    expect(await servedVersion()).toBe("1");
+  });
+
+  it("missing or wrong token: exit 1 with a clear reason", async () => {
+    const { MERIDIAN_TOKEN: _, ...noToken } = env;
+    expectFailure(await meridian(["list"], noToken), /^meridian: list failed: no admin token/);
+    expectFailure(await meridian(["list"], { ...env, MERIDIAN_TOKEN: "wrong" }), /^meridian: list failed: 401 /);
+  });
+
+  it("a push signed with a key the edge does not trust fails 4xx and registers nothing", async () => {
+    const model = join(tmp, "iris-forged.onnx");
+    writeIrisModel(model, 8);
+    const before = (await ok(["list"])).models.find((m: { name: string }) => m.name === "iris");
+    const other = await writeKeyPair(join(tmp, "untrusted"));
+    const run = await meridian(["push", model, "--name", "iris", "--key", other.privateKeyFile], env);
+    expectFailure(run, /^meridian: push failed: 4\d\d .*signature/i);
+    const after = (await ok(["list"])).models.find((m: { name: string }) => m.name === "iris");
+    expect(after).toEqual(before);
+    expect(await servedVersion()).toBe("1");
+  });
+
+  it("push --manifest: a hand-written manifest for the same bytes gets the next version", async () => {
+    const model = join(tmp, "iris-manifest.onnx");
+    const bytes = writeIrisModel(model, 9);
+    const manifest = await manifestFor(bytes, { name: "iris", version: 99, quantization: "none", metrics: { accuracy: 0.97 } });
+    const file = join(tmp, "iris-manifest.json");
+    writeFileSync(file, JSON.stringify(parseManifest(manifest)));
+    const pushed = await ok(["push", model, "--manifest", file]);
+    expect(pushed).toMatchObject({ name: "iris", version: 3, state: "validated" });
+  });
+});

@@ -1,0 +1,115 @@
+// The `meridian` command. Subcommands: train, worker. (push/promote/… arrive with the versions flow.)
+import { Command, InvalidArgumentError, Option } from "commander";
+import { DATASET_HELP } from "./data";
+import { isUserFacing, oneLine } from "./errors";
+import { BACKEND_CHOICES } from "./train/backend";
+import { OPTIMIZERS } from "./train/optimizer";
+import { TRAIN_DEFAULTS, runTrainCommand, type TrainCommandOptions } from "./commands/train";
+import { runWorkerCommand } from "./commands/worker";
+
+function int(flag: string): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (!/^-?\d+$/.test(v.trim()) || !Number.isSafeInteger(n)) throw new InvalidArgumentError(`${flag} takes an integer (got "${v}")`);
+    return n;
+  };
+}
+
+function num(flag: string): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (v.trim() === "" || !Number.isFinite(n)) throw new InvalidArgumentError(`${flag} takes a number (got "${v}")`);
+    return n;
+  };
+}
+
+function intList(v: string): number[] {
+  const parts = v.split(",").map((s) => s.trim());
+  if (parts.some((p) => !/^\d+$/.test(p) || Number(p) < 1)) throw new InvalidArgumentError(`--hidden takes sizes like 64 or 128,64 (got "${v}")`);
+  return parts.map(Number);
+}
+
+export function buildProgram(): Command {
+  const program = new Command("meridian")
+    .description("Meridian trainer: train models (in-process or on a BullMQ cluster) and export ONNX for the edge")
+    .showHelpAfterError("(run with --help for usage)")
+    .configureOutput({ outputError: (str, write) => write(str) });
+
+  const d = TRAIN_DEFAULTS;
+  program
+    .command("train")
+    .description("train an MLP, export model.onnx + model-int8.onnx with manifests")
+    .requiredOption("--dataset <spec>", `training data: ${DATASET_HELP}`)
+    .requiredOption("--out <dir>", "directory for model.onnx, model-int8.onnx, their manifests and training.json")
+    .option("--epochs <n>", "passes over the training split", int("--epochs"), d.epochs)
+    .option("--batch-size <n>", "rows per step (split across shards in a cluster)", int("--batch-size"), d.batchSize)
+    .option("--lr <x>", "learning rate", num("--lr"), d.lr)
+    .addOption(new Option("--optimizer <kind>", "optimizer").choices([...OPTIMIZERS]).default(d.optimizer))
+    .option("--hidden <sizes>", "hidden layer sizes, e.g. 64 or 128,64 (default: 64 for text, 128 otherwise)", intList)
+    .option("--seed <n>", "seed for init and batch order (same seed, same run)", int("--seed"), d.seed)
+    .option("--split-seed <n>", "seed of the train/held-out shuffle", int("--split-seed"), d.splitSeed)
+    .option("--test-fraction <x>", "fraction of rows held out", num("--test-fraction"), d.testFraction)
+    .option("--limit <n>", "use a seeded subset of n rows (quick runs)", int("--limit"))
+    .option("--max-steps <n>", "stop after n steps", int("--max-steps"))
+    .option("--dimensions <n>", "hashed features for text data (hashed-bow-v1, default 4096)", int("--dimensions"))
+    .option("--backend <name>", `TensorFlow.js backend: ${BACKEND_CHOICES.join(" | ")}`, "auto")
+    .option("--json", "JSON lines on stdout instead of progress bars", false)
+    .option("--cluster", "data-parallel training on `meridian worker`s through BullMQ (needs REDIS_URL)", false)
+    .option("--redis-url <url>", "Redis for --cluster (default: $REDIS_URL)")
+    .option("--prefix <p>", "BullMQ/Redis key prefix (use {meridian} on Redis Cluster)", d.prefix)
+    .option("--shards <n>", "gradient jobs per step (default: 1 in-process, the number of workers in a cluster)", int("--shards"))
+    .option("--wait-workers <s>", "seconds to wait for a first worker", num("--wait-workers"), d.waitWorkersMs / 1000)
+    .option("--backup-after <ms>", "re-issue a shard still missing after max(ms, 4 x median compute)", int("--backup-after"), d.backupMinMs)
+    .option("--no-backups", "never re-issue slow shards (rely on stalled-job retries only)")
+    .option("--checkpoint-every <n>", "checkpoint every n steps (0: never)", int("--checkpoint-every"), d.checkpointEvery)
+    .option("--checkpoint-dir <dir>", "checkpoints on disk (default: <out>/checkpoints in-process, Redis in a cluster)")
+    .option("--fresh", "ignore an existing checkpoint of this run", false)
+    .option("--name <name>", "model name in the manifests (default: from the dataset)")
+    .option("--version <n>", "model version in the manifests", int("--version"), d.version)
+    .addOption(new Option("--int8-format <f>", "int8 graph form (auto: qlinear unless it costs > 0.5 points)").choices(["auto", "qlinear", "dynamic"]).default(d.int8Format))
+    .option("--push", "publish to the registry (not available yet)", false)
+    .option("--promote", "promote the pushed version (not available yet)", false)
+    .action(async (raw: Record<string, unknown>) => {
+      const opts = {
+        ...raw,
+        waitWorkersMs: Math.round((raw.waitWorkers as number) * 1000),
+        backupMinMs: raw.backupAfter as number,
+        backupFactor: raw.backups === false ? 0 : d.backupFactor,
+      } as unknown as TrainCommandOptions;
+      await runTrainCommand(opts);
+    });
+
+  program
+    .command("worker")
+    .description("compute gradient jobs for `meridian train --cluster` (runs until SIGINT/SIGTERM)")
+    .option("--redis-url <url>", "Redis (default: $REDIS_URL)")
+    .option("--prefix <p>", "BullMQ/Redis key prefix (must match the coordinator's)", d.prefix)
+    .option("--backend <name>", `TensorFlow.js backend: ${BACKEND_CHOICES.join(" | ")}`, "auto")
+    .option("--concurrency <n>", "jobs at once (1 per core is right for CPU backends)", int("--concurrency"), 1)
+    .option("--lock-ms <ms>", "job lock: a killed worker's job is retried once this expires", int("--lock-ms"), 30_000)
+    .option("--stalled-ms <ms>", "how often to look for stalled jobs", int("--stalled-ms"), 30_000)
+    .addOption(new Option("--slow-ms <ms>", "testing aid: sleep before each gradient").argParser(int("--slow-ms")).hideHelp())
+    .option("--json", "JSON lines on stdout", false)
+    .option("--quiet", "no line per gradient", false)
+    .action(async (opts) => {
+      await runWorkerCommand(opts);
+    });
+
+  return program;
+}
+
+export async function main(argv: string[] = process.argv): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (err) {
+    const msg = isUserFacing(err) ? oneLine(err) : `${oneLine(err)}${process.env.MERIDIAN_DEBUG ? `\n${(err as Error).stack}` : ""}`;
+    process.stderr.write(`meridian: ${msg}\n`);
+    process.exitCode = 1;
+  }
+}
+
+const isEntry = (() => {
+  const entry = process.argv[1];
+  return entry !== undefined && /trainer[\\/]cli\.(ts|js|mjs)$/.test(entry);
+})();
+if (isEntry) await main();

@@ -1,0 +1,89 @@
+// Shared plumbing for the admin subcommands: connection flags, argument parsers, the one-line
+// failure contract (exit 1, `meridian: <verb> failed: <reason>` on stderr) and plain-text tables.
+import { InvalidArgumentError, type Command } from "commander";
+import { MODEL_NAME } from "../../shared/manifest";
+import { AdminClient, AdminError, DEFAULT_URL } from "../publish/client";
+
+export interface ConnectionFlags {
+  url?: string;
+  token?: string;
+  json?: boolean;
+}
+
+/** Flags per subcommand (not on the root program, which other commands share). */
+export function withConnection(cmd: Command): Command {
+  return cmd
+    .option("--url <url>", `edge base URL (env MERIDIAN_URL, default ${DEFAULT_URL})`)
+    .option("--token <token>", "admin bearer token (env MERIDIAN_TOKEN)")
+    .option("--json", "print machine-readable JSON on stdout");
+}
+
+export function clientFor(flags: ConnectionFlags, env: NodeJS.ProcessEnv = process.env): AdminClient {
+  const token = flags.token ?? env.MERIDIAN_TOKEN;
+  if (!token) throw new Error("no admin token: pass --token or set MERIDIAN_TOKEN");
+  const url = flags.url ?? env.MERIDIAN_URL ?? DEFAULT_URL;
+  if (!/^https?:\/\//.test(url)) throw new Error(`--url must start with http:// or https:// (got ${url})`);
+  return new AdminClient({ url, token });
+}
+
+/** Wraps an action so every failure is one stderr line and exit code 1, never a stack trace. */
+export function action<A extends unknown[]>(verb: string, fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    try {
+      await fn(...args);
+    } catch (err) {
+      process.stderr.write(`meridian: ${verb} failed: ${reason(err)}\n`);
+      process.exitCode = 1;
+    }
+  };
+}
+
+export function reason(err: unknown): string {
+  const text = err instanceof AdminError ? `${err.status} ${err.message}` : err instanceof Error ? err.message : String(err);
+  return text.replace(/\s*\n\s*/g, " ").trim();
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+// ---------- argument parsers (commander reports their errors as "error: ... invalid ...") ----------
+
+export function parseModelName(value: string): string {
+  if (!MODEL_NAME.test(value)) throw new InvalidArgumentError("model names match [a-z0-9][a-z0-9_-]{0,63}.");
+  return value;
+}
+
+export function parseVersion(value: string): number {
+  if (!/^[1-9][0-9]*$/.test(value)) throw new InvalidArgumentError("versions are positive integers.");
+  return Number(value);
+}
+
+/** --expected: the serving version you saw, or "none" when nothing was serving. */
+export function parseExpected(value: string): number | null {
+  if (value === "none" || value === "null") return null;
+  if (!/^[1-9][0-9]*$/.test(value)) throw new InvalidArgumentError('expected a positive integer or "none".');
+  return Number(value);
+}
+
+export function parsePercent(value: string): number {
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isFinite(n) || n < 0 || n > 100) throw new InvalidArgumentError("percent must be a number from 0 to 100.");
+  return n;
+}
+
+// ---------- human output ----------
+
+export function table(headers: string[], rows: Array<Array<string | number | null | undefined>>): string {
+  const cells = [headers, ...rows.map((r) => r.map((c) => (c === null || c === undefined || c === "" ? "-" : String(c))))];
+  const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? "").length)));
+  return cells.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  ")).join("\n");
+}
+
+export const v = (n: number | null | undefined): string => (n === null || n === undefined ? "none" : `v${n}`);
+
+export function bytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+}

@@ -1,0 +1,241 @@
+// `meridian train`: load data → choose backend → train (in-process, or --cluster through BullMQ)
+// → export fp32 + int8 ONNX with manifests → write them to --out.
+import { mkdir, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { MODEL_NAME } from "../../shared/manifest";
+import type { Int8Format } from "../../shared/onnx/mlp";
+import { ClusterGradients, waitForWorkers } from "../cluster/coordinator";
+import { resolveRedisUrl } from "../cluster/redis";
+import { loadDataset, type Dataset } from "../data";
+import { UsageError } from "../errors";
+import { buildExport, writeExport, type ExportResult } from "../export/export";
+import { describeBackend, parseBackendChoice, selectBackend, type BackendInfo } from "../train/backend";
+import { FileCheckpointStore, RedisCheckpointStore, type CheckpointStore } from "../train/checkpoint";
+import { LocalGradients, runIdFor, splitFingerprint, train, type GradientSource, type TrainConfig, type TrainResult } from "../train/loop";
+import { OPTIMIZERS, type OptimizerKind } from "../train/optimizer";
+import { HumanEvents, JsonEvents, type TrainEvents } from "../train/progress";
+
+export type TrainCommandOptions = {
+  dataset: string;
+  out: string;
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  optimizer: OptimizerKind;
+  hidden?: number[];
+  seed: number;
+  splitSeed: number;
+  testFraction: number;
+  limit?: number;
+  maxSteps?: number;
+  dimensions?: number;
+  backend: string;
+  json: boolean;
+  cluster: boolean;
+  redisUrl?: string;
+  prefix: string;
+  shards?: number;
+  waitWorkersMs: number;
+  backupMinMs: number;
+  backupFactor: number;
+  checkpointEvery: number;
+  checkpointDir?: string;
+  fresh: boolean;
+  name?: string;
+  version: number;
+  int8Format: Int8Format | "auto";
+  push: boolean;
+  promote: boolean;
+};
+
+export type TrainCommandResult = {
+  backend: BackendInfo;
+  data: Dataset;
+  config: TrainConfig;
+  result: TrainResult;
+  exported: ExportResult;
+  files: string[];
+};
+
+export const TRAIN_DEFAULTS = {
+  epochs: 5,
+  batchSize: 64,
+  lr: 0.001,
+  optimizer: "adam" as OptimizerKind,
+  seed: 1,
+  splitSeed: 1,
+  testFraction: 0.2,
+  prefix: "meridian",
+  waitWorkersMs: 30_000,
+  backupMinMs: 2000,
+  backupFactor: 4,
+  checkpointEvery: 50,
+  version: 1,
+  int8Format: "auto" as const,
+};
+
+function validate(o: TrainCommandOptions): void {
+  if (o.push || o.promote) {
+    throw new UsageError(
+      `--${o.push ? "push" : "promote"} is not available yet: publishing arrives with the versions flow; upload ${join(o.out, "model.onnx")} and its manifest once it lands`,
+    );
+  }
+  const positiveInt = (v: number | undefined, flag: string): void => {
+    if (v !== undefined && !(Number.isInteger(v) && v >= 1)) throw new UsageError(`${flag} must be a positive integer (got ${v})`);
+  };
+  positiveInt(o.epochs, "--epochs");
+  positiveInt(o.batchSize, "--batch-size");
+  positiveInt(o.maxSteps, "--max-steps");
+  positiveInt(o.shards, "--shards");
+  positiveInt(o.version, "--version");
+  positiveInt(o.dimensions, "--dimensions");
+  if (!(o.lr > 0 && Number.isFinite(o.lr))) throw new UsageError(`--lr must be a positive number (got ${o.lr})`);
+  if (!(OPTIMIZERS as readonly string[]).includes(o.optimizer)) {
+    throw new UsageError(`--optimizer must be one of ${OPTIMIZERS.join(", ")} (got ${o.optimizer})`);
+  }
+  if (!(Number.isInteger(o.checkpointEvery) && o.checkpointEvery >= 0)) {
+    throw new UsageError(`--checkpoint-every must be an integer >= 0 (got ${o.checkpointEvery})`);
+  }
+  if (o.hidden?.some((h) => !(Number.isInteger(h) && h >= 1))) throw new UsageError(`--hidden must list positive integers`);
+  if (o.name !== undefined && !MODEL_NAME.test(o.name)) throw new UsageError(`--name must match ${MODEL_NAME}`);
+  if (!["auto", "qlinear", "dynamic"].includes(o.int8Format)) throw new UsageError(`--int8-format must be auto, qlinear or dynamic`);
+  parseBackendChoice(o.backend); // unknown backend → a clear error before any work
+}
+
+export async function runTrainCommand(o: TrainCommandOptions, events?: TrainEvents): Promise<TrainCommandResult> {
+  validate(o);
+  const ev = events ?? (o.json ? new JsonEvents() : new HumanEvents());
+  const redisUrl = resolveRedisUrl(o.redisUrl);
+  if (o.cluster && !redisUrl) {
+    throw new UsageError("--cluster needs a Redis: set REDIS_URL (or pass --redis-url); without --cluster, training runs in-process");
+  }
+
+  const backend = await selectBackend(o.backend);
+  ev.info(describeBackend(backend), { backend: backend.name, detail: backend.detail, skipped: backend.skipped });
+
+  const t0 = performance.now();
+  const data = loadDataset(o.dataset, {
+    splitSeed: o.splitSeed,
+    testFraction: o.testFraction,
+    ...(o.limit !== undefined ? { limit: o.limit } : {}),
+    ...(o.dimensions !== undefined ? { featurizerParams: { dimensions: o.dimensions } } : {}),
+  });
+  ev.info(`data: ${data.source}; ${data.train.rows} train / ${data.test.rows} held-out rows (${Math.round(performance.now() - t0)} ms)`, {
+    source: data.source,
+    train: data.train.rows,
+    test: data.test.rows,
+  });
+  ev.info(`split: ${data.splitNote}`, { split: data.splitNote });
+
+  const hidden = o.hidden ?? [data.featurizer ? 64 : 128];
+  const sizes = [data.features, ...hidden, data.labels.length];
+  const fingerprint = splitFingerprint(data.train, data.features);
+
+  let gradients: GradientSource;
+  let checkpoints: CheckpointStore | undefined;
+  let cluster: ClusterGradients | undefined;
+  let shards = o.shards ?? 1;
+  const cfgBase = {
+    sizes,
+    epochs: o.epochs,
+    batchSize: o.batchSize,
+    optimizer: { kind: o.optimizer, lr: o.lr },
+    seed: o.seed,
+    checkpointEvery: o.checkpointEvery,
+    evalEachEpoch: true,
+    ...(o.maxSteps !== undefined ? { maxSteps: o.maxSteps } : {}),
+  };
+  try {
+    if (o.cluster) {
+      // The run id depends on the shard count, which by default is the number of workers.
+      const workers = await waitForWorkers({ redisUrl: redisUrl!, prefix: o.prefix, timeoutMs: o.waitWorkersMs, log: (m) => ev.info(m) });
+      shards = o.shards ?? workers;
+      ev.info(`cluster: ${workers} worker${workers === 1 ? "" : "s"} connected; ${shards} gradient shard${shards === 1 ? "" : "s"} per step${o.shards ? "" : " (one per worker; pass --shards to fix it)"}`, {
+        workers,
+        shards,
+      });
+      const runId = runIdFor({ ...cfgBase, shards }, fingerprint);
+      cluster = await ClusterGradients.open({
+        redisUrl: redisUrl!,
+        prefix: o.prefix,
+        runId,
+        sizes,
+        train: data.train,
+        features: data.features,
+        dataFingerprint: fingerprint,
+        backupMinMs: o.backupMinMs,
+        backupFactor: o.backupFactor,
+        log: (m, d) => ev.info(m, d),
+      });
+      gradients = cluster;
+      checkpoints = o.checkpointDir ? new FileCheckpointStore(resolve(o.checkpointDir)) : new RedisCheckpointStore(cluster.connection, o.prefix);
+    } else {
+      gradients = new LocalGradients(sizes, data.train);
+      if (o.checkpointEvery > 0) checkpoints = new FileCheckpointStore(resolve(o.checkpointDir ?? join(o.out, "checkpoints")));
+    }
+
+    const config: TrainConfig = { ...cfgBase, shards };
+    const result = await train({ cfg: config, data, gradients, events: ev, ...(checkpoints ? { checkpoints } : {}), fresh: o.fresh });
+
+    const exported = await buildExport({
+      sizes,
+      params: result.params,
+      data,
+      name: o.name ?? data.name,
+      version: o.version,
+      int8Format: o.int8Format,
+      extraMetrics: {
+        train_accuracy: result.epochs[result.epochs.length - 1]?.trainAccuracy ?? 0,
+        train_rows: data.train.rows,
+        steps: result.steps,
+      },
+    });
+    const out = resolve(o.out);
+    const files = await writeExport(out, exported);
+    const report = {
+      dataset: { spec: o.dataset, source: data.source, split: data.splitNote, train: data.train.rows, test: data.test.rows, labels: data.labels },
+      backend: { name: backend.name, detail: backend.detail },
+      mode: gradients.kind,
+      config,
+      runId: result.runId,
+      resumedFrom: result.resumedFrom,
+      epochs: result.epochs,
+      timing: result.timing,
+      heldOut: { tfjs: result.test, fp32: exported.fp32.evaluation, int8: exported.int8.evaluation },
+      export: {
+        runtime: exported.runtime,
+        parity: exported.parity,
+        fp32Bytes: exported.fp32.bytes.length,
+        int8Bytes: exported.int8.bytes.length,
+        int8Format: exported.int8.format,
+        int8Tried: exported.int8Tried,
+        sizeRatio: exported.sizeRatio,
+        accuracyDrop: exported.accuracyDrop,
+        targets: exported.targets,
+      },
+      ...(cluster ? { cluster: cluster.stats } : {}),
+    };
+    await mkdir(out, { recursive: true });
+    await writeFile(join(out, "training.json"), JSON.stringify(report, null, 2) + "\n");
+    files.push(join(out, "training.json"));
+
+    const pct = (v: number): string => `${(v * 100).toFixed(2)}%`;
+    ev.info(
+      `export (${exported.runtime}): fp32 ONNX matches TF.js on ${exported.parity.rows} rows (max |Δp| ${exported.parity.maxAbsDiff.toExponential(1)})`,
+      { parity: exported.parity },
+    );
+    ev.info(
+      `held-out: fp32 ${pct(exported.fp32.evaluation.accuracy)} (${exported.fp32.bytes.length} B), int8 ${exported.int8.format} ${pct(exported.int8.evaluation.accuracy)} (${exported.int8.bytes.length} B, ${exported.sizeRatio.toFixed(2)}x smaller, ${(exported.accuracyDrop * 100).toFixed(2)} points)`,
+      { fp32: exported.fp32.evaluation, int8: exported.int8.evaluation, sizeRatio: exported.sizeRatio },
+    );
+    if (!exported.targets.int8Accuracy || !exported.targets.int8Size) {
+      ev.info(
+        `warning: int8 misses a target (${!exported.targets.int8Accuracy ? "accuracy drop > 0.5 points" : ""}${!exported.targets.int8Accuracy && !exported.targets.int8Size ? ", " : ""}${!exported.targets.int8Size ? "less than 3.5x smaller" : ""})`,
+      );
+    }
+    ev.info(`wrote ${files.join(", ")}`, { files });
+    return { backend, data, config, result, exported, files };
+  } finally {
+    await cluster?.close();
+  }
+}

@@ -1,0 +1,47 @@
+// `meridian worker`: serve gradient jobs until SIGINT/SIGTERM.
+import { startGradientWorker } from "../cluster/worker";
+import { redactUrl, resolveRedisUrl } from "../cluster/redis";
+import { UsageError } from "../errors";
+import { describeBackend, selectBackend } from "../train/backend";
+
+export type WorkerCommandOptions = {
+  redisUrl?: string;
+  prefix: string;
+  backend: string;
+  concurrency: number;
+  lockMs: number;
+  stalledMs: number;
+  slowMs?: number;
+  json: boolean;
+  quiet: boolean;
+};
+
+export async function runWorkerCommand(o: WorkerCommandOptions): Promise<void> {
+  const url = resolveRedisUrl(o.redisUrl);
+  if (!url) throw new UsageError("meridian worker needs a Redis: set REDIS_URL or pass --redis-url");
+  const print = (event: string, data: Record<string, unknown>, human: string): void => {
+    if (o.json) process.stdout.write(`${JSON.stringify({ event, time: new Date().toISOString(), ...data })}\n`);
+    else if (!o.quiet || event !== "gradient") process.stdout.write(`${human}\n`);
+  };
+  const backend = await selectBackend(o.backend);
+  print("backend", { backend: backend.name, detail: backend.detail }, describeBackend(backend));
+  const w = await startGradientWorker({
+    redisUrl: url,
+    prefix: o.prefix,
+    concurrency: o.concurrency,
+    lockMs: o.lockMs,
+    stalledMs: o.stalledMs,
+    ...(o.slowMs ? { slowMs: o.slowMs } : {}),
+    log: (event, data) => print(event, data, `${event} ${Object.entries(data).map(([k, v]) => `${k}=${String(v)}`).join(" ")}`),
+  });
+  print("ready", { worker: w.id, redis: redactUrl(url), prefix: o.prefix }, `worker ${w.id} ready on ${redactUrl(url)} (prefix ${o.prefix})`);
+  await new Promise<void>((resolveStop) => {
+    const stop = (signal: string): void => {
+      print("stopping", { signal }, `${signal}: finishing the current job and stopping`);
+      void w.close().then(resolveStop);
+    };
+    process.once("SIGINT", () => stop("SIGINT"));
+    process.once("SIGTERM", () => stop("SIGTERM"));
+  });
+  print("stopped", { ...w.stats }, `stopped (${w.stats.won} gradients delivered, ${w.stats.late} late, ${w.stats.stale} stale, ${w.stats.failed} failed)`);
+}

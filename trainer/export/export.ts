@@ -1,0 +1,177 @@
+// Trained weights → ONNX (fp32 and int8) + manifests, checked before anything is written:
+//   1. buildMlpFp32 / buildMlpInt8 (shared/onnx/mlp.ts), int8 calibrated on training rows;
+//   2. parity: the fp32 graph run by onnxruntime must match TF.js on sample inputs (1e-4);
+//   3. held-out scoring of both graphs with onnxruntime (what a server will actually compute);
+//   4. manifests via manifestFor, with preprocessing {id, params} for text models.
+// int8 format "auto" takes QLinearMatMul (the fastest int8 form in onnxruntime-web) when it stays
+// within the accuracy budget of fp32, else the dynamic (MatMulInteger) form if that does better.
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { Manifest, Quantization } from "../../shared/manifest";
+import { argmaxRows, buildMlpFp32, buildMlpInt8, type Int8Format, type MlpSpec } from "../../shared/onnx/mlp";
+import { manifestFor } from "../../shared/onnx/models";
+import { seededPermutation } from "../data/split";
+import type { Dataset } from "../data/types";
+import { scorePredictions, type Evaluation } from "../train/evaluate";
+import { gatherRows, predictProbabilities, toDenseLayers } from "../train/model";
+import { loadOrt, runProbabilities, type OrtRuntime } from "./runtime";
+
+export const TENSOR_NAMES = { input: "features", output: "probabilities", label: "label" } as const;
+
+/** The parity bound between TF.js and the exported fp32 graph (max |Δ probability|). */
+export const PARITY_TOLERANCE = 1e-4;
+/** int8 targets from the issue: accuracy within 0.5 points of fp32, at least 3.5x smaller. */
+export const INT8_MAX_ACCURACY_DROP = 0.005;
+export const INT8_MIN_SIZE_RATIO = 3.5;
+
+export class ExportError extends Error {
+  override name = "ExportError";
+}
+
+export type ExportOptions = {
+  sizes: number[];
+  params: Float32Array;
+  data: Dataset;
+  name: string;
+  version: number;
+  int8Format: Int8Format | "auto";
+  /** Training rows used to calibrate int8 activation ranges (a seeded sample). */
+  calibrationRows?: number;
+  /** Rows compared between TF.js and onnxruntime. */
+  parityRows?: number;
+  /** Extra numeric metrics for both manifests (train accuracy, steps, …). */
+  extraMetrics?: Record<string, number>;
+  createdAt?: string;
+};
+
+export type ExportedModel = {
+  file: string;
+  bytes: Uint8Array;
+  manifest: Manifest;
+  evaluation: Evaluation;
+};
+
+export type ExportResult = {
+  runtime: OrtRuntime["name"];
+  fp32: ExportedModel;
+  int8: ExportedModel & { format: Int8Format };
+  parity: { rows: number; maxAbsDiff: number; labelAgreement: number };
+  sizeRatio: number;
+  accuracyDrop: number;
+  targets: { int8Accuracy: boolean; int8Size: boolean };
+  /** Formats tried by "auto", with their held-out accuracy. */
+  int8Tried: { format: Int8Format; accuracy: number; bytes: number }[];
+};
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  if (a.length !== b.length) return Infinity;
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+export function int8NameFor(name: string): string {
+  return `${name.slice(0, 59)}-int8`;
+}
+
+/** Builds, checks and scores both graphs; writes nothing. */
+export async function buildExport(o: ExportOptions): Promise<ExportResult> {
+  const { data, sizes } = o;
+  const classes = sizes[sizes.length - 1]!;
+  const F = data.features;
+  const spec: MlpSpec = { layers: toDenseLayers(sizes, o.params), ...TENSOR_NAMES };
+  const rt = await loadOrt();
+
+  // fp32 and the parity check against TF.js
+  const fp32 = buildMlpFp32(spec);
+  const nParity = Math.min(o.parityRows ?? 64, data.test.rows);
+  const sample = data.test.x.subarray(0, nParity * F);
+  const tfProbs = predictProbabilities(sizes, o.params, sample, nParity);
+  const ortProbs = await runProbabilities(rt, fp32, TENSOR_NAMES, sample, nParity, F);
+  const diff = maxAbsDiff(tfProbs, ortProbs);
+  const tfLabels = argmaxRows(tfProbs, classes);
+  const ortLabels = argmaxRows(ortProbs, classes);
+  const agreement = tfLabels.filter((l, i) => l === ortLabels[i]).length / Math.max(1, nParity);
+  if (!(diff <= PARITY_TOLERANCE)) {
+    throw new ExportError(
+      `exported fp32 ONNX disagrees with TF.js on ${nParity} sample rows: max |Δp| ${diff.toExponential(2)} > ${PARITY_TOLERANCE} (${rt.name})`,
+    );
+  }
+
+  const score = async (bytes: Uint8Array): Promise<Evaluation> => {
+    const probs = await runProbabilities(rt, bytes, TENSOR_NAMES, data.test.x, data.test.rows, F);
+    return scorePredictions(argmaxRows(probs, classes), data.test.y, data.positive, { values: probs, classes });
+  };
+  const fp32Eval = await score(fp32);
+
+  // int8: calibrate on a seeded sample of training rows
+  const nCal = Math.min(o.calibrationRows ?? 512, data.train.rows);
+  const calRows = seededPermutation(data.train.rows, 0x1a8).subarray(0, nCal);
+  const calibration = gatherRows(data.train.x, F, calRows);
+  const formats: Int8Format[] = o.int8Format === "auto" ? ["qlinear", "dynamic"] : [o.int8Format];
+  const tried: { format: Int8Format; accuracy: number; bytes: number; model: Uint8Array; ev: Evaluation }[] = [];
+  for (const format of formats) {
+    const model = buildMlpInt8(spec, calibration, nCal, { format });
+    const ev = await score(model);
+    tried.push({ format, accuracy: ev.accuracy, bytes: model.length, model, ev });
+    if (fp32Eval.accuracy - ev.accuracy <= INT8_MAX_ACCURACY_DROP) break;
+  }
+  const best = tried.reduce((a, b) => (b.accuracy > a.accuracy ? b : a));
+
+  const labels = { [TENSOR_NAMES.output]: [...data.labels] };
+  const preprocessing = data.featurizer ? { id: data.featurizer.id, params: { ...data.featurizer.params } } : null;
+  const common = {
+    ...o.extraMetrics,
+    accuracy_fp32: fp32Eval.accuracy,
+    accuracy_int8: best.ev.accuracy,
+    heldout_rows: data.test.rows,
+  };
+  const metricsOf = (ev: Evaluation): Record<string, number> => {
+    const m: Record<string, number> = { ...common, accuracy: ev.accuracy };
+    for (const k of ["loss", "precision", "recall", "f1"] as const) if (ev[k] !== undefined) m[k] = ev[k]!;
+    return m;
+  };
+  const manifest = (bytes: Uint8Array, name: string, quantization: Quantization, ev: Evaluation): Promise<Manifest> =>
+    manifestFor(bytes, {
+      name,
+      version: o.version,
+      quantization,
+      labels,
+      metrics: metricsOf(ev),
+      preprocessing,
+      ...(o.createdAt ? { createdAt: o.createdAt } : {}),
+    });
+
+  const sizeRatio = fp32.length / best.model.length;
+  const accuracyDrop = fp32Eval.accuracy - best.ev.accuracy;
+  return {
+    runtime: rt.name,
+    fp32: { file: "model.onnx", bytes: fp32, manifest: await manifest(fp32, o.name, "none", fp32Eval), evaluation: fp32Eval },
+    int8: {
+      file: "model-int8.onnx",
+      bytes: best.model,
+      manifest: await manifest(best.model, int8NameFor(o.name), `int8-${best.format}`, best.ev),
+      evaluation: best.ev,
+      format: best.format,
+    },
+    parity: { rows: nParity, maxAbsDiff: diff, labelAgreement: agreement },
+    sizeRatio,
+    accuracyDrop,
+    targets: { int8Accuracy: accuracyDrop <= INT8_MAX_ACCURACY_DROP, int8Size: sizeRatio >= INT8_MIN_SIZE_RATIO },
+    int8Tried: tried.map(({ format, accuracy, bytes }) => ({ format, accuracy, bytes })),
+  };
+}
+
+/** Writes model.onnx, model.manifest.json, model-int8.onnx, model-int8.manifest.json to `dir`. */
+export async function writeExport(dir: string, r: ExportResult): Promise<string[]> {
+  await mkdir(dir, { recursive: true });
+  const files: string[] = [];
+  for (const m of [r.fp32, r.int8]) {
+    const onnxPath = join(dir, m.file);
+    const manifestPath = join(dir, m.file.replace(/\.onnx$/, ".manifest.json"));
+    await writeFile(onnxPath, m.bytes);
+    await writeFile(manifestPath, JSON.stringify(m.manifest, null, 2) + "\n");
+    files.push(onnxPath, manifestPath);
+  }
+  return files;
+}

@@ -1,0 +1,143 @@
+// The push flow: manifest → next version → streamed artifact upload → signed version.
+// The artifact goes first because the edge validates a version against the stored bytes.
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { readFile, stat } from "node:fs/promises";
+import { ManifestSchema, type Manifest, type Quantization } from "../../shared/manifest";
+import { manifestFor } from "../../shared/onnx/models";
+import { signManifest } from "../../shared/signing";
+import { AdminError, type AdminClient } from "./client";
+
+/** Extra attempts after a 409 (someone else took the version number meanwhile). */
+export const MAX_VERSION_RETRIES = 3;
+
+export class PushError extends Error {
+  override name = "PushError";
+}
+
+export interface PushOptions {
+  file: string;
+  /** Required unless the manifest file names the model. */
+  name?: string;
+  manifestFile?: string;
+  quantization?: Quantization;
+  /** A bare list labels the first output. */
+  labels?: Labels;
+  privateKey: string;
+  client: AdminClient;
+  /** Called once with the byte total, then with each chunk's size. */
+  onUploadStart?: (size: number) => void;
+  onProgress?: (bytes: number) => void;
+}
+
+export interface PushResult {
+  name: string;
+  version: number;
+  state: string;
+  sha256: string;
+  size: number;
+  /** false when the edge already had these bytes (content-addressed). */
+  artifactCreated: boolean;
+  retries: number;
+}
+
+export type Labels = Record<string, string[]> | string[];
+
+export async function push(opts: PushOptions): Promise<PushResult> {
+  const base = withLabels(opts.manifestFile ? await manifestFromFile(opts) : await buildManifest(opts), opts.labels);
+  const { client } = opts;
+  let version = (await client.model(base.name))?.nextVersion ?? 1;
+
+  opts.onUploadStart?.(base.size);
+  const artifact = await client.uploadArtifact(opts.file, base.sha256, base.size, opts.onProgress);
+
+  for (let retries = 0; ; retries++) {
+    const manifest: Manifest = { ...base, version };
+    const signature = await signManifest(manifest, opts.privateKey);
+    try {
+      const created = await client.createVersion(base.name, manifest, signature);
+      return { name: created.name, version: created.version, state: created.state, sha256: base.sha256, size: base.size, artifactCreated: artifact.created, retries };
+    } catch (err) {
+      const next = err instanceof AdminError && err.status === 409 ? err.body.nextVersion : undefined;
+      if (typeof next !== "number" || retries >= MAX_VERSION_RETRIES) throw err;
+      version = next;
+    }
+  }
+}
+
+/** The manifest derived from the ONNX graph itself (inputs, outputs, sha256, size). */
+async function buildManifest(opts: PushOptions): Promise<Manifest> {
+  if (!opts.name) throw new PushError("--name is required (or pass --manifest with a name)");
+  const bytes = new Uint8Array(await readFile(opts.file));
+  try {
+    return await manifestFor(bytes, {
+      name: opts.name,
+      version: 1, // placeholder: replaced by the registry's next version before signing
+      quantization: opts.quantization ?? "none",
+    });
+  } catch (err) {
+    throw new PushError(`${opts.file}: ${firstLine(err)}`);
+  }
+}
+
+/** A hand-written manifest; it must describe exactly the bytes being pushed. */
+async function manifestFromFile(opts: PushOptions): Promise<Manifest> {
+  const file = opts.manifestFile!;
+  let raw: Record<string, unknown>;
+  try {
+    raw = JSON.parse(await readFile(file, "utf8")) as Record<string, unknown>;
+  } catch (err) {
+    throw new PushError(`cannot read manifest ${file}: ${firstLine(err)}`);
+  }
+  if (opts.name && raw.name !== undefined && raw.name !== opts.name) {
+    throw new PushError(`--name ${opts.name} does not match the manifest's name ${String(raw.name)}`);
+  }
+  const merged = {
+    createdAt: new Date().toISOString(),
+    ...raw,
+    name: opts.name ?? raw.name,
+    version: 1, // placeholder, as above
+    ...(opts.quantization ? { quantization: opts.quantization } : {}),
+  };
+  const parsed = ManifestSchema.safeParse(merged);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new PushError(`manifest ${file}: ${issue.path.join(".") || "body"}: ${issue.message}`);
+  }
+  const { sha256, size } = await hashFile(opts.file);
+  if (parsed.data.size !== size) throw new PushError(`manifest ${file} says size ${parsed.data.size} but ${opts.file} has ${size} bytes`);
+  if (parsed.data.sha256 !== sha256) throw new PushError(`manifest ${file} sha256 ${parsed.data.sha256} does not match ${opts.file} (${sha256})`);
+  return parsed.data;
+}
+
+async function hashFile(file: string): Promise<{ sha256: string; size: number }> {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return { sha256: hash.digest("hex"), size: (await stat(file)).size };
+}
+
+function withLabels(manifest: Manifest, labels: Labels | undefined): Manifest {
+  if (!labels) return manifest;
+  const byOutput = Array.isArray(labels) ? { [manifest.outputs[0]!.name]: labels } : labels;
+  const unknown = Object.keys(byOutput).find((k) => !manifest.outputs.some((o) => o.name === k));
+  if (unknown) throw new PushError(`--labels names output "${unknown}", but the model's outputs are ${manifest.outputs.map((o) => o.name).join(", ")}`);
+  return { ...manifest, labels: byOutput };
+}
+
+/** `--labels` JSON: {output: [labels]} or a bare array (the usual single-classifier case). */
+export function parseLabels(text: string): Labels {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new PushError(`--labels is not JSON: ${text.slice(0, 60)}`);
+  }
+  const isList = (v: unknown): v is string[] => Array.isArray(v) && v.every((s) => typeof s === "string");
+  if (isList(value)) return value;
+  if (value && typeof value === "object" && Object.values(value).every(isList)) return value as Record<string, string[]>;
+  throw new PushError('--labels must be ["a","b",...] or {"output": ["a","b",...]}');
+}
+
+function firstLine(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).split("\n")[0]!;
+}
