@@ -1,11 +1,12 @@
-// The `meridian` command. Subcommands: train, worker. (push/promote/… arrive with the versions flow.)
+// The `meridian` command. Subcommands: train, worker, and the version commands (commands/versions.ts).
 import { Command, InvalidArgumentError, Option } from "commander";
 import { DATASET_HELP } from "./data";
 import { isUserFacing, oneLine } from "./errors";
-import { BACKEND_CHOICES } from "./train/backend";
+import { BACKEND_CHOICES } from "./train/backend-choice";
 import { OPTIMIZERS } from "./train/optimizer";
 import { TRAIN_DEFAULTS, runTrainCommand, type TrainCommandOptions } from "./commands/train";
 import { runWorkerCommand } from "./commands/worker";
+import { registerVersionCommands } from "./commands/versions";
 
 function int(flag: string): (v: string) => number {
   return (v) => {
@@ -95,6 +96,7 @@ export function buildProgram(): Command {
       await runWorkerCommand(opts);
     });
 
+  registerVersionCommands(program);
   return program;
 }
 

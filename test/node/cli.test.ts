@@ -2,6 +2,7 @@
 // argument validation, the one-line failure contract), then the publish flow against `wrangler dev`.
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -9,9 +10,10 @@ import { parseManifest } from "../../shared/manifest";
 import { buildMlpFp32 } from "../../shared/onnx/mlp";
 import { irisSpec, irisWeights, manifestFor } from "../../shared/onnx/models";
 import { generateKeyPair, signManifest, verifyManifest } from "../../shared/signing";
-import { ROOT, seed, startDev, type DevServer } from "../../scripts/local";
+import type { DevServer } from "../../scripts/local";
 import { KeyError, loadPrivateKey, writeKeyPair } from "../../trainer/publish/keys";
 
+const ROOT = new URL("../..", import.meta.url).pathname;
 const BIN = join(ROOT, "bin", "meridian.mjs");
 const TSX = join(ROOT, "node_modules", ".bin", "tsx");
 
@@ -41,6 +43,22 @@ function expectFailure(run: Run, pattern: RegExp): void {
   expect(run.code, run.stderr).toBe(1);
   expect(run.stderr.trimEnd().split("\n")).toHaveLength(1);
   expect(run.stderr).toMatch(pattern);
+}
+
+/** A commander usage error: exit 1, the reason on the first line (cli.ts adds a --help hint). */
+function expectUsageError(run: Run, pattern: RegExp): void {
+  expect(run.code, run.stderr).toBe(1);
+  expect(run.stderr.split("\n")[0]).toMatch(pattern);
+}
+
+/** A port that was free a moment ago (fetch refuses "bad ports" such as 9, so no fixed choice). */
+function closedPort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
 }
 
 const tmp = mkdtempSync(join(tmpdir(), "meridian-cli-"));
@@ -111,8 +129,8 @@ describe("argument validation (no edge needed)", () => {
     const model = join(tmp, "args.onnx");
     writeIrisModel(model, 5);
     const key = (await writeKeyPair(join(tmp, "args"))).privateKeyFile;
-    // Port 9 (discard) is never our edge: a request would fail differently ("cannot reach").
-    const env = { MERIDIAN_URL: "http://127.0.0.1:9", MERIDIAN_TOKEN: "t" };
+    // Nothing listens there: a request that was sent fails differently ("cannot reach").
+    const env = { MERIDIAN_URL: `http://127.0.0.1:${await closedPort()}`, MERIDIAN_TOKEN: "t" };
     const [version, percent, name, token, noKey, noFile, labels, unreachable] = await Promise.all([
       meridian(["promote", "iris", "two"], env),
       meridian(["canary", "iris", "2", "--percent", "150"], env),
@@ -123,14 +141,14 @@ describe("argument validation (no edge needed)", () => {
       meridian(["push", model, "--name", "iris", "--key", key, "--labels", '{"nope":["a"]}'], env),
       meridian(["list"], env),
     ]);
-    expectFailure(version, /invalid for argument 'version'.*positive integers/);
-    expectFailure(percent, /'--percent <p>' argument '150' is invalid/);
-    expectFailure(name, /invalid for argument 'name'/);
+    expectUsageError(version, /invalid for argument 'version'.*positive integers/);
+    expectUsageError(percent, /'--percent <p>' argument '150' is invalid/);
+    expectUsageError(name, /invalid for argument 'name'/);
     expectFailure(token, /^meridian: list failed: no admin token: pass --token or set MERIDIAN_TOKEN$/m);
     expectFailure(noKey, /^meridian: push failed: no signing key: pass --key/);
     expectFailure(noFile, /^meridian: push failed: .*missing\.onnx does not exist/);
     expectFailure(labels, /^meridian: push failed: --labels names output "nope", but the model's outputs are probabilities, label/);
-    expectFailure(unreachable, /^meridian: list failed: cannot reach http:\/\/127\.0\.0\.1:9: ECONNREFUSED/);
+    expectFailure(unreachable, /^meridian: list failed: cannot reach http:\/\/127\.0\.0\.1:\d+: ECONNREFUSED$/m);
   });
 
   it("push --manifest refuses a manifest that does not describe the file", async () => {
@@ -140,7 +158,7 @@ describe("argument validation (no edge needed)", () => {
     const file = join(tmp, "m.json");
     writeFileSync(file, JSON.stringify({ ...manifest, sha256: "0".repeat(64) }));
     const key = (await writeKeyPair(join(tmp, "m"))).privateKeyFile;
-    const run = await meridian(["push", model, "--manifest", file, "--key", key], { MERIDIAN_URL: "http://127.0.0.1:9", MERIDIAN_TOKEN: "t" });
+    const run = await meridian(["push", model, "--manifest", file, "--key", key], { MERIDIAN_URL: `http://127.0.0.1:${await closedPort()}`, MERIDIAN_TOKEN: "t" });
     expectFailure(run, /^meridian: push failed: manifest .*m\.json sha256 0{64} does not match/);
   });
 });
@@ -158,6 +176,8 @@ describe.skipIf(!existsSync(join(ROOT, "edge", "routes", "admin.ts")))("publish 
     const keygen = await meridian(["keygen", "--out", keys, "--json"]);
     expect(keygen.code, keygen.stderr).toBe(0);
     publicKey = (JSON.parse(keygen.stdout) as { publicKey: string }).publicKey;
+    // Loaded here so the offline tests above do not depend on wrangler's module graph.
+    const { seed, startDev } = await import("../../scripts/local");
     await seed(state);
     // A short pointer TTL so a promote shows up in predictions within the polling window.
     server = await startDev({ stateDir: state, vars: { ADMIN_TOKEN: TOKEN, SIGNING_PUBLIC_KEYS: publicKey, POINTER_TTL_MS: "200" } });
@@ -234,7 +254,7 @@ describe.skipIf(!existsSync(join(ROOT, "edge", "routes", "admin.ts")))("publish 
   it("missing or wrong token: exit 1 with a clear reason", async () => {
     const { MERIDIAN_TOKEN: _, ...noToken } = env;
     expectFailure(await meridian(["list"], noToken), /^meridian: list failed: no admin token/);
-    expectFailure(await meridian(["list"], { ...env, MERIDIAN_TOKEN: "wrong" }), /^meridian: list failed: 401 /);
+    expectFailure(await meridian(["list"], { ...env, MERIDIAN_TOKEN: "wrong" }), /^meridian: list failed: 403 invalid admin token$/m);
   });
 
   it("a push signed with a key the edge does not trust fails 4xx and registers nothing", async () => {

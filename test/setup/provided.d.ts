@@ -5,5 +5,7 @@ declare module "vitest" {
   export interface ProvidedContext {
     /** Fixture models built by test/setup/models.ts; `onnx` is base64. */
     models: Array<{ manifest: Manifest; onnx: string }>;
+    /** Another iris (different weights), base64 ONNX. */
+    irisV2: string;
   }
 }

@@ -33,6 +33,8 @@ export type ClusterOptions = {
   backupMinMs?: number;
   /** … and at least this many times the median shard compute time. 0 disables backups. */
   backupFactor?: number;
+  /** Backup deadline before any gradient has arrived (workers load the data set first). */
+  firstDeadlineMs?: number;
   /** Backups per shard and step before the coordinator just keeps waiting. */
   maxBackups?: number;
   /** Give up on a step after this long. */
@@ -151,7 +153,7 @@ export class ClusterGradients implements GradientSource {
   }
 
   private async uploadData(): Promise<void> {
-    const ttl = this.o.dataTtlSeconds ?? 24 * 3600;
+    const ttl = this.o.dataTtlSeconds ?? 3600;
     const { x, y, meta } = this.dataKeys;
     const have = await this.redis.exists(x, y, meta);
     if (have === 3) {
@@ -173,9 +175,10 @@ export class ClusterGradients implements GradientSource {
     const factor = this.o.backupFactor ?? 4;
     const min = this.o.backupMinMs ?? 2000;
     if (factor <= 0) return Infinity;
+    // Until a first gradient arrives, workers may still be downloading the training set.
+    if (this.computeSamples.length === 0) return Math.max(min, this.o.firstDeadlineMs ?? 30_000);
     const s = [...this.computeSamples].sort((a, b) => a - b);
-    const median = s.length ? s[Math.floor(s.length / 2)]! : 0;
-    return Math.max(min, factor * median);
+    return Math.max(min, factor * s[Math.floor(s.length / 2)]!);
   }
 
   private job(plan: StepPlan, shard: number, attempt: number): { name: string; data: GradJob; opts: { jobId: string } } {

@@ -2,7 +2,7 @@
 // failure contract (exit 1, `meridian: <verb> failed: <reason>` on stderr) and plain-text tables.
 import { InvalidArgumentError, type Command } from "commander";
 import { MODEL_NAME } from "../../shared/manifest";
-import { AdminClient, AdminError, DEFAULT_URL } from "../publish/client";
+import { connect, DEFAULT_URL, type AdminClient } from "../publish/client";
 
 export interface ConnectionFlags {
   url?: string;
@@ -23,7 +23,7 @@ export function clientFor(flags: ConnectionFlags, env: NodeJS.ProcessEnv = proce
   if (!token) throw new Error("no admin token: pass --token or set MERIDIAN_TOKEN");
   const url = flags.url ?? env.MERIDIAN_URL ?? DEFAULT_URL;
   if (!/^https?:\/\//.test(url)) throw new Error(`--url must start with http:// or https:// (got ${url})`);
-  return new AdminClient({ url, token });
+  return connect({ url, token });
 }
 
 /** Wraps an action so every failure is one stderr line and exit code 1, never a stack trace. */
@@ -39,7 +39,8 @@ export function action<A extends unknown[]>(verb: string, fn: (...args: A) => Pr
 }
 
 export function reason(err: unknown): string {
-  const text = err instanceof AdminError ? `${err.status} ${err.message}` : err instanceof Error ? err.message : String(err);
+  // AdminError messages already read "<status> <edge's error>".
+  const text = err instanceof Error ? err.message : String(err);
   return text.replace(/\s*\n\s*/g, " ").trim();
 }
 

@@ -29,7 +29,7 @@ export function registerKeygen(program: Command): void {
             keys.publicKey,
             "",
             "Trust it at the edge:",
-            "  deployment:   npx wrangler secret put SIGNING_PUBLIC_KEYS   (paste the key above)",
+            "  deployment:   npx wrangler secret put SIGNING_PUBLIC_KEYS   (paste the key; comma-separate keys to rotate)",
             `  wrangler dev: add SIGNING_PUBLIC_KEYS=${keys.publicKey} to .dev.vars`,
             "Sign pushes with it:",
             `  meridian push model.onnx --name <name> --key ${keys.privateKeyFile}   (or MERIDIAN_SIGNING_KEY_FILE)`,

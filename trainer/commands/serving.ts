@@ -2,8 +2,8 @@
 // Pointer changes are compare-and-set at the edge: without --expected we send the serving
 // version we just read, so a concurrent change between our read and write still gets a 409.
 import type { Command } from "commander";
-import type { AdminClient, Pointer } from "../publish/client";
-import { AdminError } from "../publish/client";
+import type { ModelState } from "../../shared/admin-client";
+import { AdminError, type AdminClient } from "../publish/client";
 import {
   action,
   clientFor,
@@ -27,11 +27,11 @@ const EXPECTED_HELP = 'the serving version you expect to replace ("none" if noth
 async function expectedServing(client: AdminClient, name: string, flags: CasFlags): Promise<number | null> {
   if (flags.expected !== undefined) return flags.expected;
   const model = await client.model(name);
-  if (!model) throw new AdminError(404, `model ${name} not found`);
+  if (!model) throw new AdminError(404, { error: `unknown model "${name}"` });
   return model.serving;
 }
 
-function canaryText(p: Pick<Pointer, "canary">): string {
+function canaryText(p: Pick<ModelState, "canary">): string {
   return p.canary ? `, canary v${p.canary.version} at ${p.canary.percent}%` : "";
 }
 
@@ -90,7 +90,7 @@ export function registerServing(program: Command): void {
 
   withConnection(program.command("list").description("models with their serving, canary and latest versions")).action(
     action("list", async (flags: ConnectionFlags) => {
-      const { models } = await clientFor(flags).models();
+      const { models } = await clientFor(flags).list();
       if (flags.json) return printJson({ models });
       const rows = models.map((m) => [m.name, v(m.serving), m.canary ? `v${m.canary.version} @ ${m.canary.percent}%` : null, v(m.latest)]);
       process.stdout.write(`${models.length ? table(["MODEL", "SERVING", "CANARY", "LATEST"], rows) : "no models"}\n`);
@@ -116,10 +116,7 @@ export function registerServing(program: Command): void {
       if (flags.json) return printJson(s);
       const current = s.pops.filter((p) => p.seq === s.seq).length;
       const head = `${name}: serving ${v(s.serving)}${canaryText(s)}, seq ${s.seq}; ${current}/${s.pops.length} PoPs on seq ${s.seq}`;
-      const rows = s.pops.map((p) => {
-        const canary = typeof p.canary === "number" ? `v${p.canary}` : p.canary ? `v${p.canary.version} @ ${p.canary.percent}%` : null;
-        return [p.colo, v(p.version), canary, p.seq, p.at, p.error];
-      });
+      const rows = s.pops.map((p) => [p.colo, v(p.version), p.canary == null ? null : `v${p.canary}`, p.seq, p.at, p.error]);
       process.stdout.write(`${head}\n${rows.length ? table(["POP", "VERSION", "CANARY", "SEQ", "AT", "ERROR"], rows) : "no PoP has reported yet"}\n`);
     }),
   );

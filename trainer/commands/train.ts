@@ -4,16 +4,31 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { MODEL_NAME } from "../../shared/manifest";
 import type { Int8Format } from "../../shared/onnx/mlp";
-import { ClusterGradients, waitForWorkers } from "../cluster/coordinator";
-import { resolveRedisUrl } from "../cluster/redis";
-import { loadDataset, type Dataset } from "../data";
+import type { ClusterGradients } from "../cluster/coordinator";
+import type { Dataset } from "../data";
 import { UsageError } from "../errors";
-import { buildExport, writeExport, type ExportResult } from "../export/export";
-import { describeBackend, parseBackendChoice, selectBackend, type BackendInfo } from "../train/backend";
-import { FileCheckpointStore, RedisCheckpointStore, type CheckpointStore } from "../train/checkpoint";
-import { LocalGradients, runIdFor, splitFingerprint, train, type GradientSource, type TrainConfig, type TrainResult } from "../train/loop";
+import type { ExportResult } from "../export/export";
+import type { BackendInfo } from "../train/backend";
+import { parseBackendChoice } from "../train/backend-choice";
+import type { CheckpointStore } from "../train/checkpoint";
+import type { GradientSource, TrainConfig, TrainResult } from "../train/loop";
 import { OPTIMIZERS, type OptimizerKind } from "../train/optimizer";
 import { HumanEvents, JsonEvents, type TrainEvents } from "../train/progress";
+
+// TensorFlow.js, BullMQ and onnxruntime load only once the options are known to be good, so
+// `--help` and flag mistakes answer at once.
+const heavy = async () => {
+  const [coordinator, redis, data, exporter, backend, checkpoint, loop] = await Promise.all([
+    import("../cluster/coordinator"),
+    import("../cluster/redis"),
+    import("../data"),
+    import("../export/export"),
+    import("../train/backend"),
+    import("../train/checkpoint"),
+    import("../train/loop"),
+  ]);
+  return { ...coordinator, ...redis, ...data, ...exporter, ...backend, ...checkpoint, ...loop };
+};
 
 export type TrainCommandOptions = {
   dataset: string;
@@ -105,11 +120,26 @@ function validate(o: TrainCommandOptions): void {
 export async function runTrainCommand(o: TrainCommandOptions, events?: TrainEvents): Promise<TrainCommandResult> {
   validate(o);
   const ev = events ?? (o.json ? new JsonEvents() : new HumanEvents());
-  const redisUrl = resolveRedisUrl(o.redisUrl);
+  const redisUrl = (o.redisUrl ?? process.env.REDIS_URL)?.trim() || undefined;
   if (o.cluster && !redisUrl) {
     throw new UsageError("--cluster needs a Redis: set REDIS_URL (or pass --redis-url); without --cluster, training runs in-process");
   }
 
+  const {
+    ClusterGradients,
+    waitForWorkers,
+    loadDataset,
+    buildExport,
+    writeExport,
+    describeBackend,
+    selectBackend,
+    FileCheckpointStore,
+    RedisCheckpointStore,
+    LocalGradients,
+    runIdFor,
+    splitFingerprint,
+    train,
+  } = await heavy();
   const backend = await selectBackend(o.backend);
   ev.info(describeBackend(backend), { backend: backend.name, detail: backend.detail, skipped: backend.skipped });
 

@@ -1,8 +1,6 @@
 // `meridian worker`: serve gradient jobs until SIGINT/SIGTERM.
-import { startGradientWorker } from "../cluster/worker";
-import { redactUrl, resolveRedisUrl } from "../cluster/redis";
 import { UsageError } from "../errors";
-import { describeBackend, selectBackend } from "../train/backend";
+import { parseBackendChoice } from "../train/backend-choice";
 
 export type WorkerCommandOptions = {
   redisUrl?: string;
@@ -17,8 +15,15 @@ export type WorkerCommandOptions = {
 };
 
 export async function runWorkerCommand(o: WorkerCommandOptions): Promise<void> {
-  const url = resolveRedisUrl(o.redisUrl);
+  const url = (o.redisUrl ?? process.env.REDIS_URL)?.trim() || undefined;
   if (!url) throw new UsageError("meridian worker needs a Redis: set REDIS_URL or pass --redis-url");
+  parseBackendChoice(o.backend);
+  const [{ startGradientWorker }, { redactUrl, probeRedis }, { describeBackend, selectBackend }] = await Promise.all([
+    import("../cluster/worker"),
+    import("../cluster/redis"),
+    import("../train/backend"),
+  ]);
+  await probeRedis(url); // Redis down: say so before loading a backend
   const print = (event: string, data: Record<string, unknown>, human: string): void => {
     if (o.json) process.stdout.write(`${JSON.stringify({ event, time: new Date().toISOString(), ...data })}\n`);
     else if (!o.quiet || event !== "gradient") process.stdout.write(`${human}\n`);

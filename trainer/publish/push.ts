@@ -5,15 +5,13 @@ import { createReadStream } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { ManifestSchema, type Manifest, type Quantization } from "../../shared/manifest";
 import { manifestFor } from "../../shared/onnx/models";
-import { signManifest } from "../../shared/signing";
-import { AdminError, type AdminClient } from "./client";
-
-/** Extra attempts after a 409 (someone else took the version number meanwhile). */
-export const MAX_VERSION_RETRIES = 3;
+import { uploadFile, type AdminClient } from "./client";
 
 export class PushError extends Error {
   override name = "PushError";
 }
+
+export type Labels = Record<string, string[]> | string[];
 
 export interface PushOptions {
   file: string;
@@ -33,36 +31,22 @@ export interface PushOptions {
 export interface PushResult {
   name: string;
   version: number;
-  state: string;
+  /** A 201 from the versions route means the edge verified hash, graph and signature. */
+  state: "validated";
   sha256: string;
   size: number;
   /** false when the edge already had these bytes (content-addressed). */
   artifactCreated: boolean;
-  retries: number;
 }
 
-export type Labels = Record<string, string[]> | string[];
-
 export async function push(opts: PushOptions): Promise<PushResult> {
-  const base = withLabels(opts.manifestFile ? await manifestFromFile(opts) : await buildManifest(opts), opts.labels);
-  const { client } = opts;
-  let version = (await client.model(base.name))?.nextVersion ?? 1;
-
-  opts.onUploadStart?.(base.size);
-  const artifact = await client.uploadArtifact(opts.file, base.sha256, base.size, opts.onProgress);
-
-  for (let retries = 0; ; retries++) {
-    const manifest: Manifest = { ...base, version };
-    const signature = await signManifest(manifest, opts.privateKey);
-    try {
-      const created = await client.createVersion(base.name, manifest, signature);
-      return { name: created.name, version: created.version, state: created.state, sha256: base.sha256, size: base.size, artifactCreated: artifact.created, retries };
-    } catch (err) {
-      const next = err instanceof AdminError && err.status === 409 ? err.body.nextVersion : undefined;
-      if (typeof next !== "number" || retries >= MAX_VERSION_RETRIES) throw err;
-      version = next;
-    }
-  }
+  const manifest = withLabels(opts.manifestFile ? await manifestFromFile(opts) : await buildManifest(opts), opts.labels);
+  opts.onUploadStart?.(manifest.size);
+  const artifact = await uploadFile(opts.client, opts.file, manifest.sha256, manifest.size, opts.onProgress);
+  // register() takes the next version number, signs with it, and re-signs on a 409.
+  const { version: _, ...unversioned } = manifest;
+  const { version } = await opts.client.register(unversioned, opts.privateKey);
+  return { name: manifest.name, version, state: "validated", sha256: manifest.sha256, size: manifest.size, artifactCreated: artifact.created };
 }
 
 /** The manifest derived from the ONNX graph itself (inputs, outputs, sha256, size). */

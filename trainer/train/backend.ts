@@ -8,12 +8,9 @@ import { spawnSync } from "node:child_process";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
+import { BackendError, parseBackendChoice, type BackendChoice, type BackendName } from "./backend-choice";
 
-export type Tf = typeof tf;
-
-export const BACKEND_CHOICES = ["auto", "node-gpu", "node", "wasm", "cpu"] as const;
-export type BackendChoice = (typeof BACKEND_CHOICES)[number];
-export type BackendName = Exclude<BackendChoice, "auto">;
+export { BACKEND_CHOICES, BackendError, parseBackendChoice, type BackendChoice, type BackendName } from "./backend-choice";
 
 export type BackendInfo = {
   name: BackendName;
@@ -25,20 +22,10 @@ export type BackendInfo = {
   skipped: string[];
 };
 
-export class BackendError extends Error {
-  override name = "BackendError";
-}
-
 const PACKAGES: Record<"node-gpu" | "node", string> = {
   "node-gpu": "@tensorflow/tfjs-node-gpu",
   node: "@tensorflow/tfjs-node",
 };
-
-export function parseBackendChoice(value: string | undefined): BackendChoice {
-  const v = (value ?? "auto").trim().toLowerCase();
-  if ((BACKEND_CHOICES as readonly string[]).includes(v)) return v as BackendChoice;
-  throw new BackendError(`unknown backend "${value}" (expected one of: ${BACKEND_CHOICES.join(", ")})`);
-}
 
 /** An NVIDIA GPU that CUDA could use: a driver device node or nvidia-smi listing one. */
 export function gpuPresent(): { present: boolean; why: string } {

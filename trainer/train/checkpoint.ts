@@ -1,7 +1,7 @@
 // Checkpoints: weights + optimizer state + step, as one binary blob, kept on disk or in Redis.
 //   "MRDNCKP1" | u32 header length | header JSON (UTF-8) | zero padding to 4 bytes |
 //   params f32[paramCount] | m f32[k] | v f32[k]        (little-endian; k = 0 for sgd)
-import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rename, rm, rmdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Redis } from "ioredis";
 import type { OptimizerState } from "./optimizer";
@@ -109,6 +109,7 @@ export class FileCheckpointStore implements CheckpointStore {
   }
   async clear(runId: string): Promise<void> {
     await rm(this.path(runId), { force: true });
+    await rmdir(this.dir).catch(() => {}); // only if now empty
   }
 }
 

@@ -1,6 +1,6 @@
 // Training progress: a bar per epoch (loss, accuracy, steps/s) for people, JSON lines for tools.
 import cliProgress from "cli-progress";
-import { formatEvaluation, type Evaluation } from "./evaluate";
+import { formatEvaluation, type Evaluation } from "./metrics";
 import type { EpochStats } from "./loop";
 
 export type RunStartEvent = {
