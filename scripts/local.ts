@@ -1,18 +1,19 @@
-// Local edge processes: seeding the simulated D1/R2/KV that `wrangler dev` uses, and starting
-// `wrangler dev` in its own process group (killing only npx's pid would leave workerd running).
-import { spawn, execFile, type ChildProcess } from "node:child_process";
+// Local edge processes: `wrangler dev` in its own process group (killing only npx's pid would
+// leave workerd running), dev credentials, and seeding the sample models through the admin API.
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { getPlatformProxy } from "wrangler";
-import type { Stores } from "../edge/versions/publish";
-import { publishVersion } from "../edge/versions/publish";
+import { AdminClient } from "../shared/admin-client";
+import { generateKeyPair } from "../shared/signing";
 import { buildFixtureModels } from "./models";
 
 const run = promisify(execFile);
 export const ROOT = new URL("..", import.meta.url).pathname;
 const WRANGLER = join(ROOT, "node_modules", ".bin", "wrangler");
 export const DEFAULT_STATE = join(ROOT, ".wrangler", "state");
+export const DEV_DIR = join(ROOT, ".meridian");
 
 /** Offline-friendly wrangler: no cf placeholder download, no telemetry. */
 export const WRANGLER_ENV = {
@@ -22,23 +23,49 @@ export const WRANGLER_ENV = {
   CI: "true",
 };
 
-/** Applies the D1 migrations and publishes the sample models as serving versions. */
-export async function seed(stateDir = DEFAULT_STATE, log: (line: string) => void = () => {}): Promise<void> {
+export interface Credentials {
+  adminToken: string;
+  /** Raw Ed25519 public key (base64): the edge's SIGNING_PUBLIC_KEYS. */
+  publicKey: string;
+  /** PKCS#8 private key (base64): signs what gets pushed. */
+  privateKey: string;
+}
+
+/** Local credentials, made once and kept in .meridian/ (git-ignored), as `meridian keygen` lays them out. */
+export async function devCredentials(dir = DEV_DIR): Promise<Credentials> {
+  const files = { token: join(dir, "admin-token"), key: join(dir, "meridian-signing.key"), pub: join(dir, "meridian-signing.pub") };
+  if (!existsSync(files.token) || !existsSync(files.key) || !existsSync(files.pub)) {
+    mkdirSync(dir, { recursive: true });
+    const keys = await generateKeyPair();
+    const token = Buffer.from(crypto.getRandomValues(new Uint8Array(24))).toString("base64url");
+    writeFileSync(files.token, `${token}\n`, { mode: 0o600 });
+    writeFileSync(files.key, `${keys.privateKey}\n`, { mode: 0o600 });
+    writeFileSync(files.pub, `${keys.publicKey}\n`);
+  }
+  const read = (f: string) => readFileSync(f, "utf8").trim();
+  return { adminToken: read(files.token), privateKey: read(files.key), publicKey: read(files.pub) };
+}
+
+export const credentialVars = (c: Credentials) => ({ ADMIN_TOKEN: c.adminToken, SIGNING_PUBLIC_KEYS: c.publicKey });
+
+export async function migrate(stateDir = DEFAULT_STATE): Promise<void> {
   await run(WRANGLER, ["d1", "migrations", "apply", "meridian-registry", "--local", "--persist-to", stateDir], {
     cwd: ROOT,
     env: WRANGLER_ENV,
   });
-  const proxy = await getPlatformProxy<Stores>({
-    configPath: join(ROOT, "wrangler.toml"),
-    persist: { path: join(stateDir, "v3") },
-  });
-  try {
-    for (const model of await buildFixtureModels()) {
-      const m = await publishVersion(proxy.env, model.manifest, new Uint8Array(Buffer.from(model.onnx, "base64")), { serve: true });
-      log(`seeded ${m.name} v${m.version} (${m.quantization}, ${m.size} bytes, sha256 ${m.sha256.slice(0, 12)})`);
+}
+
+/** Publishes the sample models through the admin API; models already serving those bytes are left alone. */
+export async function seedModels(url: string, creds: Credentials, log: (line: string) => void = () => {}): Promise<void> {
+  const client = new AdminClient(url, creds.adminToken, undefined, "seed");
+  for (const { manifest, onnx } of await buildFixtureModels()) {
+    const known = await client.model(manifest.name);
+    if (known?.versions.some((v) => v.sha256 === manifest.sha256 && v.version === known.serving)) {
+      log(`${manifest.name}: v${known.serving} already serving`);
+      continue;
     }
-  } finally {
-    await proxy.dispose();
+    const m = await client.publish(manifest, new Uint8Array(Buffer.from(onnx, "base64")), creds.privateKey, { promote: true });
+    log(`${m.name}: published v${m.version} (${m.quantization}, ${m.size} bytes, sha256 ${m.sha256.slice(0, 12)})`);
   }
 }
 
@@ -57,21 +84,35 @@ export async function freePort(): Promise<number> {
 export interface DevServer {
   url: string;
   process: ChildProcess;
-  /** Milliseconds from spawn until the first /v2/health/ready answered 200. */
+  /** Milliseconds from spawn until the readiness path answered 200. */
   readyMs: number;
   stop(): Promise<void>;
 }
 
-export async function startDev(
-  /** `config`: a wrangler config other than ./wrangler.toml (its Worker must answer /v2/health/ready). */
-  opts: { port?: number; stateDir?: string; vars?: Record<string, string>; timeoutMs?: number; config?: string } = {},
-): Promise<DevServer> {
+export interface DevOptions {
+  port?: number;
+  stateDir?: string;
+  vars?: Record<string, string>;
+  /** A wrangler config other than ./wrangler.toml. */
+  config?: string;
+  readyPath?: string;
+  /** Show wrangler's output (npm start) instead of keeping it for error messages. */
+  inheritOutput?: boolean;
+  timeoutMs?: number;
+}
+
+export async function startDev(opts: DevOptions = {}): Promise<DevServer> {
   const port = opts.port ?? (await freePort());
   const args = ["dev", "--port", String(port), "--ip", "127.0.0.1", "--persist-to", opts.stateDir ?? DEFAULT_STATE];
   if (opts.config) args.push("--config", opts.config);
   for (const [k, v] of Object.entries(opts.vars ?? {})) args.push("--var", `${k}:${v}`);
   const t0 = Date.now();
-  const child = spawn(WRANGLER, args, { cwd: ROOT, env: WRANGLER_ENV, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(WRANGLER, args, {
+    cwd: ROOT,
+    env: WRANGLER_ENV,
+    detached: true,
+    stdio: opts.inheritOutput ? ["ignore", "inherit", "inherit"] : ["ignore", "pipe", "pipe"],
+  });
   let output = "";
   child.stdout?.on("data", (d: Buffer) => (output += d.toString()));
   child.stderr?.on("data", (d: Buffer) => (output += d.toString()));
@@ -92,11 +133,11 @@ export async function startDev(
     await exited;
     clearTimeout(timer);
   };
-  const deadline = t0 + (opts.timeoutMs ?? 60_000);
-  while (Date.now() < deadline) {
+  const timeout = opts.timeoutMs ?? 60_000;
+  while (Date.now() < t0 + timeout) {
     if (child.exitCode !== null) throw new Error(`wrangler dev exited (${child.exitCode}):\n${output}`);
     try {
-      const res = await fetch(`${url}/v2/health/ready`);
+      const res = await fetch(`${url}${opts.readyPath ?? "/v2/health/ready"}`);
       if (res.ok) return { url, process: child, readyMs: Date.now() - t0, stop };
     } catch {
       // not listening yet
@@ -104,5 +145,21 @@ export async function startDev(
     await new Promise((r) => setTimeout(r, 50));
   }
   await stop();
-  throw new Error(`wrangler dev not ready after ${opts.timeoutMs ?? 60_000} ms:\n${output}`);
+  throw new Error(`wrangler dev not ready after ${timeout} ms:\n${output}`);
+}
+
+/** Migrated state, a running `wrangler dev` with credentials, and the sample models serving. */
+export async function startSeeded(
+  opts: DevOptions & { credentials?: Credentials; log?: (line: string) => void } = {},
+): Promise<DevServer & { credentials: Credentials }> {
+  const credentials = opts.credentials ?? (await devCredentials());
+  await migrate(opts.stateDir);
+  const server = await startDev({ ...opts, vars: { ...credentialVars(credentials), ...opts.vars } });
+  try {
+    await seedModels(server.url, credentials, opts.log);
+  } catch (err) {
+    await server.stop();
+    throw err;
+  }
+  return { ...server, credentials };
 }

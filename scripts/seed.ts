@@ -1,4 +1,6 @@
-// `npm run seed [stateDir]`: apply migrations and publish the sample models into local state.
-import { DEFAULT_STATE, seed } from "./local";
+// `npm run seed -- <url>`: publish the sample models to a running edge (e.g. a wrangler dev
+// started by hand), with the local dev credentials.
+import { devCredentials, seedModels } from "./local";
 
-await seed(process.argv[2] ?? DEFAULT_STATE, (line) => console.log(line));
+const url = process.argv[2] ?? "http://127.0.0.1:8787";
+await seedModels(url, await devCredentials(), (line) => console.log(line));

@@ -49,7 +49,7 @@ export async function signManifest(manifest: Manifest, privateKey: string): Prom
 
 /** True when any of the trusted public keys (rotation) verifies the signature. */
 export async function verifyManifest(manifest: Manifest, signature: string, publicKeys: readonly string[]): Promise<boolean> {
-  let sig: Uint8Array;
+  let sig: Uint8Array<ArrayBuffer>;
   try {
     sig = fromBase64(signature);
   } catch {

@@ -42,7 +42,7 @@ async function expectAdminError(p: Promise<unknown>, status: number, pattern: Re
 }
 
 /** A model of its own per test, so tests do not depend on each other's pointer moves. */
-async function freshModel(name: string, bytes = v2Bytes()): Promise<{ v1: Manifest; v2: Manifest }> {
+async function freshModel(name: string, bytes: Uint8Array = v2Bytes()): Promise<{ v1: Manifest; v2: Manifest }> {
   const client = admin();
   const base = fixture("iris");
   const v1 = await client.publish({ ...base.manifest, name }, base.bytes, env.TEST_SIGNING_KEY, { promote: true });

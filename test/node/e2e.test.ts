@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { irisData } from "../../shared/onnx/models";
 import { normalRows } from "../../shared/onnx/models";
 import { buildFixtureModels, type FixtureModel } from "../../scripts/models";
-import { seed, startDev, type DevServer } from "../../scripts/local";
+import { startSeeded, type DevServer } from "../../scripts/local";
+import { generateKeyPair } from "../../shared/signing";
 
 let server: DevServer;
 let models: FixtureModel[];
@@ -16,8 +17,8 @@ const state = mkdtempSync(join(tmpdir(), "meridian-e2e-"));
 
 beforeAll(async () => {
   models = await buildFixtureModels();
-  await seed(state);
-  server = await startDev({ stateDir: state });
+  const keys = await generateKeyPair();
+  server = await startSeeded({ stateDir: state, credentials: { adminToken: "e2e-token", ...keys } });
 }, 120_000);
 
 afterAll(async () => {
