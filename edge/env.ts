@@ -11,6 +11,8 @@ export interface Env {
   ADMIN_TOKEN?: string;
   /** Comma-separated base64 Ed25519 public keys whose signatures the edge accepts. */
   SIGNING_PUBLIC_KEYS?: string;
+  /** Local runs only: the PoP this instance plays (production uses request.cf.colo). */
+  POP_COLO?: string;
   MAX_BODY_BYTES?: string;
   MAX_ARTIFACT_BYTES?: string;
   SESSION_CACHE_BYTES?: string;

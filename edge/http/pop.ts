@@ -1,13 +1,15 @@
-// Says which PoP answered (request.cf.colo; "local" when there is no cf object).
+// Says which PoP answered: request.cf.colo, or POP_COLO where a local run plays a given PoP
+// (several local workerd instances standing in for several PoPs).
 import { createMiddleware } from "hono/factory";
-import type { AppEnv } from "../env";
+import type { AppEnv, Env } from "../env";
 
 export const popHeader = createMiddleware<AppEnv>(async (c, next) => {
   await next();
-  c.header("x-meridian-pop", colo(c.req.raw));
+  c.header("x-meridian-pop", colo(c.req.raw, c.env));
 });
 
-export function colo(request: Request): string {
+export function colo(request: Request, env: Pick<Env, "POP_COLO">): string {
+  if (env.POP_COLO) return env.POP_COLO;
   const cf = request.cf as { colo?: unknown } | undefined;
   return typeof cf?.colo === "string" ? cf.colo : "local";
 }

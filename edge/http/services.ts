@@ -51,7 +51,7 @@ export function requestContext(c: Context<AppEnv>): RequestContext {
     waitUntil = (p) => void p; // no execution context (e.g. app.request in a unit test)
   }
   return {
-    colo: colo(raw),
+    colo: colo(raw, c.env),
     callerKey: c.req.header("x-user-id") ?? c.req.header("cf-connecting-ip") ?? "anonymous",
     waitUntil,
   };
