@@ -139,7 +139,9 @@ export async function runTrainCommand(o: TrainCommandOptions, events?: TrainEven
     runIdFor,
     splitFingerprint,
     train,
+    probeRedis,
   } = await heavy();
+  if (o.cluster) await probeRedis(redisUrl!); // Redis down: say so before loading anything
   const backend = await selectBackend(o.backend);
   ev.info(describeBackend(backend), { backend: backend.name, detail: backend.detail, skipped: backend.skipped });
 

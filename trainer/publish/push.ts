@@ -1,5 +1,7 @@
-// The push flow: manifest → next version → streamed artifact upload → signed version.
+// The push flow: manifest → streamed artifact upload → next version number, signed → registered.
 // The artifact goes first because the edge validates a version against the stored bytes.
+// Deriving a manifest reads the file into memory once (the ONNX graph must be parsed); the
+// upload itself always streams from disk.
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
