@@ -1,4 +1,5 @@
 // Bindings and vars the Worker is configured with (wrangler.toml), and the per-request context.
+import type { ShardDO } from "./geo/shard-do";
 import type { ModelManager } from "./versions/manager";
 import type { RegistryDO } from "./versions/registry-do";
 
@@ -7,6 +8,8 @@ export interface Env {
   POINTERS: KVNamespace;
   DB: D1Database;
   REGISTRY: DurableObjectNamespace<RegistryDO>;
+  /** One ShardDO per shard of the ring: per-caller counters and rate limits. */
+  SHARDS: DurableObjectNamespace<ShardDO>;
   /** Bearer token for /admin routes (a secret; admin routes answer 503 until it is set). */
   ADMIN_TOKEN?: string;
   /** Comma-separated base64 Ed25519 public keys whose signatures the edge accepts. */
@@ -17,6 +20,20 @@ export interface Env {
   MAX_ARTIFACT_BYTES?: string;
   SESSION_CACHE_BYTES?: string;
   POINTER_TTL_MS?: string;
+  /** Requests per minute per x-user-id (0 turns the limit off, counters stay). */
+  RATE_LIMIT_PER_MINUTE?: string;
+  /** Shards per region, "weur:2,enam:2,..."; every PoP must use the same (default: 2 per region). */
+  SHARD_LAYOUT?: string;
+  /** Peer PoPs this one may forward to: JSON [{"colo":"AMS","url":"http://...","lat"?,"lon"?}]. */
+  PEERS?: string;
+  /** Comma-separated region hints treated as down (no peer or shard there is used). */
+  DOWN_REGIONS?: string;
+  /** A peer or shard that has not answered in this long has failed (ms). */
+  PEER_TIMEOUT_MS?: string;
+  /** Circuit breakers: K failures within the window open one; it probes again after the cooldown. */
+  BREAKER_FAILURES?: string;
+  BREAKER_WINDOW_MS?: string;
+  BREAKER_COOLDOWN_MS?: string;
 }
 
 export type AppEnv = {

@@ -8,4 +8,5 @@ useOrtWasm(ortWasm);
 void startRuntime();
 
 export { RegistryDO } from "./versions/registry-do";
+export { ShardDO } from "./geo/shard-do";
 export default app;

@@ -1,10 +1,28 @@
-// Reads a JSON body without ever holding more than the configured limit in memory.
+// Reads a request body (raw or as JSON) without ever holding more than the configured limit in memory.
 import { badRequest, payloadTooLarge } from "./errors";
 
 export async function readJson(request: Request, limit: number): Promise<unknown> {
+  const bytes = await readBytes(request, limit);
+  if (!bytes) throw badRequest("request body is empty; expected a JSON object");
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
+  } catch {
+    throw badRequest("malformed JSON: body is not valid UTF-8");
+  }
+  if (text.trim() === "") throw badRequest("request body is empty; expected a JSON object");
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw badRequest(`malformed JSON: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+/** The raw body, or null when there is none; never holds more than `limit` bytes. */
+export async function readBytes(request: Request, limit: number): Promise<Uint8Array | null> {
   const declared = Number(request.headers.get("content-length") ?? NaN);
   if (declared > limit) throw tooLarge(limit);
-  if (!request.body) throw badRequest("request body is empty; expected a JSON object");
+  if (!request.body) return null;
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -24,18 +42,7 @@ export async function readJson(request: Request, limit: number): Promise<unknown
     bytes.set(c, at);
     at += c.byteLength;
   }
-  let text: string;
-  try {
-    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
-  } catch {
-    throw badRequest("malformed JSON: body is not valid UTF-8");
-  }
-  if (text.trim() === "") throw badRequest("request body is empty; expected a JSON object");
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw badRequest(`malformed JSON: ${err instanceof Error ? err.message : String(err)}`);
-  }
+  return bytes;
 }
 
 const tooLarge = (limit: number) =>

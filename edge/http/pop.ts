@@ -5,7 +5,8 @@ import type { AppEnv, Env } from "../env";
 
 export const popHeader = createMiddleware<AppEnv>(async (c, next) => {
   await next();
-  c.header("x-meridian-pop", colo(c.req.raw, c.env));
+  // A response forwarded from a peer already names the PoP that served it.
+  if (!c.res.headers.has("x-meridian-pop")) c.header("x-meridian-pop", colo(c.req.raw, c.env));
 });
 
 export function colo(request: Request, env: Pick<Env, "POP_COLO">): string {

@@ -1,0 +1,92 @@
+// ShardDO: one per shard of the hash ring, SQLite-backed, holding per-key state (request
+// counters and a token-bucket rate limit). The object is the only writer of its keys and each
+// method runs its read-modify-write synchronously (SQL calls do not yield), so no two calls for
+// a key interleave: every touch sees the result of the one before it (linearizable).
+import { DurableObject } from "cloudflare:workers";
+import type { Env } from "../env";
+
+export interface RateLimit {
+  /** Requests allowed per window; 0 (or less) turns the limit off and only counts. */
+  limit: number;
+  windowMs: number;
+}
+
+export interface Touch {
+  /** Requests seen for this key, this one included (refused ones too). */
+  count: number;
+  allowed: boolean;
+  /** Requests that would be allowed right now after this one. */
+  remaining: number;
+  /** Epoch ms when the next request would be allowed (now, when one still is). */
+  retryAt: number;
+  /** Epoch ms when the bucket is full again. */
+  resetAt: number;
+}
+
+export interface KeyState {
+  count: number;
+  firstSeen: number;
+  lastSeen: number;
+  /** Tokens left as of lastSeen. */
+  tokens: number;
+}
+
+type Row = { count: number; first_seen: number; last_seen: number; tokens: number; tokens_at: number };
+
+export class ShardDO extends DurableObject<Env> {
+  private readonly sql: SqlStorage;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    this.sql.exec(`CREATE TABLE IF NOT EXISTS keys (
+      key TEXT PRIMARY KEY,
+      count INTEGER NOT NULL,
+      first_seen INTEGER NOT NULL,
+      last_seen INTEGER NOT NULL,
+      tokens REAL NOT NULL,
+      tokens_at INTEGER NOT NULL
+    )`);
+  }
+
+  /** Counts a request for `key` and takes a token from its bucket if one is left. */
+  touch(key: string, { limit, windowMs }: RateLimit): Touch {
+    const now = Date.now();
+    const row = this.row(key);
+    const unlimited = !(limit > 0);
+    const rate = unlimited ? 0 : limit / windowMs; // tokens per ms
+    let tokens = unlimited ? 0 : row ? Math.min(limit, row.tokens + (now - row.tokens_at) * rate) : limit;
+    const allowed = unlimited || tokens >= 1;
+    if (allowed && !unlimited) tokens -= 1;
+    const count = (row?.count ?? 0) + 1;
+    this.sql.exec(
+      `INSERT INTO keys (key, count, first_seen, last_seen, tokens, tokens_at) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT(key) DO UPDATE SET count = excluded.count, last_seen = excluded.last_seen,
+         tokens = excluded.tokens, tokens_at = excluded.tokens_at`,
+      key,
+      count,
+      row?.first_seen ?? now,
+      now,
+      tokens,
+      now,
+    );
+    if (unlimited) return { count, allowed, remaining: Number.MAX_SAFE_INTEGER, retryAt: now, resetAt: now };
+    return {
+      count,
+      allowed,
+      remaining: Math.floor(tokens),
+      retryAt: tokens >= 1 ? now : now + Math.ceil((1 - tokens) / rate),
+      resetAt: now + Math.ceil((limit - tokens) / rate),
+    };
+  }
+
+  /** The key's state without counting a request. */
+  get(key: string): KeyState | null {
+    const row = this.row(key);
+    return row ? { count: row.count, firstSeen: row.first_seen, lastSeen: row.last_seen, tokens: row.tokens } : null;
+  }
+
+  private row(key: string): Row | undefined {
+    return this.sql.exec<Row>("SELECT count, first_seen, last_seen, tokens, tokens_at FROM keys WHERE key = ?", key).toArray()[0];
+  }
+}

@@ -1,0 +1,64 @@
+// Failover for prediction routes: when this PoP answers 503 (the model cannot be loaded here,
+// or the caller's shard is unreachable from here), the request goes to the nearest healthy peer
+// PoP instead; if none answers, the client gets a 503 with Retry-After (the degraded path).
+// Responses say who served and why: x-meridian-route local | forwarded | failover.
+import { createMiddleware } from "hono/factory";
+import { intVar, type AppEnv } from "../env";
+import { forward, HOP_HEADER } from "../geo/forward";
+import { locate, type CfLocation } from "../geo/router";
+import { geoState } from "../geo/state";
+import { ModelLoadError } from "../versions/loader";
+import { readBytes } from "./body";
+import { ShardUnavailableError } from "./limit";
+import { colo } from "./pop";
+
+export const failover = createMiddleware<AppEnv>(async (c, next) => {
+  const state = geoState(c.env);
+  // A forwarded request is answered here or not at all: it is never forwarded again.
+  if (state.peers.length === 0 || c.req.header(HOP_HEADER) !== undefined) {
+    await next();
+    c.header("x-meridian-route", "local");
+    return;
+  }
+  // Keep a copy of the body in case it must be sent on (costs a tee only where peers exist).
+  const spare = c.req.raw.clone();
+  await next();
+  if (c.res.status !== 503) {
+    await spare.body?.cancel();
+    c.header("x-meridian-route", "local");
+    return;
+  }
+
+  const reason = c.error instanceof ShardUnavailableError ? "shard-unavailable" : c.error instanceof ModelLoadError ? "model-unavailable" : "unavailable";
+  const localError = c.error?.message ?? "unavailable";
+  const self = colo(c.req.raw, c.env);
+  let body: Uint8Array | null;
+  try {
+    body = await readBytes(spare, intVar(c.env.MAX_BODY_BYTES, 4 << 20));
+  } catch {
+    c.header("x-meridian-route", "local");
+    return; // the body was refused (too large): the local 503 stands
+  }
+  const url = new URL(c.req.url);
+  const result = await forward(
+    // Inference is a pure function of the request, so sending it twice is harmless: it counts
+    // as idempotent and may be retried on a second peer.
+    { method: c.req.method, path: url.pathname + url.search, headers: c.req.raw.headers, body, idempotent: true },
+    state,
+    locate(self, c.req.raw.cf as CfLocation | undefined),
+    self,
+  );
+  c.res = undefined; // drop the local 503, or its headers would be merged into the new response
+  if (result.ok) {
+    c.res = result.response;
+    c.header("x-meridian-route", result.route);
+  } else {
+    const tried = result.tried.length ? `tried ${result.tried.join(", ")}` : "no healthy peer";
+    c.res = c.json({ error: `${localError}; no other PoP could answer (${tried})` }, 503, {
+      "retry-after": String(result.retryAfterSeconds),
+    });
+    c.header("x-meridian-route", "local");
+  }
+  c.header("x-meridian-via", self);
+  c.header("x-meridian-reason", reason);
+});
