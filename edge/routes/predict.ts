@@ -8,6 +8,8 @@ import { describeZodError, type InferenceRequest, type TensorData } from "../../
 import { intVar, type AppEnv } from "../env";
 import { readJson } from "../http/body";
 import { badRequest } from "../http/errors";
+import { failover } from "../http/failover";
+import { admit } from "../http/limit";
 import { requestContext } from "../http/services";
 import { infer } from "../runtime/infer";
 
@@ -15,8 +17,9 @@ const PredictSchema = z.object({
   instances: z.array(z.union([z.array(z.union([z.number(), z.string(), z.boolean()])), z.string()])).min(1),
 });
 
-export const predictRoutes = new Hono<AppEnv>().post("/v1/predict/:name", async (c) => {
+export const predictRoutes = new Hono<AppEnv>().post("/v1/predict/:name", failover, async (c) => {
   const { manifest, variant } = await c.var.models.route(c.req.param("name"), undefined, requestContext(c));
+  await admit(c);
   const body = PredictSchema.safeParse(await readJson(c.req.raw, intVar(c.env.MAX_BODY_BYTES, 4 << 20)));
   if (!body.success) throw badRequest(`invalid predict request: ${describeZodError(body.error)}`);
   const request = toInference(manifest, body.data.instances);
