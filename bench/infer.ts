@@ -14,7 +14,7 @@ import { promisify } from "node:util";
 import { gzipSync } from "node:zlib";
 import * as ortNode from "onnxruntime-node";
 import { buildFixtureModels, type FixtureModel } from "../scripts/models";
-import { ROOT, WRANGLER_ENV, seed, startDev, type DevServer } from "../scripts/local";
+import { ROOT, WRANGLER_ENV, credentialVars, devCredentials, startDev, startSeeded, type DevServer } from "../scripts/local";
 import { fmt, percentile, randomInputs, rounded, table, timeRounds, type RoundTiming } from "./lib";
 
 const require = createRequire(import.meta.url);
@@ -30,7 +30,7 @@ const log = (line: string) => process.stderr.write(`${line}\n`);
 // autocannon ships no types: the slice of its API used here.
 interface AutocannonResult {
   duration: number;
-  requests: { average: number; total: number };
+  requests: { total: number };
   non2xx: number;
   errors: number;
   timeouts: number;
@@ -42,8 +42,7 @@ type Autocannon = (
 const autocannon = require("autocannon") as Autocannon;
 
 const servers = new Set<DevServer>();
-async function dev(opts: Parameters<typeof startDev>[0]): Promise<DevServer> {
-  const server = await startDev(opts);
+function track<T extends DevServer>(server: T): T {
   servers.add(server);
   return server;
 }
@@ -90,7 +89,7 @@ const perRun = (t: RoundTiming) => ({
 });
 
 async function kernel(models: FixtureModel[], stateDir: string) {
-  const server = await dev({ config: join(ROOT, "bench", "wrangler.kernel.toml"), stateDir });
+  const server = track(await startDev({ config: join(ROOT, "bench", "wrangler.kernel.toml"), stateDir }));
   try {
     // Unreported first request: lets the fresh isolate and wrangler settle before measuring.
     await kernelWeb(server.url, models[0]!, 1);
@@ -166,20 +165,18 @@ async function memory(server: DevServer, models: FixtureModel[]) {
   };
 }
 
-// 2. HTTP latency with autocannon; per-request latencies from its "response" events (fractional ms).
-/** An inference request for `model` (batch 1), or a GET of `path` when no model is given. */
+// 2. HTTP latency with autocannon; per-request latencies from its "response" events (fractional
+// ms; its own histogram keeps whole ms). `target`: a model (batch-1 inference) or a path to GET.
 async function load(url: string, target: FixtureModel | string, label: string, opts: Record<string, unknown>) {
+  const path = typeof target === "string" ? target : `/v2/models/${target.manifest.name}/infer`;
   const request =
     typeof target === "string"
-      ? { route: `GET ${target}`, url: `${url}${target}`, method: "GET" }
-      : { route: `POST /v2/models/${target.manifest.name}/infer`, url: `${url}/v2/models/${target.manifest.name}/infer`, method: "POST", headers: { "content-type": "application/json" }, body: inferBody(target) };
+      ? { url: url + path, method: "GET" }
+      : { url: url + path, method: "POST", headers: { "content-type": "application/json" }, body: inferBody(target) };
   const latencies: number[] = [];
   const statuses: Record<string, number> = {};
   const result = await new Promise<AutocannonResult>((resolve, reject) => {
-    const instance = autocannon(
-      { ...request, ...opts },
-      (err, res) => (err ? reject(err) : resolve(res)),
-    );
+    const instance = autocannon({ ...request, ...opts }, (err, res) => (err ? reject(err) : resolve(res)));
     instance.on("response", (_client, status, _bytes, ms) => {
       statuses[status] = (statuses[status] ?? 0) + 1;
       if (status === 200) latencies.push(ms);
@@ -187,7 +184,7 @@ async function load(url: string, target: FixtureModel | string, label: string, o
   });
   const sorted = latencies.sort((a, b) => a - b);
   const run = {
-    route: request.route,
+    route: `${request.method} ${path}`,
     load: label,
     durationS: result.duration,
     requests: result.requests.total,
@@ -206,15 +203,15 @@ async function load(url: string, target: FixtureModel | string, label: string, o
 }
 
 // 3. Cold start: fresh wrangler dev, first and second iris prediction.
-async function coldStart(stateDir: string, iris: FixtureModel, runs: number) {
+async function coldStart(stateDir: string, vars: Record<string, string>, iris: FixtureModel, runs: number) {
   const results = [];
   for (let i = 0; i < runs; i++) {
-    const server = await dev({ stateDir });
+    const server = track(await startDev({ stateDir, vars }));
     try {
       const health = await json<Health>(await fetch(`${server.url}/v2/health/ready`), "health");
       const firstPredictionMs = await timedInfer(server.url, iris);
       const secondPredictionMs = await timedInfer(server.url, iris);
-      results.push({ spawnToReadyMs: server.readyMs, runtimeStartMs: health.runtime.startMs ?? NaN, firstPredictionMs, secondPredictionMs });
+      results.push({ spawnToReadyMs: server.readyMs, runtimeStartMs: health.runtime.startMs ?? NaN, sessionsBeforeFirst: health.sessions.sessions, firstPredictionMs, secondPredictionMs });
       log(`  cold start ${i + 1}: ready ${server.readyMs} ms, first ${fmt(firstPredictionMs)} ms, second ${fmt(secondPredictionMs)} ms`);
     } finally {
       await stop(server);
@@ -278,11 +275,13 @@ async function main(tmp: string): Promise<void> {
   log("1/5 kernel: onnxruntime-web in workerd vs onnxruntime-node");
   const kernelCells = await kernel(KERNEL_MODELS.map(byName), join(tmp, "kernel-state"));
 
-  log("seeding a fresh state dir");
+  log("seeding a fresh state dir (admin API of a throwaway wrangler dev)");
   const stateDir = join(tmp, "state");
-  await seed(stateDir);
-  log("5/5 memory + 2/5 http: wrangler dev with the seeded models");
-  const server = await dev({ stateDir });
+  const credentials = await devCredentials(join(tmp, "credentials"));
+  await stop(track(await startSeeded({ stateDir, credentials })));
+  const vars = credentialVars(credentials);
+  log("5/5 memory + 2/5 http: fresh wrangler dev on the seeded state");
+  const server = track(await startDev({ stateDir, vars }));
   let mem;
   const http = [];
   try {
@@ -299,7 +298,7 @@ async function main(tmp: string): Promise<void> {
   }
 
   log("3/5 cold start: fresh wrangler dev x3");
-  const cold = await coldStart(stateDir, byName("iris"), 3);
+  const cold = await coldStart(stateDir, vars, byName("iris"), 3);
 
   // Tables.
   console.log("\n1. Kernel: median µs per session.run (1 thread; p10–p90 across rounds)");
