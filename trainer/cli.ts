@@ -87,11 +87,12 @@ export function buildProgram(): Command {
     .option("--prefix <p>", "BullMQ/Redis key prefix (must match the coordinator's)", d.prefix)
     .option("--backend <name>", `TensorFlow.js backend: ${BACKEND_CHOICES.join(" | ")}`, "auto")
     .option("--concurrency <n>", "jobs at once (1 per core is right for CPU backends)", int("--concurrency"), 1)
-    .option("--lock-ms <ms>", "job lock: a killed worker's job is retried once this expires", int("--lock-ms"), 30_000)
+    .option("--lock-ms <ms>", "job lock: a killed worker's job is retried once this expires; keep it above the longest gradient time", int("--lock-ms"), 30_000)
     .option("--stalled-ms <ms>", "how often to look for stalled jobs", int("--stalled-ms"), 30_000)
     .addOption(new Option("--slow-ms <ms>", "testing aid: sleep before each gradient").argParser(int("--slow-ms")).hideHelp())
     .option("--json", "JSON lines on stdout", false)
-    .option("--quiet", "no line per gradient", false)
+    .option("--quiet", "no periodic summary of gradients", false)
+    .option("--verbose", "a line per gradient", false)
     .action(async (opts) => {
       await runWorkerCommand(opts);
     });

@@ -1,23 +1,29 @@
-// The cluster's GradientSource: each step, the coordinator writes the weights to Redis, adds one
-// gradient job per shard to the BullMQ queue, and waits at a barrier until every shard has a
-// stored gradient; the loop (train/loop.ts) then averages and applies them like in-process.
+// The cluster's GradientSource: each step the coordinator publishes the weights to Redis, and
+// waits at a barrier until every shard's gradient has arrived; the loop (train/loop.ts) then
+// averages and applies them exactly like in-process.
 //
-// Barrier: workers RPUSH a record to the step's "done" list when their gradient is stored, and
-// the coordinator BLPOPs it. (Not a FlowProducer parent: a parent waits for ALL of its children,
-// so a backup task could never win the race against a slow original. The done list lets the
-// first result per shard win and survives a coordinator restart.)
+// Jobs are issued one step ahead: while the workers compute step s, the jobs of step s+1 are
+// already queued, so each worker picks its next job and blocks on that step's weights list
+// (protocol.ts). BullMQ's hand-off (enqueue, pick-up, lock) is thereby off the critical path,
+// which is: publish weights → workers wake → compute → records with gradients → barrier.
+//
+// Barrier: workers RPUSH a record (with the gradient) to the step's "done" list and the
+// coordinator BLPOPs it. (Not a FlowProducer parent: a parent waits for ALL of its children, so a
+// backup task could never win the race against a slow original. The done list lets the first
+// result per shard win, and needs no extra round trip to fetch the gradient.)
 // Backup tasks: a shard still missing after the deadline — max(backupMinMs, backupFactor × the
-// median shard compute time seen so far) — is issued again as a new job; whichever copy stores
-// its gradient first wins (STORE_GRADIENT_LUA), later copies find the key and do nothing.
+// median shard compute time seen so far) after its weights were published — is issued again as
+// a new job; the first record per shard wins, later copies are dropped (and a worker that sees
+// the shard's claim key before computing skips it).
 // A killed worker's job also comes back through BullMQ's stalled-job check (worker side).
 import { randomBytes } from "node:crypto";
 import { Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Split } from "../data/types";
-import { bytesF32, f32Bytes } from "../train/checkpoint";
+import { f32Bytes } from "../train/checkpoint";
 import type { GradientSource, TimedGradient } from "../train/loop";
 import type { StepPlan } from "../train/plan";
-import { DoneSchema, GRAD_QUEUE, keysFor, type Done, type GradJob, type Keys } from "./protocol";
+import { CANCELLED, GRAD_QUEUE, decodeDone, keysFor, type Done, type GradJob, type Keys } from "./protocol";
 import { connectRedis, probeRedis, redactUrl } from "./redis";
 
 export type ClusterOptions = {
@@ -33,12 +39,14 @@ export type ClusterOptions = {
   backupMinMs?: number;
   /** … and at least this many times the median shard compute time. 0 disables backups. */
   backupFactor?: number;
-  /** Backup deadline before any gradient has arrived (workers load the data set first). */
+  /** Backup deadline in a coordinator session's first step (workers may still be loading the data set). */
   firstDeadlineMs?: number;
   /** Backups per shard and step before the coordinator just keeps waiting. */
   maxBackups?: number;
   /** Give up on a step after this long. */
   stepTimeoutMs?: number;
+  /** How long a worker holding a job waits for that step's weights before handing the job back. */
+  weightsWaitMs?: number;
   /** Expiry of weights, gradients and done lists. */
   ttlSeconds?: number;
   /** Expiry of the uploaded training set (refreshed while the run lasts). */
@@ -48,11 +56,39 @@ export type ClusterOptions = {
   log?: (message: string, data?: Record<string, unknown>) => void;
 };
 
+/** KEYS: lease. ARGV: session, ttl ms. Extends the lease only if this session still holds it. */
+const RENEW_LEASE_LUA = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0`;
+
+/** KEYS: lease. ARGV: session. Deletes the lease only if this session holds it. */
+const RELEASE_LEASE_LUA = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0`;
+
 export class ClusterError extends Error {
   override name = "ClusterError";
 }
 
 export type BarrierStats = { backups: number; lateOrDuplicate: number; workerErrors: number };
+
+/** Where one step's time went on the coordinator (ms), with the slowest shard's worker timings. */
+export type StepTrace = {
+  /** Writing the weights. */
+  publishMs: number;
+  /** Publish done → last shard's record received. */
+  barrierMs: number;
+  /** Slowest shard: how long its worker waited for the weights after starting to wait. */
+  waitedMs?: number;
+  computeMs?: number;
+  /** Jobs of this step were queued during the previous step (off the critical path). */
+  preissued: boolean;
+};
 
 /**
  * Waits until at least one `meridian worker` is connected to the queue (BullMQ names its
@@ -91,19 +127,31 @@ export async function waitForWorkers(o: {
 export class ClusterGradients implements GradientSource {
   readonly kind = "cluster (BullMQ)";
   readonly stats: BarrierStats = { backups: 0, lateOrDuplicate: 0, workerErrors: 0 };
+  /** Per-step timings, most recent last (bounded). */
+  readonly traces: StepTrace[] = [];
   private readonly keys: Keys;
   private readonly session = randomBytes(4).toString("hex");
   private readonly dataKeys: { x: string; y: string; meta: string };
   private readonly computeSamples: number[] = [];
   private prevWeightsKey: string | undefined;
+  /** The step whose jobs are already queued (issued during the previous step). */
+  private preissued: number | undefined;
+  /** The last step whose weights were published. */
+  private published: number | undefined;
   private leaseTimer: NodeJS.Timeout | undefined;
+  private leaseHeld = false;
+  /** Set when a renewal found the lease gone or owned by another coordinator. */
+  private leaseLost = false;
   private lastDataRefresh = Date.now();
+  private stepsDone = 0;
 
   private constructor(
     private readonly o: ClusterOptions,
     private readonly redis: Redis,
     private readonly blocking: Redis,
     private readonly queue: Queue,
+    /** The lease has its own connection, so renewals never queue behind a large upload or a BLPOP. */
+    private readonly leaseConn: Redis,
   ) {
     this.keys = keysFor(o.prefix);
     this.dataKeys = this.keys.data(o.dataFingerprint);
@@ -115,10 +163,10 @@ export class ClusterGradients implements GradientSource {
     const redis = connectRedis(o.redisUrl);
     const blocking = connectRedis(o.redisUrl);
     const queue = new Queue(GRAD_QUEUE, { connection: { url: o.redisUrl }, prefix: o.prefix });
-    const c = new ClusterGradients(o, redis, blocking, queue);
+    const c = new ClusterGradients(o, redis, blocking, queue, connectRedis(o.redisUrl));
     try {
+      await c.uploadData(); // content-addressed: two coordinators uploading the same data is harmless
       await c.takeLease();
-      await c.uploadData();
     } catch (err) {
       await c.close();
       throw err;
@@ -136,7 +184,7 @@ export class ClusterGradients implements GradientSource {
     const ms = this.o.leaseMs ?? 5000;
     const until = Date.now() + 3 * ms;
     let announced = false;
-    while ((await this.redis.set(key, this.session, "PX", ms, "NX")) !== "OK") {
+    while ((await this.leaseConn.set(key, this.session, "PX", ms, "NX")) !== "OK") {
       if (Date.now() > until) {
         throw new ClusterError(`run ${this.o.runId} is being coordinated by another process (lease ${key} held)`);
       }
@@ -146,8 +194,14 @@ export class ClusterGradients implements GradientSource {
       }
       await new Promise((r) => setTimeout(r, 250));
     }
+    this.leaseHeld = true;
     this.leaseTimer = setInterval(() => {
-      void this.redis.set(key, this.session, "PX", ms).catch(() => {});
+      this.leaseConn
+        .eval(RENEW_LEASE_LUA, 1, key, this.session, ms)
+        .then((ok) => {
+          if (ok !== 1) this.leaseLost = true;
+        })
+        .catch(() => {});
     }, Math.max(200, ms / 3));
     this.leaseTimer.unref();
   }
@@ -175,57 +229,77 @@ export class ClusterGradients implements GradientSource {
     const factor = this.o.backupFactor ?? 4;
     const min = this.o.backupMinMs ?? 2000;
     if (factor <= 0) return Infinity;
-    // Until a first gradient arrives, workers may still be downloading the training set.
-    if (this.computeSamples.length === 0) return Math.max(min, this.o.firstDeadlineMs ?? 30_000);
+    // In a session's first step, workers may still be downloading the training set.
+    if (this.published === undefined || this.stepsDone === 0) return Math.max(min, this.o.firstDeadlineMs ?? 30_000);
     const s = [...this.computeSamples].sort((a, b) => a - b);
     return Math.max(min, factor * s[Math.floor(s.length / 2)]!);
   }
 
-  private job(plan: StepPlan, shard: number, attempt: number): { name: string; data: GradJob; opts: { jobId: string } } {
+  private job(plan: StepPlan, shard: number, attempt: number) {
     const { runId } = this.o;
+    const ttl = this.o.ttlSeconds ?? 600;
+    const data: GradJob = {
+      v: 2,
+      runId,
+      step: plan.step,
+      shard,
+      attempt,
+      sizes: this.o.sizes,
+      weightsKey: this.keys.weights(runId, this.session, plan.step),
+      claimKey: this.keys.claim(runId, this.session, plan.step, shard),
+      doneKey: this.keys.done(runId, this.session, plan.step),
+      data: this.dataKeys,
+      rows: Array.from(plan.shards[shard]!),
+      waitMs: this.o.weightsWaitMs ?? 15_000,
+      lease: { key: this.keys.lease(runId), session: this.session },
+      ttlSeconds: ttl,
+    };
     return {
       name: "gradient",
-      data: {
-        v: 1,
-        runId,
-        step: plan.step,
-        shard,
-        attempt,
-        sizes: this.o.sizes,
-        weightsKey: this.keys.weights(runId, this.session, plan.step),
-        data: this.dataKeys,
-        rows: Array.from(plan.shards[shard]!),
-        gradKey: this.keys.grad(runId, this.session, plan.step, shard),
-        doneKey: this.keys.done(runId, this.session, plan.step),
-        ttlSeconds: this.o.ttlSeconds ?? 600,
-      },
+      data,
       // Unique per coordinator session, step, shard and attempt (BullMQ ids may not contain ":").
-      opts: { jobId: `${runId}-${this.session}-${plan.step}-${shard}-${attempt}` },
+      opts: {
+        jobId: `${runId}-${this.session}-${plan.step}-${shard}-${attempt}`,
+        // Earlier steps first: a retried or backup job of step s goes ahead of step s+1's pre-issued ones.
+        priority: Math.min(plan.step + 1, 2_097_151),
+        removeOnComplete: true,
+        removeOnFail: { age: 3600 },
+        attempts: 1,
+      },
     };
   }
 
-  async compute(params: Float32Array, plan: StepPlan): Promise<TimedGradient[]> {
+  private async issue(plan: StepPlan): Promise<void> {
+    await this.queue.addBulk(plan.shards.map((_, i) => this.job(plan, i, 0)));
+  }
+
+  async compute(params: Float32Array, plan: StepPlan, next?: StepPlan): Promise<TimedGradient[]> {
     const { runId } = this.o;
     const ttl = this.o.ttlSeconds ?? 600;
     const k = plan.shards.length;
     const weightsKey = this.keys.weights(runId, this.session, plan.step);
     const doneKey = this.keys.done(runId, this.session, plan.step);
-    const gradKeys = plan.shards.map((_, i) => this.keys.grad(runId, this.session, plan.step, i));
+    if (this.leaseLost) {
+      throw new ClusterError(`run ${runId}: lost the coordinator lease (another coordinator took over, or Redis lost it)`);
+    }
+    const preissued = this.preissued === plan.step;
+    if (!preissued) await this.issue(plan);
 
-    await this.redis.set(weightsKey, f32Bytes(params), "EX", ttl);
-    const jobOpts = { removeOnComplete: true, removeOnFail: { age: 3600 }, attempts: 1 };
-    await this.queue.addBulk(
-      plan.shards.map((_, i) => {
-        const j = this.job(plan, i, 0);
-        return { ...j, opts: { ...j.opts, ...jobOpts } };
-      }),
-    );
+    const t0 = performance.now();
+    const publish = this.redis.pipeline().del(weightsKey).rpush(weightsKey, f32Bytes(params)).expire(weightsKey, ttl);
+    if (this.prevWeightsKey) publish.unlink(this.prevWeightsKey); // nobody needs the previous step's weights now
+    await publish.exec();
+    this.prevWeightsKey = weightsKey;
+    this.published = plan.step;
+    const t1 = performance.now();
+    // Queue the next step's jobs while this one computes.
+    const issuing = next ? this.issue(next).then(() => void (this.preissued = next.step)) : Promise.resolve();
+    issuing.catch(() => {}); // awaited (and so rethrown) after the barrier; never an unhandled rejection
 
-    const issued = plan.shards.map(() => performance.now());
+    const issued = plan.shards.map(() => t1);
     const attempts = plan.shards.map(() => 0);
     const errors = plan.shards.map(() => 0);
-    const results = new Map<number, Done>();
-    const started = performance.now();
+    const results = new Map<number, { rec: Done; grads: Float32Array }>();
     const stepTimeout = this.o.stepTimeoutMs ?? 600_000;
     const maxBackups = this.o.maxBackups ?? 3;
 
@@ -234,13 +308,13 @@ export class ClusterGradients implements GradientSource {
       issued[i] = performance.now();
       this.stats.backups++;
       const j = this.job(plan, i, attempts[i]!);
-      await this.queue.add(j.name, j.data, { ...j.opts, ...jobOpts });
+      await this.queue.add(j.name, j.data, j.opts);
       this.log(`step ${plan.step + 1}: backup task ${attempts[i]} for shard ${i} (${why})`, { step: plan.step + 1, shard: i });
     };
 
     while (results.size < k) {
       const now = performance.now();
-      if (now - started > stepTimeout) {
+      if (now - t1 > stepTimeout) {
         const missing = plan.shards.map((_, i) => i).filter((i) => !results.has(i));
         throw new ClusterError(
           `step ${plan.step + 1}: no gradient for shard(s) ${missing.join(", ")} after ${Math.round(stepTimeout / 1000)} s — are workers running?`,
@@ -256,9 +330,9 @@ export class ClusterGradients implements GradientSource {
         ...plan.shards.map((_, i) => (results.has(i) || attempts[i]! >= maxBackups ? Infinity : issued[i]! + deadline)),
       );
       const waitS = Math.min(1, Math.max(0.01, Number.isFinite(nextDeadline) ? (nextDeadline - performance.now()) / 1000 : 1));
-      const popped = await this.blocking.blpop(doneKey, waitS);
+      const popped = await this.blocking.blpopBuffer(doneKey, waitS);
       if (!popped) continue;
-      const rec = DoneSchema.parse(JSON.parse(popped[1]));
+      const { rec, grads } = decodeDone(popped[1]);
       if (rec.error !== undefined) {
         this.stats.workerErrors++;
         errors[rec.shard]!++;
@@ -268,30 +342,33 @@ export class ClusterGradients implements GradientSource {
         if (!results.has(rec.shard)) await issueBackup(rec.shard, `worker ${rec.worker} failed: ${rec.error}`);
         continue;
       }
-      if (results.has(rec.shard)) {
+      if (results.has(rec.shard) || !grads) {
         this.stats.lateOrDuplicate++;
         continue;
       }
-      results.set(rec.shard, rec);
+      results.set(rec.shard, { rec, grads });
       if (rec.computeMs !== undefined) {
         this.computeSamples.push(rec.computeMs);
         if (this.computeSamples.length > 50) this.computeSamples.shift();
       }
     }
+    const t2 = performance.now();
+    await issuing;
 
-    const buffers = await this.redis.pipeline(gradKeys.map((key) => ["getBuffer", key] as [string, string])).exec();
     const out: TimedGradient[] = plan.shards.map((_, i) => {
-      const [err, buf] = buffers![i]!;
-      if (err || !buf) throw new ClusterError(`step ${plan.step + 1}: gradient ${gradKeys[i]} vanished (${err?.message ?? "expired"})`);
-      const r = results.get(i)!;
-      const g: TimedGradient = { grads: bytesF32(buf as Buffer), loss: r.loss!, correct: r.correct!, n: r.n!, worker: r.worker };
-      if (r.computeMs !== undefined) g.computeMs = r.computeMs;
+      const { rec, grads } = results.get(i)!;
+      const g: TimedGradient = { grads, loss: rec.loss!, correct: rec.correct!, n: rec.n!, worker: rec.worker };
+      if (rec.computeMs !== undefined) g.computeMs = rec.computeMs;
       return g;
     });
-    // This step's gradients and the previous step's weights are no longer needed.
-    const stale = [...gradKeys, doneKey, ...(this.prevWeightsKey ? [this.prevWeightsKey] : [])];
-    this.prevWeightsKey = weightsKey;
-    void this.redis.unlink(...stale).catch(() => {});
+    const slowest = [...results.values()].reduce((a, b) => ((b.rec.computeMs ?? 0) > (a.rec.computeMs ?? 0) ? b : a)).rec;
+    const trace: StepTrace = { publishMs: t1 - t0, barrierMs: t2 - t1, preissued };
+    if (slowest.waitedMs !== undefined) trace.waitedMs = slowest.waitedMs;
+    if (slowest.computeMs !== undefined) trace.computeMs = slowest.computeMs;
+    this.traces.push(trace);
+    if (this.traces.length > 1000) this.traces.shift();
+    void this.redis.unlink(doneKey).catch(() => {});
+    this.stepsDone++;
     if (Date.now() - this.lastDataRefresh > 600_000) {
       this.lastDataRefresh = Date.now();
       void this.uploadData().catch(() => {});
@@ -301,11 +378,19 @@ export class ClusterGradients implements GradientSource {
 
   async close(): Promise<void> {
     if (this.leaseTimer) clearInterval(this.leaseTimer);
-    await this.redis.del(this.keys.lease(this.o.runId)).catch(() => {});
-    if (this.prevWeightsKey) await this.redis.unlink(this.prevWeightsKey).catch(() => {});
+    const cleanup = this.redis.multi();
+    if (this.leaseHeld) cleanup.eval(RELEASE_LEASE_LUA, 1, this.keys.lease(this.o.runId), this.session);
+    if (this.prevWeightsKey) cleanup.unlink(this.prevWeightsKey);
+    if (this.preissued !== undefined && this.preissued !== this.published) {
+      // Workers may be holding the pre-issued next step's jobs, waiting for weights that will never come.
+      const key = this.keys.weights(this.o.runId, this.session, this.preissued);
+      cleanup.rpush(key, CANCELLED).expire(key, 60);
+    }
+    await cleanup.exec().catch(() => {});
     await this.queue.close().catch(() => {});
     this.redis.disconnect();
     this.blocking.disconnect();
+    this.leaseConn.disconnect();
   }
 
   /** The Redis connection (checkpoints share it). */

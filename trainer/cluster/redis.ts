@@ -17,11 +17,6 @@ export function redactUrl(url: string): string {
   }
 }
 
-export function resolveRedisUrl(flag: string | undefined): string | undefined {
-  const url = flag ?? process.env.REDIS_URL;
-  return url && url.trim() !== "" ? url.trim() : undefined;
-}
-
 /** Connects once with no retries and PINGs; throws RedisUnavailableError with the cause. */
 export async function probeRedis(url: string, timeoutMs = 3000): Promise<void> {
   let lastError: Error | undefined;

@@ -1,15 +1,17 @@
-// `meridian worker`: a BullMQ Worker that computes gradient shards. For each job it reads the
-// step's weights and (once, then cached) the training set from Redis, runs the same
-// computeGradient as the in-process loop, and stores the gradient with STORE_GRADIENT_LUA.
+// `meridian worker`: a BullMQ Worker that computes gradient shards. A job usually arrives a step
+// before its weights: the worker loads the training set (once, then cached), then blocks on the
+// step's weights list (BLMOVE w w: a peek that waits until the coordinator publishes), runs the
+// same computeGradient as the in-process loop, and pushes its record with the gradient to the
+// step's done list (protocol.ts).
 // A killed worker's job is retried elsewhere through BullMQ's stalled-job check (its lock expires
 // after lockDuration); the coordinator's backup tasks cover slow workers.
 import { hostname } from "node:os";
-import { Worker, type Job } from "bullmq";
+import { Queue, WaitingError, Worker, type Job } from "bullmq";
 import type { Redis } from "ioredis";
-import { bytesF32, f32Bytes } from "../train/checkpoint";
+import { bytesF32 } from "../train/checkpoint";
 import { computeGradient, gatherRows } from "../train/model";
 import { gatherLabels } from "../train/loop";
-import { DataMetaSchema, GRAD_QUEUE, GradJobSchema, STORE_GRADIENT_LUA, type Done, type GradJob } from "./protocol";
+import { CANCELLED, DataMetaSchema, GRAD_QUEUE, GradJobSchema, encodeDone, type GradJob } from "./protocol";
 import { connectRedis, probeRedis } from "./redis";
 
 export type WorkerOptions = {
@@ -34,8 +36,8 @@ export type GradientWorker = {
   id: string;
   worker: Worker;
   close(): Promise<void>;
-  /** Jobs finished by this worker (won, late or stale). */
-  stats: { won: number; late: number; stale: number; failed: number };
+  /** Jobs this worker finished: delivered first, late (someone else won), stale (step over), failed. */
+  stats: { won: number; late: number; stale: number; failed: number; yielded: number };
 };
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -43,72 +45,133 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 export async function startGradientWorker(o: WorkerOptions): Promise<GradientWorker> {
   await probeRedis(o.redisUrl);
   const id = o.name ?? `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 6)}`;
+  const concurrency = o.concurrency ?? 1;
   const redis: Redis = connectRedis(o.redisUrl);
-  redis.defineCommand("storeGradient", { numberOfKeys: 2, lua: STORE_GRADIENT_LUA });
-  const store = (redis as unknown as { storeGradient(g: string, d: string, bytes: Buffer, rec: string, ttl: number): Promise<number> })
-    .storeGradient.bind(redis);
+  /** Delivers a record; true if this worker was the first to claim the shard. */
+  const store = async (g: GradJob, record: Buffer): Promise<boolean> => {
+    const res = await redis
+      .pipeline()
+      .rpush(g.doneKey, record)
+      .expire(g.doneKey, g.ttlSeconds)
+      .set(g.claimKey, "1", "EX", g.ttlSeconds, "NX")
+      .exec();
+    const err = res?.find(([e]) => e)?.[0];
+    if (err) throw err;
+    return res?.[2]?.[1] === "OK";
+  };
+  // A blocking BLMOVE holds its connection: one per job slot.
+  const idle: Redis[] = Array.from({ length: concurrency }, () => connectRedis(o.redisUrl));
+  const all = [redis, ...idle];
   const log = o.log ?? (() => {});
-  const cache = new Map<string, CachedData>();
-  const stats = { won: 0, late: 0, stale: 0, failed: 0 };
+  const cache = new Map<string, Promise<CachedData>>();
+  const stats = { won: 0, late: 0, stale: 0, failed: 0, yielded: 0 };
 
-  const dataFor = async (job: GradJob): Promise<CachedData> => {
-    const hit = cache.get(job.data.x);
-    if (hit) return hit;
-    const [x, y, meta] = await Promise.all([redis.getBuffer(job.data.x), redis.getBuffer(job.data.y), redis.get(job.data.meta)]);
-    if (!x || !y || !meta) throw new Error(`training data ${job.data.x} is not in Redis (expired, or the coordinator is gone)`);
-    const m = DataMetaSchema.parse(JSON.parse(meta));
-    const entry: CachedData = { x: bytesF32(x), y: new Int32Array(bytesF32(y).buffer), features: m.features };
-    if (entry.x.length !== m.rows * m.features || entry.y.length !== m.rows) throw new Error(`training data ${job.data.x} is truncated`);
-    if (cache.size >= 2) cache.delete(cache.keys().next().value!);
-    cache.set(job.data.x, entry);
-    log("data_loaded", { key: job.data.x, rows: m.rows, features: m.features });
-    return entry;
+  const dataFor = (job: GradJob): Promise<CachedData> => {
+    let hit = cache.get(job.data.x);
+    if (!hit) {
+      hit = (async () => {
+        const [x, y, meta] = await Promise.all([redis.getBuffer(job.data.x), redis.getBuffer(job.data.y), redis.get(job.data.meta)]);
+        if (!x || !y || !meta) throw new Error(`training data ${job.data.x} is not in Redis (expired, or the coordinator is gone)`);
+        const m = DataMetaSchema.parse(JSON.parse(meta));
+        const entry: CachedData = { x: bytesF32(x), y: new Int32Array(bytesF32(y).buffer), features: m.features };
+        if (entry.x.length !== m.rows * m.features || entry.y.length !== m.rows) throw new Error(`training data ${job.data.x} is truncated`);
+        log("data_loaded", { key: job.data.x, rows: m.rows, features: m.features });
+        return entry;
+      })();
+      hit.catch(() => cache.delete(job.data.x));
+      if (cache.size >= 2) cache.delete(cache.keys().next().value!);
+      cache.set(job.data.x, hit);
+    }
+    return hit;
   };
 
-  const processor = async (job: Job): Promise<Record<string, unknown>> => {
+  // Used to look for more urgent jobs while holding one whose weights are not published yet.
+  const queue = new Queue(GRAD_QUEUE, { connection: { url: o.redisUrl }, prefix: o.prefix });
+
+  /**
+   * Blocking peek at the step's weights, in short slices. Between slices: give up if the
+   * coordinator is gone (its lease changed hands or expired), and hand the job back to the queue
+   * if a job of an earlier step of the same run is waiting — a retried stalled job or a backup
+   * task, which this worker should take instead of sitting on a step that cannot start before
+   * that one finishes — or if the weights take longer than waitMs. A job is never dropped while
+   * its coordinator is alive.
+   */
+  const waitForWeights = async (conn: Redis, g: GradJob): Promise<Buffer | "stale" | "yield"> => {
+    const until = performance.now() + g.waitMs;
+    for (;;) {
+      const w = await conn.blmoveBuffer(g.weightsKey, g.weightsKey, "RIGHT", "LEFT", 0.2);
+      if (w) return w.equals(CANCELLED) ? "stale" : w;
+      const [lease, waiting] = await Promise.all([redis.get(g.lease.key), queue.getJobs(["prioritized", "wait"], 0, 3, true)]);
+      if (lease !== g.lease.session) return "stale";
+      if (waiting.some((j) => j?.data?.runId === g.runId && typeof j.data.step === "number" && j.data.step < g.step)) return "yield";
+      if (performance.now() >= until) return "yield";
+    }
+  };
+
+  const processor = async (job: Job, token?: string): Promise<Record<string, unknown>> => {
     const parsed = GradJobSchema.safeParse(job.data);
     if (!parsed.success) throw new Error(`malformed gradient job ${job.id}: ${parsed.error.issues[0]?.message}`);
     const g = parsed.data;
     const base = { shard: g.shard, attempt: g.attempt, worker: id };
+    const conn = idle.pop() ?? connectRedis(o.redisUrl);
     try {
       // Someone (the original or a backup) already delivered this shard: nothing to do.
-      if (await redis.exists(g.gradKey)) {
+      if (await redis.exists(g.claimKey)) {
         stats.late++;
         return { outcome: "late", step: g.step, shard: g.shard };
       }
-      const wBytes = await redis.getBuffer(g.weightsKey);
-      if (!wBytes) {
+      const data = await dataFor(g);
+      const w0 = performance.now();
+      const wBytes = await waitForWeights(conn, g);
+      const waitedMs = performance.now() - w0;
+      if (wBytes === "yield") {
+        stats.yielded++;
+        log("yield", { step: g.step, shard: g.shard });
+        await job.moveToWait(token);
+        throw new WaitingError();
+      }
+      if (wBytes === "stale") {
         stats.stale++;
-        return { outcome: "stale", step: g.step, shard: g.shard }; // the step is over
+        return { outcome: "stale", step: g.step, shard: g.shard }; // the step never came, or is over
       }
       const weights = bytesF32(wBytes);
-      const data = await dataFor(g);
+      // The gradient is synchronous and blocks BullMQ's lock renewal timer: start it with a
+      // fresh, full lock (the command goes out now; Redis applies it while we compute).
+      if (token) void job.extendLock(token, o.lockMs ?? 30_000).catch(() => {});
       if (o.slowMs) await sleep(o.slowMs);
       const t0 = performance.now();
       const x = gatherRows(data.x, data.features, g.rows);
       const grad = computeGradient(g.sizes, weights, x, gatherLabels(data.y, g.rows));
       const computeMs = performance.now() - t0;
-      const done: Done = { ...base, loss: grad.loss, correct: grad.correct, n: grad.n, computeMs };
-      const stored = await store(g.gradKey, g.doneKey, f32Bytes(grad.grads), JSON.stringify(done), g.ttlSeconds);
-      if (stored === 1) stats.won++;
+      const record = encodeDone({ ...base, loss: grad.loss, correct: grad.correct, n: grad.n, computeMs, waitedMs }, grad.grads);
+      const won = await store(g, record);
+      if (won) stats.won++;
       else stats.late++;
-      log("gradient", { step: g.step, shard: g.shard, attempt: g.attempt, ms: Math.round(computeMs * 10) / 10, won: stored === 1 });
-      return { outcome: stored === 1 ? "won" : "late", step: g.step, shard: g.shard, computeMs };
+      log("gradient", { step: g.step, shard: g.shard, attempt: g.attempt, ms: Math.round(computeMs * 10) / 10, won });
+      return { outcome: won ? "won" : "late", step: g.step, shard: g.shard, computeMs };
     } catch (err) {
+      if (err instanceof WaitingError) throw err;
       stats.failed++;
       const message = err instanceof Error ? err.message : String(err);
       // Tell the coordinator now instead of letting it wait for a deadline.
-      const rec: Done = { ...base, error: message };
-      await redis.multi().rpush(g.doneKey, JSON.stringify(rec)).expire(g.doneKey, g.ttlSeconds).exec().catch(() => {});
+      await redis
+        .multi()
+        .rpush(g.doneKey, encodeDone({ ...base, error: message }))
+        .expire(g.doneKey, g.ttlSeconds)
+        .exec()
+        .catch(() => {});
       log("error", { step: g.step, shard: g.shard, message });
       throw err;
+    } finally {
+      if (idle.length < concurrency && conn.status === "ready") idle.push(conn);
+      else if (!all.includes(conn)) conn.disconnect();
     }
   };
 
   const worker = new Worker(GRAD_QUEUE, processor, {
     connection: { url: o.redisUrl },
     prefix: o.prefix,
-    concurrency: o.concurrency ?? 1,
+    concurrency,
     lockDuration: o.lockMs ?? 30_000,
     stalledInterval: o.stalledMs ?? 30_000,
     maxStalledCount: o.maxStalled ?? 3,
@@ -125,7 +188,8 @@ export async function startGradientWorker(o: WorkerOptions): Promise<GradientWor
     stats,
     async close() {
       await worker.close();
-      redis.disconnect();
+      await queue.close();
+      for (const c of all) c.disconnect();
     },
   };
 }

@@ -179,7 +179,7 @@ export async function runTrainCommand(o: TrainCommandOptions, events?: TrainEven
   };
   try {
     if (o.cluster) {
-      // The run id depends on the shard count, which by default is the number of workers.
+      // One gradient shard per connected worker unless --shards says otherwise.
       const workers = await waitForWorkers({ redisUrl: redisUrl!, prefix: o.prefix, timeoutMs: o.waitWorkersMs, log: (m) => ev.info(m) });
       shards = o.shards ?? workers;
       ev.info(`cluster: ${workers} worker${workers === 1 ? "" : "s"} connected; ${shards} gradient shard${shards === 1 ? "" : "s"} per step${o.shards ? "" : " (one per worker; pass --shards to fix it)"}`, {

@@ -12,6 +12,7 @@ export type WorkerCommandOptions = {
   slowMs?: number;
   json: boolean;
   quiet: boolean;
+  verbose?: boolean;
 };
 
 export async function runWorkerCommand(o: WorkerCommandOptions): Promise<void> {
@@ -24,10 +25,20 @@ export async function runWorkerCommand(o: WorkerCommandOptions): Promise<void> {
     import("../train/backend"),
   ]);
   await probeRedis(url); // Redis down: say so before loading a backend
+  // People get a line per event except gradients, which are summarised every 10 s (--verbose: each).
+  let window = { n: 0, ms: 0 };
   const print = (event: string, data: Record<string, unknown>, human: string): void => {
     if (o.json) process.stdout.write(`${JSON.stringify({ event, time: new Date().toISOString(), ...data })}\n`);
-    else if (!o.quiet || event !== "gradient") process.stdout.write(`${human}\n`);
+    else if (event !== "gradient" || o.verbose) process.stdout.write(`${human}\n`);
+    if (event === "gradient") window = { n: window.n + 1, ms: window.ms + Number(data.ms ?? 0) };
   };
+  const summary = setInterval(() => {
+    if (!o.json && !o.quiet && !o.verbose && window.n > 0) {
+      process.stdout.write(`${window.n} gradients in the last 10 s (mean compute ${(window.ms / window.n).toFixed(1)} ms)\n`);
+    }
+    window = { n: 0, ms: 0 };
+  }, 10_000);
+  summary.unref();
   const backend = await selectBackend(o.backend);
   print("backend", { backend: backend.name, detail: backend.detail }, describeBackend(backend));
   const w = await startGradientWorker({
@@ -48,5 +59,5 @@ export async function runWorkerCommand(o: WorkerCommandOptions): Promise<void> {
     process.once("SIGINT", () => stop("SIGINT"));
     process.once("SIGTERM", () => stop("SIGTERM"));
   });
-  print("stopped", { ...w.stats }, `stopped (${w.stats.won} gradients delivered, ${w.stats.late} late, ${w.stats.stale} stale, ${w.stats.failed} failed)`);
+  print("stopped", { ...w.stats }, `stopped (${w.stats.won} gradients delivered first, ${w.stats.late} late, ${w.stats.stale} stale, ${w.stats.yielded} handed back, ${w.stats.failed} failed)`);
 }

@@ -5,7 +5,7 @@
 import { createHash } from "node:crypto";
 import type { Dataset, Split } from "../data/types";
 import type { Checkpoint, CheckpointStore } from "./checkpoint";
-import { evaluate, type Evaluation } from "./evaluate";
+import { evaluateAsync, type Evaluation } from "./evaluate";
 import { averageGradients, computeGradient, gatherRows, initParams, type ShardGradient } from "./model";
 import { applyGradients, createOptimizerState, type OptimizerConfig, type OptimizerState } from "./optimizer";
 import { BatchPlanner, type StepPlan } from "./plan";
@@ -31,10 +31,13 @@ export type TrainConfig = {
 /** A shard's gradient, and how long computing it took where it was computed. */
 export type TimedGradient = ShardGradient & { computeMs?: number; worker?: string };
 
-/** Where gradients come from. compute() returns one result per shard, in shard order. */
+/**
+ * Where gradients come from. compute() returns one result per shard, in shard order; `next` is
+ * the following step's plan (if any), which a source may prepare while this step computes.
+ */
 export interface GradientSource {
   readonly kind: string;
-  compute(params: Float32Array, plan: StepPlan): Promise<TimedGradient[]>;
+  compute(params: Float32Array, plan: StepPlan, next?: StepPlan): Promise<TimedGradient[]>;
   close?(): Promise<void>;
 }
 
@@ -70,9 +73,11 @@ export function splitFingerprint(split: Split, features: number): string {
 }
 
 /**
- * A run's identity: everything that decides its trajectory (data, architecture, optimizer, seed,
- * batch, shards). Epochs and max steps are left out: they only decide where it stops, so a
- * longer run can resume a shorter one's checkpoint.
+ * A run's identity: what decides its trajectory — data, architecture, optimizer, seed, batch.
+ * Left out: epochs and max steps (they only decide where it stops, so a longer run can resume a
+ * shorter one's checkpoint) and the shard count (it changes only float rounding, so a cluster
+ * restarted with fewer workers still resumes). Runs are bit-identical for the same seed AND
+ * shard count.
  */
 export function runIdFor(cfg: TrainConfig, dataFingerprint: string): string {
   const key = JSON.stringify({
@@ -81,7 +86,6 @@ export function runIdFor(cfg: TrainConfig, dataFingerprint: string): string {
     optimizer: cfg.optimizer,
     seed: cfg.seed,
     batch: cfg.batchSize,
-    shards: cfg.shards,
   });
   return createHash("sha256").update(key).digest("hex").slice(0, 16);
 }
@@ -111,6 +115,8 @@ export type TrainResult = {
     stepMs: number;
     /** Mean per-step compute time reported by the gradient source (slowest shard), if known. */
     computeMs: number | null;
+    /** Mean time to average the shard gradients and apply the optimizer step. */
+    applyMs: number;
     seconds: number;
   };
 };
@@ -176,9 +182,10 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   let stepMsSum = 0;
   let computeMsSum = 0;
   let computeKnown = true;
+  let applyMsSum = 0;
   const t0 = performance.now();
 
-  const finishEpoch = (final: boolean): void => {
+  const finishEpoch = async (final: boolean): Promise<void> => {
     if (ep.steps === 0) return;
     const seconds = (performance.now() - ep.t0) / 1000;
     const stats: EpochStats = {
@@ -189,7 +196,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       seconds,
       stepsPerSec: ep.steps / seconds,
     };
-    if (cfg.evalEachEpoch && !final) stats.test = evaluate(cfg.sizes, params, data.test, data.positive);
+    if (cfg.evalEachEpoch && !final) stats.test = await evaluateAsync(cfg.sizes, params, data.test, data.positive);
     epochs.push(stats);
     events.epochEnd(stats);
   };
@@ -197,18 +204,22 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   for (; step < total; step++) {
     const plan = planner.plan(step);
     if (plan.epoch !== ep.epoch) {
-      finishEpoch(false);
+      await finishEpoch(false);
       ep = { epoch: plan.epoch, steps: 0, loss: 0, correct: 0, n: 0, t0: performance.now() };
       const stepsThisEpoch = Math.min(planner.stepsPerEpoch, total - plan.epoch * planner.stepsPerEpoch);
       events.epochStart({ epoch: plan.epoch, epochs: Math.ceil(total / planner.stepsPerEpoch), steps: stepsThisEpoch, startAt: plan.index });
     }
     const s0 = performance.now();
-    const parts = await gradients.compute(params, plan);
+    const parts = await gradients.compute(params, plan, step + 1 < total ? planner.plan(step + 1) : undefined);
+    const a0 = performance.now();
     const g = averageGradients(parts);
     applyGradients(cfg.optimizer, params, g.grads, opt);
-    const ms = performance.now() - s0;
+    const now = performance.now();
+    const ms = now - s0;
+    const applyMs = now - a0;
     stepsRun++;
     stepMsSum += ms;
+    applyMsSum += applyMs;
     const slowest = Math.max(...parts.map((p) => p.computeMs ?? NaN));
     if (Number.isFinite(slowest)) computeMsSum += slowest;
     else computeKnown = false;
@@ -224,6 +235,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       accuracy: g.correct / g.n,
       ms,
       computeMs: Number.isFinite(slowest) ? slowest : null,
+      applyMs,
       stepsPerSec: ep.steps / ((performance.now() - ep.t0) / 1000),
     });
     if (o.checkpoints && cfg.checkpointEvery > 0 && (step + 1) % cfg.checkpointEvery === 0 && step + 1 < total) {
@@ -232,8 +244,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     }
     await o.afterStep?.(step + 1, params);
   }
-  finishEpoch(true);
-  const test = evaluate(cfg.sizes, params, data.test, data.positive);
+  await finishEpoch(true);
+  const test = await evaluateAsync(cfg.sizes, params, data.test, data.positive);
   const last = epochs[epochs.length - 1];
   if (last) last.test = test;
   events.evaluation(test);
@@ -251,6 +263,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       stepsRun,
       stepMs: stepsRun ? stepMsSum / stepsRun : 0,
       computeMs: stepsRun && computeKnown ? computeMsSum / stepsRun : null,
+      applyMs: stepsRun ? applyMsSum / stepsRun : 0,
       seconds: (performance.now() - t0) / 1000,
     },
   };

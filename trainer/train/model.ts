@@ -81,14 +81,19 @@ function logitsOf(x: tf.Tensor, params: readonly tf.Tensor[]): tf.Tensor2D {
   return h;
 }
 
-/** [rows × cols] row-major → [cols × rows] row-major. */
-export function transposeHost(x: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(rows * cols);
-  for (let r = 0; r < rows; r++) {
-    const base = r * cols;
-    for (let c = 0; c < cols; c++) out[c * rows + r] = x[base + c]!;
+/** [rows × cols] row-major → [cols × rows] row-major, written at out[offset…]. Tiled for cache locality. */
+export function transposeInto(src: Float32Array, rows: number, cols: number, out: Float32Array, offset = 0): void {
+  const T = 32;
+  for (let r0 = 0; r0 < rows; r0 += T) {
+    const r1 = Math.min(rows, r0 + T);
+    for (let c0 = 0; c0 < cols; c0 += T) {
+      const c1 = Math.min(cols, c0 + T);
+      for (let r = r0; r < r1; r++) {
+        const base = r * cols;
+        for (let c = c0; c < c1; c++) out[offset + c * rows + r] = src[base + c]!;
+      }
+    }
   }
-  return out;
 }
 
 /** One shard's contribution to a step: the MEAN gradient over its n rows, in the flat layout. */
@@ -131,9 +136,9 @@ export function computeGradient(
   const n = y.length;
   if (n === 0) throw new Error("computeGradient: empty batch");
   if (x.length !== n * inputs) throw new Error(`computeGradient: ${x.length} values for ${n}×${inputs}`);
+  const L = sizes.length - 1;
   const [flat, lossT, correctT] = tf.tidy(() => {
     const p = paramTensors(sizes, params);
-    const L = p.length / 2;
     const labels = tf.tensor1d(Int32Array.from(y), "int32");
     const onehot = tf.oneHot(labels, classes).toFloat();
     // forward, keeping each layer's input and pre-activation
@@ -150,22 +155,32 @@ export function computeGradient(
     const correct = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), "int32"));
     // backward: d(mean CE)/dz_L = (softmax - onehot) / n
     let dz = tf.div(tf.sub(tf.exp(logp), onehot), n) as tf.Tensor2D;
-    const grads: tf.Tensor[] = new Array(2 * L);
+    const parts: tf.Tensor[] = new Array(2 * L);
     for (let k = L - 1; k >= 0; k--) {
-      // hᵀ·dz. tfjs-backend-wasm 4.22 runs matMul with transpose flags ~8x slower than a plain
-      // matMul (67 vs 8.7 ms for 4096×64ᵀ·64×64), so operands are transposed explicitly — the
-      // input batch on the host, where it is a cheap copy — and a plain matMul follows.
-      const hT = k === 0 ? tf.tensor2d(transposeHost(x, n, inputs), [inputs, n], "float32") : tf.transpose(hs[k]!);
-      grads[2 * k] = tf.matMul(hT, dz);
-      grads[2 * k + 1] = tf.sum(dz, 0);
+      // The weight gradient is computed transposed, dzᵀ·h ([out × in]), and flipped on the host
+      // afterwards: transposing dz (batch × out) and the result (in × out) is far cheaper than
+      // transposing the batch (batch × in), and tfjs-backend-wasm 4.22 runs matMul with
+      // transpose flags ~8x slower than a plain matMul.
+      parts[2 * k] = tf.matMul(tf.transpose(dz), hs[k]!);
+      parts[2 * k + 1] = tf.sum(dz, 0);
       if (k > 0) {
         const dh = tf.matMul(dz, tf.transpose(p[2 * k] as tf.Tensor2D));
         dz = tf.mul(dh, tf.step(zs[k - 1]!)) as tf.Tensor2D; // relu' (0 at z <= 0)
       }
     }
-    return [tf.concat(grads.map((g) => tf.reshape(g, [-1]))), loss, correct] as const;
+    return [tf.concat(parts.map((g) => tf.reshape(g, [-1]))), loss, correct] as const;
   });
-  const grads = new Float32Array(flat.dataSync());
+  // Same layout as the parameters, except each weight block is [out × in]: flip those.
+  const raw = flat.dataSync() as Float32Array;
+  const grads = new Float32Array(raw.length);
+  let o = 0;
+  for (let k = 0; k < L; k++) {
+    const [i, out] = [sizes[k]!, sizes[k + 1]!];
+    transposeInto(raw.subarray(o, o + i * out), out, i, grads, o);
+    o += i * out;
+    grads.set(raw.subarray(o, o + out), o);
+    o += out;
+  }
   const loss = lossT.dataSync()[0]!;
   const correct = correctT.dataSync()[0]!;
   tf.dispose([flat, lossT, correctT]);
@@ -202,21 +217,54 @@ export function averageGradients(parts: readonly ShardGradient[]): ShardGradient
   if (parts.length === 1) return parts[0]!;
   const len = parts[0]!.grads.length;
   const total = parts.reduce((a, p) => a + p.n, 0);
-  const acc = new Float64Array(len);
+  for (const p of parts) if (p.grads.length !== len) throw new Error(`averageGradients: ${p.grads.length} vs ${len} values`);
+  const weights = parts.map((p) => p.n / total);
+  const out = new Float32Array(len);
+  // Each element is summed in float64 in shard order, then rounded once to float32.
+  if (parts.length === 2) {
+    const [a, b] = [parts[0]!.grads, parts[1]!.grads];
+    const [wa, wb] = [weights[0]!, weights[1]!];
+    for (let i = 0; i < len; i++) out[i] = wa * a[i]! + wb * b[i]!;
+  } else {
+    for (let i = 0; i < len; i++) {
+      let acc = 0;
+      for (let k = 0; k < parts.length; k++) acc += weights[k]! * parts[k]!.grads[i]!;
+      out[i] = acc;
+    }
+  }
   let loss = 0;
   let correct = 0;
-  for (const p of parts) {
-    if (p.grads.length !== len) throw new Error(`averageGradients: ${p.grads.length} vs ${len} values`);
-    const w = p.n / total;
-    for (let i = 0; i < len; i++) acc[i]! += w * p.grads[i]!;
-    loss += w * p.loss;
+  parts.forEach((p, k) => {
+    loss += weights[k]! * p.loss;
     correct += p.correct;
-  }
-  return { grads: Float32Array.from(acc), loss, correct, n: total };
+  });
+  return { grads: out, loss, correct, n: total };
 }
 
 /** Class probabilities (softmax) for `rows` inputs, in chunks to bound memory. */
 export function predictProbabilities(sizes: readonly number[], params: Float32Array, x: Float32Array, rows: number): Float32Array {
+  const it = predictChunks(sizes, params, x, rows);
+  for (let r = it.next(); ; r = it.next()) if (r.done) return r.value;
+}
+
+/**
+ * The same, yielding to the event loop between chunks, so timers (a coordinator's lease renewal,
+ * BullMQ lock extension) keep running during a long evaluation.
+ */
+export async function predictProbabilitiesAsync(
+  sizes: readonly number[],
+  params: Float32Array,
+  x: Float32Array,
+  rows: number,
+): Promise<Float32Array> {
+  const it = predictChunks(sizes, params, x, rows);
+  for (let r = it.next(); ; r = it.next()) {
+    if (r.done) return r.value;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+function* predictChunks(sizes: readonly number[], params: Float32Array, x: Float32Array, rows: number): Generator<void, Float32Array> {
   const inputs = sizes[0]!;
   const classes = sizes[sizes.length - 1]!;
   const out = new Float32Array(rows * classes);
@@ -228,6 +276,7 @@ export function predictProbabilities(sizes: readonly number[], params: Float32Ar
       const probs = tf.tidy(() => tf.softmax(logitsOf(tf.tensor2d(x.subarray(r * inputs, (r + m) * inputs), [m, inputs]), p)));
       out.set(probs.dataSync(), r * classes);
       probs.dispose();
+      if (r + chunk < rows) yield;
     }
   } finally {
     tf.dispose(p);

@@ -23,6 +23,8 @@ export type StepEvent = {
   accuracy: number;
   ms: number;
   computeMs: number | null;
+  /** Averaging + optimizer update on the coordinator. */
+  applyMs: number;
   stepsPerSec: number;
 };
 
