@@ -7,6 +7,7 @@ import { OPTIMIZERS } from "./train/optimizer";
 import { TRAIN_DEFAULTS, runTrainCommand, type TrainCommandOptions } from "./commands/train";
 import { runWorkerCommand } from "./commands/worker";
 import { registerVersionCommands } from "./commands/versions";
+import { publishSetup, publishTrained, type PublishFlags } from "./commands/publish-trained";
 
 function int(flag: string): (v: string) => number {
   return (v) => {
@@ -68,8 +69,11 @@ export function buildProgram(): Command {
     .option("--name <name>", "model name in the manifests (default: from the dataset)")
     .option("--version <n>", "model version in the manifests", int("--version"), d.version)
     .addOption(new Option("--int8-format <f>", "int8 graph form (auto: qlinear unless it costs > 0.5 points)").choices(["auto", "qlinear", "dynamic"]).default(d.int8Format))
-    .option("--push", "publish to the registry (not available yet)", false)
-    .option("--promote", "promote the pushed version (not available yet)", false)
+    .option("--push", "publish the int8 model as the next version (signed; needs --token and a key)", false)
+    .option("--promote", "push, then make it the serving version", false)
+    .option("--url <url>", "edge base URL for --push (env MERIDIAN_URL)")
+    .option("--token <token>", "admin token for --push (env MERIDIAN_TOKEN)")
+    .option("--key <file>", "signing key for --push (env MERIDIAN_SIGNING_KEY or MERIDIAN_SIGNING_KEY_FILE)")
     .action(async (raw: Record<string, unknown>) => {
       const opts = {
         ...raw,
@@ -77,7 +81,13 @@ export function buildProgram(): Command {
         backupMinMs: raw.backupAfter as number,
         backupFactor: raw.backups === false ? 0 : d.backupFactor,
       } as unknown as TrainCommandOptions;
+      const publish = raw.push || raw.promote ? await publishSetup(raw as PublishFlags) : undefined;
       await runTrainCommand(opts);
+      if (publish) {
+        const r = await publishTrained(opts.out, raw as PublishFlags, publish);
+        if (raw.json) process.stdout.write(JSON.stringify({ event: "published", ...r }) + "\n");
+        else process.stdout.write(`pushed ${r.name} v${r.version} (${r.state})${r.promoted ? `, now serving` : `; serve it with: meridian promote ${r.name} ${r.version}`}\n`);
+      }
     });
 
   program

@@ -287,4 +287,19 @@ describe("publish flow against wrangler dev", () => {
     const pushed = await ok(["push", model, "--manifest", file]);
     expect(pushed).toMatchObject({ name: "iris", version: 3, state: "validated" });
   });
+
+  it("train --push --promote: what the trainer just learned is what the edge serves", async () => {
+    // A small real CSV (iris rows, labels as class names) keeps the training run short.
+    const rows = [[5.1, 3.5, 1.4, 0.2, "setosa"], [4.9, 3.0, 1.4, 0.2, "setosa"], [6.4, 3.2, 4.5, 1.5, "versicolor"], [5.5, 2.3, 4.0, 1.3, "versicolor"], [6.3, 3.3, 6.0, 2.5, "virginica"], [7.1, 3.0, 5.9, 2.1, "virginica"]];
+    const csv = join(tmp, "flowers.csv");
+    writeFileSync(csv, ["a,b,c,d,label", ...Array.from({ length: 10 }, () => rows.map((r) => r.join(","))).flat()].join("\n") + "\n");
+    const out = join(tmp, "trained");
+    const run = await meridian(["train", "--dataset", `csv:${csv}`, "--out", out, "--name", "flowers", "--epochs", "3", "--push", "--promote", "--json"], env);
+    expect(run.code, run.stderr).toBe(0);
+    const published = run.stdout.trim().split("\n").map((l) => JSON.parse(l) as { event?: string; name?: string; version?: number; promoted?: boolean }).find((e) => e.event === "published");
+    expect(published).toMatchObject({ name: "flowers", version: 1, promoted: true });
+    const res = await fetch(`${server.url}/v2/models/flowers`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ name: "flowers", properties: { version: "1", quantization: expect.stringMatching(/^int8/) } });
+  });
 });

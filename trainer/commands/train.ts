@@ -90,11 +90,6 @@ export const TRAIN_DEFAULTS = {
 };
 
 function validate(o: TrainCommandOptions): void {
-  if (o.push || o.promote) {
-    throw new UsageError(
-      `--${o.push ? "push" : "promote"} is not available yet: publishing arrives with the versions flow; upload ${join(o.out, "model.onnx")} and its manifest once it lands`,
-    );
-  }
   const positiveInt = (v: number | undefined, flag: string): void => {
     if (v !== undefined && !(Number.isInteger(v) && v >= 1)) throw new UsageError(`${flag} must be a positive integer (got ${v})`);
   };
