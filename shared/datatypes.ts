@@ -98,30 +98,9 @@ export const INTEGER_RANGE: Partial<Record<Datatype, readonly [bigint, bigint]>>
   INT64: [-9223372036854775808n, 9223372036854775807n],
 };
 
-export function isFloat(dt: Datatype): boolean {
-  return dt === "FP16" || dt === "FP32" || dt === "FP64";
-}
-
 /** Number of elements of a fully known shape. */
 export function elementCount(shape: readonly number[]): number {
   let n = 1;
   for (const d of shape) n *= d;
   return n;
 }
-
-/** Bytes per element (BYTES counts its offsets only). */
-export const ELEMENT_SIZE: Record<Datatype, number> = {
-  BOOL: 1,
-  UINT8: 1,
-  INT8: 1,
-  UINT16: 2,
-  INT16: 2,
-  FP16: 2,
-  UINT32: 4,
-  INT32: 4,
-  FP32: 4,
-  UINT64: 8,
-  INT64: 8,
-  FP64: 8,
-  BYTES: 8,
-};

@@ -6,7 +6,8 @@ import * as ort from "onnxruntime-web/wasm";
 import { identityModel } from "../../shared/onnx/models";
 
 export { ort };
-export type Backend = "wasm" | "webgpu";
+/** The execution provider that ran a session (reported in x-meridian-backend). */
+export type Backend = "wasm";
 
 let ortWasm: WebAssembly.Module | undefined;
 
