@@ -17,6 +17,7 @@
 // characters added in a newer Unicode version than the other side knows could tokenize
 // differently). The id is frozen: any change in behaviour needs a new id ("hashed-bow-v2").
 import { z } from "zod";
+import type { TensorSpec } from "./manifest";
 
 export const HASHED_BOW_V1 = "hashed-bow-v1";
 
@@ -172,6 +173,30 @@ export function featurizerFor(pre: { id: string; params?: Record<string, unknown
     throw new FeaturizerError(`unknown featurizer "${pre.id}" (known: ${Object.keys(featurizers).join(", ")})`);
   }
   return make(pre.params ?? {});
+}
+
+/**
+ * The featurizer of a text model, checked against the one input it feeds: FP32 [-1, dimensions].
+ * null when the manifest names no preprocessing. The edge calls this at publish and at load, so a
+ * version whose featurizer it does not know (or whose width disagrees with the graph) never serves.
+ */
+export function manifestFeaturizer(m: {
+  name: string;
+  inputs: readonly TensorSpec[];
+  preprocessing: { id: string; params?: Record<string, unknown> | undefined } | null;
+}): { featurizer: Featurizer; input: TensorSpec } | null {
+  if (!m.preprocessing) return null;
+  const featurizer = featurizerFor(m.preprocessing);
+  const [input, ...rest] = m.inputs;
+  const want = `FP32 [-1, ${featurizer.dimensions}]`;
+  const show = (t: TensorSpec) => `${t.datatype} [${t.shape.join(", ")}]`;
+  if (!input || rest.length > 0) {
+    throw new FeaturizerError(`"${m.name}": a model with preprocessing ${featurizer.id} takes exactly one input (${want}), it has ${m.inputs.length}`);
+  }
+  if (show(input) !== want) {
+    throw new FeaturizerError(`"${m.name}": preprocessing ${featurizer.id} writes ${want}, but input "${input.name}" is ${show(input)}`);
+  }
+  return { featurizer, input };
 }
 
 /** Featurizes many texts into one row-major [texts.length × dimensions] buffer. */

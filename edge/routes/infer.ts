@@ -22,7 +22,7 @@ async function handle(c: Context<AppEnv>, version?: string): Promise<Response> {
   if (!parsed.success) throw badRequest(`invalid inference request: ${describeZodError(parsed.error)}`);
   const lease = await c.var.models.acquire(manifest);
   try {
-    const response = await infer(lease.loaded.session, manifest, parsed.data);
+    const response = await infer(lease.loaded, manifest, parsed.data);
     c.header("x-meridian-backend", lease.loaded.backend);
     c.header("x-meridian-model-version", response.model_version);
     c.header("x-meridian-variant", variant);

@@ -24,6 +24,8 @@ async function metadata(c: Context<AppEnv>, version?: string): Promise<Response>
       sha256: manifest.sha256,
       quantization: manifest.quantization,
       created_at: manifest.createdAt,
+      // A text model also takes its input as BYTES [-1] raw text, featurized by this featurizer.
+      ...(manifest.preprocessing ? { preprocessing: manifest.preprocessing } : {}),
     },
   });
 }

@@ -1,6 +1,7 @@
 // POST /v1/predict/{name}: a convenience for plain JSON features, not part of OIP.
-// {"instances": [[5.1, 3.5, 1.4, 0.2], ...]} for a model with one input of shape [-1, n];
-// each prediction carries every output's row and, where the manifest names classes, `class`.
+// {"instances": [[5.1, 3.5, 1.4, 0.2], ...]} for a model with one input of shape [-1, n], or
+// {"instances": ["raw text", ...]} for a text model (manifest preprocessing), featurized here.
+// Each prediction carries every output's row and, where the manifest names classes, `class`.
 import { Hono } from "hono";
 import { z } from "zod";
 import type { Manifest } from "../../shared/manifest";
@@ -25,7 +26,7 @@ export const predictRoutes = new Hono<AppEnv>().post("/v1/predict/:name", failov
   const request = toInference(manifest, body.data.instances);
   const lease = await c.var.models.acquire(manifest);
   try {
-    const response = await infer(lease.loaded.session, manifest, request);
+    const response = await infer(lease.loaded, manifest, request);
     c.header("x-meridian-backend", lease.loaded.backend);
     c.header("x-meridian-model-version", response.model_version);
     c.header("x-meridian-variant", variant);
@@ -53,6 +54,17 @@ function toInference(manifest: Manifest, instances: Array<TensorData | string>):
   const [input, ...rest] = manifest.inputs;
   if (!input || rest.length > 0) {
     throw badRequest(`/v1/predict serves single-input models; "${manifest.name}" takes ${manifest.inputs.length} inputs, use /v2`);
+  }
+  if (instances.every((i) => typeof i === "string") && manifest.preprocessing) {
+    return { inputs: [{ name: input.name, datatype: "BYTES", shape: [instances.length], data: instances }] };
+  }
+  const text = instances.findIndex((i) => typeof i === "string");
+  if (text >= 0 && input.datatype !== "BYTES") {
+    throw badRequest(
+      manifest.preprocessing
+        ? `instance ${text} is text but others are features: send all instances as strings or all as ${input.datatype} arrays`
+        : `instance ${text} is a string, but "${manifest.name}" takes ${input.datatype} features (it has no text preprocessing)`,
+    );
   }
   const rows = instances.map((i) => (Array.isArray(i) ? i : [i]));
   const width = input.shape.length === 2 ? input.shape[1]! : 1;

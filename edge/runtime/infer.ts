@@ -1,18 +1,21 @@
 // One inference: checks a decoded OIP request against the manifest, runs the session and
-// encodes the outputs. Every client mistake becomes a 400 that names the input at fault.
+// encodes the outputs. Every client mistake becomes a 4xx that names the input at fault.
 import { datatypeFromOrt, isDatatype } from "../../shared/datatypes";
+import type { Featurizer } from "../../shared/featurize";
 import type { Manifest } from "../../shared/manifest";
 import type { InferenceRequest, InferenceResponse, ResponseOutput } from "../../shared/oip";
 import { TensorError, checkShape, decodeTensor, encodeValues } from "../../shared/tensors";
 import { HttpError, badRequest } from "../http/errors";
 import { ort } from "./ort";
+import type { LoadedSession } from "./sessions";
+import { featurizeInput } from "./text";
 
 export async function infer(
-  session: ort.InferenceSession,
+  { session, featurizer }: LoadedSession,
   manifest: Manifest,
   request: InferenceRequest,
 ): Promise<InferenceResponse> {
-  const feeds = decodeInputs(manifest, request);
+  const feeds = decodeInputs(manifest, featurizer, request);
   const wanted = request.outputs ?? manifest.outputs.map((o) => ({ name: o.name, parameters: undefined }));
   const known = new Set(manifest.outputs.map((o) => o.name));
   for (const o of wanted) {
@@ -42,7 +45,7 @@ export async function infer(
   return response;
 }
 
-function decodeInputs(manifest: Manifest, request: InferenceRequest): Record<string, ort.Tensor> {
+function decodeInputs(manifest: Manifest, featurizer: Featurizer | null, request: InferenceRequest): Record<string, ort.Tensor> {
   const specs = new Map(manifest.inputs.map((s) => [s.name, s]));
   const feeds: Record<string, ort.Tensor> = {};
   for (const input of request.inputs) {
@@ -52,10 +55,16 @@ function decodeInputs(manifest: Manifest, request: InferenceRequest): Record<str
     if (!isDatatype(input.datatype)) {
       throw badRequest(`input "${input.name}": unknown datatype "${input.datatype}"`);
     }
-    if (input.datatype !== spec.datatype) {
-      throw badRequest(`input "${input.name}": datatype ${input.datatype} does not match the model's ${spec.datatype}`);
+    const text = featurizer !== null && input.datatype === "BYTES";
+    if (input.datatype !== spec.datatype && !text) {
+      const accepts = featurizer ? `${spec.datatype} (features) or BYTES (raw text)` : spec.datatype;
+      throw badRequest(`input "${input.name}": datatype ${input.datatype} does not match the model's ${accepts}`);
     }
     try {
+      if (text) {
+        feeds[input.name] = featurizeInput(featurizer, input);
+        continue;
+      }
       checkShape(input.name, input.shape, spec);
       const t = decodeTensor(input.name, spec.datatype, input.shape, input.data);
       feeds[input.name] = new ort.Tensor(t.type, t.values, t.dims);

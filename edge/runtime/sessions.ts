@@ -2,11 +2,14 @@
 // requests, bounded by an LRU on artifact bytes (an isolate has 128 MB). Concurrent first
 // requests share one load; an evicted session is released only after its last lease ends, so
 // in-flight requests finish on the session they started with.
+import type { Featurizer } from "../../shared/featurize";
 import type { ort, Backend } from "./ort";
 
 export interface LoadedSession {
   key: string;
   session: ort.InferenceSession;
+  /** A text model's featurizer (manifest.preprocessing), built once per load. */
+  featurizer: Featurizer | null;
   bytes: number;
   backend: Backend;
   loadMs: number;

@@ -1,5 +1,6 @@
 // Loader: knows one format (ONNX in R2). Refuses a version whose manifest signature does not
 // verify or whose bytes do not hash to the manifest's sha256, then creates the session.
+import { FeaturizerError, manifestFeaturizer } from "../../shared/featurize";
 import { sha256Hex } from "../../shared/hash";
 import type { Manifest } from "../../shared/manifest";
 import { verifyManifest } from "../../shared/signing";
@@ -23,6 +24,13 @@ export async function loadOnnx(bucket: R2Bucket, { manifest, signature }: Signed
   if (!(await verifyManifest(manifest, signature, keys).catch(() => false))) {
     throw new ModelLoadError(manifest, "its signature does not verify with any configured SIGNING_PUBLIC_KEYS");
   }
+  let featurizer;
+  try {
+    featurizer = manifestFeaturizer(manifest)?.featurizer ?? null;
+  } catch (err) {
+    if (err instanceof FeaturizerError) throw new ModelLoadError(manifest, err.message);
+    throw err;
+  }
   await startRuntime();
   const object = await bucket.get(artifactKey(manifest.sha256));
   if (!object) throw new ModelLoadError(manifest, "artifact missing from storage");
@@ -37,5 +45,5 @@ export async function loadOnnx(bucket: R2Bucket, { manifest, signature }: Signed
   } catch (err) {
     throw new ModelLoadError(manifest, `onnxruntime refused it (${err instanceof Error ? err.message : String(err)})`);
   }
-  return { key: sessionKey(manifest), session, bytes: bytes.byteLength, backend: backend(), loadMs: Date.now() - t0 };
+  return { key: sessionKey(manifest), session, featurizer, bytes: bytes.byteLength, backend: backend(), loadMs: Date.now() - t0 };
 }

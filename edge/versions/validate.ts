@@ -1,5 +1,7 @@
 // Checks a pushed version before RegistryDO records it: the signature, the stored artifact's
-// hash, that it parses as ONNX, that its graph matches the manifest, and that onnxruntime loads it.
+// hash, that it parses as ONNX, that its graph matches the manifest, that its featurizer (if any) is
+// known and fits the input, and that onnxruntime loads it.
+import { FeaturizerError, manifestFeaturizer } from "../../shared/featurize";
 import { sha256Hex } from "../../shared/hash";
 import type { Manifest, TensorSpec } from "../../shared/manifest";
 import { OnnxFormatError } from "../../shared/onnx/errors";
@@ -38,6 +40,12 @@ export async function validateVersion(bucket: R2Bucket, manifest: Manifest, sign
   }
   compare("input", manifest.inputs, graph.inputs);
   compare("output", manifest.outputs, graph.outputs);
+  try {
+    manifestFeaturizer(manifest);
+  } catch (err) {
+    if (err instanceof FeaturizerError) throw badRequest(`manifest preprocessing: ${err.message}`);
+    throw err;
+  }
   await startRuntime();
   try {
     const session = await ort.InferenceSession.create(bytes, sessionOptions());

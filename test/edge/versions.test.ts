@@ -10,7 +10,7 @@ import { manifestFor } from "../../shared/onnx/models";
 import { signManifest } from "../../shared/signing";
 import { pointerKey } from "../../edge/versions/pointer";
 import { BASE, irisRequest, post } from "./client";
-import { admin, fixture, seed } from "./seed";
+import { admin, expectAdminError, fixture, seed } from "./seed";
 
 const v2Bytes = () => Uint8Array.from(atob(inject("irisV2")), (c) => c.charCodeAt(0));
 
@@ -29,16 +29,6 @@ async function eventuallyServed(model: string, version: string): Promise<void> {
     seen = await servedVersion(model);
   }
   expect(seen).toBe(version);
-}
-
-async function expectAdminError(p: Promise<unknown>, status: number, pattern: RegExp): Promise<void> {
-  const err = await p.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(AdminError);
-  expect((err as AdminError).status, (err as AdminError).message).toBe(status);
-  expect((err as AdminError).body.error).toMatch(pattern);
 }
 
 /** A model of its own per test, so tests do not depend on each other's pointer moves. */

@@ -7,7 +7,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Command } from "commander";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseManifest } from "../../shared/manifest";
+import * as ortNode from "onnxruntime-node";
+import { featurizeBatch, featurizerFor } from "../../shared/featurize";
+import { parseManifest, type Manifest } from "../../shared/manifest";
 import { buildMlpFp32 } from "../../shared/onnx/mlp";
 import { irisSpec, irisWeights, manifestFor } from "../../shared/onnx/models";
 import { generateKeyPair, signManifest, verifyManifest } from "../../shared/signing";
@@ -301,5 +303,25 @@ describe("publish flow against wrangler dev", () => {
     const res = await fetch(`${server.url}/v2/models/flowers`);
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ name: "flowers", properties: { version: "1", quantization: expect.stringMatching(/^int8/) } });
+  });
+
+  it("train --dataset spam --push: the edge featurizes raw text exactly as the trainer did", async () => {
+    const out = join(tmp, "trained-spam");
+    const args = ["train", "--dataset", "spam", "--limit", "400", "--dimensions", "512", "--epochs", "2", "--out", out, "--name", "mail", "--push", "--promote", "--json"];
+    const run = await meridian(args, env);
+    expect(run.code, run.stderr).toBe(0);
+    const manifest = JSON.parse(readFileSync(join(out, "published.manifest.json"), "utf8")) as Manifest;
+    expect(manifest.preprocessing).toMatchObject({ id: "hashed-bow-v1", params: { dimensions: 512 } });
+    const texts = ["FREE $$$ offer!!! click now to WIN", "Lunch tomorrow? I'll bring the slides for the review.", "Ünïcödé 🎉 text"];
+    const res = await fetch(`${server.url}/v1/predict/mail`, { method: "POST", body: JSON.stringify({ instances: texts }) });
+    expect(res.status, await res.clone().text()).toBe(200);
+    const web = ((await res.json()) as { predictions: Array<{ probabilities: number[] }> }).predictions.flatMap((p) => p.probabilities);
+    // The trainer's side: its featurizer (from the manifest it wrote) and its int8 file in onnxruntime-node.
+    const features = featurizeBatch(featurizerFor(manifest.preprocessing!), texts);
+    const session = await ortNode.InferenceSession.create(readFileSync(join(out, "model-int8.onnx")), { intraOpNumThreads: 1 });
+    const native = (await session.run({ features: new ortNode.Tensor("float32", features, [texts.length, 512]) })).probabilities!.data as Float32Array;
+    await session.release();
+    expect(web).toHaveLength(native.length);
+    web.forEach((p, i) => expect(Math.abs(p - native[i]!)).toBeLessThan(1e-5));
   });
 });

@@ -9,7 +9,9 @@ import { irisData } from "../../shared/onnx/models";
 import { normalRows } from "../../shared/onnx/models";
 import { buildFixtureModels, type FixtureModel } from "../../scripts/models";
 import { startSeeded, type DevServer } from "../../scripts/local";
+import { featurizeBatch, featurizerFor } from "../../shared/featurize";
 import { generateKeyPair } from "../../shared/signing";
+import { TRICKY_TEXTS, heldOutEmails } from "../setup/texts";
 
 let server: DevServer;
 let models: FixtureModel[];
@@ -108,6 +110,23 @@ describe("parity with onnxruntime-node", () => {
       const b = argmaxRows(native32, classes);
       const agreement = a.filter((k, i) => k === b[i]).length / a.length;
       expect(agreement, `${model}: int8 vs fp32 top-1 agreement`).toBeGreaterThanOrEqual(minAgreement);
+    }
+  });
+
+  it("raw text: the Worker's featurizer + model equal the trainer's featurizer + onnxruntime-node", async () => {
+    const emails = heldOutEmails(60);
+    const texts = [...TRICKY_TEXTS, ...emails.map((e) => e.text)];
+    for (const model of ["spam", "spam-int8"]) {
+      const res = await fetch(`${server.url}/v1/predict/${model}`, { method: "POST", body: JSON.stringify({ instances: texts }) });
+      expect(res.status).toBe(200);
+      const web = ((await res.json()) as { predictions: Array<{ probabilities: number[]; class: string }> }).predictions;
+      const { manifest } = models.find((f) => f.manifest.name === model)!;
+      const features = featurizeBatch(featurizerFor(manifest.preprocessing!), texts);
+      const native = (await inferNode(model, "features", features, 4096)).probabilities!.data as Float32Array;
+      expect(maxAbsDiff(web.flatMap((p) => p.probabilities), native), model).toBeLessThan(1e-5);
+      const held = web.slice(TRICKY_TEXTS.length);
+      const correct = held.filter((p, i) => (p.class === "spam") === emails[i]!.spam).length;
+      expect(correct / held.length, `${model} held-out accuracy`).toBeGreaterThanOrEqual(0.93);
     }
   });
 });

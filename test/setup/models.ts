@@ -4,9 +4,20 @@ import type { TestProject } from "vitest/node";
 import { buildMlpFp32 } from "../../shared/onnx/mlp";
 import { irisSpec, irisWeights } from "../../shared/onnx/models";
 import { buildFixtureModels } from "../../scripts/models";
+import { featurizerFor } from "../../shared/featurize";
+import { TRICKY_TEXTS, heldOutEmails } from "./texts";
 
 export default async function setup(project: TestProject): Promise<void> {
-  project.provide("models", await buildFixtureModels());
+  const models = await buildFixtureModels();
+  project.provide("models", models);
+  // The trainer's features for a set of texts, computed here in Node, for workerd to compare with.
+  const preprocessing = models.find((m) => m.manifest.name === "spam")!.manifest.preprocessing!;
+  const featurize = featurizerFor(preprocessing);
+  const texts = [...TRICKY_TEXTS, ...heldOutEmails(12).map((e) => e.text)];
+  project.provide("textFeatures", {
+    preprocessing,
+    cases: texts.map((text) => ({ text, features: Buffer.from(featurize(text).buffer).toString("base64") })),
+  });
   // A second iris, trained from another seed: the "new version" the versions tests push.
   project.provide("irisV2", Buffer.from(buildMlpFp32(irisSpec(irisWeights({ seed: 7 }).layers))).toString("base64"));
 }
