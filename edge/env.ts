@@ -1,4 +1,5 @@
 // Bindings and vars the Worker is configured with (wrangler.toml), and the per-request context.
+import type { HomeDO } from "./geo/homes";
 import type { ShardDO } from "./geo/shard-do";
 import type { ModelManager } from "./versions/manager";
 import type { RegistryDO } from "./versions/registry-do";
@@ -10,6 +11,8 @@ export interface Env {
   REGISTRY: DurableObjectNamespace<RegistryDO>;
   /** One ShardDO per shard of the ring: per-caller counters and rate limits. */
   SHARDS: DurableObjectNamespace<ShardDO>;
+  /** One HomeDO per caller key: the region its state lives in, fixed at first contact. */
+  HOMES: DurableObjectNamespace<HomeDO>;
   /** Bearer token for /admin routes (a secret; admin routes answer 503 until it is set). */
   ADMIN_TOKEN?: string;
   /** Comma-separated base64 Ed25519 public keys whose signatures the edge accepts. */

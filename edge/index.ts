@@ -9,4 +9,5 @@ void startRuntime();
 
 export { RegistryDO } from "./versions/registry-do";
 export { ShardDO } from "./geo/shard-do";
+export { HomeDO } from "./geo/homes";
 export default app;

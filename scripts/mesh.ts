@@ -28,8 +28,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { fibreRttMs, haversineKm, ROUTE_INFLATION, type LatLon } from "../shared/geo";
-import { HashRing, type Shard } from "../shared/hashring";
-import { popByCode, REGIONS, type Pop } from "../shared/pops";
+import { popByCode, type Pop } from "../shared/pops";
 import { credentialVars, devCredentials, freePort, migrate, ROOT, seedModels, startDev, type Credentials, type DevServer } from "./local";
 
 /** One PoP per inhabited continent. */
@@ -101,17 +100,6 @@ export interface Mesh {
   route(at: LatLon): MeshRoute | undefined;
   setDown(colo: string, down: boolean): void;
   stop(): Promise<void>;
-}
-
-let defaultRing: HashRing | undefined;
-
-/**
- * The shard that owns a caller key (x-user-id) under the default SHARD_LAYOUT, two shards per
- * region: the same ring edge/geo/shards.ts builds (the edge module needs workers types, so only
- * the lookup is repeated here; the mesh test checks it against the PoPs' x-meridian-shard).
- */
-export function shardOf(key: string): Shard {
-  return (defaultRing ??= new HashRing(REGIONS.flatMap((r) => [0, 1].map((i) => ({ id: `${r.hint}-${i}`, region: r.hint }))))).owner(key);
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

@@ -1,24 +1,31 @@
 // Per-caller state for a prediction: counts the request and applies the rate limit in the
-// caller's shard (one atomic touch), before any inference work. Callers without x-user-id
-// skip it entirely, so anonymous traffic pays no shard round trip.
+// caller's shard (one atomic touch), before any inference work. The shard is in the caller's home
+// region (fixed at first contact, so normally the region of the PoP they reach). Callers without
+// x-user-id skip it entirely, so anonymous traffic pays no shard round trip.
 import type { Context } from "hono";
 import type { Shard } from "../../shared/hashring";
+import { popByCode, type RegionHint } from "../../shared/pops";
+import { shardLabel } from "../../shared/shards";
 import { intVar, type AppEnv } from "../env";
+import { homeOf } from "../geo/homes";
+import { locate, type CfLocation } from "../geo/router";
 import type { Touch } from "../geo/shard-do";
-import { shardFor, shardLabel, shardStub } from "../geo/shards";
-import { geoState } from "../geo/state";
+import { layoutOf, shardStub } from "../geo/shards";
+import { geoState, type GeoState } from "../geo/state";
 import { badRequest, HttpError } from "./errors";
+import { colo } from "./pop";
 
 export const CALLER_HEADER = "x-user-id";
 const WINDOW_MS = 60_000;
 const MAX_KEY_LENGTH = 256;
 
-/** This PoP cannot reach the caller's shard; a peer may (see the failover middleware). */
+/** This PoP cannot reach the caller's state (its home or its shard); a peer may (see the failover middleware). */
 export class ShardUnavailableError extends HttpError {
-  constructor(shard: Shard, reason: string, retryAfterSeconds: number) {
-    super(503, `state shard ${shardLabel(shard)} is unavailable: ${reason}`, {
+  constructor(what: Shard | string, reason: string, retryAfterSeconds: number) {
+    const label = typeof what === "string" ? what : `state shard ${shardLabel(what)}`;
+    super(503, `${label} is unavailable: ${reason}`, {
       "retry-after": String(retryAfterSeconds),
-      "x-meridian-shard": shardLabel(shard),
+      ...(typeof what === "string" ? {} : { "x-meridian-shard": shardLabel(what) }),
     });
     this.name = "ShardUnavailableError";
   }
@@ -29,8 +36,9 @@ export async function admit(c: Context<AppEnv>): Promise<void> {
   if (!key) return;
   if (key.length > MAX_KEY_LENGTH) throw badRequest(`${CALLER_HEADER} is longer than ${MAX_KEY_LENGTH} characters`);
   const limit = intVar(c.env.RATE_LIMIT_PER_MINUTE, 600);
-  const shard = shardFor(c.env, key);
   const state = geoState(c.env);
+  const layout = layoutOf(c.env);
+  const shard = layout.owner(key, await home(c, key, state));
   if (state.down.has(shard.region)) throw new ShardUnavailableError(shard, `region ${shard.region} is marked down`, 5);
   const breaker = state.shardBreakers.get(shard.id);
   if (!breaker.allow()) throw new ShardUnavailableError(shard, "its circuit breaker is open", Math.max(1, Math.ceil(breaker.retryInMs() / 1000)));
@@ -57,6 +65,19 @@ export async function admit(c: Context<AppEnv>): Promise<void> {
     throw new HttpError(429, `rate limit exceeded: ${limit} requests per minute for this ${CALLER_HEADER}`, { ...headers, "retry-after": String(wait) });
   }
   for (const [k, v] of Object.entries(headers)) c.header(k, v);
+}
+
+/** The caller's home region; a key new to the world gets the region of this PoP (or the nearest one up). */
+async function home(c: Context<AppEnv>, key: string, state: GeoState): Promise<RegionHint> {
+  const self = colo(c.req.raw, c.env);
+  const here = locate(self, c.req.raw.cf as CfLocation | undefined);
+  const claim = layoutOf(c.env).homeFor(here && { ...here, region: popByCode(self)?.region }, (r) => !state.down.has(r));
+  if (!claim) throw new ShardUnavailableError("caller state", "no region is up to hold it", 5);
+  try {
+    return await withTimeout(homeOf(c.env, key, claim), state.timeoutMs);
+  } catch (err) {
+    throw new ShardUnavailableError("the caller's home record", err instanceof Error ? err.message : String(err), 1);
+  }
 }
 
 /** A shard that does not answer in time counts as failed rather than holding the request. */

@@ -6,7 +6,6 @@ import { popByCode } from "../../shared/pops";
 import { CircuitBreaker, RetryBudget, withRetries } from "../../edge/geo/breaker";
 import { HOP_HEADER } from "../../edge/geo/forward";
 import { locate, nearestHealthyPeer, parsePeers, rankPeers } from "../../edge/geo/router";
-import { shardFor } from "../../edge/geo/shards";
 import { irisRequest } from "./client";
 import { json, popAt } from "./pop";
 import { admin, fixture, seed } from "./seed";
@@ -236,8 +235,9 @@ describe("failover", () => {
   });
 
   it("forwards when the caller's shard region is marked down here", async () => {
-    const region = shardFor(env, "erin").region;
-    const fra = popAt("FRA", { DOWN_REGIONS: region, PEERS: peersJson("AMS", "LHR") });
+    // erin's first contact was in Washington, so her state lives in enam, which FRA sees as down.
+    expect((await popAt("IAD")("/v2/models/iris/infer", ask({ "x-user-id": "erin" }))).status).toBe(200);
+    const fra = popAt("FRA", { DOWN_REGIONS: "enam", PEERS: peersJson("AMS", "LHR") });
     const res = await fra("/v2/models/iris/infer", ask({ "x-user-id": "erin" }));
     expect(res.status, await res.clone().text()).toBe(200);
     expect(coloOf(res)).toEqual(["AMS", "forwarded"]);

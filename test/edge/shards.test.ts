@@ -1,17 +1,20 @@
 // Per-caller state in ShardDOs: atomic read-modify-write under concurrency, the rate limit,
-// and a deterministic key → shard → region mapping.
+// home regions fixed at first contact, and a deterministic key → home → shard mapping.
 import { env, listDurableObjectIds } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
-import { REGION_HINTS } from "../../shared/pops";
-import { DEFAULT_LAYOUT, parseLayout, shardFor, shardLabel, shardRing, shardStub } from "../../edge/geo/shards";
+import { REGION_HINTS, popByCode } from "../../shared/pops";
+import { DEFAULT_LAYOUT, parseLayout, shardLabel, shardLayout } from "../../shared/shards";
+import { layoutOf, shardStub } from "../../edge/geo/shards";
 import { irisRequest, post } from "./client";
 import { json, popAt } from "./pop";
 import { seed } from "./seed";
 
 beforeAll(() => seed(["iris"]));
 
-const stubFor = (key: string) => shardStub(env, shardFor(env, key));
-
+const stubFor = (key: string) => shardStub(env, layoutOf(env).owner(key, "weur"));
+/** The shard a key lives on once its home is `home`, as a header names it. */
+const labelFor = (key: string, home: Parameters<ReturnType<typeof shardLayout>["owner"]>[1]) => shardLabel(shardLayout().owner(key, home));
+const predictAt = (colo: string, key: string, vars = {}) => popAt(colo, vars)("/v2/models/iris/infer", json(irisRequest(), { "x-user-id": key }));
 describe("ShardDO", () => {
   it("100 parallel increments of one key give exactly 100 (no lost update)", async () => {
     const stub = stubFor("parallel-user");
@@ -48,11 +51,12 @@ describe("ShardDO", () => {
   });
 });
 
-describe("shard ring", () => {
+describe("shard layout", () => {
   it("defaults to two shards per region, each hinted to its region", () => {
-    const shards = shardRing().shards();
-    expect(shards).toHaveLength(REGION_HINTS.length * 2);
-    for (const s of shards) expect(s.id).toMatch(new RegExp(`^${s.region}-[01]$`));
+    const layout = shardLayout();
+    expect(layout.shards).toHaveLength(REGION_HINTS.length * 2);
+    for (const s of layout.shards) expect(s.id).toMatch(new RegExp(`^${s.region}-[01]$`));
+    expect(layout.regions().sort()).toEqual([...REGION_HINTS].sort());
     expect(parseLayout(DEFAULT_LAYOUT)).toHaveLength(18);
     expect(parseLayout("weur:2,enam")).toEqual([
       { id: "weur-0", region: "weur" },
@@ -62,33 +66,82 @@ describe("shard ring", () => {
     expect(() => parseLayout("mars:1")).toThrow(/mars/);
   });
 
-  it("maps a key to the same shard every time, and the shard's object holds the key", async () => {
-    const a = shardFor(env, "alice");
-    expect(shardFor(env, "alice")).toEqual(a);
-    expect(shardFor({ SHARD_LAYOUT: DEFAULT_LAYOUT }, "alice")).toEqual(a);
-    // Keys spread over the ring.
-    const used = new Set(Array.from({ length: 500 }, (_, i) => shardFor(env, `user-${i}`).id));
-    expect(used.size).toBe(18);
-
-    const res = await post("/v2/models/iris/infer", irisRequest(), { headers: { "content-type": "application/json", "x-user-id": "alice" } });
-    expect(res.status, await res.clone().text()).toBe(200);
-    expect(res.headers.get("x-meridian-shard")).toBe(shardLabel(a));
-    const state = await shardStub(env, a).get("alice");
-    expect(state?.count).toBe(1);
-    // No other shard knows alice.
-    const other = shardRing().shards().find((s) => s.id !== a.id)!;
-    expect(await shardStub(env, other).get("alice")).toBeNull();
+  it("keys spread over their home region's shards only, the same way every time", () => {
+    const layout = shardLayout();
+    for (const home of REGION_HINTS) {
+      const used = new Set(Array.from({ length: 200 }, (_, i) => layout.owner(`user-${i}`, home)));
+      expect([...used].map((s) => s.id).sort()).toEqual([`${home}-0`, `${home}-1`]);
+    }
+    expect(layout.owner("alice", "apac")).toEqual(shardLayout(DEFAULT_LAYOUT).owner("alice", "apac"));
   });
 
-  it("changing one region's count moves no key of another region's shards", () => {
-    const before = shardRing("weur:2,enam:2,apac:2");
-    const after = shardRing("weur:2,enam:3,apac:2");
+  it("a new key's home: the PoP's region, else the nearest region that is up and holds shards", () => {
+    const layout = shardLayout();
+    expect(layout.homeFor(popByCode("SYD")!)).toBe("oc");
+    expect(layout.homeFor(popByCode("FRA")!, (r) => r !== "weur")).toBe("eeur");
+    expect(layout.homeFor(popByCode("FRA")!, () => false)).toBeUndefined();
+    expect(layout.homeFor(undefined, (r) => r !== "wnam")).toBe("enam"); // nowhere known: layout order
+    // A region with no shards in the layout: the nearest one that has some.
+    expect(shardLayout("weur:2,enam:2").homeFor(popByCode("JNB")!)).toBe("weur");
+    expect(shardLayout("weur:2,enam:2").homeFor(popByCode("GRU")!)).toBe("enam");
+    // A home whose region lost its shards maps onto the nearest remaining region's ring.
+    expect(shardLayout("weur:2,enam:2").owner("k", "eeur").region).toBe("weur");
+  });
+
+  it("changing one region's count moves no key of another region", () => {
+    const before = shardLayout("weur:2,enam:2,apac:2");
+    const after = shardLayout("weur:2,enam:3,apac:2");
     for (let i = 0; i < 2000; i++) {
-      const key = `k${i}`;
-      const was = before.owner(key);
-      const now = after.owner(key);
-      if (now.id !== was.id) expect(now.id).toBe("enam-2");
+      for (const home of ["weur", "enam", "apac"] as const) {
+        const was = before.owner(`k${i}`, home);
+        const now = after.owner(`k${i}`, home);
+        if (now.id !== was.id) expect(now.id).toBe("enam-2");
+      }
     }
+  });
+});
+
+describe("home regions", () => {
+  it("a key first seen in Europe lives on a weur shard, and only there", async () => {
+    const res = await predictAt("FRA", "alice");
+    expect(res.status, await res.clone().text()).toBe(200);
+    expect(res.headers.get("x-meridian-shard")).toBe(labelFor("alice", "weur"));
+    const owner = layoutOf(env).owner("alice", "weur");
+    expect((await shardStub(env, owner).get("alice"))?.count).toBe(1);
+    for (const other of layoutOf(env).shards.filter((s) => s.id !== owner.id)) {
+      expect(await shardStub(env, other).get("alice"), other.id).toBeNull();
+    }
+  });
+
+  it("the home is fixed at first contact: the caller's state follows them to other PoPs", async () => {
+    expect((await predictAt("SYD", "traveller")).headers.get("x-meridian-shard")).toBe(labelFor("traveller", "oc"));
+    for (const [i, colo] of ["FRA", "IAD", "SIN", "SYD"].entries()) {
+      const res = await predictAt(colo, "traveller");
+      expect(res.headers.get("x-meridian-shard"), colo).toBe(labelFor("traveller", "oc"));
+      expect(res.headers.get("x-meridian-requests")).toBe(String(i + 2));
+    }
+  });
+
+  it("concurrent first contacts on three continents agree on one home; no request is lost", async () => {
+    const colos = ["FRA", "SIN", "GRU"];
+    const responses = await Promise.all(Array.from({ length: 30 }, (_, i) => predictAt(colos[i % 3]!, "everywhere")));
+    expect(responses.map((r) => r.status)).toEqual(Array(30).fill(200));
+    expect(new Set(responses.map((r) => r.headers.get("x-meridian-shard"))).size).toBe(1);
+    const counts = responses.map((r) => Number(r.headers.get("x-meridian-requests"))).sort((a, b) => a - b);
+    expect(counts).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+  });
+
+  it("a PoP whose own region is down homes new keys in the nearest region up", async () => {
+    const res = await predictAt("FRA", "new-in-frankfurt", { DOWN_REGIONS: "weur" });
+    expect(res.status, await res.clone().text()).toBe(200);
+    expect(res.headers.get("x-meridian-shard")).toBe(labelFor("new-in-frankfurt", "eeur"));
+  });
+
+  it("with every region down here, caller state is unavailable: 503 with Retry-After", async () => {
+    const res = await predictAt("FRA", "nowhere", { DOWN_REGIONS: REGION_HINTS.join(",") });
+    expect(res.status).toBe(503);
+    expect(res.headers.get("retry-after")).toBe("5");
+    expect((await res.json<{ error: string }>()).error).toMatch(/caller state is unavailable: no region is up to hold it/);
   });
 });
 
@@ -99,7 +152,7 @@ describe("predictions with a caller key", () => {
     expect(responses.map((r) => r.status)).toEqual(Array(100).fill(200));
     const counts = responses.map((r) => Number(r.headers.get("x-meridian-requests"))).sort((a, b) => a - b);
     expect(counts).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
-    expect(responses[0]!.headers.get("x-meridian-shard")).toBe(shardLabel(shardFor(env, "bob")));
+    expect(new Set(responses.map((r) => r.headers.get("x-meridian-shard"))).size).toBe(1);
     expect(responses[0]!.headers.get("ratelimit-limit")).toBe("600");
   });
 
@@ -116,17 +169,19 @@ describe("predictions with a caller key", () => {
     expect(body.error).toMatch(/rate limit exceeded: 3 requests per minute/);
     expect(Number(last!.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
     expect(last!.headers.get("x-meridian-requests")).toBe("5");
-    expect(last!.headers.get("x-meridian-shard")).toBe(shardLabel(shardFor(env, "carol")));
+    expect(last!.headers.get("x-meridian-shard")).toBe(labelFor("carol", "weur")); // AMS is in weur
     // Another caller is unaffected.
     expect((await pop("/v2/models/iris/infer", json(irisRequest(), { "x-user-id": "dave" }))).status).toBe(200);
   });
 
-  it("makes no shard call for requests without x-user-id", async () => {
+  it("makes no shard or home call for requests without x-user-id", async () => {
     const before = (await listDurableObjectIds(env.SHARDS)).length;
+    const homes = (await listDurableObjectIds(env.HOMES)).length;
     const res = await post("/v2/models/iris/infer", irisRequest());
     expect(res.status).toBe(200);
     expect(res.headers.get("x-meridian-shard")).toBeNull();
     expect(res.headers.get("x-meridian-requests")).toBeNull();
     expect((await listDurableObjectIds(env.SHARDS)).length).toBe(before);
+    expect((await listDurableObjectIds(env.HOMES)).length).toBe(homes);
   });
 });

@@ -2,19 +2,19 @@
 // Routing by client position, simulated delay that grows with distance, a PoP marked down, and a
 // PoP→PoP failover through the front door's relay.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { clientLocation, MESH_INFLATION, rankPops, shardOf, startMesh, type Mesh } from "../../scripts/mesh";
+import { clientLocation, MESH_INFLATION, rankPops, startMesh, type Mesh } from "../../scripts/mesh";
 import { fibreRttMs, haversineKm, type LatLon } from "../../shared/geo";
 import { popByCode } from "../../shared/pops";
+import { shardLabel, shardLayout } from "../../shared/shards";
 import { generateKeyPair } from "../../shared/signing";
 
 const PARIS = { lat: 48.8566, lon: 2.3522 };
 const SYDNEY = { lat: -33.8688, lon: 151.2093 };
 const INFER = JSON.stringify({ inputs: [{ name: "measurements", datatype: "FP32", shape: [1, 4], data: [5.1, 3.5, 1.4, 0.2] }] });
 
-/** A caller key whose shard is (or is not) in weur: FRA runs with DOWN_REGIONS=weur. */
-const keyWhere = (inWeur: boolean) => {
-  for (let i = 0; ; i++) if ((shardOf(`mesh-test-${i}`).region === "weur") === inWeur) return `mesh-test-${i}`;
-};
+// Caller state lives only in weur (SHARD_LAYOUT), which FRA sees as down: FRA cannot hold or
+// reach any caller's state, IAD can.
+const LAYOUT = "weur:2";
 
 let mesh: Mesh;
 
@@ -23,6 +23,7 @@ beforeAll(async () => {
   mesh = await startMesh({
     colos: ["FRA", "IAD", "SYD"],
     credentials: { adminToken: "mesh-test-token", ...keys },
+    vars: { SHARD_LAYOUT: LAYOUT },
     popVars: { FRA: { DOWN_REGIONS: "weur" } },
     startTimeoutMs: 80_000,
   });
@@ -136,15 +137,13 @@ describe("npm run mesh", () => {
   });
 
   it("a PoP that cannot reach the caller's shard fails over to its nearest peer through the relay", async () => {
-    const local = keyWhere(false);
-    const r1 = await infer(PARIS, { userId: local });
-    expect(r1).toMatchObject({ status: 200, pop: "FRA", route: "local" });
-    // The edge's own ring agrees with the lookup the bench uses.
-    expect(r1.shard).toBe(`${shardOf(local).id}@${shardOf(local).region}`);
+    const r1 = await infer(PARIS);
+    expect(r1).toMatchObject({ status: 200, pop: "FRA", route: "local", shard: null }); // no caller state: FRA serves
 
-    const remote = keyWhere(true); // FRA runs with DOWN_REGIONS=weur
-    const r2 = await infer(PARIS, { userId: remote });
-    expect(r2).toMatchObject({ status: 200, frontPop: "FRA", pop: "IAD", route: "forwarded", shard: `${shardOf(remote).id}@weur` });
+    const r2 = await infer(PARIS, { userId: "mesh-caller" });
+    // IAD homes the caller in the nearest region with shards (weur); the edge agrees with shared/shards.
+    const shard = shardLabel(shardLayout(LAYOUT).owner("mesh-caller", "weur"));
+    expect(r2).toMatchObject({ status: 200, frontPop: "FRA", pop: "IAD", route: "forwarded", shard });
     expect(r2.relayRttMs).toBeCloseTo(fibreRttMs(haversineKm(popByCode("FRA")!, popByCode("IAD")!), MESH_INFLATION), 0);
     expect(r2.ms).toBeGreaterThan(r2.simRttMs + r2.relayRttMs);
   });
