@@ -37,6 +37,8 @@ export interface Env {
   BREAKER_FAILURES?: string;
   BREAKER_WINDOW_MS?: string;
   BREAKER_COOLDOWN_MS?: string;
+  /** Each isolate probes every peer's /v2/health/ready this often (ms; 0 turns probing off). */
+  HEALTH_INTERVAL_MS?: string;
 }
 
 export type AppEnv = {

@@ -74,6 +74,14 @@ export class CircuitBreaker {
     }
   }
 
+  /** Opens now, with a fresh cooldown (a health check found the upstream not ready). */
+  trip(): void {
+    this.opened = true;
+    this.openedAt = this.now();
+    this.probing = false;
+    this.failureTimes = [];
+  }
+
   /** Milliseconds until an open breaker lets a probe through (0 when it would now). */
   retryInMs(): number {
     if (this.state !== "open") return 0;

@@ -1,9 +1,10 @@
-// The isolate's view of the mesh: configured peers, regions marked down, and the breakers and
-// retry budget learnt from traffic. Built once per Env (like the model manager); each isolate
+// The isolate's view of the mesh: configured peers, regions marked down, the breakers and retry
+// budget learnt from traffic and from active health checks. Built once per Env (like the model manager); each isolate
 // learns health on its own from its own calls, which needs no coordination.
 import { REGION_HINTS, type RegionHint } from "../../shared/pops";
 import { intVar, type Env } from "../env";
 import { Breakers, DEFAULT_BREAKER, DEFAULT_BUDGET, RetryBudget } from "./breaker";
+import { PeerHealth } from "./health";
 import { parsePeers, type Peer } from "./router";
 
 export interface GeoState {
@@ -15,6 +16,8 @@ export interface GeoState {
   /** One breaker per shard id: a shard whose object keeps failing is treated as down. */
   shardBreakers: Breakers;
   budget: RetryBudget;
+  /** Active /v2/health/ready probes of the peers. */
+  health: PeerHealth;
   timeoutMs: number;
 }
 
@@ -39,13 +42,15 @@ function build(env: Env): GeoState {
     windowMs: intVar(env.BREAKER_WINDOW_MS, DEFAULT_BREAKER.windowMs),
     cooldownMs: intVar(env.BREAKER_COOLDOWN_MS, DEFAULT_BREAKER.cooldownMs),
   };
+  const timeoutMs = intVar(env.PEER_TIMEOUT_MS, 2000) || 2000;
   return {
     peers,
     down: parseRegions(env.DOWN_REGIONS),
     peerBreakers: new Breakers(breaker),
     shardBreakers: new Breakers(breaker),
     budget: new RetryBudget(DEFAULT_BUDGET),
-    timeoutMs: intVar(env.PEER_TIMEOUT_MS, 2000) || 2000,
+    health: new PeerHealth(intVar(env.HEALTH_INTERVAL_MS, 10_000), timeoutMs),
+    timeoutMs,
   };
 }
 

@@ -11,9 +11,13 @@ import { ModelLoadError } from "../versions/loader";
 import { readBytes } from "./body";
 import { ShardUnavailableError } from "./limit";
 import { colo } from "./pop";
+import { requestContext } from "./services";
 
 export const failover = createMiddleware<AppEnv>(async (c, next) => {
   const state = geoState(c.env);
+  // Peers due for a health check are probed in the background, off this request's path.
+  const probes = state.health.check(state.peers, (p) => state.peerBreakers.get(p), colo(c.req.raw, c.env));
+  if (probes) requestContext(c).waitUntil(probes);
   // A forwarded request is answered here or not at all: it is never forwarded again.
   if (state.peers.length === 0 || c.req.header(HOP_HEADER) !== undefined) {
     await next();

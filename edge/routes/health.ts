@@ -1,6 +1,7 @@
 // Server health and metadata (OIP v2).
 import { Hono } from "hono";
 import type { AppEnv } from "../env";
+import { geoState } from "../geo/state";
 import { sessionCache } from "../http/services";
 import { runtimeState } from "../runtime/ort";
 
@@ -17,7 +18,9 @@ export const health = new Hono<AppEnv>()
       registry = err instanceof Error ? err.message : String(err);
     }
     const ready = runtime.status === "ready" && registry === "ok";
-    const body = { ready, runtime, registry, models: c.var.models.status(), sessions: sessionCache(c.env).stats() };
+    const geo = geoState(c.env);
+    const peers = geo.peers.length ? { peers: { breakers: geo.peerBreakers.states(), probes: geo.health.snapshot() } } : {};
+    const body = { ready, runtime, registry, models: c.var.models.status(), sessions: sessionCache(c.env).stats(), ...peers };
     if (ready) return c.json(body);
     c.header("retry-after", "1");
     return c.json({ error: "not ready", ...body }, 503);

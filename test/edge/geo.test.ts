@@ -2,6 +2,7 @@
 // and failover between PoPs with injected faults (a peer that errors, hangs, or is slow).
 import { env } from "cloudflare:test";
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import type { Env } from "../../edge/env";
 import { popByCode } from "../../shared/pops";
 import { CircuitBreaker, RetryBudget, withRetries } from "../../edge/geo/breaker";
 import { HOP_HEADER } from "../../edge/geo/forward";
@@ -157,11 +158,20 @@ type Behaviour = "ok" | "error" | "hang" | { delayMs: number };
 const behaviour = new Map<string, Behaviour>();
 const calls: Array<{ colo: string; hop: string | null; body: string; user: string | null }> = [];
 const realPeers = new Map<string, (req: Request) => Promise<Response>>();
+/** How each peer answers health probes (GET /v2/health/ready); "ok" unless set. */
+const health = new Map<string, "ok" | "unready" | "hang">();
+const probes: string[] = [];
 
 function fakePeers(): void {
   vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
     const req = new Request(input, init);
     const colo = new URL(req.url).hostname.split(".")[0]!.toUpperCase();
+    if (new URL(req.url).pathname === "/v2/health/ready") {
+      probes.push(colo);
+      const h = health.get(colo) ?? "ok";
+      if (h === "hang") await new Promise((_, reject) => init?.signal?.addEventListener("abort", () => reject(init.signal!.reason)));
+      return h === "ok" ? Response.json({ ready: true }) : Response.json({ error: "not ready" }, { status: 503 });
+    }
     const body = await req.clone().text();
     calls.push({ colo, hop: req.headers.get(HOP_HEADER), body, user: req.headers.get("x-user-id") });
     const real = realPeers.get(colo);
@@ -187,6 +197,8 @@ function fakePeers(): void {
 }
 
 const FAST = { BREAKER_FAILURES: "3", BREAKER_COOLDOWN_MS: "300", PEER_TIMEOUT_MS: "150" };
+/** A PoP with active health checks off unless asked for: these tests drive breakers by traffic alone. */
+const at = (colo: string, vars: Partial<Env> = {}) => popAt(colo, { HEALTH_INTERVAL_MS: "0", ...vars });
 const peersJson = (...colos: string[]) => JSON.stringify(PEERS.filter((p) => colos.includes(p.colo)));
 const cannotLoad = { SIGNING_PUBLIC_KEYS: "" };
 const ask = (headers: Record<string, string> = {}) => json(irisRequest(undefined, { id: "req-1" }), headers);
@@ -201,13 +213,15 @@ describe("failover", () => {
   beforeEach(() => {
     behaviour.clear();
     realPeers.clear();
+    health.clear();
     calls.length = 0;
+    probes.length = 0;
     fakePeers();
   });
   afterEach(() => vi.restoreAllMocks());
 
   it("serves locally when it can, without calling any peer", async () => {
-    const fra = popAt("FRA", { PEERS: peersJson("AMS", "LHR") });
+    const fra = at("FRA", { PEERS: peersJson("AMS", "LHR") });
     const res = await fra("/v2/models/iris/infer", ask());
     expect(res.status, await res.clone().text()).toBe(200);
     expect(coloOf(res)).toEqual(["FRA", "local"]);
@@ -215,14 +229,14 @@ describe("failover", () => {
   });
 
   it("does not forward client errors (a 404 stays a 404)", async () => {
-    const fra = popAt("FRA", { PEERS: peersJson("AMS", "LHR") });
+    const fra = at("FRA", { PEERS: peersJson("AMS", "LHR") });
     const res = await fra("/v2/models/nope/infer", ask());
     expect(res.status).toBe(404);
     expect(calls).toEqual([]);
   });
 
   it("forwards to the nearest healthy peer when the model cannot be loaded here", async () => {
-    const fra = popAt("FRA", { ...cannotLoad, PEERS: JSON.stringify(PEERS) });
+    const fra = at("FRA", { ...cannotLoad, PEERS: JSON.stringify(PEERS) });
     const res = await fra("/v2/models/ghost/infer", ask());
     const body = await res.json<{ id: string }>();
     expect(res.status, JSON.stringify(body)).toBe(200);
@@ -236,8 +250,8 @@ describe("failover", () => {
 
   it("forwards when the caller's shard region is marked down here", async () => {
     // erin's first contact was in Washington, so her state lives in enam, which FRA sees as down.
-    expect((await popAt("IAD")("/v2/models/iris/infer", ask({ "x-user-id": "erin" }))).status).toBe(200);
-    const fra = popAt("FRA", { DOWN_REGIONS: "enam", PEERS: peersJson("AMS", "LHR") });
+    expect((await at("IAD")("/v2/models/iris/infer", ask({ "x-user-id": "erin" }))).status).toBe(200);
+    const fra = at("FRA", { DOWN_REGIONS: "enam", PEERS: peersJson("AMS", "LHR") });
     const res = await fra("/v2/models/iris/infer", ask({ "x-user-id": "erin" }));
     expect(res.status, await res.clone().text()).toBe(200);
     expect(coloOf(res)).toEqual(["AMS", "forwarded"]);
@@ -246,7 +260,7 @@ describe("failover", () => {
   });
 
   it("a peer that errors: requests fail over; its breaker opens, then closes once it recovers", async () => {
-    const fra = popAt("FRA", { ...cannotLoad, ...FAST, PEERS: peersJson("AMS", "LHR", "IAD") });
+    const fra = at("FRA", { ...cannotLoad, ...FAST, PEERS: peersJson("AMS", "LHR", "IAD") });
     behaviour.set("AMS", "error");
     // K = 3 failures: each request tries AMS, fails, and retries on LHR.
     for (let i = 0; i < 3; i++) {
@@ -269,7 +283,7 @@ describe("failover", () => {
   });
 
   it("a failed probe reopens the breaker", async () => {
-    const fra = popAt("FRA", { ...cannotLoad, ...FAST, PEERS: peersJson("AMS", "LHR") });
+    const fra = at("FRA", { ...cannotLoad, ...FAST, PEERS: peersJson("AMS", "LHR") });
     behaviour.set("AMS", "error");
     for (let i = 0; i < 3; i++) await fra("/v2/models/ghost/infer", ask());
     await new Promise((r) => setTimeout(r, 320));
@@ -280,7 +294,7 @@ describe("failover", () => {
   });
 
   it("a peer that never answers times out and the next one serves", async () => {
-    const fra = popAt("FRA", { ...cannotLoad, ...FAST, PEERS: peersJson("AMS", "LHR") });
+    const fra = at("FRA", { ...cannotLoad, ...FAST, PEERS: peersJson("AMS", "LHR") });
     behaviour.set("AMS", "hang");
     const t0 = Date.now();
     const res = await fra("/v2/models/ghost/infer", ask());
@@ -290,7 +304,7 @@ describe("failover", () => {
   });
 
   it("a slow peer: within the timeout it serves, beyond it the next one does", async () => {
-    const fra = popAt("FRA", { ...cannotLoad, ...FAST, PEERS: peersJson("AMS", "LHR") });
+    const fra = at("FRA", { ...cannotLoad, ...FAST, PEERS: peersJson("AMS", "LHR") });
     behaviour.set("AMS", { delayMs: 30 });
     expect(coloOf(await fra("/v2/models/ghost/infer", ask()))).toEqual(["AMS", "forwarded"]);
     behaviour.set("AMS", { delayMs: 400 });
@@ -298,14 +312,14 @@ describe("failover", () => {
   });
 
   it("skips peers in a region marked down", async () => {
-    const fra = popAt("FRA", { ...cannotLoad, DOWN_REGIONS: "weur", PEERS: peersJson("AMS", "LHR", "IAD") });
+    const fra = at("FRA", { ...cannotLoad, DOWN_REGIONS: "weur", PEERS: peersJson("AMS", "LHR", "IAD") });
     const res = await fra("/v2/models/ghost/infer", ask());
     expect(coloOf(res)).toEqual(["IAD", "failover"]);
     expect(calls.map((c) => c.colo)).toEqual(["IAD"]);
   });
 
   it("no peer can answer: 503 with Retry-After (the degraded path)", async () => {
-    const fra = popAt("FRA", { ...cannotLoad, ...FAST, PEERS: peersJson("AMS", "LHR") });
+    const fra = at("FRA", { ...cannotLoad, ...FAST, PEERS: peersJson("AMS", "LHR") });
     behaviour.set("AMS", "error");
     behaviour.set("LHR", "error");
     const res = await fra("/v2/models/ghost/infer", ask());
@@ -318,17 +332,78 @@ describe("failover", () => {
 
   it("a forwarded request is never forwarded again", async () => {
     // Sent with the hop header, FRA answers itself even though it has peers.
-    const fra = popAt("FRA", { ...cannotLoad, PEERS: peersJson("AMS", "LHR") });
+    const fra = at("FRA", { ...cannotLoad, PEERS: peersJson("AMS", "LHR") });
     const hopped = await fra("/v2/models/ghost/infer", ask({ [HOP_HEADER]: "CDG" }));
     expect(hopped.status).toBe(503);
     expect(hopped.headers.get("x-meridian-route")).toBe("local");
     expect(calls).toEqual([]);
 
     // A real second PoP that cannot serve either, and lists FRA as its peer: no ping-pong.
-    realPeers.set("AMS", (req) => popAt("AMS", { ...cannotLoad, PEERS: JSON.stringify([{ colo: "FRA", url: "http://fra.peer" }]) })(new URL(req.url).pathname, req));
-    const fraToAms = popAt("FRA", { ...cannotLoad, PEERS: peersJson("AMS") });
+    realPeers.set("AMS", (req) => at("AMS", { ...cannotLoad, PEERS: JSON.stringify([{ colo: "FRA", url: "http://fra.peer" }]) })(new URL(req.url).pathname, req));
+    const fraToAms = at("FRA", { ...cannotLoad, PEERS: peersJson("AMS") });
     const res = await fraToAms("/v2/models/ghost/infer", ask());
     expect(res.status).toBe(503);
     expect(calls.map((c) => [c.colo, c.hop])).toEqual([["AMS", "FRA"]]);
+  });
+});
+
+describe("active health checks", () => {
+  beforeEach(() => {
+    behaviour.clear();
+    realPeers.clear();
+    health.clear();
+    calls.length = 0;
+    probes.length = 0;
+    fakePeers();
+  });
+  afterEach(() => vi.restoreAllMocks());
+
+  /** Any prediction request starts the due probes; a 404 keeps it local, and the test waits for them. */
+  const touch = (fra: ReturnType<typeof popAt>) => fra("/v2/models/nope/infer", ask());
+
+  it("a peer that reports not ready is skipped before any request is sent to it", async () => {
+    const fra = popAt("FRA", { ...cannotLoad, ...FAST, HEALTH_INTERVAL_MS: "60000", PEERS: peersJson("AMS", "LHR") });
+    health.set("AMS", "unready");
+    expect((await touch(fra)).status).toBe(404);
+    expect(probes.sort()).toEqual(["AMS", "LHR"]);
+    const res = await fra("/v2/models/ghost/infer", ask());
+    expect(coloOf(res)).toEqual(["LHR", "failover"]);
+    expect(calls.map((c) => c.colo)).toEqual(["LHR"]); // AMS never saw a client request
+
+    const ready = await fra("/v2/health/ready");
+    const body = await ready.json<{ peers: { breakers: Record<string, string>; probes: Record<string, { ready: boolean; error?: string }> } }>();
+    expect(body.peers.breakers.AMS).toBe("open");
+    expect(body.peers.probes.AMS).toMatchObject({ ready: false, error: "HTTP 503" });
+    expect(body.peers.probes.LHR).toMatchObject({ ready: true });
+  });
+
+  it("probes each peer at most once per interval, off the request path", async () => {
+    const fra = popAt("FRA", { ...cannotLoad, HEALTH_INTERVAL_MS: "200", PEERS: peersJson("AMS", "LHR") });
+    for (let i = 0; i < 5; i++) await touch(fra);
+    expect(probes).toHaveLength(2);
+    await new Promise((r) => setTimeout(r, 220));
+    await touch(fra);
+    expect(probes).toHaveLength(4);
+  });
+
+  it("a peer that recovers is used again as soon as a probe finds it ready", async () => {
+    const fra = popAt("FRA", { ...cannotLoad, BREAKER_COOLDOWN_MS: "60000", HEALTH_INTERVAL_MS: "100", PEERS: peersJson("AMS", "LHR") });
+    health.set("AMS", "unready");
+    await touch(fra);
+    expect(coloOf(await fra("/v2/models/ghost/infer", ask()))).toEqual(["LHR", "failover"]);
+    health.set("AMS", "ok");
+    await new Promise((r) => setTimeout(r, 120));
+    await touch(fra); // the probe closes AMS's breaker long before its 60 s cooldown
+    expect(coloOf(await fra("/v2/models/ghost/infer", ask()))).toEqual(["AMS", "forwarded"]);
+  });
+
+  it("a probe that gets no answer within the timeout counts as not ready", async () => {
+    const fra = popAt("FRA", { ...cannotLoad, PEER_TIMEOUT_MS: "150", HEALTH_INTERVAL_MS: "60000", PEERS: peersJson("AMS", "LHR") });
+    health.set("AMS", "hang");
+    const t0 = Date.now();
+    await touch(fra);
+    expect(Date.now() - t0).toBeLessThan(1_000);
+    expect(coloOf(await fra("/v2/models/ghost/infer", ask()))).toEqual(["LHR", "failover"]);
+    expect(calls.map((c) => c.colo)).toEqual(["LHR"]);
   });
 });

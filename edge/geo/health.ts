@@ -1,0 +1,64 @@
+// Active health checks: each isolate probes its peers' GET /v2/health/ready in the background
+// (waitUntil, never on a request's path), at most once per HEALTH_INTERVAL_MS per peer, so a peer
+// that is down or not ready is known before a client's request would be forwarded to it. A probe
+// drives the peer's breaker: not ready (or no answer in time) opens it at once; ready closes it,
+// so a peer that recovers is used again without waiting for a client's request to test it.
+import type { CircuitBreaker } from "./breaker";
+import type { Peer } from "./router";
+
+/** Marks a health probe, so a peer can tell probes from traffic. */
+export const PROBE_HEADER = "x-meridian-probe";
+
+export interface ProbeResult {
+  ready: boolean;
+  /** Epoch ms of the probe's answer (or failure). */
+  at: number;
+  ms: number;
+  /** Why it is not ready: the HTTP status or the network error. */
+  error?: string;
+}
+
+export class PeerHealth {
+  private readonly results = new Map<string, ProbeResult>();
+  private readonly started = new Map<string, number>();
+
+  constructor(
+    readonly intervalMs: number,
+    private readonly timeoutMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Probes every peer whose last probe started at least intervalMs ago; resolves when all are done. */
+  check(peers: readonly Peer[], breakerOf: (colo: string) => CircuitBreaker, self: string): Promise<void> | undefined {
+    if (this.intervalMs <= 0) return undefined;
+    const t = this.now();
+    const due = peers.filter((p) => p.colo !== self.toUpperCase() && t - (this.started.get(p.colo) ?? -Infinity) >= this.intervalMs);
+    if (due.length === 0) return undefined;
+    for (const p of due) this.started.set(p.colo, t);
+    return Promise.all(due.map((p) => this.probe(p, breakerOf(p.colo), self))).then(() => undefined);
+  }
+
+  /** The last probe of each peer, for /v2/health/ready. */
+  snapshot(): Record<string, ProbeResult> {
+    return Object.fromEntries(this.results);
+  }
+
+  private async probe(peer: Peer, breaker: CircuitBreaker, self: string): Promise<void> {
+    const t0 = this.now();
+    let error: string | undefined;
+    try {
+      const res = await fetch(`${peer.url}/v2/health/ready`, {
+        headers: { [PROBE_HEADER]: self },
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+      await res.body?.cancel();
+      if (res.status !== 200) error = `HTTP ${res.status}`;
+    } catch (err) {
+      error = err instanceof Error ? err.message : String(err);
+    }
+    const at = this.now();
+    this.results.set(peer.colo, { ready: error === undefined, at, ms: at - t0, ...(error ? { error } : {}) });
+    if (error === undefined) breaker.success();
+    else breaker.trip();
+  }
+}
