@@ -98,12 +98,15 @@ export interface DevOptions {
   readyPath?: string;
   /** Show wrangler's output (npm start) instead of keeping it for error messages. */
   inheritOutput?: boolean;
+  /** No per-request log lines from wrangler (benchmarks: they cost its process CPU on every request). */
+  quiet?: boolean;
   timeoutMs?: number;
 }
 
 export async function startDev(opts: DevOptions = {}): Promise<DevServer> {
   const port = opts.port ?? (await freePort());
   const args = ["dev", "--port", String(port), "--ip", "127.0.0.1", "--persist-to", opts.stateDir ?? DEFAULT_STATE];
+  if (opts.quiet) args.push("--log-level", "warn");
   if (opts.config) args.push("--config", opts.config);
   for (const [k, v] of Object.entries(opts.vars ?? {})) args.push("--var", `${k}:${v}`);
   const t0 = Date.now();
@@ -113,9 +116,11 @@ export async function startDev(opts: DevOptions = {}): Promise<DevServer> {
     detached: true,
     stdio: opts.inheritOutput ? ["ignore", "inherit", "inherit"] : ["ignore", "pipe", "pipe"],
   });
+  // Only the tail is kept (for error messages): a long-running server logs every request.
   let output = "";
-  child.stdout?.on("data", (d: Buffer) => (output += d.toString()));
-  child.stderr?.on("data", (d: Buffer) => (output += d.toString()));
+  const keep = (d: Buffer) => (output = (output + d.toString()).slice(-65_536));
+  child.stdout?.on("data", keep);
+  child.stderr?.on("data", keep);
   const url = `http://127.0.0.1:${port}`;
   const stop = async () => {
     if (child.exitCode !== null || child.pid === undefined) return;

@@ -32,9 +32,11 @@ ort.env.wasm.wasmBinary = new Uint8Array(8);
 ort.env.logLevel = "error";
 
 /**
- * The execution provider sessions use. Always WASM for now: Workers expose no navigator.gpu,
- * and ort's WebGPU (JSEP) build, measured at 6.8 MB gzip, never finished starting inside
- * workerd 2026-04 (requests were cancelled as hung), so the Worker ships the WASM build only.
+ * The execution provider sessions use. Always WASM for now: Workers expose no navigator.gpu
+ * (not even workerd 1.20260426 with the "experimental" and "webgpu" compatibility flags inside a
+ * SQLite-backed Durable Object, where the flag is meant to apply: the released build lacks
+ * WebGPU), and ort's WebGPU (JSEP) build, measured at 6.8 MB gzip, never finished starting inside
+ * workerd (requests were cancelled as hung), so the Worker ships the WASM build only.
  */
 export function backend(): Backend {
   return "wasm";
