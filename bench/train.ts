@@ -181,31 +181,40 @@ async function redisPingPong(url: string, bytes: number, n = 40): Promise<number
 
 /**
  * The compute-only ceiling for 2 workers, without Redis or BullMQ: the gradient of the full batch
- * in one process, then of half the batch in two processes at once (median ms each). On this kind
- * of VM the two halves slow each other down (shared memory bandwidth), so splitting a batch gains
- * less than 2x before any coordination cost.
+ * in one process, then of half the batch in two processes at once (median ms each). The two
+ * start computing at the same agreed instant and keep going for the same wall time, so their
+ * measured steps really overlap (process start-up varies by more than a whole measurement). On
+ * this kind of VM the two halves slow each other down (shared memory bandwidth), so splitting a
+ * batch gains less than 2x before any coordination cost.
  */
+const START_DELAY_MS = 8000;
+const MEASURE_MS = 2000;
+
 async function splitCeiling(sizes: number[], batch: number): Promise<{ fullMs: number; halfConcurrentMs: number; ceiling: number }> {
   const root = join(import.meta.dirname, "..");
   const code = `(async () => {
     const [b, m, d] = await Promise.all([import(${JSON.stringify(join(root, "trainer/train/backend.ts"))}), import(${JSON.stringify(join(root, "trainer/train/model.ts"))}), import(${JSON.stringify(join(root, "shared/onnx/models.ts"))})]);
     await b.selectBackend(${JSON.stringify(process.env.BENCH_BACKEND ?? "auto")});
-    const sizes = ${JSON.stringify(sizes)}; const rows = Number(process.argv[1]);
+    const sizes = ${JSON.stringify(sizes)}; const rows = Number(process.argv[1]); const startAt = Number(process.argv[2]);
     const p = m.initParams(sizes, 1); const x = d.normalRows(rows, sizes[0], 2).map(Math.abs);
     const y = Int32Array.from({ length: rows }, (_, i) => i % sizes[sizes.length - 1]);
+    for (let i = 0; i < 3; i++) m.computeGradient(sizes, p, x, y); // warm-up
+    while (Date.now() < startAt) await new Promise((r) => setTimeout(r, Math.min(50, startAt - Date.now())));
     const t = [];
-    for (let i = 0; i < 18; i++) { const t0 = performance.now(); m.computeGradient(sizes, p, x, y); if (i >= 3) t.push(performance.now() - t0); }
+    while (Date.now() < startAt + ${MEASURE_MS} || t.length < 5) { const t0 = performance.now(); m.computeGradient(sizes, p, x, y); t.push(performance.now() - t0); }
     t.sort((a, b) => a - b); process.stdout.write(String(t[t.length >> 1]));
   })()`;
-  const run = (rows: number): Promise<number> =>
+  // Late enough for both children to have started and warmed up (tsx start-up takes seconds here).
+  const run = (rows: number, startAt = Date.now() + START_DELAY_MS): Promise<number> =>
     new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, ["--import", "tsx", "-e", code, String(rows)], { cwd: root, stdio: ["ignore", "pipe", "inherit"] });
+      const child = spawn(process.execPath, ["--import", "tsx", "-e", code, String(rows), String(startAt)], { cwd: root, stdio: ["ignore", "pipe", "inherit"] });
       let out = "";
       child.stdout.on("data", (d: Buffer) => (out += d.toString()));
       child.on("close", (c) => (c === 0 ? resolve(Number(out)) : reject(new Error(`split probe exited with ${c}`))));
     });
   const fullMs = await run(batch);
-  const halves = await Promise.all([run(Math.ceil(batch / 2)), run(Math.floor(batch / 2))]);
+  const startAt = Date.now() + START_DELAY_MS;
+  const halves = await Promise.all([run(Math.ceil(batch / 2), startAt), run(Math.floor(batch / 2), startAt)]);
   const halfConcurrentMs = Math.max(...halves);
   return { fullMs, halfConcurrentMs, ceiling: fullMs / halfConcurrentMs };
 }
