@@ -29,6 +29,8 @@ export interface Env {
   SHARD_LAYOUT?: string;
   /** Peer PoPs this one may forward to: JSON [{"colo":"AMS","url":"http://...","lat"?,"lon"?}]. */
   PEERS?: string;
+  /** A caller key's row in its ShardDO is deleted after this long without a request (ms; default 30 days). */
+  SHARD_KEY_TTL_MS?: string;
   /** Comma-separated region hints treated as down (no peer or shard there is used). */
   DOWN_REGIONS?: string;
   /** A peer or shard that has not answered in this long has failed (ms). */

@@ -2,8 +2,14 @@
 // counters and a token-bucket rate limit). The object is the only writer of its keys and each
 // method runs its read-modify-write synchronously (SQL calls do not yield), so no two calls for
 // a key interleave: every touch sees the result of the one before it (linearizable).
+// Keys idle for longer than SHARD_KEY_TTL_MS are deleted by a daily alarm, so a shard's storage
+// follows its active callers rather than everyone it has ever seen.
 import { DurableObject } from "cloudflare:workers";
-import type { Env } from "../env";
+import { intVar, type Env } from "../env";
+
+const DAY_MS = 86_400_000;
+/** Default idle lifetime of a key's row: 30 days. */
+export const DEFAULT_KEY_TTL_MS = 30 * DAY_MS;
 
 export interface RateLimit {
   /** Requests allowed per window; 0 (or less) turns the limit off and only counts. */
@@ -35,6 +41,8 @@ type Row = { count: number; first_seen: number; last_seen: number; tokens: numbe
 
 export class ShardDO extends DurableObject<Env> {
   private readonly sql: SqlStorage;
+  /** Whether this instance has made sure the pruning alarm is scheduled. */
+  private alarmChecked = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -47,10 +55,32 @@ export class ShardDO extends DurableObject<Env> {
       tokens REAL NOT NULL,
       tokens_at INTEGER NOT NULL
     )`);
+    this.sql.exec("CREATE INDEX IF NOT EXISTS keys_last_seen ON keys (last_seen)");
+  }
+
+  /** Deletes keys idle for longer than the TTL; runs daily while the shard holds any key. */
+  override async alarm(): Promise<void> {
+    this.prune(Date.now());
+    if (this.sql.exec("SELECT 1 FROM keys LIMIT 1").toArray().length > 0) await this.ctx.storage.setAlarm(Date.now() + DAY_MS);
+  }
+
+  /** Deletes the keys last seen before now − TTL; returns how many. */
+  prune(now: number): number {
+    const ttl = intVar(this.env.SHARD_KEY_TTL_MS, DEFAULT_KEY_TTL_MS) || DEFAULT_KEY_TTL_MS;
+    return this.sql.exec("DELETE FROM keys WHERE last_seen < ?", now - ttl).rowsWritten;
   }
 
   /** Counts a request for `key` and takes a token from its bucket if one is left. */
-  touch(key: string, { limit, windowMs }: RateLimit): Touch {
+  async touch(key: string, limit: RateLimit): Promise<Touch> {
+    const result = this.touchNow(key, limit); // synchronous: the read-modify-write is atomic
+    if (!this.alarmChecked) {
+      this.alarmChecked = true;
+      if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + DAY_MS);
+    }
+    return result;
+  }
+
+  private touchNow(key: string, { limit, windowMs }: RateLimit): Touch {
     const now = Date.now();
     const row = this.row(key);
     const unlimited = !(limit > 0);

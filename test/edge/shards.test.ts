@@ -1,9 +1,10 @@
 // Per-caller state in ShardDOs: atomic read-modify-write under concurrency, the rate limit,
 // home regions fixed at first contact, and a deterministic key → home → shard mapping.
-import { env, listDurableObjectIds } from "cloudflare:test";
+import { env, listDurableObjectIds, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { REGION_HINTS, popByCode } from "../../shared/pops";
 import { DEFAULT_LAYOUT, parseLayout, shardLabel, shardLayout } from "../../shared/shards";
+import { DEFAULT_KEY_TTL_MS, type ShardDO } from "../../edge/geo/shard-do";
 import { layoutOf, shardStub } from "../../edge/geo/shards";
 import { irisRequest, post } from "./client";
 import { json, popAt } from "./pop";
@@ -42,6 +43,24 @@ describe("ShardDO", () => {
     const stub = stubFor("burst-user");
     const results = await Promise.all(Array.from({ length: 50 }, () => stub.touch("burst-user", { limit: 20, windowMs: 60_000 })));
     expect(results.filter((r) => r.allowed)).toHaveLength(20);
+  });
+
+  it("deletes keys idle past the TTL in its daily alarm, and keeps the rest", async () => {
+    const stub = shardStub(env, { id: "expiry-test", region: "weur" });
+    await stub.touch("idle-user", { limit: 0, windowMs: 60_000 });
+    await stub.touch("active-user", { limit: 0, windowMs: 60_000 });
+    // The first touch scheduled the pruning alarm, a day out.
+    const alarm = await runInDurableObject(stub, (_: ShardDO, state) => state.storage.getAlarm());
+    expect(alarm! - Date.now()).toBeGreaterThan(86_000_000);
+    // idle-user was last seen 31 days ago.
+    await runInDurableObject(stub, (_: ShardDO, state) => {
+      state.storage.sql.exec("UPDATE keys SET last_seen = ? WHERE key = ?", Date.now() - DEFAULT_KEY_TTL_MS - 86_400_000, "idle-user");
+    });
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await stub.get("idle-user")).toBeNull();
+    expect((await stub.get("active-user"))?.count).toBe(1);
+    // Keys are left, so the next pruning is scheduled.
+    expect(await runInDurableObject(stub, (_: ShardDO, state) => state.storage.getAlarm())).not.toBeNull();
   });
 
   it("limit 0 only counts", async () => {
