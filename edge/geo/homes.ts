@@ -24,7 +24,7 @@ export class HomeDO extends DurableObject<Env> {
   }
 }
 
-const MAX_CACHED = 50_000;
+const MAX_CACHED = 10_000; // keys are at most 256 characters: a few MB at most
 const cache = new Map<string, RegionHint>(); // insertion order: oldest first
 
 /** The key's home region; `claim` is what a key seen for the first time gets. */

@@ -9,20 +9,32 @@ interface Cached {
 
 export class PointerSource {
   private readonly cache = new Map<string, Cached>();
+  /** One KV read per model at a time: requests arriving together at expiry share it. */
+  private readonly reading = new Map<string, Promise<Pointer | null>>();
 
   constructor(
     private readonly kv: KVNamespace,
     private readonly ttlMs: number,
   ) {}
 
-  async serving(model: string): Promise<Pointer | null> {
-    const now = Date.now();
+  serving(model: string): Promise<Pointer | null> {
     const cached = this.cache.get(model);
-    if (cached && now - cached.readAt < this.ttlMs) return cached.pointer;
+    if (cached && Date.now() - cached.readAt < this.ttlMs) return Promise.resolve(cached.pointer);
+    let reading = this.reading.get(model);
+    if (!reading) {
+      reading = this.read(model).finally(() => this.reading.delete(model));
+      this.reading.set(model, reading);
+    }
+    return reading;
+  }
+
+  private async read(model: string): Promise<Pointer | null> {
+    const now = Date.now();
     const raw = await this.kv.get(pointerKey(model), "json");
     const parsed = PointerSchema.safeParse(raw);
     let pointer = parsed.success ? parsed.data : null;
     // A late replica can show an older pointer: keep the newer one.
+    const cached = this.cache.get(model);
     if (cached?.pointer && (!pointer || pointer.seq < cached.pointer.seq)) pointer = cached.pointer;
     this.cache.set(model, { pointer, readAt: now });
     return pointer;

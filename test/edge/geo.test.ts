@@ -196,6 +196,22 @@ function fakePeers(): void {
   });
 }
 
+/** Fresh fake peers for each test. */
+function resetPeers(): void {
+  behaviour.clear();
+  realPeers.clear();
+  health.clear();
+  calls.length = 0;
+  probes.length = 0;
+  fakePeers();
+}
+
+async function seedGhost(): Promise<void> {
+  await seed(["iris"]);
+  const base = fixture("iris");
+  if (!(await admin().model("ghost"))) await admin().publish({ ...base.manifest, name: "ghost" }, base.bytes, env.TEST_SIGNING_KEY, { promote: true });
+}
+
 const FAST = { BREAKER_FAILURES: "3", BREAKER_COOLDOWN_MS: "300", PEER_TIMEOUT_MS: "150" };
 /** A PoP with active health checks off unless asked for: these tests drive breakers by traffic alone. */
 const at = (colo: string, vars: Partial<Env> = {}) => popAt(colo, { HEALTH_INTERVAL_MS: "0", ...vars });
@@ -205,19 +221,8 @@ const ask = (headers: Record<string, string> = {}) => json(irisRequest(undefined
 const coloOf = (res: Response) => [res.headers.get("x-meridian-pop"), res.headers.get("x-meridian-route")];
 
 describe("failover", () => {
-  beforeAll(async () => {
-    await seed(["iris"]);
-    const base = fixture("iris");
-    if (!(await admin().model("ghost"))) await admin().publish({ ...base.manifest, name: "ghost" }, base.bytes, env.TEST_SIGNING_KEY, { promote: true });
-  });
-  beforeEach(() => {
-    behaviour.clear();
-    realPeers.clear();
-    health.clear();
-    calls.length = 0;
-    probes.length = 0;
-    fakePeers();
-  });
+  beforeAll(seedGhost);
+  beforeEach(resetPeers);
   afterEach(() => vi.restoreAllMocks());
 
   it("serves locally when it can, without calling any peer", async () => {
@@ -348,14 +353,8 @@ describe("failover", () => {
 });
 
 describe("active health checks", () => {
-  beforeEach(() => {
-    behaviour.clear();
-    realPeers.clear();
-    health.clear();
-    calls.length = 0;
-    probes.length = 0;
-    fakePeers();
-  });
+  beforeAll(seedGhost);
+  beforeEach(resetPeers);
   afterEach(() => vi.restoreAllMocks());
 
   /** Any prediction request starts the due probes; a 404 keeps it local, and the test waits for them. */

@@ -4,7 +4,7 @@ import { env, listDurableObjectIds, runDurableObjectAlarm, runInDurableObject } 
 import { beforeAll, describe, expect, it } from "vitest";
 import { REGION_HINTS, popByCode } from "../../shared/pops";
 import { DEFAULT_LAYOUT, parseLayout, shardLabel, shardLayout } from "../../shared/shards";
-import { DEFAULT_KEY_TTL_MS, type ShardDO } from "../../edge/geo/shard-do";
+import { DEFAULT_KEY_TTL_MS } from "../../edge/geo/shard-do";
 import { layoutOf, shardStub } from "../../edge/geo/shards";
 import { irisRequest, post } from "./client";
 import { json, popAt } from "./pop";
@@ -50,17 +50,17 @@ describe("ShardDO", () => {
     await stub.touch("idle-user", { limit: 0, windowMs: 60_000 });
     await stub.touch("active-user", { limit: 0, windowMs: 60_000 });
     // The first touch scheduled the pruning alarm, a day out.
-    const alarm = await runInDurableObject(stub, (_: ShardDO, state) => state.storage.getAlarm());
+    const alarm = await runInDurableObject(stub, (_instance, state) => state.storage.getAlarm());
     expect(alarm! - Date.now()).toBeGreaterThan(86_000_000);
     // idle-user was last seen 31 days ago.
-    await runInDurableObject(stub, (_: ShardDO, state) => {
+    await runInDurableObject(stub, (_instance, state) => {
       state.storage.sql.exec("UPDATE keys SET last_seen = ? WHERE key = ?", Date.now() - DEFAULT_KEY_TTL_MS - 86_400_000, "idle-user");
     });
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     expect(await stub.get("idle-user")).toBeNull();
     expect((await stub.get("active-user"))?.count).toBe(1);
     // Keys are left, so the next pruning is scheduled.
-    expect(await runInDurableObject(stub, (_: ShardDO, state) => state.storage.getAlarm())).not.toBeNull();
+    expect(await runInDurableObject(stub, (_instance, state) => state.storage.getAlarm())).not.toBeNull();
   });
 
   it("limit 0 only counts", async () => {
