@@ -6,8 +6,8 @@
 import type { CircuitBreaker } from "./breaker";
 import type { Peer } from "./router";
 
-/** Marks a health probe, so a peer can tell probes from traffic. */
-export const PROBE_HEADER = "x-meridian-probe";
+/** Marks a health probe, so a peer's logs can tell probes from traffic. */
+const PROBE_HEADER = "x-meridian-probe";
 
 export interface ProbeResult {
   ready: boolean;
@@ -23,7 +23,7 @@ export class PeerHealth {
   private readonly started = new Map<string, number>();
 
   constructor(
-    readonly intervalMs: number,
+    private readonly intervalMs: number,
     private readonly timeoutMs: number,
     private readonly now: () => number = Date.now,
   ) {}

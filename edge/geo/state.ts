@@ -1,6 +1,6 @@
-// The isolate's view of the mesh: configured peers, regions marked down, the breakers and retry
-// budget learnt from traffic and from active health checks. Built once per Env (like the model manager); each isolate
-// learns health on its own from its own calls, which needs no coordination.
+// The isolate's view of the mesh: configured peers, regions marked down, and the breakers and
+// retry budget learnt from traffic and from active health checks. Built once per Env (like the
+// model manager); each isolate learns health on its own, which needs no coordination.
 import { REGION_HINTS, type RegionHint } from "../../shared/pops";
 import { intVar, type Env } from "../env";
 import { Breakers, DEFAULT_BREAKER, DEFAULT_BUDGET, RetryBudget } from "./breaker";
