@@ -1,8 +1,9 @@
 // Manager (after TensorFlow Serving's AspiredVersionsManager): the source announces the
 // pointer a model should be served at; the manager loads and verifies those versions beside
 // the ones it serves, and swaps only when they are ready. A failed load leaves the current
-// versions in place and is reported. Requests hold leases, so in-flight ones finish on the
-// version they started with.
+// versions in place and is reported; an isolate that serves nothing yet falls back to the
+// version served before the announced one (the pointer names it) and keeps retrying. Requests
+// hold leases, so in-flight ones finish on the version they started with.
 import { murmur3 } from "../../shared/hashring";
 import type { Manifest } from "../../shared/manifest";
 import { notFound } from "../http/errors";
@@ -12,12 +13,14 @@ import type { Pointer } from "./pointer";
 import type { Registry, SignedManifest } from "./registry";
 import type { PointerSource } from "./source";
 
-export type Variant = "stable" | "canary" | "pinned";
+export type Variant = "stable" | "canary" | "pinned" | "fallback";
 
 export interface Served {
   seq: number;
   stable: SignedManifest;
   canary: { signed: SignedManifest; percent: number } | null;
+  /** Set while `stable` stands in for this announced version, which failed to load here. */
+  fallbackFor?: number;
 }
 
 export interface LoadFailure {
@@ -62,7 +65,7 @@ export class ModelManager {
     if (served.canary && bucket(name, ctx.callerKey) < served.canary.percent * 100) {
       return { manifest: served.canary.signed.manifest, variant: "canary" };
     }
-    return { manifest: served.stable.manifest, variant: "stable" };
+    return { manifest: served.stable.manifest, variant: served.fallbackFor === undefined ? "stable" : "fallback" };
   }
 
   async pinned(name: string, version: string): Promise<SignedManifest> {
@@ -80,7 +83,10 @@ export class ModelManager {
     return this.registry.versions(name);
   }
 
-  status(): Record<string, { seq: number | null; serving: number | null; canary: { version: number; percent: number } | null; failure: LoadFailure | null }> {
+  status(): Record<
+    string,
+    { seq: number | null; serving: number | null; canary: { version: number; percent: number } | null; fallbackFor: number | null; failure: LoadFailure | null }
+  > {
     const out: ReturnType<ModelManager["status"]> = {};
     for (const name of new Set([...this.served.keys(), ...this.failures.keys()])) {
       const s = this.served.get(name);
@@ -89,6 +95,7 @@ export class ModelManager {
         seq: s?.seq ?? null,
         serving: s?.stable.manifest.version ?? null,
         canary: s?.canary ? { version: s.canary.signed.manifest.version, percent: s.canary.percent } : null,
+        fallbackFor: s?.fallbackFor ?? null,
         failure: f ? { seq: f.seq, version: f.version, error: f.error, at: f.at } : null,
       };
     }
@@ -111,8 +118,30 @@ export class ModelManager {
       return served;
     }
     // Nothing served yet: this request waits for the first load.
-    await this.aspire(name, pointer, ctx);
+    try {
+      await this.aspire(name, pointer, ctx);
+    } catch (err) {
+      const fallback = pointer.fallback !== null ? await this.fallBack(name, pointer, pointer.fallback, ctx).catch(() => undefined) : undefined;
+      if (!fallback) throw err;
+      return fallback;
+    }
     return this.served.get(name)!;
+  }
+
+  /**
+   * Serves the version before the announced one while the announced one cannot be loaded. Its
+   * seq is just below the pointer's, so the announced version is tried again (after RETRY_MS)
+   * and swapped in once it loads.
+   */
+  private async fallBack(name: string, pointer: Pointer, version: number, ctx: RequestContext): Promise<Served> {
+    const stable = await this.registry.version(name, version);
+    (await this.acquire(stable.manifest)).release();
+    const now = this.served.get(name);
+    if (now) return now; // another request got there first (the fallback, or the real thing)
+    const served: Served = { seq: pointer.seq - 1, stable, canary: null, fallbackFor: pointer.version };
+    this.served.set(name, served);
+    ctx.waitUntil(this.report(name, { colo: ctx.colo, served, failure: this.failures.get(name) ?? null }).catch(() => undefined));
+    return served;
   }
 
   /** Loads and verifies the pointer's versions, then swaps; one attempt per pointer at a time. */

@@ -13,6 +13,11 @@ export const PointerSchema = z.object({
   version: z.number().int().positive(),
   seq: z.number().int().nonnegative(),
   canary: CanarySchema.nullable().default(null),
+  /**
+   * The version served before this one. A PoP that cannot load `version` and serves nothing yet
+   * (a fresh isolate) serves this meanwhile instead of failing every request.
+   */
+  fallback: z.number().int().positive().nullable().default(null),
 });
 export type Pointer = z.infer<typeof PointerSchema>;
 

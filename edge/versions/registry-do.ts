@@ -150,7 +150,7 @@ export class RegistryDO extends DurableObject<Env> {
         db.insert(events).values(event(name, d.action, s.serving, d.to, d.percent ?? null, next.seq, actor, now)),
       ]);
       await this.ctx.storage.put("state", next);
-      const pointer: Pointer = { version: next.serving!, seq: next.seq, canary: next.canary };
+      const pointer: Pointer = { version: next.serving!, seq: next.seq, canary: next.canary, fallback: next.previous.at(-1) ?? null };
       await this.env.POINTERS.put(pointerKey(name), JSON.stringify(pointer));
       return { ok: true, value: next };
     });

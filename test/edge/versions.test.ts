@@ -8,8 +8,9 @@ import { sha256Hex } from "../../shared/hash";
 import type { Manifest } from "../../shared/manifest";
 import { manifestFor } from "../../shared/onnx/models";
 import { signManifest } from "../../shared/signing";
-import { pointerKey } from "../../edge/versions/pointer";
+import { artifactKey, pointerKey } from "../../edge/versions/pointer";
 import { BASE, irisRequest, post } from "./client";
+import { json, popAt } from "./pop";
 import { admin, expectAdminError, fixture, seed } from "./seed";
 
 const v2Bytes = () => Uint8Array.from(atob(inject("irisV2")), (c) => c.charCodeAt(0));
@@ -209,6 +210,54 @@ describe("refused pushes change nothing", () => {
     await eventuallyServed("late", "2");
     await env.POINTERS.put(pointerKey("late"), JSON.stringify({ version: 1, seq: 1, canary: null }));
     expect(await servedVersion("late")).toBe("2");
+  });
+});
+
+describe("fallback in a fresh isolate", () => {
+  it("cannot load the promoted version: serves the one before it, then swaps once it can", async () => {
+    const { v2 } = await freshModel("fallback-demo");
+    await admin().promote("fallback-demo", 2, 1);
+    // v2's artifact is lost from storage after validation, before any PoP loaded it.
+    const key = artifactKey(v2.sha256);
+    const bytes = await (await env.ARTIFACTS.get(key))!.arrayBuffer();
+    await env.ARTIFACTS.delete(key);
+    try {
+      const pop = popAt("NRT"); // a PoP (isolate state) that serves nothing yet
+      const ask = () => pop("/v2/models/fallback-demo/infer", json(irisRequest()));
+      const res = await ask();
+      expect(res.status, await res.clone().text()).toBe(200);
+      expect([res.headers.get("x-meridian-model-version"), res.headers.get("x-meridian-variant")]).toEqual(["1", "fallback"]);
+      const ready = await (await pop("/v2/health/ready")).json<{ models: Record<string, unknown> }>();
+      expect(ready.models["fallback-demo"]).toMatchObject({
+        serving: 1,
+        fallbackFor: 2,
+        failure: { version: 2, error: expect.stringMatching(/version 2 cannot be served: artifact missing from storage/) },
+      });
+      // The artifact is back: after the retry interval (5 s) the PoP loads v2 and swaps.
+      await env.ARTIFACTS.put(key, bytes);
+      await new Promise((r) => setTimeout(r, 5_100));
+      let seen: (string | null)[] = [];
+      for (let i = 0; i < 40 && seen[0] !== "2"; i++) {
+        const r = await ask();
+        seen = [r.headers.get("x-meridian-model-version"), r.headers.get("x-meridian-variant")];
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      expect(seen).toEqual(["2", "stable"]);
+    } finally {
+      if (!(await env.ARTIFACTS.head(key))) await env.ARTIFACTS.put(key, bytes);
+    }
+  }, 20_000);
+
+  it("with nothing to fall back to, a version that cannot load answers 503 with Retry-After", async () => {
+    const { manifest, bytes } = fixture("iris");
+    const name = "no-fallback";
+    const m = await manifestFor(bytes, { name, version: 1, quantization: "none", labels: manifest.labels });
+    const published = await admin().publish(m, bytes, env.TEST_SIGNING_KEY, { promote: true });
+    expect(published.version).toBe(1);
+    const res = await popAt("KIX", { SIGNING_PUBLIC_KEYS: "" })(`/v2/models/${name}/infer`, json(irisRequest()));
+    expect(res.status).toBe(503);
+    expect(res.headers.get("retry-after")).toBe("5");
+    expect((await res.json<{ error: string }>()).error).toMatch(/version 1 cannot be served: its signature does not verify/);
   });
 });
 
