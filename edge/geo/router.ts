@@ -2,7 +2,7 @@
 // great-circle distance. Pure (no I/O), so it is tested directly.
 import { z } from "zod";
 import { haversineKm, type LatLon } from "../../shared/geo";
-import { popByCode, regionPop, type Continent, type RegionHint } from "../../shared/pops";
+import { POPS, popByCode, regionPop, type Continent, type RegionHint } from "../../shared/pops";
 
 export interface Peer extends LatLon {
   colo: string;
@@ -38,6 +38,7 @@ export function parsePeers(json: string | undefined): Peer[] {
 /** The request.cf fields the router reads (cf gives coordinates as strings). */
 export interface CfLocation {
   colo?: unknown;
+  country?: unknown;
   latitude?: unknown;
   longitude?: unknown;
   continent?: unknown;
@@ -56,14 +57,17 @@ const CONTINENT_REGION: Record<Continent, RegionHint> = {
 /**
  * The point distances are measured from. A forwarded request travels PoP → peer → PoP, so the
  * added latency depends on where this PoP is, not the client: its catalogue coordinates come
- * first, then the client's (which are near the PoP that received it), then the continent's hub.
+ * first, then the client's (which are near the PoP that received it), then the first catalogue
+ * PoP in the client's country, then the continent's hub.
  */
-export function locate(colo: string, cf: CfLocation | undefined): LatLon | undefined {
+export function locate(colo: string, cf: CfLocation | undefined): (LatLon & { region?: RegionHint }) | undefined {
   const pop = popByCode(colo);
   if (pop) return pop;
   const lat = Number(cf?.latitude);
   const lon = Number(cf?.longitude);
   if (typeof cf?.latitude === "string" && typeof cf.longitude === "string" && Number.isFinite(lat) && Number.isFinite(lon)) return { lat, lon };
+  const inCountry = typeof cf?.country === "string" ? POPS.find((p) => p.country === cf.country) : undefined;
+  if (inCountry) return inCountry;
   const region = typeof cf?.continent === "string" ? CONTINENT_REGION[cf.continent as Continent] : undefined;
   return region ? regionPop(region) : undefined;
 }

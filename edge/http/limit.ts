@@ -4,7 +4,7 @@
 // x-user-id skip it entirely, so anonymous traffic pays no shard round trip.
 import type { Context } from "hono";
 import type { Shard } from "../../shared/hashring";
-import { popByCode, type RegionHint } from "../../shared/pops";
+import type { RegionHint } from "../../shared/pops";
 import { shardLabel } from "../../shared/shards";
 import { intVar, type AppEnv } from "../env";
 import { homeOf } from "../geo/homes";
@@ -70,8 +70,9 @@ export async function admit(c: Context<AppEnv>): Promise<void> {
 /** The caller's home region; a key new to the world gets the region of this PoP (or the nearest one up). */
 async function home(c: Context<AppEnv>, key: string, state: GeoState): Promise<RegionHint> {
   const self = colo(c.req.raw, c.env);
+  // A catalogue PoP (by colo, else by country) brings its region; bare coordinates do not.
   const here = locate(self, c.req.raw.cf as CfLocation | undefined);
-  const claim = layoutOf(c.env).homeFor(here && { ...here, region: popByCode(self)?.region }, (r) => !state.down.has(r));
+  const claim = layoutOf(c.env).homeFor(here, (r) => !state.down.has(r));
   if (!claim) throw new ShardUnavailableError("caller state", "no region is up to hold it", 5);
   try {
     return await withTimeout(homeOf(c.env, key, claim), state.timeoutMs);

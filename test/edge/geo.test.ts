@@ -141,9 +141,11 @@ describe("router", () => {
     expect(rankPeers(popByCode("AMS"), "ams", peers).map((p) => p.colo)).toEqual(["LHR", "IAD", "SIN"]);
   });
 
-  it("measures from this PoP, else the client's coordinates, else its continent", () => {
+  it("measures from this PoP, else the client's coordinates, else its country, else its continent", () => {
     expect(locate("FRA", { latitude: "1", longitude: "2" })).toMatchObject({ lat: popByCode("FRA")!.lat });
     expect(locate("local", { latitude: "-33.9", longitude: "151.2", continent: "OC" })).toEqual({ lat: -33.9, lon: 151.2 });
+    expect(locate("local", { country: "JP", continent: "AS" })).toMatchObject({ country: "JP" });
+    expect(locate("local", { country: "XX", continent: "SA" })).toMatchObject({ code: "GRU" });
     expect(locate("local", { continent: "SA" })).toMatchObject({ code: "GRU" });
     expect(locate("local", undefined)).toBeUndefined();
   });
