@@ -121,6 +121,10 @@ export async function startGradientWorker(o: WorkerOptions): Promise<GradientWor
         return { outcome: "late", step: g.step, shard: g.shard };
       }
       const data = await dataFor(g);
+      // The batch does not depend on the weights: gather it while they are not published yet
+      // (usually during the coordinator's averaging and update of the step before).
+      const x = gatherRows(data.x, data.features, g.rows);
+      const y = gatherLabels(data.y, g.rows);
       const w0 = performance.now();
       const wBytes = await waitForWeights(conn, g);
       const waitedMs = performance.now() - w0;
@@ -140,8 +144,7 @@ export async function startGradientWorker(o: WorkerOptions): Promise<GradientWor
       if (token) void job.extendLock(token, o.lockMs ?? 30_000).catch(() => {});
       if (o.slowMs) await sleep(o.slowMs);
       const t0 = performance.now();
-      const x = gatherRows(data.x, data.features, g.rows);
-      const grad = computeGradient(g.sizes, weights, x, gatherLabels(data.y, g.rows));
+      const grad = computeGradient(g.sizes, weights, x, y);
       const computeMs = performance.now() - t0;
       const record = encodeDone({ ...base, loss: grad.loss, correct: grad.correct, n: grad.n, computeMs, waitedMs }, grad.grads);
       const won = await store(g, record);
