@@ -46,6 +46,8 @@ export async function startGradientWorker(o: WorkerOptions): Promise<GradientWor
   await probeRedis(o.redisUrl);
   const id = o.name ?? `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 6)}`;
   const concurrency = o.concurrency ?? 1;
+  // Batch buffers, one per job in progress, reused across steps (computeGradient keeps no reference).
+  const batches: Float32Array[] = [];
   const redis: Redis = connectRedis(o.redisUrl);
   /** Delivers a record; true if this worker was the first to claim the shard. */
   const store = async (g: GradJob, record: Buffer): Promise<boolean> => {
@@ -114,6 +116,7 @@ export async function startGradientWorker(o: WorkerOptions): Promise<GradientWor
     const g = parsed.data;
     const base = { shard: g.shard, attempt: g.attempt, worker: id };
     const conn = idle.pop() ?? connectRedis(o.redisUrl);
+    let batch: Float32Array | undefined;
     try {
       // Someone (the original or a backup) already delivered this shard: nothing to do.
       if (await redis.exists(g.claimKey)) {
@@ -123,7 +126,10 @@ export async function startGradientWorker(o: WorkerOptions): Promise<GradientWor
       const data = await dataFor(g);
       // The batch does not depend on the weights: gather it while they are not published yet
       // (usually during the coordinator's averaging and update of the step before).
-      const x = gatherRows(data.x, data.features, g.rows);
+      let buffer = batches.pop() ?? new Float32Array(0);
+      if (buffer.length < g.rows.length * data.features) buffer = new Float32Array(g.rows.length * data.features);
+      batch = buffer;
+      const x = gatherRows(data.x, data.features, g.rows, buffer);
       const y = gatherLabels(data.y, g.rows);
       const w0 = performance.now();
       const wBytes = await waitForWeights(conn, g);
@@ -166,6 +172,7 @@ export async function startGradientWorker(o: WorkerOptions): Promise<GradientWor
       log("error", { step: g.step, shard: g.shard, message });
       throw err;
     } finally {
+      if (batch) batches.push(batch);
       if (idle.length < concurrency && conn.status === "ready") idle.push(conn);
       else if (!all.includes(conn)) conn.disconnect();
     }

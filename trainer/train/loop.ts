@@ -49,6 +49,8 @@ export function gatherLabels(y: Int32Array, rows: ArrayLike<number>): Int32Array
 /** In-process gradients: each shard computed here, one after another. */
 export class LocalGradients implements GradientSource {
   readonly kind = "in-process";
+  /** The batch buffer, reused every step (computeGradient keeps no reference to it). */
+  private batch = new Float32Array(0);
   constructor(
     private readonly sizes: number[],
     private readonly train: Split,
@@ -57,7 +59,8 @@ export class LocalGradients implements GradientSource {
     const cols = this.sizes[0]!;
     return plan.shards.map((rows) => {
       const t0 = performance.now();
-      const g = computeGradient(this.sizes, params, gatherRows(this.train.x, cols, rows), gatherLabels(this.train.y, rows));
+      if (this.batch.length < rows.length * cols) this.batch = new Float32Array(rows.length * cols);
+      const g = computeGradient(this.sizes, params, gatherRows(this.train.x, cols, rows, this.batch), gatherLabels(this.train.y, rows));
       return { ...g, computeMs: performance.now() - t0 };
     });
   }
