@@ -1,8 +1,10 @@
 // Active health checks: each isolate probes its peers' GET /v2/health/ready in the background
 // (waitUntil, never on a request's path), at most once per HEALTH_INTERVAL_MS per peer, so a peer
-// that is down or not ready is known before a client's request would be forwarded to it. A probe
-// drives the peer's breaker: not ready (or no answer in time) opens it at once; ready closes it,
-// so a peer that recovers is used again without waiting for a client's request to test it.
+// that is down or not ready is known before a client's request would be forwarded to it. Not
+// ready (or no answer in time) opens the peer's breaker at once; the next ready answer closes a
+// breaker a probe opened, so a peer that recovers is used again without a client's request
+// testing it. A breaker that live traffic opened recovers through its own half-open probe: a
+// peer whose readiness answers while its predictions fail must not be let back in by probes.
 import type { CircuitBreaker } from "./breaker";
 import type { Peer } from "./router";
 
@@ -21,6 +23,7 @@ export interface ProbeResult {
 export class PeerHealth {
   private readonly results = new Map<string, ProbeResult>();
   private readonly started = new Map<string, number>();
+  private readonly inFlight = new Set<string>();
 
   constructor(
     private readonly intervalMs: number,
@@ -32,9 +35,14 @@ export class PeerHealth {
   check(peers: readonly Peer[], breakerOf: (colo: string) => CircuitBreaker, self: string): Promise<void> | undefined {
     if (this.intervalMs <= 0) return undefined;
     const t = this.now();
-    const due = peers.filter((p) => p.colo !== self.toUpperCase() && t - (this.started.get(p.colo) ?? -Infinity) >= this.intervalMs);
+    const due = peers.filter(
+      (p) => p.colo !== self.toUpperCase() && !this.inFlight.has(p.colo) && t - (this.started.get(p.colo) ?? -Infinity) >= this.intervalMs,
+    );
     if (due.length === 0) return undefined;
-    for (const p of due) this.started.set(p.colo, t);
+    for (const p of due) {
+      this.started.set(p.colo, t);
+      this.inFlight.add(p.colo);
+    }
     return Promise.all(due.map((p) => this.probe(p, breakerOf(p.colo), self))).then(() => undefined);
   }
 
@@ -57,8 +65,10 @@ export class PeerHealth {
       error = err instanceof Error ? err.message : String(err);
     }
     const at = this.now();
+    const before = this.results.get(peer.colo);
     this.results.set(peer.colo, { ready: error === undefined, at, ms: at - t0, ...(error ? { error } : {}) });
-    if (error === undefined) breaker.success();
-    else breaker.trip();
+    this.inFlight.delete(peer.colo);
+    if (error !== undefined) breaker.trip();
+    else if (before && !before.ready) breaker.success(); // the breaker this probe's predecessor opened
   }
 }

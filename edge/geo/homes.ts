@@ -1,10 +1,13 @@
 // Home regions: a caller key's state lives in the region nearest where it was first seen. One
 // HomeDO per key records that region; it is created with the same location hint, so it sits
-// near its caller too. The first claim wins and never changes, so a home can be cached forever:
-// each isolate keeps the homes it has looked up, and only a key new to the isolate pays a call.
+// near its caller too. The first claim wins and never changes while the key is in use, so a home
+// can be cached: each isolate keeps the homes it has looked up, and only a key new to the isolate
+// pays a call. A home unused for as long as a shard keeps an idle key (SHARD_KEY_TTL_MS) is
+// deleted with it: a caller back after that starts afresh, wherever they are then.
 import { DurableObject } from "cloudflare:workers";
 import type { RegionHint } from "../../shared/pops";
-import type { Env } from "../env";
+import { intVar, type Env } from "../env";
+import { DEFAULT_KEY_TTL_MS } from "./shard-do";
 
 export class HomeDO extends DurableObject<Env> {
   private readonly sql: SqlStorage;
@@ -12,27 +15,56 @@ export class HomeDO extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
-    this.sql.exec("CREATE TABLE IF NOT EXISTS home (region TEXT NOT NULL, claimed_at INTEGER NOT NULL)");
   }
 
   /** This key's home: the one recorded, else `region`, recorded now (synchronous, so atomic). */
-  claim(region: RegionHint): RegionHint {
+  async claim(region: RegionHint): Promise<RegionHint> {
+    const now = Date.now();
+    // Here rather than in the constructor: after an expiry (deleteAll) the object holds nothing.
+    this.sql.exec("CREATE TABLE IF NOT EXISTS home (region TEXT NOT NULL, claimed_at INTEGER NOT NULL, last_seen INTEGER NOT NULL)");
     const row = this.sql.exec<{ region: RegionHint }>("SELECT region FROM home").toArray()[0];
-    if (row) return row.region;
-    this.sql.exec("INSERT INTO home (region, claimed_at) VALUES (?, ?)", region, Date.now());
-    return region;
+    if (row) this.sql.exec("UPDATE home SET last_seen = ?", now);
+    else this.sql.exec("INSERT INTO home (region, claimed_at, last_seen) VALUES (?, ?, ?)", region, now, now);
+    // Expiry is checked after the claim is recorded; failing to schedule it must not fail the claim.
+    await this.ctx.storage.setAlarm(now + this.ttl()).catch(() => undefined);
+    return row?.region ?? region;
+  }
+
+  /** Deletes the record once the key has gone unused for the TTL (each claim pushed the alarm back). */
+  override async alarm(): Promise<void> {
+    const exists = this.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'home'").toArray().length > 0;
+    const row = exists ? this.sql.exec<{ last_seen: number }>("SELECT last_seen FROM home").toArray()[0] : undefined;
+    if (row && Date.now() - row.last_seen < this.ttl()) await this.ctx.storage.setAlarm(row.last_seen + this.ttl());
+    else await this.ctx.storage.deleteAll();
+  }
+
+  private ttl(): number {
+    return intVar(this.env.SHARD_KEY_TTL_MS, DEFAULT_KEY_TTL_MS) || DEFAULT_KEY_TTL_MS;
   }
 }
 
 const MAX_CACHED = 10_000; // keys are at most 256 characters: a few MB at most
 const cache = new Map<string, RegionHint>(); // insertion order: oldest first
+const looking = new Map<string, Promise<RegionHint>>(); // one lookup per key at a time
+
+/** The key's home if this isolate has looked it up before (no call). */
+export const cachedHome = (key: string): RegionHint | undefined => cache.get(key);
 
 /** The key's home region; `claim` is what a key seen for the first time gets. */
-export async function homeOf(env: Pick<Env, "HOMES">, key: string, claim: RegionHint): Promise<RegionHint> {
+export function homeOf(env: Pick<Env, "HOMES">, key: string, claim: RegionHint): Promise<RegionHint> {
   const cached = cache.get(key);
-  if (cached) return cached;
-  const home = await env.HOMES.get(env.HOMES.idFromName(key), { locationHint: claim }).claim(claim);
-  if (cache.size >= MAX_CACHED) cache.delete(cache.keys().next().value!);
-  cache.set(key, home);
-  return home;
+  if (cached) return Promise.resolve(cached);
+  let pending = looking.get(key);
+  if (!pending) {
+    pending = env.HOMES.get(env.HOMES.idFromName(key), { locationHint: claim })
+      .claim(claim)
+      .then((home) => {
+        if (!cache.has(key) && cache.size >= MAX_CACHED) cache.delete(cache.keys().next().value!);
+        cache.set(key, home);
+        return home;
+      })
+      .finally(() => looking.delete(key));
+    looking.set(key, pending);
+  }
+  return pending;
 }

@@ -57,8 +57,8 @@ const CONTINENT_REGION: Record<Continent, RegionHint> = {
 /**
  * The point distances are measured from. A forwarded request travels PoP → peer → PoP, so the
  * added latency depends on where this PoP is, not the client: its catalogue coordinates come
- * first, then the client's (which are near the PoP that received it), then the first catalogue
- * PoP in the client's country, then the continent's hub.
+ * first, then the client's (which are near the PoP that received it), then a catalogue PoP in
+ * the client's country (when they are all in one region), then the continent's hub.
  */
 export function locate(colo: string, cf: CfLocation | undefined): (LatLon & { region?: RegionHint }) | undefined {
   const pop = popByCode(colo);
@@ -66,8 +66,9 @@ export function locate(colo: string, cf: CfLocation | undefined): (LatLon & { re
   const lat = Number(cf?.latitude);
   const lon = Number(cf?.longitude);
   if (typeof cf?.latitude === "string" && typeof cf.longitude === "string" && Number.isFinite(lat) && Number.isFinite(lon)) return { lat, lon };
-  const inCountry = typeof cf?.country === "string" ? POPS.find((p) => p.country === cf.country) : undefined;
-  if (inCountry) return inCountry;
+  // The country stands in only where all its PoPs share one region (not the US, not Canada).
+  const inCountry = typeof cf?.country === "string" ? POPS.filter((p) => p.country === cf.country) : [];
+  if (inCountry.length > 0 && inCountry.every((p) => p.region === inCountry[0]!.region)) return inCountry[0];
   const region = typeof cf?.continent === "string" ? CONTINENT_REGION[cf.continent as Continent] : undefined;
   return region ? regionPop(region) : undefined;
 }

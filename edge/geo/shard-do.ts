@@ -62,6 +62,7 @@ export class ShardDO extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     this.prune(Date.now());
     if (this.sql.exec("SELECT 1 FROM keys LIMIT 1").toArray().length > 0) await this.ctx.storage.setAlarm(Date.now() + DAY_MS);
+    else this.alarmChecked = false; // empty: the next touch schedules it again
   }
 
   /** Deletes the keys last seen before now − TTL; returns how many. */
@@ -74,8 +75,13 @@ export class ShardDO extends DurableObject<Env> {
   async touch(key: string, limit: RateLimit): Promise<Touch> {
     const result = this.touchNow(key, limit); // synchronous: the read-modify-write is atomic
     if (!this.alarmChecked) {
-      this.alarmChecked = true;
-      if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + DAY_MS);
+      // The touch is already counted: a failure here must not fail it (a retry elsewhere would count it twice).
+      try {
+        if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + DAY_MS);
+        this.alarmChecked = true;
+      } catch (err) {
+        console.error("ShardDO: could not schedule the pruning alarm:", err instanceof Error ? err.message : String(err));
+      }
     }
     return result;
   }

@@ -7,7 +7,7 @@ import type { Shard } from "../../shared/hashring";
 import type { RegionHint } from "../../shared/pops";
 import { shardLabel } from "../../shared/shards";
 import { intVar, type AppEnv } from "../env";
-import { homeOf } from "../geo/homes";
+import { cachedHome, homeOf } from "../geo/homes";
 import { locate, type CfLocation } from "../geo/router";
 import type { Touch } from "../geo/shard-do";
 import { layoutOf, shardStub } from "../geo/shards";
@@ -69,14 +69,22 @@ export async function admit(c: Context<AppEnv>): Promise<void> {
 
 /** The caller's home region; a key new to the world gets the region of this PoP (or the nearest one up). */
 async function home(c: Context<AppEnv>, key: string, state: GeoState): Promise<RegionHint> {
+  const known = cachedHome(key);
+  if (known) return known;
   const self = colo(c.req.raw, c.env);
   // A catalogue PoP (by colo, else by country) brings its region; bare coordinates do not.
   const here = locate(self, c.req.raw.cf as CfLocation | undefined);
   const claim = layoutOf(c.env).homeFor(here, (r) => !state.down.has(r));
   if (!claim) throw new ShardUnavailableError("caller state", "no region is up to hold it", 5);
+  // Home records of new keys are created near this PoP: one breaker for those lookups here.
+  const breaker = state.shardBreakers.get(`home@${claim}`);
+  if (!breaker.allow()) throw new ShardUnavailableError("the caller's home record", "its circuit breaker is open", Math.max(1, Math.ceil(breaker.retryInMs() / 1000)));
   try {
-    return await withTimeout(homeOf(c.env, key, claim), state.timeoutMs);
+    const home = await withTimeout(homeOf(c.env, key, claim), state.timeoutMs);
+    breaker.success();
+    return home;
   } catch (err) {
+    breaker.failure();
     throw new ShardUnavailableError("the caller's home record", err instanceof Error ? err.message : String(err), 1);
   }
 }

@@ -7,6 +7,8 @@ import { SessionCache } from "../runtime/sessions";
 import { ModelManager, type PopReporter, type RequestContext } from "../versions/manager";
 import { registry } from "../versions/registry";
 import { PointerSource } from "../versions/source";
+import { HOP_HEADER } from "../geo/forward";
+import { geoState } from "../geo/state";
 import { colo } from "./pop";
 
 let sessions: SessionCache | undefined;
@@ -53,6 +55,7 @@ export function requestContext(c: Context<AppEnv>): RequestContext {
   return {
     colo: colo(raw, c.env),
     callerKey: c.req.header("x-user-id") ?? c.req.header("cf-connecting-ip") ?? "anonymous",
+    mayFallBack: geoState(c.env).peers.length === 0 || c.req.header(HOP_HEADER) !== undefined,
     waitUntil,
   };
 }

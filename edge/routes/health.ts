@@ -3,13 +3,19 @@ import { Hono } from "hono";
 import type { AppEnv } from "../env";
 import { geoState } from "../geo/state";
 import { sessionCache } from "../http/services";
-import { runtimeState } from "../runtime/ort";
+import { runtimeState, startRuntime } from "../runtime/ort";
+
+/** A new isolate's runtime takes ~0.2–0.5 s to start: readiness waits that long, not longer. */
+const READY_WAIT_MS = 2_000;
 
 export const SERVER = { name: "meridian", version: "0.1.0", extensions: ["classification"] };
 
 export const health = new Hono<AppEnv>()
   .get("/v2/health/live", (c) => c.json({ live: true }))
   .get("/v2/health/ready", async (c) => {
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    await Promise.race([startRuntime(), new Promise((r) => (timer = setTimeout(r, READY_WAIT_MS)))]);
+    clearTimeout(timer);
     const runtime = runtimeState();
     let registry = "ok";
     try {

@@ -34,6 +34,11 @@ export interface LoadFailure {
 export interface RequestContext {
   colo: string;
   callerKey: string;
+  /**
+   * Whether a fresh isolate that cannot load the announced version may serve an older one. Only
+   * when no peer could serve the announced one: this PoP has none, or the request was forwarded.
+   */
+  mayFallBack: boolean;
   waitUntil(promise: Promise<unknown>): void;
 }
 
@@ -121,24 +126,34 @@ export class ModelManager {
     try {
       await this.aspire(name, pointer, ctx);
     } catch (err) {
-      const fallback = pointer.fallback !== null ? await this.fallBack(name, pointer, pointer.fallback, ctx).catch(() => undefined) : undefined;
-      if (!fallback) throw err;
-      return fallback;
+      if (!ctx.mayFallBack) throw err; // a peer may serve the announced version: failover first
+      // A broken canary must not take the stable version down with it; else the version before.
+      const candidates = [pointer.canary ? pointer.version : null, pointer.fallback].filter((v): v is number => v !== null);
+      for (const version of candidates) {
+        const fallback = await this.fallBack(name, pointer, version, ctx).catch(() => undefined);
+        if (fallback) return fallback;
+      }
+      throw err;
     }
     return this.served.get(name)!;
   }
 
   /**
-   * Serves the version before the announced one while the announced one cannot be loaded. Its
-   * seq is just below the pointer's, so the announced version is tried again (after RETRY_MS)
-   * and swapped in once it loads.
+   * Serves `version` alone while the announced pointer cannot be loaded. Its seq is just below
+   * the pointer's, so the pointer is tried again (after RETRY_MS) and swapped in once it loads.
    */
   private async fallBack(name: string, pointer: Pointer, version: number, ctx: RequestContext): Promise<Served> {
+    const already = this.served.get(name);
+    if (already) return already; // another request got there first (a fallback, or the real thing)
     const stable = await this.registry.version(name, version);
     (await this.acquire(stable.manifest)).release();
     const now = this.served.get(name);
-    if (now) return now; // another request got there first (the fallback, or the real thing)
-    const served: Served = { seq: pointer.seq - 1, stable, canary: null, fallbackFor: pointer.version };
+    if (now) {
+      if (now.stable.manifest.version !== version) this.sessions.evict(sessionKey(stable.manifest));
+      return now;
+    }
+    const served: Served = { seq: pointer.seq - 1, stable, canary: null };
+    if (version !== pointer.version) served.fallbackFor = pointer.version;
     this.served.set(name, served);
     ctx.waitUntil(this.report(name, { colo: ctx.colo, served, failure: this.failures.get(name) ?? null }).catch(() => undefined));
     return served;

@@ -145,6 +145,8 @@ describe("router", () => {
     expect(locate("FRA", { latitude: "1", longitude: "2" })).toMatchObject({ lat: popByCode("FRA")!.lat });
     expect(locate("local", { latitude: "-33.9", longitude: "151.2", continent: "OC" })).toEqual({ lat: -33.9, lon: 151.2 });
     expect(locate("local", { country: "JP", continent: "AS" })).toMatchObject({ country: "JP" });
+    // The US spans two regions: its continent's hub, not an arbitrary US PoP.
+    expect(locate("local", { country: "US", continent: "NA" })).toMatchObject({ code: "IAD" });
     expect(locate("local", { country: "XX", continent: "SA" })).toMatchObject({ code: "GRU" });
     expect(locate("local", { continent: "SA" })).toMatchObject({ code: "GRU" });
     expect(locate("local", undefined)).toBeUndefined();
@@ -399,6 +401,17 @@ describe("active health checks", () => {
     await new Promise((r) => setTimeout(r, 120));
     await touch(fra); // the probe closes AMS's breaker long before its 60 s cooldown
     expect(coloOf(await fra("/v2/models/ghost/infer", ask()))).toEqual(["AMS", "forwarded"]);
+  });
+
+  it("a ready answer does not let back a peer that live traffic found failing", async () => {
+    const fra = popAt("FRA", { ...cannotLoad, ...FAST, BREAKER_COOLDOWN_MS: "60000", HEALTH_INTERVAL_MS: "50", PEERS: peersJson("AMS", "LHR") });
+    behaviour.set("AMS", "error"); // its predictions fail while its readiness says ready
+    for (let i = 0; i < 3; i++) await fra("/v2/models/ghost/infer", ask()); // K = 3: AMS's breaker opens
+    await new Promise((r) => setTimeout(r, 60));
+    await touch(fra); // probes again: AMS answers ready
+    calls.length = 0;
+    expect(coloOf(await fra("/v2/models/ghost/infer", ask()))).toEqual(["LHR", "failover"]);
+    expect(calls.map((c) => c.colo)).toEqual(["LHR"]);
   });
 
   it("a probe that gets no answer within the timeout counts as not ready", async () => {

@@ -156,6 +156,22 @@ describe("home regions", () => {
     expect(res.headers.get("x-meridian-shard")).toBe(labelFor("new-in-frankfurt", "eeur"));
   });
 
+  it("a home unused for the TTL is deleted by its alarm; a later claim starts afresh", async () => {
+    const stub = env.HOMES.get(env.HOMES.idFromName("expiring-home"));
+    expect(await stub.claim("weur")).toBe("weur");
+    expect(await stub.claim("oc")).toBe("weur"); // the first claim wins
+    expect(await runInDurableObject(stub, (_instance, state) => state.storage.getAlarm())).toBeGreaterThan(Date.now() + DEFAULT_KEY_TTL_MS - 60_000);
+    // Still in use: the alarm only moves on.
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await stub.claim("oc")).toBe("weur");
+    // Unused for longer than the TTL: deleted.
+    await runInDurableObject(stub, (_instance, state) => {
+      state.storage.sql.exec("UPDATE home SET last_seen = ?", Date.now() - DEFAULT_KEY_TTL_MS - 1000);
+    });
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await stub.claim("oc")).toBe("oc");
+  });
+
   it("with every region down here, caller state is unavailable: 503 with Retry-After", async () => {
     const res = await predictAt("FRA", "nowhere", { DOWN_REGIONS: REGION_HINTS.join(",") });
     expect(res.status).toBe(503);

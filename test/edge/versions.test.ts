@@ -233,6 +233,11 @@ describe("fallback in a fresh isolate", () => {
         fallbackFor: 2,
         failure: { version: 2, error: expect.stringMatching(/version 2 cannot be served: artifact missing from storage/) },
       });
+      // A PoP with peers forwards instead (a peer may serve v2); here no peer answers: 503.
+      const withPeers = popAt("HND", { PEERS: JSON.stringify([{ colo: "KIX", url: "http://127.0.0.1:9" }]), PEER_TIMEOUT_MS: "300" });
+      const forwarded = await withPeers("/v2/models/fallback-demo/infer", json(irisRequest()));
+      expect(forwarded.status).toBe(503);
+      expect((await forwarded.json<{ error: string }>()).error).toMatch(/artifact missing from storage; no other PoP could answer/);
       // The artifact is back: after the retry interval (5 s) the PoP loads v2 and swaps.
       await env.ARTIFACTS.put(key, bytes);
       await new Promise((r) => setTimeout(r, 5_100));
@@ -247,6 +252,27 @@ describe("fallback in a fresh isolate", () => {
       if (!(await env.ARTIFACTS.head(key))) await env.ARTIFACTS.put(key, bytes);
     }
   }, 20_000);
+
+  it("a broken canary: a fresh isolate serves the stable version alone, not the one before it", async () => {
+    const { v2 } = await freshModel("canary-broken");
+    await admin().canary("canary-broken", 2, 10, 1);
+    const key = artifactKey(v2.sha256);
+    const bytes = await (await env.ARTIFACTS.get(key))!.arrayBuffer();
+    await env.ARTIFACTS.delete(key);
+    try {
+      const pop = popAt("ICN");
+      const variants = new Set<string>();
+      for (let i = 0; i < 20; i++) {
+        const res = await pop("/v2/models/canary-broken/infer", json(irisRequest(), { "x-user-id": `canary-user-${i}` }));
+        expect(res.status, await res.clone().text()).toBe(200);
+        expect(res.headers.get("x-meridian-model-version")).toBe("1");
+        variants.add(res.headers.get("x-meridian-variant")!);
+      }
+      expect([...variants]).toEqual(["stable"]);
+    } finally {
+      if (!(await env.ARTIFACTS.head(key))) await env.ARTIFACTS.put(key, bytes);
+    }
+  });
 
   it("with nothing to fall back to, a version that cannot load answers 503 with Retry-After", async () => {
     const { manifest, bytes } = fixture("iris");
