@@ -149,7 +149,8 @@ export class ModelManager {
     (await this.acquire(stable.manifest)).release();
     const now = this.served.get(name);
     if (now) {
-      if (now.stable.manifest.version !== version) this.sessions.evict(sessionKey(stable.manifest));
+      const inUse = [now.stable, now.canary?.signed].some((v) => v?.manifest.version === version);
+      if (!inUse) this.sessions.evict(sessionKey(stable.manifest));
       return now;
     }
     const served: Served = { seq: pointer.seq - 1, stable, canary: null };
