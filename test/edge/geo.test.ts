@@ -403,6 +403,16 @@ describe("active health checks", () => {
     expect(coloOf(await fra("/v2/models/ghost/infer", ask()))).toEqual(["AMS", "forwarded"]);
   });
 
+  it("never runs two probes of one peer at once, even with an interval shorter than the timeout", async () => {
+    const fra = popAt("FRA", { ...cannotLoad, HEALTH_INTERVAL_MS: "10", PEER_TIMEOUT_MS: "300", PEERS: peersJson("AMS") });
+    health.set("AMS", "hang");
+    const first = touch(fra); // its probe hangs until the timeout
+    await new Promise((r) => setTimeout(r, 50));
+    await fra("/v2/models/nope/infer", ask()); // interval passed, probe still in flight: no second one
+    await first;
+    expect(probes).toEqual(["AMS"]);
+  });
+
   it("a ready answer does not let back a peer that live traffic found failing", async () => {
     const fra = popAt("FRA", { ...cannotLoad, ...FAST, BREAKER_COOLDOWN_MS: "60000", HEALTH_INTERVAL_MS: "50", PEERS: peersJson("AMS", "LHR") });
     behaviour.set("AMS", "error"); // its predictions fail while its readiness says ready
