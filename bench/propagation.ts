@@ -133,7 +133,7 @@ async function startEdge(b: Bundle, ttlMs: number): Promise<Edge> {
     for (const url of urls) await waitReady(url);
     log(`  all ready in ${Math.round(performance.now() - tStart)} ms`);
     const pops = names.map((n, i) => ({ colo: n.slice(4), url: urls[i]! }));
-    return { mf, pops, admin: new AdminClient(pops[0]!.url, adminToken, undefined, "bench"), privateKey: keys.privateKey };
+    return { mf, pops, admin: new AdminClient(pops[0]!.url, adminToken, { actor: "bench" }), privateKey: keys.privateKey };
   } catch (err) {
     await dispose(mf);
     throw err;

@@ -57,7 +57,7 @@ export async function migrate(stateDir = DEFAULT_STATE): Promise<void> {
 
 /** Publishes the sample models through the admin API; models already serving those bytes are left alone. */
 export async function seedModels(url: string, creds: Credentials, log: (line: string) => void = () => {}): Promise<void> {
-  const client = new AdminClient(url, creds.adminToken, undefined, "seed");
+  const client = new AdminClient(url, creds.adminToken, { actor: "seed" });
   for (const { manifest, onnx } of await buildFixtureModels()) {
     const known = await client.model(manifest.name);
     if (known?.versions.some((v) => v.sha256 === manifest.sha256 && v.version === known.serving)) {

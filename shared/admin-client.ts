@@ -28,34 +28,95 @@ export class AdminError extends Error {
   }
 }
 
+/** The edge could not be reached, or stopped answering: no status to show. */
+export class AdminUnreachableError extends Error {
+  override name = "AdminUnreachableError";
+}
+
+export interface AdminClientOptions {
+  fetch?: Fetch;
+  /** Recorded by the edge as who pushed / promoted. */
+  actor?: string;
+  /** A call fails when nothing moves (no body chunk sent, no answer) for this long. */
+  timeoutMs?: number;
+}
+
+export const DEFAULT_TIMEOUT_MS = 30_000;
+
 export class AdminClient {
+  private readonly fetcher: Fetch;
+  private readonly actor: string;
+  private readonly timeoutMs: number;
+
   constructor(
     private readonly baseUrl: string,
     private readonly token: string,
-    private readonly fetcher: Fetch = (input, init) => fetch(input, init),
-    private readonly actor = "meridian",
-  ) {}
+    opts: AdminClientOptions = {},
+  ) {
+    this.fetcher = opts.fetch ?? ((input, init) => fetch(input, init));
+    this.actor = opts.actor ?? "meridian";
+    this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  }
 
   async call<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
-    const init: RequestInit = {
+    // An idle timer, re-armed by every body chunk sent: a large upload on a slow link is fine, a
+    // stalled one is not.
+    const controller = new AbortController();
+    const what = `${method} ${path.split("?")[0]}`;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const arm = () => {
+      if (timer) clearTimeout(timer);
+      timer = setTimeout(() => controller.abort(), this.timeoutMs);
+    };
+    const init: RequestInit & { duplex?: "half" } = {
       method,
       headers: { authorization: `Bearer ${this.token}`, "x-meridian-actor": this.actor, ...headers },
+      signal: controller.signal,
     };
-    if (body !== undefined) {
-      init.body = body instanceof Uint8Array || body instanceof ReadableStream ? (body as BodyInit) : JSON.stringify(body);
-      if (!(body instanceof Uint8Array) && !(body instanceof ReadableStream)) (init.headers as Record<string, string>)["content-type"] = "application/json";
+    if (body instanceof ReadableStream) {
+      init.body = body.pipeThrough(new TransformStream<Uint8Array, Uint8Array>({ transform: (chunk, out) => (arm(), out.enqueue(chunk)) }));
+      init.duplex = "half";
+    } else if (body instanceof Uint8Array) {
+      init.body = body as BodyInit;
+    } else if (body !== undefined) {
+      init.body = JSON.stringify(body);
+      (init.headers as Record<string, string>)["content-type"] = "application/json";
     }
-    if (body instanceof ReadableStream) (init as RequestInit & { duplex: string }).duplex = "half";
-    const res = await this.fetcher(`${this.baseUrl}${path}`, init);
-    const text = await res.text();
-    let json: unknown;
+    arm();
     try {
-      json = text ? JSON.parse(text) : {};
-    } catch {
-      json = { error: text.slice(0, 200) };
+      const res = await this.fetcher(`${this.baseUrl}${path}`, init);
+      arm();
+      const text = await res.text();
+      let json: unknown;
+      try {
+        json = text ? JSON.parse(text) : {};
+      } catch {
+        json = { error: text.slice(0, 200) };
+      }
+      if (!res.ok) throw new AdminError(res.status, json as AdminError["body"]);
+      return json as T;
+    } catch (err) {
+      if (err instanceof AdminError) throw err;
+      if (controller.signal.aborted) {
+        throw new AdminUnreachableError(`no answer from ${this.baseUrl} within ${this.timeoutMs / 1000} s (${what})`);
+      }
+      // fetch hides the useful part (ECONNREFUSED, ENOTFOUND…) in `cause`.
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      throw new AdminUnreachableError(`cannot reach ${this.baseUrl}: ${cause?.code ?? cause?.message ?? (err as Error).message}`);
+    } finally {
+      if (timer) clearTimeout(timer);
     }
-    if (!res.ok) throw new AdminError(res.status, json as AdminError["body"]);
-    return json as T;
+  }
+
+  /** The stored artifact's size, or null when the edge does not have these bytes. */
+  async artifact(sha256: string): Promise<{ size: number } | null> {
+    try {
+      const head = await this.call<{ size: number }>("GET", `/admin/artifacts/${sha256}`);
+      return { size: head.size };
+    } catch (err) {
+      if (err instanceof AdminError && err.status === 404) return null;
+      throw err;
+    }
   }
 
   uploadArtifact(sha256: string, bytes: Uint8Array | ReadableStream<Uint8Array>, size: number) {
@@ -126,7 +187,7 @@ export class AdminClient {
 
   /** Upload, register and (optionally) promote: the whole publish flow for bytes in memory. */
   async publish(manifest: Omit<Manifest, "version">, bytes: Uint8Array, privateKey: string, opts: { promote: boolean }): Promise<Manifest> {
-    await this.uploadArtifact(manifest.sha256, bytes, bytes.byteLength);
+    if (!(await this.artifact(manifest.sha256))) await this.uploadArtifact(manifest.sha256, bytes, bytes.byteLength);
     const { version, manifest: signed } = await this.register(manifest, privateKey);
     if (opts.promote) {
       const current = await this.model(manifest.name);

@@ -57,7 +57,9 @@ adminRoutes.put("/admin/artifacts/:sha256", async (c) => {
   if (length > limit) throw payloadTooLarge(`artifact is ${length} bytes, over the ${limit}-byte limit (MAX_ARTIFACT_BYTES)`);
   const existing = await c.env.ARTIFACTS.head(artifactKey(sha256));
   if (existing) {
-    await c.req.raw.body?.cancel();
+    // Read the body to its end before answering: an HTTP/1.1 client still sending it would
+    // otherwise never see the answer, or break the next request on that connection.
+    await drain(c.req.raw.body);
     return c.json({ sha256, size: existing.size, created: false });
   }
   const body = c.req.raw.body;
@@ -72,6 +74,15 @@ adminRoutes.put("/admin/artifacts/:sha256", async (c) => {
     await piping;
   }
   return c.json({ sha256, size: length, created: true }, 201);
+});
+
+// Whether the edge holds these bytes: a push asks first and skips uploading what is stored.
+adminRoutes.get("/admin/artifacts/:sha256", async (c) => {
+  const sha256 = c.req.param("sha256");
+  if (!/^[0-9a-f]{64}$/.test(sha256)) throw badRequest("artifact key must be the sha256 of its bytes (64 lowercase hex)");
+  const existing = await c.env.ARTIFACTS.head(artifactKey(sha256));
+  if (!existing) throw notFound(`no artifact ${sha256}`);
+  return c.json({ sha256, size: existing.size });
 });
 
 adminRoutes.post("/admin/models/:name/versions", async (c) => {
@@ -151,6 +162,12 @@ adminRoutes.get("/admin/models/:name/status", async (c) => {
   if (s.seq === 0) throw notFound(`unknown model "${name}"`);
   return c.json({ serving: s.serving, canary: s.canary, seq: s.seq, pops });
 });
+
+async function drain(body: ReadableStream<Uint8Array> | null): Promise<void> {
+  if (!body) return;
+  const reader = body.getReader();
+  while (!(await reader.read()).done);
+}
 
 function withName<T extends object>(name: string, outcome: Outcome<T>): Outcome<T & { name: string }> {
   return outcome.ok ? { ok: true, value: { name, ...outcome.value } } : outcome;

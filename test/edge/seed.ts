@@ -10,7 +10,7 @@ export function fixture(name: string): { manifest: Manifest; bytes: Uint8Array }
   return { manifest: m.manifest, bytes: Uint8Array.from(atob(m.onnx), (ch) => ch.charCodeAt(0)) };
 }
 
-export const admin = (token = env.ADMIN_TOKEN) => new AdminClient("http://edge", token, (input, init) => SELF.fetch(input, init), "test");
+export const admin = (token = env.ADMIN_TOKEN) => new AdminClient("http://edge", token, { fetch: (input, init) => SELF.fetch(input, init), actor: "test" });
 
 export async function seed(names = ["iris", "iris-int8", "dtypes"]): Promise<void> {
   await applyD1Migrations(env.DB, env.TEST_MIGRATIONS);

@@ -11,10 +11,11 @@ import * as ortNode from "onnxruntime-node";
 import { featurizeBatch, featurizerFor } from "../../shared/featurize";
 import { parseManifest, type Manifest } from "../../shared/manifest";
 import { buildMlpFp32 } from "../../shared/onnx/mlp";
-import { irisSpec, irisWeights, manifestFor } from "../../shared/onnx/models";
+import { irisSpec, irisWeights, manifestFor, mlpWeights } from "../../shared/onnx/models";
 import { generateKeyPair, signManifest, verifyManifest } from "../../shared/signing";
 import { ROOT, startSeeded, type DevServer } from "../../scripts/local";
 import { registerVersionCommands } from "../../trainer/commands/versions";
+import { connect } from "../../trainer/publish/client";
 import { KeyError, loadPrivateKey, writeKeyPair } from "../../trainer/publish/keys";
 
 const BIN = join(ROOT, "bin", "meridian.mjs");
@@ -159,6 +160,21 @@ describe("argument validation (no edge needed)", () => {
     expectFailure(unreachable, /^meridian: list failed: cannot reach http:\/\/127\.0\.0\.1:\d+: ECONNREFUSED$/m);
   });
 
+  it("an edge that accepts the connection but never answers: one line after --timeout, not a hang", async () => {
+    const silent = createServer(() => {}); // takes the connection, reads nothing, answers nothing
+    const port = await new Promise<number>((r) => silent.listen(0, "127.0.0.1", () => r((silent.address() as AddressInfo).port)));
+    try {
+      const t0 = Date.now();
+      const run = await meridian(["list", "--timeout", "1"], { MERIDIAN_URL: `http://127.0.0.1:${port}`, MERIDIAN_TOKEN: "t" });
+      expectFailure(run, /^meridian: list failed: no answer from http:\/\/127\.0\.0\.1:\d+ within 1 s \(GET \/admin\/models\)$/m);
+      expect(Date.now() - t0).toBeLessThan(15_000);
+      const env = await meridian(["list"], { MERIDIAN_URL: `http://127.0.0.1:${port}`, MERIDIAN_TOKEN: "t", MERIDIAN_TIMEOUT: "0.5" });
+      expectFailure(env, /within 0\.5 s/);
+    } finally {
+      silent.close();
+    }
+  });
+
   it("push --manifest refuses a manifest that does not describe the file", async () => {
     const model = join(tmp, "m.onnx");
     const bytes = writeIrisModel(model, 6);
@@ -271,6 +287,28 @@ describe("publish flow against wrangler dev", () => {
     const after = (await ok(["list"])).models.find((m: { name: string }) => m.name === "iris");
     expect(after).toEqual(before);
     expect(await servedVersion()).toBe("1");
+  });
+
+  it("re-pushing stored bytes of tens of MB (after a refused push, or under a second name) answers at once", async () => {
+    // ~23 MB of fp32 weights: big enough that a client still sending it when the edge answers
+    // would hang or break its connection (the defect this guards against).
+    const model = join(tmp, "big.onnx");
+    const bytes = buildMlpFp32({ layers: mlpWeights([784, 2048, 2048, 10], 3), input: "pixels", output: "probabilities" });
+    writeFileSync(model, bytes);
+    expect(bytes.byteLength).toBeGreaterThan(20 << 20);
+    const untrusted = await writeKeyPair(join(tmp, "untrusted-big"));
+    expectFailure(await meridian(["push", model, "--name", "big", "--key", untrusted.privateKeyFile, "--timeout", "20"], env), /^meridian: push failed: 400 .*signature/);
+    const again = await ok(["push", model, "--name", "big", "--timeout", "20"]);
+    expect(again).toMatchObject({ name: "big", version: 1, artifactCreated: false, size: bytes.byteLength });
+    const renamed = await ok(["push", model, "--name", "big-copy", "--timeout", "20"]);
+    expect(renamed).toMatchObject({ name: "big-copy", version: 1, artifactCreated: false });
+    // A client that sends the stored bytes anyway (no check first) gets its answer too, and the
+    // connection it used keeps working.
+    const client = connect({ url: server.url, token: TOKEN, timeoutMs: 20_000 });
+    for (let i = 0; i < 3; i++) {
+      expect(await client.uploadArtifact(again.sha256, bytes, bytes.byteLength)).toMatchObject({ created: false, size: bytes.byteLength });
+      expect((await client.list()).models.length).toBeGreaterThan(0);
+    }
   });
 
   it("canary starts a split beside the serving version and --percent 0 ends it", async () => {

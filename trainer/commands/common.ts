@@ -2,11 +2,13 @@
 // failure contract (exit 1, `meridian: <verb> failed: <reason>` on stderr) and plain-text tables.
 import { InvalidArgumentError, type Command } from "commander";
 import { MODEL_NAME } from "../../shared/manifest";
+import { DEFAULT_TIMEOUT_MS } from "../../shared/admin-client";
 import { connect, DEFAULT_URL, type AdminClient } from "../publish/client";
 
 export interface ConnectionFlags {
   url?: string;
   token?: string;
+  timeout?: number;
   json?: boolean;
 }
 
@@ -15,6 +17,7 @@ export function withConnection(cmd: Command): Command {
   return cmd
     .option("--url <url>", `edge base URL (env MERIDIAN_URL, default ${DEFAULT_URL})`)
     .option("--token <token>", "admin bearer token (env MERIDIAN_TOKEN)")
+    .option("--timeout <seconds>", "fail a call to the edge after this long without progress (env MERIDIAN_TIMEOUT, default 30)", parseSeconds)
     .option("--json", "print machine-readable JSON on stdout");
 }
 
@@ -23,7 +26,8 @@ export function clientFor(flags: ConnectionFlags, env: NodeJS.ProcessEnv = proce
   if (!token) throw new Error("no admin token: pass --token or set MERIDIAN_TOKEN");
   const url = flags.url ?? env.MERIDIAN_URL ?? DEFAULT_URL;
   if (!/^https?:\/\//.test(url)) throw new Error(`--url must start with http:// or https:// (got ${url})`);
-  return connect({ url, token });
+  const seconds = flags.timeout ?? (env.MERIDIAN_TIMEOUT ? parseSeconds(env.MERIDIAN_TIMEOUT) : DEFAULT_TIMEOUT_MS / 1000);
+  return connect({ url, token, timeoutMs: seconds * 1000 });
 }
 
 /** Wraps an action so every failure is one stderr line and exit code 1, never a stack trace. */
@@ -53,6 +57,12 @@ export function printJson(value: unknown): void {
 export function parseModelName(value: string): string {
   if (!MODEL_NAME.test(value)) throw new InvalidArgumentError("model names match [a-z0-9][a-z0-9_-]{0,63}.");
   return value;
+}
+
+export function parseSeconds(value: string): number {
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError("a timeout is a positive number of seconds.");
+  return n;
 }
 
 export function parseVersion(value: string): number {
