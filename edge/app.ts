@@ -1,9 +1,9 @@
-// Composes the Worker's routes and middleware.
+// Composes the Worker's routes and middleware; domain errors become HTTP answers here only.
 import { Hono } from "hono";
-import type { AppEnv } from "./env";
-import { HttpError } from "./http/errors";
+import { RouteNotFound } from "./errors";
+import { withIsolate, type AppEnv } from "./http/context";
+import { errorAnswer } from "./http/errors";
 import { popHeader } from "./http/pop";
-import { services } from "./http/services";
 import { adminRoutes } from "./routes/admin";
 import { health } from "./routes/health";
 import { inferRoutes } from "./routes/infer";
@@ -12,20 +12,19 @@ import { predictRoutes } from "./routes/predict";
 
 export const app = new Hono<AppEnv>();
 
-app.use("*", popHeader, services);
+app.use("*", withIsolate, popHeader);
 app.route("/", health);
 app.route("/", modelRoutes);
 app.route("/", inferRoutes);
 app.route("/", predictRoutes);
 app.route("/", adminRoutes);
 
-app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${new URL(c.req.url).pathname}` }, 404));
+app.notFound((c) => {
+  const { status, body } = errorAnswer(new RouteNotFound(`no route for ${c.req.method} ${new URL(c.req.url).pathname}`));
+  return c.json(body, status);
+});
 
 app.onError((err, c) => {
-  if (err instanceof HttpError) {
-    for (const [k, v] of Object.entries(err.headers)) c.header(k, v);
-    return c.json({ error: err.message }, err.status);
-  }
-  console.error("unhandled", err);
-  return c.json({ error: "internal error" }, 500);
+  const { status, headers, body } = errorAnswer(err);
+  return c.json(body, status, headers);
 });

@@ -8,6 +8,6 @@ useOrtWasm(ortWasm);
 void startRuntime();
 
 export { RegistryDO } from "./versions/registry-do";
-export { ShardDO } from "./geo/shard-do";
-export { HomeDO } from "./geo/homes";
+export { ShardDO } from "./callers/shard-do";
+export { HomeDO } from "./callers/homes";
 export default app;

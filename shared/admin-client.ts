@@ -17,6 +17,18 @@ export interface ModelDetail extends ModelState {
   versions: Array<{ version: number; state: string; sha256: string; size: number; createdAt: string; pushedBy: string | null; quantization: string }>;
 }
 
+/** What one PoP serves (the pointer at `seq`) and, apart from it, the newer pointer it failed to load. */
+export interface PopStatus {
+  colo: string;
+  version: number | null;
+  canary: number | null;
+  seq: number;
+  /** The announced version that `version` stands in for, when it failed to load there. */
+  fallbackFor: number | null;
+  failed: { seq: number; version: number; error: string; at: string } | null;
+  at: string;
+}
+
 /** A non-2xx answer from the edge; `body` is its JSON error object. */
 export class AdminError extends Error {
   constructor(
@@ -179,10 +191,7 @@ export class AdminClient {
   }
 
   status(name: string) {
-    return this.call<{ serving: number | null; canary: ModelState["canary"]; seq: number; pops: Array<{ colo: string; version: number | null; canary: number | null; seq: number; at: string; error: string | null }> }>(
-      "GET",
-      `/admin/models/${name}/status`,
-    );
+    return this.call<{ serving: number | null; canary: ModelState["canary"]; seq: number; pops: PopStatus[] }>("GET", `/admin/models/${name}/status`);
   }
 
   /** Upload, register and (optionally) promote: the whole publish flow for bytes in memory. */

@@ -37,13 +37,28 @@ export class TensorError extends Error {
 const FP32_MAX = 3.4028234663852886e38;
 const FP16_MAX = 65504;
 
+/** Deeper nesting than any tensor has: refused before it costs anything. */
+export const MAX_NESTING = 64;
+
+/**
+ * Row-major elements of flat or nested data. Iterative, so nesting a client sends can never
+ * overflow the stack; nesting deeper than MAX_NESTING is a TensorError.
+ */
 export function flatten(data: TensorData): unknown[] {
   if (!data.some(Array.isArray)) return data;
   const out: unknown[] = [];
-  const walk = (d: unknown[]) => {
-    for (const v of d) Array.isArray(v) ? walk(v) : out.push(v);
-  };
-  walk(data);
+  const stack: Array<{ items: unknown[]; at: number }> = [{ items: data, at: 0 }];
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1]!;
+    if (top.at === top.items.length) {
+      stack.pop();
+      continue;
+    }
+    const v = top.items[top.at++];
+    if (!Array.isArray(v)) out.push(v);
+    else if (stack.length >= MAX_NESTING) throw new TensorError(`data is nested more than ${MAX_NESTING} levels deep`);
+    else stack.push({ items: v, at: 0 });
+  }
   return out;
 }
 
@@ -73,7 +88,13 @@ export function decodeTensor(
   shape: number[],
   data: TensorData,
 ): DecodedTensor {
-  const flat = flatten(data);
+  let flat: unknown[];
+  try {
+    flat = flatten(data);
+  } catch (err) {
+    if (err instanceof TensorError) throw new TensorError(`input "${input}": ${err.message}`);
+    throw err;
+  }
   const expected = elementCount(shape);
   if (flat.length !== expected) {
     throw new TensorError(

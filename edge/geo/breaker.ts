@@ -13,8 +13,6 @@ export interface BreakerOptions {
   cooldownMs: number;
 }
 
-export const DEFAULT_BREAKER: BreakerOptions = { failures: 5, windowMs: 10_000, cooldownMs: 5_000 };
-
 /**
  * closed → open after K failures within the window; open → half-open once the cooldown has
  * passed; half-open lets exactly one probe through, which closes the breaker on success and
@@ -27,7 +25,7 @@ export class CircuitBreaker {
   private probing = false;
 
   constructor(
-    readonly options: BreakerOptions = DEFAULT_BREAKER,
+    readonly options: BreakerOptions,
     private readonly now: Clock = Date.now,
   ) {}
 
@@ -94,7 +92,7 @@ export class Breakers {
   private readonly byName = new Map<string, CircuitBreaker>();
 
   constructor(
-    private readonly options: BreakerOptions = DEFAULT_BREAKER,
+    private readonly options: BreakerOptions,
     private readonly now: Clock = Date.now,
   ) {}
 
@@ -117,8 +115,6 @@ export interface BudgetOptions {
   windowMs: number;
 }
 
-export const DEFAULT_BUDGET: BudgetOptions = { ratio: 0.1, floor: 10, windowMs: 10_000 };
-
 /**
  * Caps retries at `floor + ratio × calls` per window so that when an upstream is failing,
  * retries cannot multiply the load on the rest (a retry storm).
@@ -129,7 +125,7 @@ export class RetryBudget {
   private retries = 0;
 
   constructor(
-    readonly options: BudgetOptions = DEFAULT_BUDGET,
+    readonly options: BudgetOptions,
     private readonly now: Clock = Date.now,
   ) {}
 

@@ -3,8 +3,8 @@
 // idempotent calls, within the retry budget).
 import type { LatLon } from "../../shared/geo";
 import { withRetries } from "./breaker";
-import { rankPeers, type Peer } from "./router";
-import type { GeoState } from "./state";
+import type { Mesh } from "../isolate";
+import { rankPeers, type Peer } from "./peers";
 
 /** Marks a forwarded request; a PoP never forwards a request that carries it (no loops). */
 export const HOP_HEADER = "x-meridian-hop";
@@ -28,10 +28,11 @@ export type ForwardResult =
 
 type Attempt = { kind: "response"; response: Response; peer: Peer } | { kind: "failed"; peer: Peer; error: string } | { kind: "none" };
 
-export async function forward(out: Outgoing, state: GeoState, from: LatLon | undefined, self: string): Promise<ForwardResult> {
-  const up = (p: Peer) => !p.region || !state.down.has(p.region);
-  const nearest = rankPeers(from, self, state.peers)[0];
-  const candidates = rankPeers(from, self, state.peers, (p) => up(p) && state.peerBreakers.get(p.colo).available());
+export async function forward(out: Outgoing, state: Mesh, from: LatLon | undefined, self: string): Promise<ForwardResult> {
+  const { peers, downRegions, peerTimeoutMs } = state.config;
+  const up = (p: Peer) => !p.region || !downRegions.has(p.region);
+  const nearest = rankPeers(from, self, peers)[0];
+  const candidates = rankPeers(from, self, peers, (p) => up(p) && state.peerBreakers.get(p.colo).available());
   const tried: string[] = [];
   let next = 0;
 
@@ -52,7 +53,7 @@ export async function forward(out: Outgoing, state: GeoState, from: LatLon | und
         body: out.body,
         redirect: "manual",
         // Covers the wait for response headers; a peer that stalls counts as failed.
-        signal: AbortSignal.timeout(state.timeoutMs),
+        signal: AbortSignal.timeout(peerTimeoutMs),
       });
       if (response.status >= 500) {
         breaker.failure();
@@ -88,7 +89,7 @@ function hopHeaders(headers: Headers, self: string): Headers {
 }
 
 /** Seconds until the first open breaker will let a probe through (5 when none is waiting). */
-function retryAfter(state: GeoState, up: (p: Peer) => boolean): number {
-  const waits = state.peers.filter(up).map((p) => state.peerBreakers.get(p.colo).retryInMs()).filter((ms) => ms > 0);
+function retryAfter(state: Mesh, up: (p: Peer) => boolean): number {
+  const waits = state.config.peers.filter(up).map((p) => state.peerBreakers.get(p.colo).retryInMs()).filter((ms) => ms > 0);
   return waits.length ? Math.max(1, Math.ceil(Math.min(...waits) / 1000)) : 5;
 }

@@ -6,7 +6,7 @@
 // testing it. A breaker that live traffic opened recovers through its own half-open probe: a
 // peer whose readiness answers while its predictions fail must not be let back in by probes.
 import type { CircuitBreaker } from "./breaker";
-import type { Peer } from "./router";
+import type { Peer } from "./peers";
 
 /** Marks a health probe, so a peer's logs can tell probes from traffic. */
 const PROBE_HEADER = "x-meridian-probe";

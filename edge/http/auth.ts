@@ -1,8 +1,10 @@
-// Bearer-token guard for admin routes. Both sides are hashed first so the comparison takes the
-// same time whatever the token's length or content.
+// Bearer-token guard, built by a factory that takes where its token comes from (the admin token
+// today, a metrics token later). Both sides are hashed first so the comparison takes the same
+// time whatever the token's length or content.
+import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
-import type { AppEnv } from "../env";
-import { HttpError } from "./errors";
+import { NotConfigured, PermissionDenied, Unauthenticated } from "../errors";
+import type { AppEnv } from "./context";
 
 const encoder = new TextEncoder();
 
@@ -17,14 +19,22 @@ export async function constantTimeEqual(a: string, b: string): Promise<boolean> 
   return diff === 0;
 }
 
-export const requireAdmin = createMiddleware<AppEnv>(async (c, next) => {
-  const expected = c.env.ADMIN_TOKEN;
-  if (!expected) throw new HttpError(503, "admin routes are disabled: ADMIN_TOKEN is not configured");
-  const header = c.req.header("authorization") ?? "";
-  const match = /^Bearer\s+(.+)$/i.exec(header);
-  if (!match) throw new HttpError(401, "missing bearer token (Authorization: Bearer <token>)", { "www-authenticate": "Bearer" });
-  if (!(await constantTimeEqual(match[1]!.trim(), expected))) {
-    throw new HttpError(403, "invalid admin token");
-  }
-  await next();
-});
+export interface BearerOptions {
+  /** The expected token; null means the routes are disabled (503 until it is configured). */
+  token: (c: Context<AppEnv>) => string | null;
+  /** What the routes are, for errors: "admin". */
+  realm: string;
+  /** The setting that holds the token: "ADMIN_TOKEN". */
+  setting: string;
+}
+
+export function bearerAuth({ token, realm, setting }: BearerOptions) {
+  return createMiddleware<AppEnv>(async (c, next) => {
+    const expected = token(c);
+    if (!expected) throw new NotConfigured(`${realm} routes are disabled: ${setting} is not configured`);
+    const match = /^Bearer\s+(.+)$/i.exec(c.req.header("authorization") ?? "");
+    if (!match) throw new Unauthenticated("missing bearer token (Authorization: Bearer <token>)");
+    if (!(await constantTimeEqual(match[1]!.trim(), expected))) throw new PermissionDenied(`invalid ${realm} token`);
+    await next();
+  });
+}

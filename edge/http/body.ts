@@ -1,20 +1,20 @@
-// Reads a request body (raw or as JSON) without ever holding more than the configured limit in memory.
-import { badRequest, payloadTooLarge } from "./errors";
+// Reads a request body (raw or as JSON) without ever holding more than the given limit in memory.
+import { InvalidInput, PayloadTooLarge } from "../errors";
 
 export async function readJson(request: Request, limit: number): Promise<unknown> {
   const bytes = await readBytes(request, limit);
-  if (!bytes) throw badRequest("request body is empty; expected a JSON object");
+  if (!bytes) throw new InvalidInput("request body is empty; expected a JSON object");
   let text: string;
   try {
     text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
   } catch {
-    throw badRequest("malformed JSON: body is not valid UTF-8");
+    throw new InvalidInput("malformed JSON: body is not valid UTF-8");
   }
-  if (text.trim() === "") throw badRequest("request body is empty; expected a JSON object");
+  if (text.trim() === "") throw new InvalidInput("request body is empty; expected a JSON object");
   try {
     return JSON.parse(text);
   } catch (err) {
-    throw badRequest(`malformed JSON: ${err instanceof Error ? err.message : String(err)}`);
+    throw new InvalidInput(`malformed JSON: ${err instanceof Error ? err.message : String(err)}`);
   }
 }
 
@@ -45,5 +45,11 @@ export async function readBytes(request: Request, limit: number): Promise<Uint8A
   return bytes;
 }
 
-const tooLarge = (limit: number) =>
-  payloadTooLarge(`request body exceeds the ${limit}-byte limit (MAX_BODY_BYTES)`);
+/** Reads a body to its end and drops it: an HTTP/1.1 client still sending one must finish first. */
+export async function drain(body: ReadableStream<Uint8Array> | null): Promise<void> {
+  if (!body) return;
+  const reader = body.getReader();
+  while (!(await reader.read()).done);
+}
+
+const tooLarge = (limit: number) => new PayloadTooLarge(`request body exceeds the ${limit}-byte limit (MAX_BODY_BYTES)`);

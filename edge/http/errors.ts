@@ -1,19 +1,75 @@
-// Errors that reach a route carry their HTTP status; everything else is a 500.
+// The one boundary where domain errors become HTTP answers: a status, headers and a JSON
+// `{"error"}` body. Anything that is not a domain error is a fault of the server: a 500 that is
+// logged and counted, with no detail sent to the client.
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import {
+  ArtifactNotFound,
+  CallerStateUnavailable,
+  InferenceFailed,
+  InvalidInput,
+  LengthRequired,
+  MeridianError,
+  ModelNotFound,
+  ModelUnavailable,
+  NotConfigured,
+  PayloadTooLarge,
+  PermissionDenied,
+  RateLimited,
+  RouteNotFound,
+  Unauthenticated,
+} from "../errors";
 
-export class HttpError extends Error {
-  constructor(
-    readonly status: ContentfulStatusCode,
-    message: string,
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message);
-    this.name = "HttpError";
-  }
+// Subclasses first: the first match wins.
+const STATUS: Array<[abstract new (...args: never[]) => MeridianError, ContentfulStatusCode]> = [
+  [InvalidInput, 400],
+  [Unauthenticated, 401],
+  [PermissionDenied, 403],
+  [ModelNotFound, 404],
+  [ArtifactNotFound, 404],
+  [RouteNotFound, 404],
+  [LengthRequired, 411],
+  [PayloadTooLarge, 413],
+  [RateLimited, 429],
+  [InferenceFailed, 500],
+  [ModelUnavailable, 503],
+  [CallerStateUnavailable, 503],
+  [NotConfigured, 503],
+];
+
+export interface ErrorAnswer {
+  status: ContentfulStatusCode;
+  headers: Record<string, string>;
+  body: { error: string };
 }
 
-export const badRequest = (message: string) => new HttpError(400, message);
-export const notFound = (message: string) => new HttpError(404, message);
-export const payloadTooLarge = (message: string) => new HttpError(413, message);
-export const unavailable = (message: string, retryAfterSeconds = 5) =>
-  new HttpError(503, message, { "retry-after": String(retryAfterSeconds) });
+/** Server faults this isolate has answered, by error name: what /v2/health/ready shows. */
+export const faults = { total: 0, byKind: {} as Record<string, number> };
+
+export function errorAnswer(err: unknown): ErrorAnswer {
+  if (!(err instanceof MeridianError)) {
+    count(err instanceof Error ? err.name : "unknown");
+    console.error("unhandled", err);
+    return { status: 500, headers: {}, body: { error: "internal error" } };
+  }
+  const status = STATUS.find(([type]) => err instanceof type)?.[1] ?? 500;
+  if (status === 500) {
+    count(err.name);
+    console.error(err.name, err.message);
+  }
+  const headers: Record<string, string> = {};
+  if (err.retryAfterSeconds !== undefined) headers["retry-after"] = String(Math.max(1, Math.ceil(err.retryAfterSeconds)));
+  if (err instanceof Unauthenticated) headers["www-authenticate"] = "Bearer";
+  if (err instanceof CallerStateUnavailable && err.shard) headers["x-meridian-shard"] = err.shard;
+  if (err instanceof RateLimited) {
+    headers["x-meridian-shard"] = err.details.shard;
+    headers["x-meridian-requests"] = String(err.details.count);
+    headers["ratelimit-limit"] = String(err.details.limit);
+    headers["ratelimit-remaining"] = "0";
+  }
+  return { status, headers, body: { error: err.message } };
+}
+
+function count(kind: string): void {
+  faults.total++;
+  faults.byKind[kind] = (faults.byKind[kind] ?? 0) + 1;
+}

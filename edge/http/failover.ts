@@ -1,25 +1,22 @@
 // Failover for prediction routes: when this PoP answers 503 (the model cannot be loaded here,
-// or the caller's shard is unreachable from here), the request goes to the nearest healthy peer
+// or the caller's state is unreachable from here), the request goes to the nearest healthy peer
 // PoP instead; if none answers, the client gets a 503 with Retry-After (the degraded path).
 // Responses say who served and why: x-meridian-route local | forwarded | failover.
 import { createMiddleware } from "hono/factory";
-import { intVar, type AppEnv } from "../env";
+import { CallerStateUnavailable, ModelUnavailable } from "../errors";
 import { forward, HOP_HEADER } from "../geo/forward";
-import { locate, type CfLocation } from "../geo/router";
-import { geoState } from "../geo/state";
-import { ModelLoadError } from "../versions/loader";
+import { locate, type CfLocation } from "../geo/peers";
 import { readBytes } from "./body";
-import { ShardUnavailableError } from "./limit";
-import { colo } from "./pop";
-import { requestContext } from "./services";
+import { colo, requestContext, type AppEnv } from "./context";
 
 export const failover = createMiddleware<AppEnv>(async (c, next) => {
-  const state = geoState(c.env);
+  const { mesh, config } = c.var.isolate;
+  const self = colo(c.req.raw, config);
   // Peers due for a health check are probed in the background, off this request's path.
-  const probes = state.health.check(state.peers, (p) => state.peerBreakers.get(p), colo(c.req.raw, c.env));
+  const probes = mesh.health.check(config.peers, (p) => mesh.peerBreakers.get(p), self);
   if (probes) requestContext(c).waitUntil(probes);
   // A forwarded request is answered here or not at all: it is never forwarded again.
-  if (state.peers.length === 0 || c.req.header(HOP_HEADER) !== undefined) {
+  if (config.peers.length === 0 || c.req.header(HOP_HEADER) !== undefined) {
     await next();
     c.header("x-meridian-route", "local");
     return;
@@ -33,12 +30,11 @@ export const failover = createMiddleware<AppEnv>(async (c, next) => {
     return;
   }
 
-  const reason = c.error instanceof ShardUnavailableError ? "shard-unavailable" : c.error instanceof ModelLoadError ? "model-unavailable" : "unavailable";
+  const reason = c.error instanceof CallerStateUnavailable ? "shard-unavailable" : c.error instanceof ModelUnavailable ? "model-unavailable" : "unavailable";
   const localError = c.error?.message ?? "unavailable";
-  const self = colo(c.req.raw, c.env);
   let body: Uint8Array | null;
   try {
-    body = await readBytes(spare, intVar(c.env.MAX_BODY_BYTES, 4 << 20));
+    body = await readBytes(spare, config.maxBodyBytes);
   } catch {
     c.header("x-meridian-route", "local");
     return; // the body was refused (too large): the local 503 stands
@@ -48,7 +44,7 @@ export const failover = createMiddleware<AppEnv>(async (c, next) => {
     // Inference is a pure function of the request, so sending it twice is harmless: it counts
     // as idempotent and may be retried on a second peer.
     { method: c.req.method, path: url.pathname + url.search, headers: c.req.raw.headers, body, idempotent: true },
-    state,
+    mesh,
     locate(self, c.req.raw.cf as CfLocation | undefined),
     self,
   );

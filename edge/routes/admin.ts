@@ -6,16 +6,15 @@ import { drizzle } from "drizzle-orm/d1";
 import { z } from "zod";
 import { ManifestSchema, MODEL_NAME } from "../../shared/manifest";
 import { describeZodError } from "../../shared/oip";
-import { intVar, publicKeys, type AppEnv, type Env } from "../env";
-import { requireAdmin } from "../http/auth";
-import { readJson } from "../http/body";
-import { HttpError, badRequest, notFound, payloadTooLarge } from "../http/errors";
-import { artifactKey } from "../versions/pointer";
+import type { Env } from "../env";
+import { ArtifactNotFound, InvalidInput, LengthRequired, ModelNotFound, PayloadTooLarge } from "../errors";
+import { bearerAuth } from "../http/auth";
+import { drain, readJson } from "../http/body";
+import type { AppEnv } from "../http/context";
+import { artifactKey } from "../versions/artifacts";
+import { validateVersion } from "../versions/publish";
 import type { Outcome } from "../versions/registry-do";
 import { events, models, versions } from "../versions/schema";
-import { validateVersion } from "../versions/validate";
-
-export const DEFAULT_MAX_ARTIFACT_BYTES = 32 << 20;
 
 const PushSchema = z.object({ manifest: ManifestSchema, signature: z.string().min(1) });
 const Expected = z.number().int().positive().nullable();
@@ -24,20 +23,20 @@ const RollbackSchema = z.object({ expected: Expected });
 const CanarySchema = z.object({ version: z.number().int().positive(), percent: z.number().min(0).max(100), expected: Expected });
 
 export const adminRoutes = new Hono<AppEnv>();
-adminRoutes.use("/admin/*", requireAdmin);
+adminRoutes.use("/admin/*", bearerAuth({ token: (c) => c.var.isolate.config.adminToken, realm: "admin", setting: "ADMIN_TOKEN" }));
 
 const registryOf = (env: Env, name: string) => env.REGISTRY.get(env.REGISTRY.idFromName(name));
 const actorOf = (c: Context<AppEnv>) => c.req.header("x-meridian-actor")?.slice(0, 120) || "admin";
 
 function modelName(c: Context<AppEnv>): string {
   const name = c.req.param("name") ?? "";
-  if (!MODEL_NAME.test(name)) throw badRequest(`invalid model name "${name}": use [a-z0-9][a-z0-9_-]{0,63}`);
+  if (!MODEL_NAME.test(name)) throw new InvalidInput(`invalid model name "${name}": use [a-z0-9][a-z0-9_-]{0,63}`);
   return name;
 }
 
 async function body<T>(c: Context<AppEnv>, schema: z.ZodType<T>): Promise<T> {
-  const parsed = schema.safeParse(await readJson(c.req.raw, intVar(c.env.MAX_BODY_BYTES, 4 << 20)));
-  if (!parsed.success) throw badRequest(`invalid request: ${describeZodError(parsed.error)}`);
+  const parsed = schema.safeParse(await readJson(c.req.raw, c.var.isolate.config.maxBodyBytes));
+  if (!parsed.success) throw new InvalidInput(`invalid request: ${describeZodError(parsed.error)}`);
   return parsed.data;
 }
 
@@ -50,11 +49,11 @@ function answer<T>(c: Context<AppEnv>, outcome: Outcome<T>, status: 200 | 201 = 
 // Artifacts are content-addressed; R2 is given the expected sha256 and refuses other bytes.
 adminRoutes.put("/admin/artifacts/:sha256", async (c) => {
   const sha256 = c.req.param("sha256");
-  if (!/^[0-9a-f]{64}$/.test(sha256)) throw badRequest("artifact key must be the sha256 of its bytes (64 lowercase hex)");
+  if (!/^[0-9a-f]{64}$/.test(sha256)) throw new InvalidInput("artifact key must be the sha256 of its bytes (64 lowercase hex)");
   const length = Number(c.req.header("content-length"));
-  if (!Number.isSafeInteger(length) || length <= 0) throw new HttpError(411, "content-length is required for artifact uploads");
-  const limit = intVar(c.env.MAX_ARTIFACT_BYTES, DEFAULT_MAX_ARTIFACT_BYTES);
-  if (length > limit) throw payloadTooLarge(`artifact is ${length} bytes, over the ${limit}-byte limit (MAX_ARTIFACT_BYTES)`);
+  if (!Number.isSafeInteger(length) || length <= 0) throw new LengthRequired("content-length is required for artifact uploads");
+  const limit = c.var.isolate.config.maxArtifactBytes;
+  if (length > limit) throw new PayloadTooLarge(`artifact is ${length} bytes, over the ${limit}-byte limit (MAX_ARTIFACT_BYTES)`);
   const existing = await c.env.ARTIFACTS.head(artifactKey(sha256));
   if (existing) {
     // Read the body to its end before answering: an HTTP/1.1 client still sending it would
@@ -63,13 +62,13 @@ adminRoutes.put("/admin/artifacts/:sha256", async (c) => {
     return c.json({ sha256, size: existing.size, created: false });
   }
   const body = c.req.raw.body;
-  if (!body) throw badRequest("artifact body is empty");
+  if (!body) throw new InvalidInput("artifact body is empty");
   const { readable, writable } = new FixedLengthStream(length);
   const piping = body.pipeTo(writable).catch(() => undefined);
   try {
     await c.env.ARTIFACTS.put(artifactKey(sha256), readable, { sha256 });
   } catch (err) {
-    throw badRequest(`artifact upload refused: the bytes do not hash to ${sha256} or do not match content-length (${err instanceof Error ? err.message : String(err)})`);
+    throw new InvalidInput(`artifact upload refused: the bytes do not hash to ${sha256} or do not match content-length (${err instanceof Error ? err.message : String(err)})`);
   } finally {
     await piping;
   }
@@ -79,17 +78,17 @@ adminRoutes.put("/admin/artifacts/:sha256", async (c) => {
 // Whether the edge holds these bytes: a push asks first and skips uploading what is stored.
 adminRoutes.get("/admin/artifacts/:sha256", async (c) => {
   const sha256 = c.req.param("sha256");
-  if (!/^[0-9a-f]{64}$/.test(sha256)) throw badRequest("artifact key must be the sha256 of its bytes (64 lowercase hex)");
+  if (!/^[0-9a-f]{64}$/.test(sha256)) throw new InvalidInput("artifact key must be the sha256 of its bytes (64 lowercase hex)");
   const existing = await c.env.ARTIFACTS.head(artifactKey(sha256));
-  if (!existing) throw notFound(`no artifact ${sha256}`);
+  if (!existing) throw new ArtifactNotFound(`no artifact ${sha256}`);
   return c.json({ sha256, size: existing.size });
 });
 
 adminRoutes.post("/admin/models/:name/versions", async (c) => {
   const name = modelName(c);
   const { manifest, signature } = await body(c, PushSchema);
-  if (manifest.name !== name) throw badRequest(`manifest names model "${manifest.name}", the URL "${name}"`);
-  await validateVersion(c.env.ARTIFACTS, manifest, signature, publicKeys(c.env));
+  if (manifest.name !== name) throw new InvalidInput(`manifest names model "${manifest.name}", the URL "${name}"`);
+  await validateVersion(c.env.ARTIFACTS, manifest, signature, c.var.isolate.config.signingKeys);
   const outcome = await registryOf(c.env, name).register({ manifest, signature, actor: actorOf(c) });
   return outcome.ok ? c.json({ name, version: outcome.value.version, state: "validated" }, 201) : answer(c, outcome);
 });
@@ -126,7 +125,7 @@ adminRoutes.get("/admin/models", async (c) => {
 adminRoutes.get("/admin/models/:name", async (c) => {
   const name = modelName(c);
   const rows = await drizzle(c.env.DB).select().from(versions).where(eq(versions.model, name)).orderBy(asc(versions.version));
-  if (rows.length === 0) throw notFound(`unknown model "${name}"`);
+  if (rows.length === 0) throw new ModelNotFound(`unknown model "${name}"`);
   const s = await registryOf(c.env, name).state();
   return c.json({
     name,
@@ -149,7 +148,7 @@ adminRoutes.get("/admin/models/:name", async (c) => {
 adminRoutes.get("/admin/models/:name/history", async (c) => {
   const name = modelName(c);
   const rows = await drizzle(c.env.DB).select().from(events).where(eq(events.model, name)).orderBy(asc(events.id));
-  if (rows.length === 0) throw notFound(`unknown model "${name}"`);
+  if (rows.length === 0) throw new ModelNotFound(`unknown model "${name}"`);
   return c.json({
     events: rows.map((e) => ({ at: e.at, action: e.action, from: e.fromVersion, to: e.toVersion, percent: e.percent, seq: e.seq, actor: e.actor })),
   });
@@ -159,15 +158,9 @@ adminRoutes.get("/admin/models/:name/status", async (c) => {
   const name = modelName(c);
   const stub = registryOf(c.env, name);
   const [s, pops] = await Promise.all([stub.state(), stub.pops()]);
-  if (s.seq === 0) throw notFound(`unknown model "${name}"`);
+  if (s.seq === 0) throw new ModelNotFound(`unknown model "${name}"`);
   return c.json({ serving: s.serving, canary: s.canary, seq: s.seq, pops });
 });
-
-async function drain(body: ReadableStream<Uint8Array> | null): Promise<void> {
-  if (!body) return;
-  const reader = body.getReader();
-  while (!(await reader.read()).done);
-}
 
 function withName<T extends object>(name: string, outcome: Outcome<T>): Outcome<T & { name: string }> {
   return outcome.ok ? { ok: true, value: { name, ...outcome.value } } : outcome;

@@ -1,8 +1,7 @@
 // Server health and metadata (OIP v2).
 import { Hono } from "hono";
-import type { AppEnv } from "../env";
-import { geoState } from "../geo/state";
-import { sessionCache } from "../http/services";
+import type { AppEnv } from "../http/context";
+import { faults } from "../http/errors";
 import { runtimeState, startRuntime } from "../runtime/ort";
 
 /** A new isolate's runtime takes ~0.2–0.5 s to start: readiness waits that long, not longer. */
@@ -24,9 +23,9 @@ export const health = new Hono<AppEnv>()
       registry = err instanceof Error ? err.message : String(err);
     }
     const ready = runtime.status === "ready" && registry === "ok";
-    const geo = geoState(c.env);
-    const peers = geo.peers.length ? { peers: { breakers: geo.peerBreakers.states(), probes: geo.health.snapshot() } } : {};
-    const body = { ready, runtime, registry, models: c.var.models.status(), sessions: sessionCache(c.env).stats(), ...peers };
+    const { mesh, models, sessions, config } = c.var.isolate;
+    const peers = config.peers.length ? { peers: { breakers: mesh.peerBreakers.states(), probes: mesh.health.snapshot() } } : {};
+    const body = { ready, runtime, registry, models: models.status(), sessions: sessions.stats(), faults, ...peers };
     if (ready) return c.json(body);
     c.header("retry-after", "1");
     return c.json({ error: "not ready", ...body }, 503);

@@ -1,8 +1,7 @@
 // Model metadata and readiness (OIP v2).
 import { Hono, type Context } from "hono";
 import type { Manifest } from "../../shared/manifest";
-import type { AppEnv } from "../env";
-import { requestContext } from "../http/services";
+import { requestContext, type AppEnv } from "../http/context";
 
 export const modelRoutes = new Hono<AppEnv>()
   .get("/v2/models/:name/versions/:version/ready", (c) => ready(c, c.req.param("version")))
@@ -12,7 +11,7 @@ export const modelRoutes = new Hono<AppEnv>()
 
 async function metadata(c: Context<AppEnv>, version?: string): Promise<Response> {
   const { manifest } = await resolve(c, version);
-  const versions = await c.var.models.versions(manifest.name);
+  const versions = await c.var.isolate.models.versions(manifest.name);
   return c.json({
     name: manifest.name,
     versions: versions.map(String),
@@ -33,10 +32,10 @@ async function metadata(c: Context<AppEnv>, version?: string): Promise<Response>
 /** Ready means loaded in this isolate; asking loads it (a 503 says why it cannot be). */
 async function ready(c: Context<AppEnv>, version?: string): Promise<Response> {
   const { manifest } = await resolve(c, version);
-  (await c.var.models.acquire(manifest)).release();
+  (await c.var.isolate.models.acquire(manifest)).release();
   return c.json({ name: manifest.name, version: String(manifest.version), ready: true });
 }
 
 function resolve(c: Context<AppEnv>, version?: string): Promise<{ manifest: Manifest }> {
-  return c.var.models.route(c.req.param("name") ?? "", version, requestContext(c));
+  return c.var.isolate.models.route(c.req.param("name") ?? "", version, requestContext(c));
 }

@@ -6,61 +6,53 @@ import { Hono } from "hono";
 import { z } from "zod";
 import type { Manifest } from "../../shared/manifest";
 import { describeZodError, type InferenceRequest, type TensorData } from "../../shared/oip";
-import { intVar, type AppEnv } from "../env";
-import { readJson } from "../http/body";
-import { badRequest } from "../http/errors";
+import { InvalidInput } from "../errors";
+import type { AppEnv } from "../http/context";
 import { failover } from "../http/failover";
-import { admit } from "../http/limit";
-import { requestContext } from "../http/services";
-import { infer } from "../runtime/infer";
+import { serve } from "./serve";
 
 const PredictSchema = z.object({
   instances: z.array(z.union([z.array(z.union([z.number(), z.string(), z.boolean()])), z.string()])).min(1),
 });
 
+type Instances = z.infer<typeof PredictSchema>["instances"];
+
 export const predictRoutes = new Hono<AppEnv>().post("/v1/predict/:name", failover, async (c) => {
-  const { manifest, variant } = await c.var.models.route(c.req.param("name"), undefined, requestContext(c));
-  await admit(c);
-  const body = PredictSchema.safeParse(await readJson(c.req.raw, intVar(c.env.MAX_BODY_BYTES, 4 << 20)));
-  if (!body.success) throw badRequest(`invalid predict request: ${describeZodError(body.error)}`);
-  const request = toInference(manifest, body.data.instances);
-  const lease = await c.var.models.acquire(manifest);
-  try {
-    const response = await infer(lease.loaded, manifest, request);
-    c.header("x-meridian-backend", lease.loaded.backend);
-    c.header("x-meridian-model-version", response.model_version);
-    c.header("x-meridian-variant", variant);
-    return c.json({
-      model_name: response.model_name,
-      model_version: response.model_version,
-      predictions: body.data.instances.map((_, row) => {
-        const prediction: Record<string, unknown> = {};
-        for (const out of response.outputs) {
-          const width = out.shape.slice(1).reduce((a, b) => a * b, 1);
-          const values = out.data.slice(row * width, (row + 1) * width);
-          prediction[out.name] = out.shape.length === 1 ? values[0] : values;
-          const labels = manifest.labels[out.name];
-          if (labels && out.shape.length === 2) prediction.class = labels[argmax(values as number[])];
-        }
-        return prediction;
-      }),
-    });
-  } finally {
-    lease.release();
-  }
+  let instances: Instances = [];
+  const { manifest, response } = await serve(c, undefined, (body, manifest) => {
+    const parsed = PredictSchema.safeParse(body);
+    if (!parsed.success) throw new InvalidInput(`invalid predict request: ${describeZodError(parsed.error)}`);
+    instances = parsed.data.instances;
+    return toInference(manifest, instances);
+  });
+  return c.json({
+    model_name: response.model_name,
+    model_version: response.model_version,
+    predictions: instances.map((_, row) => {
+      const prediction: Record<string, unknown> = {};
+      for (const out of response.outputs) {
+        const width = out.shape.slice(1).reduce((a, b) => a * b, 1);
+        const values = out.data.slice(row * width, (row + 1) * width);
+        prediction[out.name] = out.shape.length === 1 ? values[0] : values;
+        const labels = manifest.labels[out.name];
+        if (labels && out.shape.length === 2) prediction.class = labels[argmax(values as number[])];
+      }
+      return prediction;
+    }),
+  });
 });
 
 function toInference(manifest: Manifest, instances: Array<TensorData | string>): InferenceRequest {
   const [input, ...rest] = manifest.inputs;
   if (!input || rest.length > 0) {
-    throw badRequest(`/v1/predict serves single-input models; "${manifest.name}" takes ${manifest.inputs.length} inputs, use /v2`);
+    throw new InvalidInput(`/v1/predict serves single-input models; "${manifest.name}" takes ${manifest.inputs.length} inputs, use /v2`);
   }
   if (instances.every((i) => typeof i === "string") && manifest.preprocessing) {
     return { inputs: [{ name: input.name, datatype: "BYTES", shape: [instances.length], data: instances }] };
   }
   const text = instances.findIndex((i) => typeof i === "string");
   if (text >= 0 && input.datatype !== "BYTES") {
-    throw badRequest(
+    throw new InvalidInput(
       manifest.preprocessing
         ? `instance ${text} is text but others are features: send all instances as strings or all as ${input.datatype} arrays`
         : `instance ${text} is a string, but "${manifest.name}" takes ${input.datatype} features (it has no text preprocessing)`,
@@ -70,7 +62,7 @@ function toInference(manifest: Manifest, instances: Array<TensorData | string>):
   const width = input.shape.length === 2 ? input.shape[1]! : 1;
   const bad = rows.findIndex((r) => (width === -1 ? r.length !== rows[0]!.length : r.length !== width));
   if (bad >= 0) {
-    throw badRequest(`instance ${bad} has ${rows[bad]!.length} features, the model takes ${width === -1 ? rows[0]!.length : width}`);
+    throw new InvalidInput(`instance ${bad} has ${rows[bad]!.length} features, the model takes ${width === -1 ? rows[0]!.length : width}`);
   }
   const cols = width === -1 ? rows[0]!.length : width;
   const shape = input.shape.length === 1 ? [rows.length] : [rows.length, cols];

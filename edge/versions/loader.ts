@@ -1,49 +1,94 @@
-// Loader: knows one format (ONNX in R2). Refuses a version whose manifest signature does not
-// verify or whose bytes do not hash to the manifest's sha256, then creates the session.
-import { FeaturizerError, manifestFeaturizer } from "../../shared/featurize";
+// Loader: knows one format (ONNX in R2) and is the one path that verifies a version and loads
+// it, both when a version is published (which also checks the graph against the manifest) and
+// when a PoP serves it. It refuses a version whose signature does not verify, whose featurizer is
+// unknown or whose bytes do not hash to the manifest's sha256; a VersionRejected says why, and the
+// caller decides what that means (a 400 for a push, an unavailable model for a PoP).
+import { FeaturizerError, manifestFeaturizer, type Featurizer } from "../../shared/featurize";
 import { sha256Hex } from "../../shared/hash";
-import type { Manifest } from "../../shared/manifest";
-import { verifyManifest } from "../../shared/signing";
-import { HttpError } from "../http/errors";
+import type { Manifest, TensorSpec } from "../../shared/manifest";
+import { OnnxFormatError } from "../../shared/onnx/errors";
+import { readSignature } from "../../shared/onnx/inspect";
+import { SignatureError, verifyManifest } from "../../shared/signing";
+import { NotConfigured } from "../errors";
 import { backend, ort, sessionOptions, startRuntime } from "../runtime/ort";
 import type { LoadedSession } from "../runtime/sessions";
-import { artifactKey } from "./pointer";
+import { artifactKey } from "./artifacts";
 import type { SignedManifest } from "./registry";
 
-export class ModelLoadError extends HttpError {
-  constructor(manifest: Manifest, reason: string) {
-    super(503, `model "${manifest.name}" version ${manifest.version} cannot be served: ${reason}`, { "retry-after": "5" });
-    this.name = "ModelLoadError";
-  }
+export class VersionRejected extends Error {
+  override name = "VersionRejected";
 }
 
 export const sessionKey = (m: Manifest) => `${m.name}@${m.version}#${m.sha256}`;
 
-export async function loadOnnx(bucket: R2Bucket, { manifest, signature }: SignedManifest, keys: string[]): Promise<LoadedSession> {
+export interface LoadOptions {
+  /** Also check the graph's inputs and outputs against the manifest (at publish time). */
+  checkGraph?: boolean;
+}
+
+export async function verifyAndLoad(bucket: R2Bucket, { manifest, signature }: SignedManifest, keys: string[], opts: LoadOptions = {}): Promise<LoadedSession> {
   const t0 = Date.now();
-  if (!(await verifyManifest(manifest, signature, keys).catch(() => false))) {
-    throw new ModelLoadError(manifest, "its signature does not verify with any configured SIGNING_PUBLIC_KEYS");
+  if (!(await verified(manifest, signature, keys))) {
+    throw new VersionRejected(`the signature of ${manifest.name} version ${manifest.version} does not verify with any configured key (SIGNING_PUBLIC_KEYS)`);
   }
-  let featurizer;
-  try {
-    featurizer = manifestFeaturizer(manifest)?.featurizer ?? null;
-  } catch (err) {
-    if (err instanceof FeaturizerError) throw new ModelLoadError(manifest, err.message);
-    throw err;
-  }
-  await startRuntime();
+  const featurizer = featurizerOf(manifest);
   const object = await bucket.get(artifactKey(manifest.sha256));
-  if (!object) throw new ModelLoadError(manifest, "artifact missing from storage");
+  if (!object) throw new VersionRejected(`artifact missing from storage (PUT /admin/artifacts/${manifest.sha256} uploads it)`);
   const bytes = new Uint8Array(await object.arrayBuffer());
   const digest = await sha256Hex(bytes);
-  if (digest !== manifest.sha256) {
-    throw new ModelLoadError(manifest, `artifact hashes to ${digest}, the manifest says ${manifest.sha256}`);
-  }
+  if (digest !== manifest.sha256) throw new VersionRejected(`artifact hashes to ${digest}, the manifest says ${manifest.sha256}`);
+  if (bytes.byteLength !== manifest.size) throw new VersionRejected(`artifact is ${bytes.byteLength} bytes, the manifest says ${manifest.size}`);
+  if (opts.checkGraph) checkGraph(manifest, bytes);
+  await startRuntime();
   let session: ort.InferenceSession;
   try {
     session = await ort.InferenceSession.create(bytes, sessionOptions());
   } catch (err) {
-    throw new ModelLoadError(manifest, `onnxruntime refused it (${err instanceof Error ? err.message : String(err)})`);
+    throw new VersionRejected(`onnxruntime cannot load the artifact: ${err instanceof Error ? err.message : String(err)}`);
   }
   return { key: sessionKey(manifest), session, featurizer, bytes: bytes.byteLength, backend: backend(), loadMs: Date.now() - t0 };
+}
+
+async function verified(manifest: Manifest, signature: string, keys: string[]): Promise<boolean> {
+  try {
+    return await verifyManifest(manifest, signature, keys);
+  } catch (err) {
+    // A configured key that cannot be read is this edge's fault, not the version's.
+    if (err instanceof SignatureError) throw new NotConfigured(err.message);
+    throw err;
+  }
+}
+
+function featurizerOf(manifest: Manifest): Featurizer | null {
+  try {
+    return manifestFeaturizer(manifest)?.featurizer ?? null;
+  } catch (err) {
+    if (err instanceof FeaturizerError) throw new VersionRejected(`manifest preprocessing: ${err.message}`);
+    throw err;
+  }
+}
+
+function checkGraph(manifest: Manifest, bytes: Uint8Array): void {
+  let graph;
+  try {
+    graph = readSignature(bytes);
+  } catch (err) {
+    if (err instanceof OnnxFormatError) throw new VersionRejected(`artifact is not a valid ONNX model: ${err.message}`);
+    throw err;
+  }
+  compare("input", manifest.inputs, graph.inputs);
+  compare("output", manifest.outputs, graph.outputs);
+}
+
+function compare(kind: string, declared: TensorSpec[], actual: TensorSpec[]): void {
+  const show = (t: TensorSpec) => `${t.name} ${t.datatype} [${t.shape.join(", ")}]`;
+  const byName = new Map(actual.map((t) => [t.name, t]));
+  for (const d of declared) {
+    const a = byName.get(d.name);
+    if (!a) throw new VersionRejected(`manifest ${kind} "${d.name}" is not in the graph, whose ${kind}s are ${actual.map(show).join("; ")}`);
+    if (show(a) !== show(d)) throw new VersionRejected(`manifest ${kind} ${show(d)} does not match the graph's ${show(a)}`);
+  }
+  if (declared.length !== actual.length) {
+    throw new VersionRejected(`the graph has ${kind}s the manifest does not declare: ${actual.filter((a) => !declared.some((d) => d.name === a.name)).map(show).join("; ")}`);
+  }
 }

@@ -1,19 +1,21 @@
 // Manager (after TensorFlow Serving's AspiredVersionsManager): the source announces the
 // pointer a model should be served at; the manager loads and verifies those versions beside
-// the ones it serves, and swaps only when they are ready. A failed load leaves the current
-// versions in place and is reported; an isolate that serves nothing yet falls back to the
-// version served before the announced one (the pointer names it) and keeps retrying. Requests
-// hold leases, so in-flight ones finish on the version they started with.
-import { murmur3 } from "../../shared/hashring";
+// the ones it serves, and swaps only when they are ready. The request that discovers a new
+// pointer waits a little for it (newVersionWaitMs), so a promote is seen at once when the load is
+// quick; a slower load goes on in the background while the current versions answer. A failed load
+// leaves the current versions in place and is reported; an isolate that serves nothing yet falls
+// back as the policy says and keeps retrying. Requests hold leases, so in-flight ones finish on
+// the version they started with.
 import type { Manifest } from "../../shared/manifest";
-import { notFound } from "../http/errors";
+import { ModelNotFound, ModelUnavailable } from "../errors";
 import type { Lease, SessionCache } from "../runtime/sessions";
-import { loadOnnx, sessionKey } from "./loader";
+import { VersionRejected, sessionKey, verifyAndLoad } from "./loader";
 import type { Pointer } from "./pointer";
+import { fallbackOrder, takesCanary, type Variant } from "./policy";
 import type { Registry, SignedManifest } from "./registry";
 import type { PointerSource } from "./source";
 
-export type Variant = "stable" | "canary" | "pinned" | "fallback";
+export type { Variant };
 
 export interface Served {
   seq: number;
@@ -49,43 +51,54 @@ export interface PopReporter {
 /** A failed pointer is retried after this long, not on every request. */
 const RETRY_MS = 5_000;
 
+export interface ManagerParts {
+  registry: Registry;
+  source: PointerSource;
+  sessions: SessionCache;
+  bucket: R2Bucket;
+  /** SIGNING_PUBLIC_KEYS. */
+  keys: string[];
+  report: PopReporter;
+  newVersionWaitMs: number;
+}
+
 export class ModelManager {
   private readonly served = new Map<string, Served>();
   private readonly aspiring = new Map<string, { seq: number; done: Promise<void> }>();
   private readonly failures = new Map<string, LoadFailure & { failedAt: number }>();
 
-  constructor(
-    private readonly registry: Registry,
-    private readonly source: PointerSource,
-    private readonly sessions: SessionCache,
-    private readonly bucket: R2Bucket,
-    private readonly keys: string[],
-    private readonly report: PopReporter,
-  ) {}
+  constructor(private readonly parts: ManagerParts) {}
 
   /** The manifest a request gets: a pinned version, else the served one (canary split by caller). */
   async route(name: string, version: string | undefined, ctx: RequestContext): Promise<{ manifest: Manifest; variant: Variant }> {
     if (version !== undefined) return { manifest: (await this.pinned(name, version)).manifest, variant: "pinned" };
     const served = await this.current(name, ctx);
-    if (served.canary && bucket(name, ctx.callerKey) < served.canary.percent * 100) {
+    if (served.canary && takesCanary(name, ctx.callerKey, served.canary.percent)) {
       return { manifest: served.canary.signed.manifest, variant: "canary" };
     }
     return { manifest: served.stable.manifest, variant: served.fallbackFor === undefined ? "stable" : "fallback" };
   }
 
   async pinned(name: string, version: string): Promise<SignedManifest> {
-    if (!/^[1-9]\d{0,8}$/.test(version)) throw notFound(`model "${name}" has no version "${version}"`);
-    return this.registry.version(name, Number(version));
+    if (!/^[1-9]\d{0,8}$/.test(version)) throw new ModelNotFound(`model "${name}" has no version "${version}"`);
+    return this.parts.registry.version(name, Number(version));
   }
 
+  /** A lease on the version's session, loading (and verifying) it first if this isolate has not. */
   acquire(manifest: Manifest): Promise<Lease> {
-    return this.sessions.acquire(sessionKey(manifest), async () =>
-      loadOnnx(this.bucket, await this.registry.version(manifest.name, manifest.version), this.keys),
-    );
+    const { sessions, registry, bucket, keys } = this.parts;
+    return sessions.acquire(sessionKey(manifest), async () => {
+      try {
+        return await verifyAndLoad(bucket, await registry.version(manifest.name, manifest.version), keys);
+      } catch (err) {
+        if (err instanceof VersionRejected) throw new ModelUnavailable(`model "${manifest.name}" version ${manifest.version} cannot be served: ${err.message}`);
+        throw err;
+      }
+    });
   }
 
   versions(name: string): Promise<number[]> {
-    return this.registry.versions(name);
+    return this.parts.registry.versions(name);
   }
 
   status(): Record<
@@ -109,18 +122,28 @@ export class ModelManager {
 
   /** What this isolate serves for `name`, moving to a newer announced pointer when it can. */
   private async current(name: string, ctx: RequestContext): Promise<Served> {
-    const pointer = await this.source.serving(name);
+    const pointer = await this.parts.source.serving(name);
     const served = this.served.get(name);
     if (!pointer) {
       if (served) return served;
-      throw notFound(`unknown model "${name}"`);
+      throw new ModelNotFound(`unknown model "${name}"`);
     }
     if (served && pointer.seq <= served.seq) return served;
     const failed = this.failures.get(name);
     const backingOff = failed?.seq === pointer.seq && Date.now() - failed.failedAt < RETRY_MS;
     if (served) {
-      if (!backingOff) ctx.waitUntil(this.aspire(name, pointer, ctx).catch(() => undefined));
-      return served;
+      if (backingOff || this.parts.newVersionWaitMs === 0) {
+        if (!backingOff) ctx.waitUntil(this.aspire(name, pointer, ctx).catch(() => undefined));
+        return served;
+      }
+      const loading = this.aspire(name, pointer, ctx).then(
+        () => true,
+        () => false,
+      );
+      ctx.waitUntil(loading);
+      // Answer from the new version when it is ready within the wait, else from the current one.
+      const ready = await within(loading, this.parts.newVersionWaitMs);
+      return ready ? (this.served.get(name) ?? served) : served;
     }
     // Nothing served yet: this request waits for the first load.
     try {
@@ -128,8 +151,7 @@ export class ModelManager {
     } catch (err) {
       if (!ctx.mayFallBack) throw err; // a peer may serve the announced version: failover first
       // A broken canary must not take the stable version down with it; else the version before.
-      const candidates = [pointer.canary ? pointer.version : null, pointer.fallback].filter((v): v is number => v !== null);
-      for (const version of candidates) {
+      for (const version of fallbackOrder(pointer)) {
         const fallback = await this.fallBack(name, pointer, version, ctx).catch(() => undefined);
         if (fallback) return fallback;
       }
@@ -145,18 +167,18 @@ export class ModelManager {
   private async fallBack(name: string, pointer: Pointer, version: number, ctx: RequestContext): Promise<Served> {
     const already = this.served.get(name);
     if (already) return already; // another request got there first (a fallback, or the real thing)
-    const stable = await this.registry.version(name, version);
+    const stable = await this.parts.registry.version(name, version);
     (await this.acquire(stable.manifest)).release();
     const now = this.served.get(name);
     if (now) {
       const inUse = [now.stable, now.canary?.signed].some((v) => v?.manifest.version === version);
-      if (!inUse) this.sessions.evict(sessionKey(stable.manifest));
+      if (!inUse) this.parts.sessions.evict(sessionKey(stable.manifest));
       return now;
     }
     const served: Served = { seq: pointer.seq - 1, stable, canary: null };
     if (version !== pointer.version) served.fallbackFor = pointer.version;
     this.served.set(name, served);
-    ctx.waitUntil(this.report(name, { colo: ctx.colo, served, failure: this.failures.get(name) ?? null }).catch(() => undefined));
+    ctx.waitUntil(this.parts.report(name, { colo: ctx.colo, served, failure: this.failures.get(name) ?? null }).catch(() => undefined));
     return served;
   }
 
@@ -173,8 +195,9 @@ export class ModelManager {
 
   private async load(name: string, pointer: Pointer, ctx: RequestContext): Promise<void> {
     try {
-      const stable = await this.registry.version(name, pointer.version);
-      const canary = pointer.canary ? { signed: await this.registry.version(name, pointer.canary.version), percent: pointer.canary.percent } : null;
+      const { registry } = this.parts;
+      const stable = await registry.version(name, pointer.version);
+      const canary = pointer.canary ? { signed: await registry.version(name, pointer.canary.version), percent: pointer.canary.percent } : null;
       for (const signed of [stable, canary?.signed]) if (signed) (await this.acquire(signed.manifest)).release();
       const before = this.served.get(name);
       if (before && before.seq >= pointer.seq) return; // a newer pointer won meanwhile: never go back
@@ -182,7 +205,7 @@ export class ModelManager {
       this.served.set(name, next);
       this.failures.delete(name);
       this.retire(before, next);
-      ctx.waitUntil(this.report(name, { colo: ctx.colo, served: next, failure: null }).catch(() => undefined));
+      ctx.waitUntil(this.parts.report(name, { colo: ctx.colo, served: next, failure: null }).catch(() => undefined));
     } catch (err) {
       const failure = {
         seq: pointer.seq,
@@ -192,7 +215,7 @@ export class ModelManager {
         failedAt: Date.now(),
       };
       this.failures.set(name, failure);
-      ctx.waitUntil(this.report(name, { colo: ctx.colo, served: this.served.get(name), failure }).catch(() => undefined));
+      ctx.waitUntil(this.parts.report(name, { colo: ctx.colo, served: this.served.get(name), failure }).catch(() => undefined));
       throw err;
     }
   }
@@ -202,12 +225,18 @@ export class ModelManager {
     if (!before) return;
     const keep = new Set([next.stable, next.canary?.signed].filter((s) => s !== undefined).map((s) => sessionKey(s.manifest)));
     for (const s of [before.stable, before.canary?.signed]) {
-      if (s && !keep.has(sessionKey(s.manifest))) this.sessions.evict(sessionKey(s.manifest));
+      if (s && !keep.has(sessionKey(s.manifest))) this.parts.sessions.evict(sessionKey(s.manifest));
     }
   }
 }
 
-/** Sticky canary bucket in [0, 10000): the same caller always lands on the same side. */
-export function bucket(model: string, callerKey: string): number {
-  return murmur3(`${model}\u0000${callerKey}`) % 10_000;
+/** The promise's answer if it comes within `ms`, else false. */
+async function within(promise: Promise<boolean>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -22,4 +22,3 @@ export const PointerSchema = z.object({
 export type Pointer = z.infer<typeof PointerSchema>;
 
 export const pointerKey = (model: string) => `pointer:${model}`;
-export const artifactKey = (sha256: string) => `artifacts/${sha256}`;

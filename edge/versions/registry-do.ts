@@ -5,7 +5,6 @@ import { DurableObject } from "cloudflare:workers";
 import { and, eq, inArray } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import type { Manifest } from "../../shared/manifest";
-import type { Env } from "../env";
 import { pointerKey, type Canary, type Pointer } from "./pointer";
 import { events, models, versions, type EventAction } from "./schema";
 
@@ -18,13 +17,24 @@ export interface ModelState {
   previous: number[];
 }
 
+/** What one PoP serves, and apart from it, the last pointer it failed to load (if that is still so). */
 export interface PopReport {
   colo: string;
+  /** The stable version served (null: nothing yet). */
   version: number | null;
   canary: number | null;
+  /** The seq of the pointer being served: below the registry's while the PoP trails it. */
   seq: number;
+  /** Set when `version` stands in for this announced version, which failed to load there. */
+  fallbackFor: number | null;
+  failed: { seq: number; version: number; error: string; at: string } | null;
   at: string;
-  error: string | null;
+}
+
+/** The bindings the registry writes to (not the Worker's whole Env: no import back). */
+export interface RegistryBindings {
+  DB: D1Database;
+  POINTERS: KVNamespace;
 }
 
 export type Outcome<T> = { ok: true; value: T } | { ok: false; status: 400 | 404 | 409; error: string; serving?: number | null; nextVersion?: number };
@@ -37,7 +47,7 @@ export interface NewVersion {
 
 const EMPTY: ModelState = { serving: null, canary: null, seq: 0, nextVersion: 1, previous: [] };
 
-export class RegistryDO extends DurableObject<Env> {
+export class RegistryDO extends DurableObject<RegistryBindings> {
   private chain: Promise<unknown> = Promise.resolve();
 
   /** Runs changes strictly one after another. */
@@ -59,6 +69,7 @@ export class RegistryDO extends DurableObject<Env> {
   async report(pop: PopReport): Promise<void> {
     const key = `pop:${pop.colo}`;
     const known = await this.ctx.storage.get<PopReport>(key);
+    // Isolates of one PoP report in any order: a report never takes its served seq backwards.
     if (!known || known.seq <= pop.seq) await this.ctx.storage.put(key, pop);
   }
 

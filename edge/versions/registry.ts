@@ -3,7 +3,7 @@
 import { and, asc, eq, ne } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import type { Manifest } from "../../shared/manifest";
-import { notFound } from "../http/errors";
+import { ModelNotFound } from "../errors";
 import { versions } from "./schema";
 
 export interface SignedManifest {
@@ -36,7 +36,7 @@ export function registry(db: D1Database) {
         .from(versions)
         .where(and(eq(versions.model, name), eq(versions.version, version)))
         .get();
-      if (!row) throw notFound(`model "${name}" has no version ${version}`);
+      if (!row) throw new ModelNotFound(`model "${name}" has no version ${version}`);
       if (cache.size >= MAX_CACHED) cache.clear();
       cache.set(key, row);
       return row;

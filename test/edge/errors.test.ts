@@ -120,6 +120,15 @@ describe("bad input", () => {
     await expectError(res, 413, /exceeds/);
   });
 
+  it("data nested 200,000 levels deep → 400, not a stack overflow", async () => {
+    const depth = 200_000;
+    const body = `{"inputs":[{"name":"measurements","datatype":"FP32","shape":[1,4],"data":${"[".repeat(depth)}1${"]".repeat(depth)}}]}`;
+    await expectError(await post("/v2/models/iris/infer", body), 400, /input "measurements": data is nested more than 64 levels deep/);
+    // Nested data within the limit is still taken (row-major).
+    const nested = await post("/v2/models/iris/infer", input({ data: [[[5.1, 3.5], [1.4, 0.2]]] }));
+    expect(nested.status, await nested.clone().text()).toBe(200);
+  });
+
   it("/v1/predict rejects rows of the wrong width and multi-input models", async () => {
     await expectError(await post("/v1/predict/iris", { instances: [[1, 2, 3]] }), 400, /instance 0 has 3 features, the model takes 4/);
     await expectError(await post("/v1/predict/iris", { instances: [] }), 400, /instances/);

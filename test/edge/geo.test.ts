@@ -4,9 +4,10 @@ import { env } from "cloudflare:test";
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import type { Env } from "../../edge/env";
 import { popByCode } from "../../shared/pops";
+import { DEFAULTS } from "../../edge/config";
 import { CircuitBreaker, RetryBudget, withRetries } from "../../edge/geo/breaker";
 import { HOP_HEADER } from "../../edge/geo/forward";
-import { locate, nearestHealthyPeer, parsePeers, rankPeers } from "../../edge/geo/router";
+import { locate, nearestHealthyPeer, parsePeers, rankPeers } from "../../edge/geo/peers";
 import { irisRequest } from "./client";
 import { json, popAt } from "./pop";
 import { admin, fixture, seed } from "./seed";
@@ -87,7 +88,7 @@ describe("retries", () => {
   });
 
   it("retries idempotent calls until success, within attempts", async () => {
-    const budget = new RetryBudget();
+    const budget = new RetryBudget(DEFAULTS.retryBudget);
     let n = 0;
     const result = await withRetries(async () => (++n < 3 ? "fail" : "ok"), { attempts: 5, budget, idempotent: true, retryable: (r) => r === "fail" });
     expect([result, n]).toEqual(["ok", 3]);
@@ -98,7 +99,7 @@ describe("retries", () => {
 
   it("never retries a call that is not idempotent", async () => {
     let n = 0;
-    const result = await withRetries(async () => (n++, "fail"), { attempts: 5, budget: new RetryBudget(), idempotent: false, retryable: () => true });
+    const result = await withRetries(async () => (n++, "fail"), { attempts: 5, budget: new RetryBudget(DEFAULTS.retryBudget), idempotent: false, retryable: () => true });
     expect([result, n]).toEqual(["fail", 1]);
   });
 

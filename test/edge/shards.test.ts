@@ -4,15 +4,16 @@ import { env, listDurableObjectIds, runDurableObjectAlarm, runInDurableObject } 
 import { beforeAll, describe, expect, it } from "vitest";
 import { REGION_HINTS, popByCode } from "../../shared/pops";
 import { DEFAULT_LAYOUT, parseLayout, shardLabel, shardLayout } from "../../shared/shards";
-import { DEFAULT_KEY_TTL_MS } from "../../edge/geo/shard-do";
-import { layoutOf, shardStub } from "../../edge/geo/shards";
+import { DEFAULTS } from "../../edge/config";
+import { shardStub } from "../../edge/callers/shards";
+import { configOf } from "../../edge/config";
 import { irisRequest, post } from "./client";
 import { json, popAt } from "./pop";
 import { seed } from "./seed";
 
 beforeAll(() => seed(["iris"]));
 
-const stubFor = (key: string) => shardStub(env, layoutOf(env).owner(key, "weur"));
+const stubFor = (key: string) => shardStub(env, configOf(env).shardLayout.owner(key, "weur"));
 /** The shard a key lives on once its home is `home`, as a header names it. */
 const labelFor = (key: string, home: Parameters<ReturnType<typeof shardLayout>["owner"]>[1]) => shardLabel(shardLayout().owner(key, home));
 const predictAt = (colo: string, key: string, vars = {}) => popAt(colo, vars)("/v2/models/iris/infer", json(irisRequest(), { "x-user-id": key }));
@@ -54,7 +55,7 @@ describe("ShardDO", () => {
     expect(alarm! - Date.now()).toBeGreaterThan(86_000_000);
     // idle-user was last seen 31 days ago.
     await runInDurableObject(stub, (_instance, state) => {
-      state.storage.sql.exec("UPDATE keys SET last_seen = ? WHERE key = ?", Date.now() - DEFAULT_KEY_TTL_MS - 86_400_000, "idle-user");
+      state.storage.sql.exec("UPDATE keys SET last_seen = ? WHERE key = ?", Date.now() - DEFAULTS.shardKeyTtlMs - 86_400_000, "idle-user");
     });
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     expect(await stub.get("idle-user")).toBeNull();
@@ -125,9 +126,9 @@ describe("home regions", () => {
     const res = await predictAt("FRA", "alice");
     expect(res.status, await res.clone().text()).toBe(200);
     expect(res.headers.get("x-meridian-shard")).toBe(labelFor("alice", "weur"));
-    const owner = layoutOf(env).owner("alice", "weur");
+    const owner = configOf(env).shardLayout.owner("alice", "weur");
     expect((await shardStub(env, owner).get("alice"))?.count).toBe(1);
-    for (const other of layoutOf(env).shards.filter((s) => s.id !== owner.id)) {
+    for (const other of configOf(env).shardLayout.shards.filter((s) => s.id !== owner.id)) {
       expect(await shardStub(env, other).get("alice"), other.id).toBeNull();
     }
   });
@@ -160,13 +161,13 @@ describe("home regions", () => {
     const stub = env.HOMES.get(env.HOMES.idFromName("expiring-home"));
     expect(await stub.claim("weur")).toBe("weur");
     expect(await stub.claim("oc")).toBe("weur"); // the first claim wins
-    expect(await runInDurableObject(stub, (_instance, state) => state.storage.getAlarm())).toBeGreaterThan(Date.now() + DEFAULT_KEY_TTL_MS - 60_000);
+    expect(await runInDurableObject(stub, (_instance, state) => state.storage.getAlarm())).toBeGreaterThan(Date.now() + DEFAULTS.shardKeyTtlMs - 60_000);
     // Still in use: the alarm only moves on.
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     expect(await stub.claim("oc")).toBe("weur");
     // Unused for longer than the TTL: deleted.
     await runInDurableObject(stub, (_instance, state) => {
-      state.storage.sql.exec("UPDATE home SET last_seen = ?", Date.now() - DEFAULT_KEY_TTL_MS - 1000);
+      state.storage.sql.exec("UPDATE home SET last_seen = ?", Date.now() - DEFAULTS.shardKeyTtlMs - 1000);
     });
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     expect(await stub.claim("oc")).toBe("oc");

@@ -8,7 +8,8 @@ import { sha256Hex } from "../../shared/hash";
 import type { Manifest } from "../../shared/manifest";
 import { manifestFor } from "../../shared/onnx/models";
 import { signManifest } from "../../shared/signing";
-import { artifactKey, pointerKey } from "../../edge/versions/pointer";
+import { artifactKey } from "../../edge/versions/artifacts";
+import { pointerKey } from "../../edge/versions/pointer";
 import { BASE, irisRequest, post } from "./client";
 import { json, popAt } from "./pop";
 import { admin, expectAdminError, fixture, seed } from "./seed";
@@ -72,7 +73,51 @@ describe("publish flow", () => {
     const status = await client.status("flow");
     expect(status.serving).toBe(2);
     expect(status.pops.length).toBeGreaterThan(0);
-    expect(status.pops[0]).toMatchObject({ version: 2, error: null });
+    expect(status.pops[0]).toMatchObject({ version: 2, seq: status.seq, failed: null });
+  });
+
+  it("the first request after a promote is answered by the new version when it loads within the wait", async () => {
+    await freshModel("prompt");
+    expect(await servedVersion("prompt")).toBe("1");
+    await admin().promote("prompt", 2, 1);
+    // No polling: the request that discovers the pointer waits (up to NEW_VERSION_WAIT_MS) for v2.
+    expect(await servedVersion("prompt")).toBe("2");
+  });
+
+  it("a load slower than the wait: the discovering request gets the old version, the swap follows", async () => {
+    await freshModel("slow-load");
+    const pop = popAt("YYZ", { NEW_VERSION_WAIT_MS: "0" });
+    const version = async () => (await pop("/v2/models/slow-load/infer", json(irisRequest()))).headers.get("x-meridian-model-version");
+    expect(await version()).toBe("1");
+    await admin().promote("slow-load", 2, 1);
+    expect(await version()).toBe("1"); // answered at once; v2 loads in the background
+    let seen = await version();
+    for (let i = 0; i < 100 && seen !== "2"; i++) seen = await version();
+    expect(seen).toBe("2");
+  });
+
+  it("status reports what a PoP serves apart from the pointer it failed to load", async () => {
+    const { v2 } = await freshModel("status-fail");
+    const pop = popAt("YUL");
+    expect((await pop("/v2/models/status-fail/infer", json(irisRequest()))).status).toBe(200);
+    const key = artifactKey(v2.sha256);
+    const bytes = await (await env.ARTIFACTS.get(key))!.arrayBuffer();
+    await env.ARTIFACTS.delete(key);
+    try {
+      const promoted = await admin().promote("status-fail", 2, 1);
+      const res = await pop("/v2/models/status-fail/infer", json(irisRequest()));
+      expect(res.headers.get("x-meridian-model-version")).toBe("1");
+      const status = await admin().status("status-fail");
+      const yul = status.pops.find((p) => p.colo === "YUL");
+      // It serves v1 at the old seq, and says separately that the new pointer failed.
+      expect(yul).toMatchObject({
+        version: 1,
+        failed: { seq: promoted.seq, version: 2, error: expect.stringMatching(/artifact missing from storage/) },
+      });
+      expect(yul!.seq).toBeLessThan(status.seq);
+    } finally {
+      await env.ARTIFACTS.put(key, bytes);
+    }
   });
 
   it("two concurrent promotes: exactly one wins, the other gets 409", async () => {
@@ -237,7 +282,7 @@ describe("fallback in a fresh isolate", () => {
       const withPeers = popAt("HND", { PEERS: JSON.stringify([{ colo: "KIX", url: "http://127.0.0.1:9" }]), PEER_TIMEOUT_MS: "300" });
       const forwarded = await withPeers("/v2/models/fallback-demo/infer", json(irisRequest()));
       expect(forwarded.status).toBe(503);
-      expect((await forwarded.json<{ error: string }>()).error).toMatch(/artifact missing from storage; no other PoP could answer/);
+      expect((await forwarded.json<{ error: string }>()).error).toMatch(/artifact missing from storage.*; no other PoP could answer/);
       // The artifact is back: after the retry interval (5 s) the PoP loads v2 and swaps.
       await env.ARTIFACTS.put(key, bytes);
       await new Promise((r) => setTimeout(r, 5_100));
@@ -283,7 +328,7 @@ describe("fallback in a fresh isolate", () => {
     const res = await popAt("KIX", { SIGNING_PUBLIC_KEYS: "" })(`/v2/models/${name}/infer`, json(irisRequest()));
     expect(res.status).toBe(503);
     expect(res.headers.get("retry-after")).toBe("5");
-    expect((await res.json<{ error: string }>()).error).toMatch(/version 1 cannot be served: its signature does not verify/);
+    expect((await res.json<{ error: string }>()).error).toMatch(/version 1 cannot be served: the signature of no-fallback version 1 does not verify/);
   });
 });
 

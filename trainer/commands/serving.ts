@@ -114,10 +114,19 @@ export function registerServing(program: Command): void {
     action("status", async (name: string, flags: ConnectionFlags) => {
       const s = await clientFor(flags).status(name);
       if (flags.json) return printJson(s);
+      // What PoPs serve is counted apart from what they failed to load: a failed load serves the old seq.
       const current = s.pops.filter((p) => p.seq === s.seq).length;
-      const head = `${name}: serving ${v(s.serving)}${canaryText(s)}, seq ${s.seq}; ${current}/${s.pops.length} PoPs on seq ${s.seq}`;
-      const rows = s.pops.map((p) => [p.colo, v(p.version), p.canary == null ? null : `v${p.canary}`, p.seq, p.at, p.error]);
-      process.stdout.write(`${head}\n${rows.length ? table(["POP", "VERSION", "CANARY", "SEQ", "AT", "ERROR"], rows) : "no PoP has reported yet"}\n`);
+      const failed = s.pops.filter((p) => p.failed && p.failed.seq > p.seq).length;
+      const head = `${name}: serving ${v(s.serving)}${canaryText(s)}, seq ${s.seq}; ${current}/${s.pops.length} PoPs serve seq ${s.seq}` + (failed ? `; ${failed} failed to load it` : "");
+      const rows = s.pops.map((p) => [
+        p.colo,
+        v(p.version) + (p.fallbackFor ? ` (for v${p.fallbackFor})` : ""),
+        p.canary == null ? null : `v${p.canary}`,
+        p.seq,
+        p.at,
+        p.failed && p.failed.seq > p.seq ? `seq ${p.failed.seq} (v${p.failed.version}): ${p.failed.error}` : null,
+      ]);
+      process.stdout.write(`${head}\n${rows.length ? table(["POP", "SERVES", "CANARY", "SEQ", "AT", "FAILED TO LOAD"], rows) : "no PoP has reported yet"}\n`);
     }),
   );
 }

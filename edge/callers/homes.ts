@@ -6,13 +6,12 @@
 // deleted with it: a caller back after that starts afresh, wherever they are then.
 import { DurableObject } from "cloudflare:workers";
 import type { RegionHint } from "../../shared/pops";
-import { intVar, type Env } from "../env";
-import { DEFAULT_KEY_TTL_MS } from "./shard-do";
+import { configOf, type Vars } from "../config";
 
-export class HomeDO extends DurableObject<Env> {
+export class HomeDO extends DurableObject<Vars> {
   private readonly sql: SqlStorage;
 
-  constructor(ctx: DurableObjectState, env: Env) {
+  constructor(ctx: DurableObjectState, env: Vars) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
   }
@@ -39,7 +38,7 @@ export class HomeDO extends DurableObject<Env> {
   }
 
   private ttl(): number {
-    return intVar(this.env.SHARD_KEY_TTL_MS, DEFAULT_KEY_TTL_MS) || DEFAULT_KEY_TTL_MS;
+    return configOf(this.env).shardKeyTtlMs;
   }
 }
 
@@ -51,12 +50,12 @@ const looking = new Map<string, Promise<RegionHint>>(); // one lookup per key at
 export const cachedHome = (key: string): RegionHint | undefined => cache.get(key);
 
 /** The key's home region; `claim` is what a key seen for the first time gets. */
-export function homeOf(env: Pick<Env, "HOMES">, key: string, claim: RegionHint): Promise<RegionHint> {
+export function homeOf(homes: DurableObjectNamespace<HomeDO>, key: string, claim: RegionHint): Promise<RegionHint> {
   const cached = cache.get(key);
   if (cached) return Promise.resolve(cached);
   let pending = looking.get(key);
   if (!pending) {
-    pending = env.HOMES.get(env.HOMES.idFromName(key), { locationHint: claim })
+    pending = homes.get(homes.idFromName(key), { locationHint: claim })
       .claim(claim)
       .then((home) => {
         if (!cache.has(key) && cache.size >= MAX_CACHED) cache.delete(cache.keys().next().value!);

@@ -5,11 +5,9 @@
 // Keys idle for longer than SHARD_KEY_TTL_MS are deleted by a daily alarm, so a shard's storage
 // follows its active callers rather than everyone it has ever seen.
 import { DurableObject } from "cloudflare:workers";
-import { intVar, type Env } from "../env";
+import { configOf, type Vars } from "../config";
 
 const DAY_MS = 86_400_000;
-/** Default idle lifetime of a key's row: 30 days. */
-export const DEFAULT_KEY_TTL_MS = 30 * DAY_MS;
 
 export interface RateLimit {
   /** Requests allowed per window; 0 (or less) turns the limit off and only counts. */
@@ -39,12 +37,12 @@ export interface KeyState {
 
 type Row = { count: number; first_seen: number; last_seen: number; tokens: number; tokens_at: number };
 
-export class ShardDO extends DurableObject<Env> {
+export class ShardDO extends DurableObject<Vars> {
   private readonly sql: SqlStorage;
   /** Whether this instance has made sure the pruning alarm is scheduled. */
   private alarmChecked = false;
 
-  constructor(ctx: DurableObjectState, env: Env) {
+  constructor(ctx: DurableObjectState, env: Vars) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     this.sql.exec(`CREATE TABLE IF NOT EXISTS keys (
@@ -67,7 +65,7 @@ export class ShardDO extends DurableObject<Env> {
 
   /** Deletes the keys last seen before now − TTL; returns how many. */
   prune(now: number): number {
-    const ttl = intVar(this.env.SHARD_KEY_TTL_MS, DEFAULT_KEY_TTL_MS) || DEFAULT_KEY_TTL_MS;
+    const ttl = configOf(this.env).shardKeyTtlMs;
     return this.sql.exec("DELETE FROM keys WHERE last_seen < ?", now - ttl).rowsWritten;
   }
 

@@ -1,0 +1,97 @@
+// Admission of a prediction by its caller: counts the request and applies the rate limit in the
+// caller's shard (one atomic touch), before any inference work. The shard is in the caller's home
+// region (fixed at first contact, so normally the region of the PoP they reach). Callers without
+// x-user-id skip it entirely, so anonymous traffic pays no shard round trip.
+import { shardLabel } from "../../shared/shards";
+import type { RegionHint } from "../../shared/pops";
+import type { Env } from "../env";
+import { CallerStateUnavailable, InvalidInput, RateLimited } from "../errors";
+import { locate, type CfLocation } from "../geo/peers";
+import type { Mesh } from "../isolate";
+import { cachedHome, homeOf } from "./homes";
+import type { Touch } from "./shard-do";
+import { shardStub } from "./shards";
+
+export const CALLER_HEADER = "x-user-id";
+const WINDOW_MS = 60_000;
+const MAX_KEY_LENGTH = 256;
+
+export interface Caller {
+  key: string | undefined;
+  /** The PoP the request reached and its request.cf, where a new key's home is claimed. */
+  colo: string;
+  cf: CfLocation | undefined;
+}
+
+export type Bindings = Pick<Env, "SHARDS" | "HOMES">;
+
+/** Counts the caller; the headers to add to the answer (none for anonymous callers). */
+export async function admit(env: Bindings, mesh: Mesh, caller: Caller): Promise<Record<string, string>> {
+  const { key } = caller;
+  if (!key) return {};
+  if (key.length > MAX_KEY_LENGTH) throw new InvalidInput(`${CALLER_HEADER} is longer than ${MAX_KEY_LENGTH} characters`);
+  const { config } = mesh;
+  const limit = config.rateLimitPerMinute;
+  const shard = config.shardLayout.owner(key, await home(env, mesh, caller, key));
+  const label = shardLabel(shard);
+  const unavailable = (reason: string, retryAfterSeconds: number) =>
+    new CallerStateUnavailable(`state shard ${label} is unavailable: ${reason}`, retryAfterSeconds, label);
+  if (config.downRegions.has(shard.region)) throw unavailable(`region ${shard.region} is marked down`, 5);
+  const breaker = mesh.shardBreakers.get(shard.id);
+  if (!breaker.allow()) throw unavailable("its circuit breaker is open", breaker.retryInMs() / 1000);
+
+  let touch: Touch;
+  try {
+    touch = await withTimeout(shardStub(env, shard).touch(key, { limit, windowMs: WINDOW_MS }), config.peerTimeoutMs);
+    breaker.success();
+  } catch (err) {
+    breaker.failure();
+    throw unavailable(err instanceof Error ? err.message : String(err), 1);
+  }
+
+  if (!touch.allowed) {
+    throw new RateLimited(
+      `rate limit exceeded: ${limit} requests per minute for this ${CALLER_HEADER}`,
+      { limit, count: touch.count, shard: label },
+      (touch.retryAt - Date.now()) / 1000,
+    );
+  }
+  const headers: Record<string, string> = { "x-meridian-shard": label, "x-meridian-requests": String(touch.count) };
+  if (limit > 0) {
+    headers["ratelimit-limit"] = String(limit);
+    headers["ratelimit-remaining"] = String(touch.remaining);
+  }
+  return headers;
+}
+
+/** The caller's home region; a key new to the world gets the region of this PoP (or the nearest one up). */
+async function home(env: Bindings, mesh: Mesh, caller: Caller, key: string): Promise<RegionHint> {
+  const known = cachedHome(key);
+  if (known) return known;
+  const { config } = mesh;
+  // A catalogue PoP (by colo, else by country) brings its region; bare coordinates do not.
+  const claim = config.shardLayout.homeFor(locate(caller.colo, caller.cf), (r) => !config.downRegions.has(r));
+  if (!claim) throw new CallerStateUnavailable("caller state is unavailable: no region is up to hold it", 5);
+  // Home records of new keys are created near this PoP: one breaker for those lookups here.
+  const breaker = mesh.shardBreakers.get(`home@${claim}`);
+  const unavailable = (reason: string, retryAfterSeconds: number) =>
+    new CallerStateUnavailable(`the caller's home record is unavailable: ${reason}`, retryAfterSeconds);
+  if (!breaker.allow()) throw unavailable("its circuit breaker is open", breaker.retryInMs() / 1000);
+  try {
+    const region = await withTimeout(homeOf(env.HOMES, key, claim), config.peerTimeoutMs);
+    breaker.success();
+    return region;
+  } catch (err) {
+    breaker.failure();
+    throw unavailable(err instanceof Error ? err.message : String(err), 1);
+  }
+}
+
+/** A shard that does not answer in time counts as failed rather than holding the request. */
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,77 @@
+// The isolate's long-lived parts, built once per Env in one place: the parsed config, the
+// session cache, the version manager (source + loader + policy), and the mesh state (peers,
+// breakers, retry budget, health checks). Each isolate learns peer health on its own, which
+// needs no coordination.
+import { configOf, type Config } from "./config";
+import type { Env } from "./env";
+import { Breakers, RetryBudget } from "./geo/breaker";
+import { PeerHealth } from "./geo/health";
+import { SessionCache } from "./runtime/sessions";
+import { ModelManager, type PopReporter } from "./versions/manager";
+import { registry } from "./versions/registry";
+import { PointerSource } from "./versions/source";
+
+export interface Mesh {
+  config: Config;
+  /** One breaker per peer colo. */
+  peerBreakers: Breakers;
+  /** One breaker per shard id (and per home-record region): one that keeps failing counts as down. */
+  shardBreakers: Breakers;
+  budget: RetryBudget;
+  /** Active /v2/health/ready probes of the peers. */
+  health: PeerHealth;
+}
+
+export interface Isolate {
+  config: Config;
+  sessions: SessionCache;
+  models: ModelManager;
+  mesh: Mesh;
+}
+
+// Sessions hold the isolate's memory, so there is one cache whatever the Env.
+let sessions: SessionCache | undefined;
+const isolates = new WeakMap<Env, Isolate>();
+
+export function isolateOf(env: Env): Isolate {
+  let isolate = isolates.get(env);
+  if (!isolate) isolates.set(env, (isolate = build(env)));
+  return isolate;
+}
+
+function build(env: Env): Isolate {
+  const config = configOf(env);
+  sessions ??= new SessionCache(config.sessionCacheBytes);
+  const source = new PointerSource(env.POINTERS, config.pointerTtlMs);
+  const models = new ModelManager({
+    registry: registry(env.DB),
+    source,
+    sessions,
+    bucket: env.ARTIFACTS,
+    keys: config.signingKeys,
+    report: reporter(env),
+    newVersionWaitMs: config.newVersionWaitMs,
+  });
+  const mesh: Mesh = {
+    config,
+    peerBreakers: new Breakers(config.breaker),
+    shardBreakers: new Breakers(config.breaker),
+    budget: new RetryBudget(config.retryBudget),
+    health: new PeerHealth(config.healthIntervalMs, config.peerTimeoutMs),
+  };
+  return { config, sessions, models, mesh };
+}
+
+/** Tells the model's RegistryDO what this PoP serves and what failed to load (`meridian status`). */
+function reporter(env: Env): PopReporter {
+  return (model, { colo, served, failure }) =>
+    env.REGISTRY.get(env.REGISTRY.idFromName(model)).report({
+      colo,
+      version: served?.stable.manifest.version ?? null,
+      canary: served?.canary?.signed.manifest.version ?? null,
+      seq: served?.seq ?? 0,
+      fallbackFor: served?.fallbackFor ?? null,
+      failed: failure ? { seq: failure.seq, version: failure.version, error: failure.error, at: failure.at } : null,
+      at: new Date().toISOString(),
+    });
+}

@@ -1,0 +1,26 @@
+// Policy (after TensorFlow Serving's AspiredVersionPolicy): the decisions about which version a
+// request gets, apart from the manager that loads and holds versions. Entirely stateless and
+// idempotent: the same inputs always give the same answer.
+import { murmur3 } from "../../shared/hashring";
+import type { Pointer } from "./pointer";
+
+export type Variant = "stable" | "canary" | "pinned" | "fallback";
+
+/** Sticky canary bucket in [0, 10000): the same caller always lands on the same side. */
+export function bucket(model: string, callerKey: string): number {
+  return murmur3(`${model}\u0000${callerKey}`) % 10_000;
+}
+
+/** Whether this caller gets the canary of a split at `percent`. */
+export function takesCanary(model: string, callerKey: string, percent: number): boolean {
+  return bucket(model, callerKey) < percent * 100;
+}
+
+/**
+ * What an isolate that serves nothing yet may serve while the announced pointer cannot be loaded,
+ * best first: a broken canary must not take the stable version down with it, so the stable
+ * version alone; else the version served before this one.
+ */
+export function fallbackOrder(pointer: Pointer): number[] {
+  return [pointer.canary ? pointer.version : null, pointer.fallback].filter((v): v is number => v !== null);
+}
