@@ -23,6 +23,8 @@ import {
   normalRows,
 } from "../../shared/onnx/models";
 import { onnx } from "../../shared/onnx/proto";
+import { buildFixtureModels } from "../../scripts/models";
+import { spamModel } from "../../scripts/spam-model";
 
 ortWeb.env.wasm.numThreads = 1;
 ortWeb.env.logLevel = "error";
@@ -285,5 +287,33 @@ describe("identityModel", () => {
     const out = await session.run({ x: new ortWeb.Tensor("float32", new Float32Array([1, 2]), [2]) });
     expect(Array.from(out.y!.data as Float32Array)).toEqual([1, 2]);
     await session.release();
+  });
+});
+
+describe("sample model metrics", () => {
+  it("each int8 sample model carries metrics measured on its own bytes, not its fp32 original's", async () => {
+    const fixtures = await buildFixtureModels();
+    const byName = (n: string) => fixtures.find((f) => f.manifest.name === n)!;
+    const spam = spamModel();
+    const { x, y, rows } = spam.data.test;
+    for (const [name, input, rowsX, labels] of [
+      ["spam-int8", "features", x, y],
+      ["iris-int8", "measurements", irisData().x, irisData().y],
+    ] as const) {
+      const f = byName(name);
+      // An independent runtime (onnxruntime-node) on the same rows.
+      const session = await ortNode.InferenceSession.create(Buffer.from(f.onnx, "base64"), { intraOpNumThreads: 1 });
+      const n = labels.length;
+      const out = await session.run({ [input]: new ortNode.Tensor("float32", rowsX, [n, rowsX.length / n]) });
+      await session.release();
+      const predicted = out.label!.data as BigInt64Array;
+      let correct = 0;
+      for (let r = 0; r < n; r++) if (Number(predicted[r]) === labels[r]) correct++;
+      const key = name === "spam-int8" ? "accuracy" : "train_accuracy";
+      expect(f.manifest.metrics[key], name).toBeCloseTo(correct / n, 12);
+    }
+    // The int8 spam model does differ from the fp32 one on the held-out split.
+    expect(byName("spam-int8").manifest.metrics.accuracy).not.toBe(byName("spam").manifest.metrics.accuracy);
+    expect(rows).toBe(y.length);
   });
 });
