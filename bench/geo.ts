@@ -41,7 +41,7 @@ import { FIBRE_KM_PER_MS, fibreRttMs, haversineKm, nearest, ROUTE_INFLATION, typ
 import { HashRing } from "../shared/hashring";
 import { POPS, popByCode, regionPop, type Continent, type Pop, type RegionHint } from "../shared/pops";
 import { shardLabel, shardLayout } from "../shared/shards";
-import { seededRandom } from "../shared/onnx/models";
+import { seededRandom } from "../shared/random";
 import { generateKeyPair } from "../shared/signing";
 import { ROOT } from "../scripts/local";
 import { MESH_COLOS, startMesh, type Mesh } from "../scripts/mesh";

@@ -1,6 +1,6 @@
 // Benchmark helpers shared by the Node benches and the bench Worker (bench/kernel-worker.ts),
 // so nothing here may import node: modules.
-import { normalRows } from "../shared/onnx/models";
+import { normalRows } from "../shared/random";
 
 export interface Summary {
   n: number;

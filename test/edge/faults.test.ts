@@ -4,7 +4,7 @@
 import { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { encodeModel, graph, int64Tensor, node, valueInfo } from "../../shared/onnx/build";
-import { manifestFor } from "../../shared/onnx/models";
+import { manifestFor } from "../../shared/onnx/manifest";
 import { get, post } from "./client";
 import { admin, seed } from "./seed";
 

@@ -6,7 +6,7 @@ import { inject } from "vitest";
 import { AdminError } from "../../shared/admin-client";
 import { sha256Hex } from "../../shared/hash";
 import type { Manifest } from "../../shared/manifest";
-import { manifestFor } from "../../shared/onnx/models";
+import { manifestFor } from "../../shared/onnx/manifest";
 import { signManifest } from "../../shared/signing";
 import { artifactKey } from "../../edge/versions/artifacts";
 import { pointerKey } from "../../edge/versions/pointer";

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import * as ortNode from "onnxruntime-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { irisData } from "../../shared/onnx/models";
-import { normalRows } from "../../shared/onnx/models";
+import { normalRows } from "../../shared/random";
 import { buildFixtureModels, type FixtureModel } from "../../scripts/models";
 import { startSeeded, type DevServer } from "../../scripts/local";
 import { featurizeBatch, featurizerFor } from "../../shared/featurize";

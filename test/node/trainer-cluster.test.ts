@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { seededNormal } from "../../shared/onnx/models";
+import { seededNormal } from "../../shared/random";
 import { Queue } from "bullmq";
 import { ClusterGradients } from "../../trainer/cluster/coordinator";
 import { GRAD_QUEUE } from "../../trainer/cluster/protocol";

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { beforeAll, describe, expect, it } from "vitest";
 import { argmaxRows } from "../../shared/onnx/mlp";
-import { seededNormal } from "../../shared/onnx/models";
+import { seededNormal } from "../../shared/random";
 import { loadDataset, type Dataset } from "../../trainer/data";
 import { runTrainCommand, TRAIN_DEFAULTS, type TrainCommandOptions } from "../../trainer/commands/train";
 import { INT8_MAX_ACCURACY_DROP, INT8_MIN_SIZE_RATIO, buildExport, type ExportResult } from "../../trainer/export/export";

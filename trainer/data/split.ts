@@ -1,6 +1,6 @@
 // Seeded shuffles and the train/test split. mulberry32 (shared/onnx/models.ts) gives the same
 // sequence on every JS engine, so a split seed names one split everywhere.
-import { seededRandom } from "../../shared/onnx/models";
+import { seededRandom } from "../../shared/random";
 import { DatasetError, type Split } from "./types";
 
 /** Fisher–Yates permutation of 0..n-1 from a seed. */

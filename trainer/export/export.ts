@@ -9,7 +9,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Manifest, Quantization } from "../../shared/manifest";
 import { argmaxRows, buildMlpFp32, buildMlpInt8, type Int8Format, type MlpSpec } from "../../shared/onnx/mlp";
-import { manifestFor } from "../../shared/onnx/models";
+import { manifestFor } from "../../shared/onnx/manifest";
 import { seededPermutation } from "../data/split";
 import type { Dataset } from "../data/types";
 import { scorePredictions, type Evaluation } from "../train/evaluate";

@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { ManifestSchema, type Manifest, type Quantization } from "../../shared/manifest";
-import { manifestFor } from "../../shared/onnx/models";
+import { manifestFor } from "../../shared/onnx/manifest";
 import { uploadFile, type AdminClient } from "./client";
 
 export class PushError extends Error {

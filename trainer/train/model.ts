@@ -3,7 +3,7 @@
 // which is what travels through Redis, what the optimizer updates, what a checkpoint stores, and
 // (sliced per layer) what the ONNX exporter reads. Gradients use the same layout.
 import type { DenseLayer } from "../../shared/onnx/mlp";
-import { mlpWeights } from "../../shared/onnx/models";
+import { mlpWeights } from "../../shared/onnx/mlp";
 import { tf } from "./backend";
 
 export type Arch = {
