@@ -16,9 +16,9 @@ import { manifestFor } from "../../shared/onnx/manifest";
 import { mlpWeights } from "../../shared/onnx/mlp";
 import { generateKeyPair, signManifest, verifyManifest } from "../../shared/signing";
 import { ROOT, startSeeded, type DevServer } from "../../scripts/local";
-import { registerVersionCommands } from "../../trainer/commands/versions";
-import { connect } from "../../trainer/publish/client";
-import { KeyError, loadPrivateKey, writeKeyPair } from "../../trainer/publish/keys";
+import { registerAdminCommands } from "../../cli/admin";
+import { connect } from "../../cli/admin/client";
+import { KeyError, loadPrivateKey, writeKeyPair } from "../../cli/admin/keys";
 
 const BIN = join(ROOT, "bin", "meridian.mjs");
 const TSX = join(ROOT, "node_modules", ".bin", "tsx");
@@ -124,7 +124,7 @@ describe("argument validation (no edge needed)", () => {
   it("has --help and --json on every command", async () => {
     // Help text checked in-process (a child process per command costs seconds); one real run below.
     const program = new Command("meridian");
-    registerVersionCommands(program);
+    registerAdminCommands(program);
     for (const name of ["keygen", "push", "promote", "rollback", "canary", "list", "history", "status"]) {
       const cmd = program.commands.find((c) => c.name() === name);
       expect(cmd, name).toBeDefined();

@@ -184,7 +184,7 @@ describe("data-parallel step over 2 workers", () => {
     type Ev = { event: string; step?: number; resumedFrom?: number | null; totalSteps?: number };
     const run = (out: string, killAtCheckpoint?: number) =>
       new Promise<{ code: number | null; signal: string | null; events: Ev[]; stderr: string }>((resolve) => {
-        const p = spawn(process.execPath, ["--import", "tsx", "trainer/cli.ts", ...args(out)], {
+        const p = spawn(process.execPath, ["--import", "tsx", "cli/meridian.ts", ...args(out)], {
           env: { ...process.env, REDIS_URL: redis.url },
           stdio: ["ignore", "pipe", "pipe"],
         });

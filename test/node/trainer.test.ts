@@ -374,13 +374,13 @@ describe("meridian train (command)", () => {
 
   it("the CLI exits non-zero with a one-line reason", () => {
     const cli = (...args: string[]) =>
-      spawnSync(process.execPath, ["--import", "tsx", "trainer/cli.ts", ...args], { encoding: "utf8", timeout: 60_000 });
+      spawnSync(process.execPath, ["--import", "tsx", "cli/meridian.ts", ...args], { encoding: "utf8", timeout: 60_000 });
     const r1 = cli("train", "--dataset", `csv:${join(tmp, "missing.csv")}`, "--out", join(tmp, "x"), "--backend", "cpu");
     expect(r1.status).toBe(1);
-    expect(r1.stderr.trim()).toBe(`meridian: dataset file not found: ${join(tmp, "missing.csv")}`);
+    expect(r1.stderr.trim()).toBe(`meridian: train failed: dataset file not found: ${join(tmp, "missing.csv")}`);
     const r2 = cli("train", "--dataset", "mnist", "--out", join(tmp, "x"), "--backend", "tpu");
     expect(r2.status).toBe(1);
-    expect(r2.stderr.trim()).toBe('meridian: unknown backend "tpu" (expected one of: auto, node-gpu, node, wasm, cpu)');
+    expect(r2.stderr.trim()).toBe('meridian: train failed: unknown backend "tpu" (expected one of: auto, node-gpu, node, wasm, cpu)');
     const r3 = cli("train", "--help");
     expect(r3.status).toBe(0);
     expect(r3.stdout).toMatch(/--dataset <spec>/);

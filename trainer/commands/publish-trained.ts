@@ -2,9 +2,9 @@
 // as `meridian push` (the int8 model, which is what the edge serves), then optionally promotes it.
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { push } from "../publish/push";
-import { loadPrivateKey } from "../publish/keys";
-import { clientFor, type ConnectionFlags } from "./common";
+import { push } from "../../cli/admin/push";
+import { loadPrivateKey } from "../../cli/admin/keys";
+import { clientFor, type ConnectionFlags } from "../../cli/admin/common";
 
 export interface PublishFlags extends ConnectionFlags {
   key?: string;

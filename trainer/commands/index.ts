@@ -1,13 +1,13 @@
-// The `meridian` command. Subcommands: train, worker, and the version commands (commands/versions.ts).
-import { Command, InvalidArgumentError, Option } from "commander";
-import { DATASET_HELP } from "./data";
-import { isUserFacing, oneLine } from "./errors";
-import { BACKEND_CHOICES } from "./train/backend-choice";
-import { OPTIMIZERS } from "./train/optimizer";
-import { TRAIN_DEFAULTS, runTrainCommand, type TrainCommandOptions } from "./commands/train";
-import { runWorkerCommand } from "./commands/worker";
-import { registerVersionCommands } from "./commands/versions";
-import { publishSetup, publishTrained, type PublishFlags } from "./commands/publish-trained";
+// The trainer's commands: `meridian train` (in-process or as a cluster's coordinator) and
+// `meridian worker` (a cluster's gradient worker).
+import { InvalidArgumentError, Option, type Command } from "commander";
+import { action } from "../../cli/failure";
+import { DATASET_HELP } from "../data";
+import { BACKEND_CHOICES } from "../train/backend-choice";
+import { OPTIMIZERS } from "../train/optimizer";
+import { publishSetup, publishTrained, type PublishFlags } from "./publish-trained";
+import { TRAIN_DEFAULTS, runTrainCommand, type TrainCommandOptions } from "./train";
+import { runWorkerCommand } from "./worker";
 
 function int(flag: string): (v: string) => number {
   return (v) => {
@@ -31,12 +31,7 @@ function intList(v: string): number[] {
   return parts.map(Number);
 }
 
-export function buildProgram(): Command {
-  const program = new Command("meridian")
-    .description("Meridian trainer: train models (in-process or on a BullMQ cluster) and export ONNX for the edge")
-    .showHelpAfterError("(run with --help for usage)")
-    .configureOutput({ outputError: (str, write) => write(str) });
-
+export function registerTrainerCommands(program: Command): void {
   const d = TRAIN_DEFAULTS;
   program
     .command("train")
@@ -74,7 +69,8 @@ export function buildProgram(): Command {
     .option("--url <url>", "edge base URL for --push (env MERIDIAN_URL)")
     .option("--token <token>", "admin token for --push (env MERIDIAN_TOKEN)")
     .option("--key <file>", "signing key for --push (env MERIDIAN_SIGNING_KEY or MERIDIAN_SIGNING_KEY_FILE)")
-    .action(async (raw: Record<string, unknown>) => {
+    .action(
+      action("train", async (raw: Record<string, unknown>) => {
       const opts = {
         ...raw,
         waitWorkersMs: Math.round((raw.waitWorkers as number) * 1000),
@@ -88,7 +84,8 @@ export function buildProgram(): Command {
         if (raw.json) process.stdout.write(JSON.stringify({ event: "published", ...r }) + "\n");
         else process.stdout.write(`pushed ${r.name} v${r.version} (${r.state})${r.promoted ? `, now serving` : `; serve it with: meridian promote ${r.name} ${r.version}`}\n`);
       }
-    });
+      }),
+    );
 
   program
     .command("worker")
@@ -103,26 +100,5 @@ export function buildProgram(): Command {
     .option("--json", "JSON lines on stdout", false)
     .option("--quiet", "no periodic summary of gradients", false)
     .option("--verbose", "a line per gradient", false)
-    .action(async (opts) => {
-      await runWorkerCommand(opts);
-    });
-
-  registerVersionCommands(program);
-  return program;
+    .action(action("worker", (opts) => runWorkerCommand(opts)));
 }
-
-export async function main(argv: string[] = process.argv): Promise<void> {
-  try {
-    await buildProgram().parseAsync(argv);
-  } catch (err) {
-    const msg = isUserFacing(err) ? oneLine(err) : `${oneLine(err)}${process.env.MERIDIAN_DEBUG ? `\n${(err as Error).stack}` : ""}`;
-    process.stderr.write(`meridian: ${msg}\n`);
-    process.exitCode = 1;
-  }
-}
-
-const isEntry = (() => {
-  const entry = process.argv[1];
-  return entry !== undefined && /trainer[\\/]cli\.(ts|js|mjs)$/.test(entry);
-})();
-if (isEntry) await main();

@@ -3,9 +3,9 @@
 // version we just read, so a concurrent change between our read and write still gets a 409.
 import type { Command } from "commander";
 import type { ModelState } from "../../shared/admin-client";
-import { AdminError, type AdminClient } from "../publish/client";
+import { AdminError, type AdminClient } from "./client";
+import { action } from "../failure";
 import {
-  action,
   clientFor,
   parseExpected,
   parseModelName,

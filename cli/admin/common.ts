@@ -1,9 +1,9 @@
-// Shared plumbing for the admin subcommands: connection flags, argument parsers, the one-line
-// failure contract (exit 1, `meridian: <verb> failed: <reason>` on stderr) and plain-text tables.
+// Shared plumbing for the admin subcommands: connection flags, argument parsers and plain-text
+// tables (the failure contract is cli/failure.ts).
 import { InvalidArgumentError, type Command } from "commander";
 import { MODEL_NAME } from "../../shared/manifest";
 import { DEFAULT_TIMEOUT_MS } from "../../shared/admin-client";
-import { connect, DEFAULT_URL, type AdminClient } from "../publish/client";
+import { connect, DEFAULT_URL, type AdminClient } from "./client";
 
 export interface ConnectionFlags {
   url?: string;
@@ -28,24 +28,6 @@ export function clientFor(flags: ConnectionFlags, env: NodeJS.ProcessEnv = proce
   if (!/^https?:\/\//.test(url)) throw new Error(`--url must start with http:// or https:// (got ${url})`);
   const seconds = flags.timeout ?? (env.MERIDIAN_TIMEOUT ? parseSeconds(env.MERIDIAN_TIMEOUT) : DEFAULT_TIMEOUT_MS / 1000);
   return connect({ url, token, timeoutMs: seconds * 1000 });
-}
-
-/** Wraps an action so every failure is one stderr line and exit code 1, never a stack trace. */
-export function action<A extends unknown[]>(verb: string, fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
-  return async (...args: A) => {
-    try {
-      await fn(...args);
-    } catch (err) {
-      process.stderr.write(`meridian: ${verb} failed: ${reason(err)}\n`);
-      process.exitCode = 1;
-    }
-  };
-}
-
-export function reason(err: unknown): string {
-  // AdminError messages already read "<status> <edge's error>".
-  const text = err instanceof Error ? err.message : String(err);
-  return text.replace(/\s*\n\s*/g, " ").trim();
 }
 
 export function printJson(value: unknown): void {

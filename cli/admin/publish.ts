@@ -3,9 +3,10 @@ import { existsSync, readFileSync } from "node:fs";
 import cliProgress from "cli-progress";
 import { Option, type Command } from "commander";
 import { QuantizationSchema, type Quantization } from "../../shared/manifest";
-import { loadPrivateKey, writeKeyPair } from "../publish/keys";
-import { parseLabels, push, type Labels } from "../publish/push";
-import { action, bytes, clientFor, parseModelName, printJson, withConnection, type ConnectionFlags } from "./common";
+import { loadPrivateKey, writeKeyPair } from "./keys";
+import { parseLabels, push, type Labels } from "./push";
+import { action } from "../failure";
+import { bytes, clientFor, parseModelName, printJson, withConnection, type ConnectionFlags } from "./common";
 
 export function registerKeygen(program: Command): void {
   program

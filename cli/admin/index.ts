@@ -1,0 +1,11 @@
+// The operator's commands: keygen, push, promote, rollback, canary, list, history, status. They
+// talk to the edge's /admin API over HTTP; nothing here trains.
+import type { Command } from "commander";
+import { registerKeygen, registerPush } from "./publish";
+import { registerServing } from "./serving";
+
+export function registerAdminCommands(program: Command): void {
+  registerKeygen(program);
+  registerPush(program);
+  registerServing(program);
+}
