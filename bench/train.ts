@@ -21,7 +21,7 @@ import { buildExport } from "../trainer/export/export";
 import { selectBackend } from "../trainer/train/backend";
 import { LocalGradients, splitFingerprint, train, type GradientSource, type TrainConfig } from "../trainer/train/loop";
 import { computeGradient, gatherRows, initParams } from "../trainer/train/model";
-import { silentEvents, type StepEvent, type TrainEvents } from "../trainer/train/progress";
+import { silentEvents, type StepEvent, type TrainEvents } from "../trainer/train/events";
 import { rounded, summarize, table, type Summary } from "./lib";
 
 const OUT = join(import.meta.dirname, "results", "train.json");

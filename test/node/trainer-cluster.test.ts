@@ -20,7 +20,7 @@ import { selectBackend } from "../../trainer/train/backend";
 import { LocalGradients, splitFingerprint, train, type TrainConfig } from "../../trainer/train/loop";
 import { averageGradients, computeGradient, gatherRows, initParams } from "../../trainer/train/model";
 import { BatchPlanner } from "../../trainer/train/plan";
-import { silentEvents } from "../../trainer/train/progress";
+import { silentEvents } from "../../trainer/train/events";
 import { freePort, startRedis, type TestRedis } from "../setup/redis";
 
 const tmp = mkdtempSync(join(tmpdir(), "meridian-cluster-"));

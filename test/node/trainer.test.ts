@@ -23,7 +23,7 @@ import {
   initParams,
   predictProbabilities,
 } from "../../trainer/train/model";
-import { silentEvents } from "../../trainer/train/progress";
+import { silentEvents } from "../../trainer/train/events";
 
 const tmp = mkdtempSync(join(tmpdir(), "meridian-trainer-"));
 

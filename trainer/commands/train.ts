@@ -13,7 +13,8 @@ import { parseBackendChoice } from "../train/backend-choice";
 import type { CheckpointStore } from "../train/checkpoint";
 import type { GradientSource, TrainConfig, TrainResult } from "../train/loop";
 import { OPTIMIZERS, type OptimizerKind } from "../train/optimizer";
-import { HumanEvents, JsonEvents, type TrainEvents } from "../train/progress";
+import type { TrainEvents } from "../train/events";
+import { HumanEvents, JsonEvents } from "../train/progress";
 
 // TensorFlow.js, BullMQ and onnxruntime load only once the options are known to be good, so
 // `--help` and flag mistakes answer at once.

@@ -9,7 +9,7 @@ import { evaluateAsync, type Evaluation } from "./evaluate";
 import { averageGradients, computeGradient, gatherRows, initParams, type ShardGradient } from "./model";
 import { applyGradients, createOptimizerState, type OptimizerConfig, type OptimizerState } from "./optimizer";
 import { BatchPlanner, type StepPlan } from "./plan";
-import type { TrainEvents } from "./progress";
+import type { EpochStats, TrainEvents } from "./events";
 
 export type TrainConfig = {
   /** [inputs, hidden…, classes]. */
@@ -93,15 +93,6 @@ export function runIdFor(cfg: TrainConfig, dataFingerprint: string): string {
   return createHash("sha256").update(key).digest("hex").slice(0, 16);
 }
 
-export type EpochStats = {
-  epoch: number;
-  steps: number;
-  trainLoss: number;
-  trainAccuracy: number;
-  seconds: number;
-  stepsPerSec: number;
-  test?: Evaluation;
-};
 
 export type TrainResult = {
   runId: string;

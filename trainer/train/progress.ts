@@ -1,53 +1,7 @@
 // Training progress: a bar per epoch (loss, accuracy, steps/s) for people, JSON lines for tools.
 import cliProgress from "cli-progress";
+import type { EpochStartEvent, EpochStats, RunStartEvent, StepEvent, TrainEvents } from "./events";
 import { formatEvaluation, type Evaluation } from "./metrics";
-import type { EpochStats } from "./loop";
-
-export type RunStartEvent = {
-  runId: string;
-  mode: string;
-  totalSteps: number;
-  stepsPerEpoch: number;
-  epochs: number;
-  startStep: number;
-  resumedFrom: number | null;
-  shards: number;
-  checkpoints: string | null;
-};
-export type EpochStartEvent = { epoch: number; epochs: number; steps: number; startAt: number };
-export type StepEvent = {
-  step: number;
-  epoch: number;
-  index: number;
-  loss: number;
-  accuracy: number;
-  ms: number;
-  computeMs: number | null;
-  /** Averaging + optimizer update on the coordinator. */
-  applyMs: number;
-  stepsPerSec: number;
-};
-
-export interface TrainEvents {
-  runStart(e: RunStartEvent): void;
-  epochStart(e: EpochStartEvent): void;
-  step(e: StepEvent): void;
-  epochEnd(e: EpochStats): void;
-  checkpoint(e: { step: number; where: string }): void;
-  evaluation(e: Evaluation): void;
-  /** A line for people (stdout) or a {"event":"info"} record. */
-  info(message: string, data?: Record<string, unknown>): void;
-}
-
-export const silentEvents: TrainEvents = {
-  runStart() {},
-  epochStart() {},
-  step() {},
-  epochEnd() {},
-  checkpoint() {},
-  evaluation() {},
-  info() {},
-};
 
 /** One JSON object per line on `out` (stdout by default), every object with an "event" field. */
 export class JsonEvents implements TrainEvents {
