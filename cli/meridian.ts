@@ -3,14 +3,15 @@
 import { Command } from "commander";
 import { registerTrainerCommands } from "../trainer/commands";
 import { registerAdminCommands } from "./admin";
-import { fail } from "./failure";
+import { publishSetup, publishTrained } from "./admin/publish-trained";
+import { action, fail } from "./failure";
 
 export function buildProgram(): Command {
   const program = new Command("meridian")
     .description("Meridian: train models, publish and serve their versions at the edge")
     .showHelpAfterError("(run with --help for usage)")
     .configureOutput({ outputError: (str, write) => write(str) });
-  registerTrainerCommands(program);
+  registerTrainerCommands(program, { action, publisher: { setup: publishSetup, publish: publishTrained } });
   registerAdminCommands(program);
   return program;
 }

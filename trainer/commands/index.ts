@@ -1,11 +1,9 @@
 // The trainer's commands: `meridian train` (in-process or as a cluster's coordinator) and
 // `meridian worker` (a cluster's gradient worker).
 import { InvalidArgumentError, Option, type Command } from "commander";
-import { action } from "../../cli/failure";
 import { DATASET_HELP } from "../data";
 import { BACKEND_CHOICES } from "../train/backend-choice";
 import { OPTIMIZERS } from "../train/optimizer";
-import { publishSetup, publishTrained, type PublishFlags } from "./publish-trained";
 import { TRAIN_DEFAULTS, runTrainCommand, type TrainCommandOptions } from "./train";
 import { runWorkerCommand } from "./worker";
 
@@ -31,7 +29,27 @@ function intList(v: string): number[] {
   return parts.map(Number);
 }
 
-export function registerTrainerCommands(program: Command): void {
+/** What the entry point lends the trainer's commands: its failure contract, and publishing for `train --push`. */
+export interface TrainerHooks<S> {
+  action<A extends unknown[]>(verb: string, fn: (...args: A) => Promise<void>): (...args: A) => Promise<void>;
+  publisher: TrainPublisher<S>;
+}
+
+/** The flags of `train` that publishing reads. */
+export interface PushFlags {
+  url?: string;
+  token?: string;
+  key?: string;
+  promote?: boolean;
+}
+
+export interface TrainPublisher<S> {
+  /** Checks credentials before training starts; its result is handed to publish(). */
+  setup(flags: PushFlags): Promise<S>;
+  publish(out: string, flags: PushFlags, setup: S): Promise<{ name: string; version: number; state: string; promoted: boolean }>;
+}
+
+export function registerTrainerCommands<S>(program: Command, { action, publisher }: TrainerHooks<S>): void {
   const d = TRAIN_DEFAULTS;
   program
     .command("train")
@@ -77,10 +95,11 @@ export function registerTrainerCommands(program: Command): void {
         backupMinMs: raw.backupAfter as number,
         backupFactor: raw.backups === false ? 0 : d.backupFactor,
       } as unknown as TrainCommandOptions;
-      const publish = raw.push || raw.promote ? await publishSetup(raw as PublishFlags) : undefined;
+      const push = Boolean(raw.push || raw.promote);
+      const setup = push ? await publisher.setup(raw as PushFlags) : undefined;
       await runTrainCommand(opts);
-      if (publish) {
-        const r = await publishTrained(opts.out, raw as PublishFlags, publish);
+      if (push) {
+        const r = await publisher.publish(opts.out, raw as PushFlags, setup as S);
         if (raw.json) process.stdout.write(JSON.stringify({ event: "published", ...r }) + "\n");
         else process.stdout.write(`pushed ${r.name} v${r.version} (${r.state})${r.promoted ? `, now serving` : `; serve it with: meridian promote ${r.name} ${r.version}`}\n`);
       }

@@ -2,9 +2,9 @@
 // as `meridian push` (the int8 model, which is what the edge serves), then optionally promotes it.
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { push } from "../../cli/admin/push";
-import { loadPrivateKey } from "../../cli/admin/keys";
-import { clientFor, type ConnectionFlags } from "../../cli/admin/common";
+import { push } from "./push";
+import { loadPrivateKey } from "./keys";
+import { clientFor, type ConnectionFlags } from "./common";
 
 export interface PublishFlags extends ConnectionFlags {
   key?: string;
