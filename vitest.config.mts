@@ -28,7 +28,8 @@ export default defineConfig({
         ],
         test: {
           name: "edge",
-          include: ["test/edge/**/*.test.ts"],
+          // Beside the code they test; support (client, seeding, PoPs) in test/edge.
+          include: ["edge/**/*.test.ts"],
           globalSetup: ["test/setup/models.ts"],
           testTimeout: 30_000,
         },

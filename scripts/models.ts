@@ -3,9 +3,14 @@
 // SpamAssassin text classifier (fp32 and int8) that takes raw text. Each classifier's metrics are
 // measured on its own bytes: the int8 models are run (onnxruntime-web, the runtime the edge uses)
 // on the same rows as their fp32 originals.
-import * as ort from "onnxruntime-web";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import * as ort from "onnxruntime-web/wasm";
 
+// The build with its loader inlined, given its .wasm bytes: nothing is fetched or imported by URL,
+// so it runs the same under tsx and under vitest's module runner (the test setup).
 ort.env.wasm.numThreads = 1;
+ort.env.wasm.wasmBinary = readFileSync(createRequire(import.meta.url).resolve("onnxruntime-web/ort-wasm-simd-threaded.wasm"));
 import { irisData, irisSpec, irisWeights, IRIS_LABELS, buildDtypeEchoModel } from "../shared/onnx/models";
 import { manifestFor } from "../shared/onnx/manifest";
 import { mlpWeights } from "../shared/onnx/mlp";

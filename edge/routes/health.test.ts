@@ -1,6 +1,6 @@
 import { SELF } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
-import { seed } from "./seed";
+import { seed } from "../../test/edge/seed";
 
 beforeAll(() => seed());
 

@@ -1,9 +1,9 @@
 // The session cache: one load per key under concurrency, LRU by bytes, leases that outlive eviction.
 import { describe, expect, it } from "vitest";
-import "../../edge/index"; // wires ort to its .wasm, as the Worker does
-import { ort } from "../../edge/runtime/ort";
-import { SessionCache, type LoadedSession } from "../../edge/runtime/sessions";
-import { fixture } from "./seed";
+import "../index"; // wires ort to its .wasm, as the Worker does
+import { ort } from "./ort";
+import { SessionCache, type LoadedSession } from "./sessions";
+import { fixture } from "../../test/edge/seed";
 
 function loader(name: string, counter: { n: number }) {
   return async (): Promise<LoadedSession> => {

@@ -5,8 +5,8 @@ import { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { encodeModel, graph, int64Tensor, node, valueInfo } from "../../shared/onnx/build";
 import { manifestFor } from "../../shared/onnx/manifest";
-import { get, post } from "./client";
-import { admin, seed } from "./seed";
+import { get, post } from "../../test/edge/client";
+import { admin, seed } from "../../test/edge/seed";
 
 /** y = a + b with a, b both [-1, 4]: the batch sizes must agree, which no manifest can say. */
 const pairModel = () =>

@@ -5,8 +5,8 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { inject } from "vitest";
 import { featurizerFor } from "../../shared/featurize";
 import { signManifest } from "../../shared/signing";
-import { get, post, type InferBody } from "./client";
-import { admin, expectAdminError, fixture, seed } from "./seed";
+import { get, post, type InferBody } from "../../test/edge/client";
+import { admin, expectAdminError, fixture, seed } from "../../test/edge/seed";
 
 beforeAll(() => seed(["iris", "spam", "spam-int8"]));
 

@@ -8,11 +8,11 @@ import { sha256Hex } from "../../shared/hash";
 import type { Manifest } from "../../shared/manifest";
 import { manifestFor } from "../../shared/onnx/manifest";
 import { signManifest } from "../../shared/signing";
-import { artifactKey } from "../../edge/versions/artifacts";
-import { pointerKey } from "../../edge/versions/pointer";
-import { BASE, irisRequest, post } from "./client";
-import { json, popAt } from "./pop";
-import { admin, expectAdminError, fixture, seed } from "./seed";
+import { artifactKey } from "./artifacts";
+import { pointerKey } from "./pointer";
+import { BASE, irisRequest, post } from "../../test/edge/client";
+import { json, popAt } from "../../test/edge/pop";
+import { admin, expectAdminError, fixture, seed } from "../../test/edge/seed";
 
 const v2Bytes = () => Uint8Array.from(atob(inject("irisV2")), (c) => c.charCodeAt(0));
 

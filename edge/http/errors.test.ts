@@ -2,8 +2,8 @@
 // keeps serving afterwards.
 import { SELF } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
-import { BASE, IRIS_ROWS, get, irisRequest, post } from "./client";
-import { seed } from "./seed";
+import { BASE, IRIS_ROWS, get, irisRequest, post } from "../../test/edge/client";
+import { seed } from "../../test/edge/seed";
 
 beforeAll(() => seed());
 

@@ -4,12 +4,12 @@ import { env, listDurableObjectIds, runDurableObjectAlarm, runInDurableObject } 
 import { beforeAll, describe, expect, it } from "vitest";
 import { REGION_HINTS, popByCode } from "../../shared/pops";
 import { DEFAULT_LAYOUT, parseLayout, shardLabel, shardLayout } from "../../shared/shards";
-import { DEFAULTS } from "../../edge/config";
-import { shardStub } from "../../edge/callers/shards";
-import { configOf } from "../../edge/config";
-import { irisRequest, post } from "./client";
-import { json, popAt } from "./pop";
-import { seed } from "./seed";
+import { DEFAULTS } from "../config";
+import { shardStub } from "./shards";
+import { configOf } from "../config";
+import { irisRequest, post } from "../../test/edge/client";
+import { json, popAt } from "../../test/edge/pop";
+import { seed } from "../../test/edge/seed";
 
 beforeAll(() => seed(["iris"]));
 

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { IRIS_ROWS, get, irisRequest, post, type InferBody } from "./client";
-import { seed } from "./seed";
+import { IRIS_ROWS, get, irisRequest, post, type InferBody } from "../../test/edge/client";
+import { seed } from "../../test/edge/seed";
 
 beforeAll(() => seed());
 

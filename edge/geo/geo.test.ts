@@ -2,15 +2,15 @@
 // and failover between PoPs with injected faults (a peer that errors, hangs, or is slow).
 import { env } from "cloudflare:test";
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
-import type { Env } from "../../edge/env";
+import type { Env } from "../env";
 import { popByCode } from "../../shared/pops";
-import { DEFAULTS } from "../../edge/config";
-import { CircuitBreaker, RetryBudget, withRetries } from "../../edge/geo/breaker";
-import { HOP_HEADER } from "../../edge/geo/forward";
-import { locate, nearestHealthyPeer, parsePeers, rankPeers } from "../../edge/geo/peers";
-import { irisRequest } from "./client";
-import { json, popAt } from "./pop";
-import { admin, fixture, seed } from "./seed";
+import { DEFAULTS } from "../config";
+import { CircuitBreaker, RetryBudget, withRetries } from "./breaker";
+import { HOP_HEADER } from "./forward";
+import { locate, nearestHealthyPeer, parsePeers, rankPeers } from "./peers";
+import { irisRequest } from "../../test/edge/client";
+import { json, popAt } from "../../test/edge/pop";
+import { admin, fixture, seed } from "../../test/edge/seed";
 
 describe("circuit breaker", () => {
   const clock = () => {
