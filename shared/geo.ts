@@ -33,17 +33,18 @@ export function fibreRttMs(km: number, inflation: number = ROUTE_INFLATION.typic
   return (2 * km * inflation) / FIBRE_KM_PER_MS;
 }
 
-/** The nearest candidate (that passes `isHealthy`, when given) and its distance; undefined if none. */
-export function nearest<T extends LatLon>(
-  point: LatLon,
-  candidates: readonly T[],
-  isHealthy?: (candidate: T) => boolean,
-): { item: T; km: number } | undefined {
-  let best: { item: T; km: number } | undefined;
-  for (const item of candidates) {
-    if (isHealthy && !isHealthy(item)) continue;
-    const km = haversineKm(point, item);
-    if (!best || km < best.km) best = { item, km };
-  }
-  return best;
+/**
+ * Candidates that pass `keep` (when given), nearest first, with their great-circle distances:
+ * the one distance ranking everything geographic uses. `at` says where a candidate is.
+ */
+export function byDistance<T>(point: LatLon, candidates: readonly T[], keep?: (candidate: T) => boolean, at: (candidate: T) => LatLon = (c) => c as LatLon): Array<{ item: T; km: number }> {
+  return candidates
+    .filter((c) => !keep || keep(c))
+    .map((item) => ({ item, km: haversineKm(point, at(item)) }))
+    .sort((a, b) => a.km - b.km);
+}
+
+/** The nearest candidate (that passes `keep`, when given) and its distance; undefined if none. */
+export function nearest<T extends LatLon>(point: LatLon, candidates: readonly T[], keep?: (candidate: T) => boolean): { item: T; km: number } | undefined {
+  return byDistance(point, candidates, keep)[0];
 }

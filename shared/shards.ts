@@ -2,7 +2,7 @@
 // region of the PoP that first saw it; edge/geo/homes.ts records it), and the key's shard is the
 // owner on that region's consistent-hash ring. State therefore sits near the caller, and a key
 // still maps to one shard world-wide because its home never changes. Pure.
-import { haversineKm, type LatLon } from "./geo";
+import { nearest, type LatLon } from "./geo";
 import { HashRing, type Shard } from "./hashring";
 import { REGIONS, REGION_HINTS, regionPop, type RegionHint } from "./pops";
 
@@ -64,13 +64,8 @@ export class ShardLayout {
   }
 
   private nearestRegion(from: LatLon, usable: (r: RegionHint) => boolean = () => true): RegionHint | undefined {
-    let best: { region: RegionHint; km: number } | undefined;
-    for (const region of this.rings.keys()) {
-      if (!usable(region)) continue;
-      const km = haversineKm(from, regionPop(region));
-      if (!best || km < best.km) best = { region, km };
-    }
-    return best?.region;
+    const hubs = [...this.rings.keys()].filter(usable).map(regionPop);
+    return nearest(from, hubs)?.item.region;
   }
 }
 

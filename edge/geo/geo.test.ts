@@ -7,7 +7,7 @@ import { popByCode } from "../../shared/pops";
 import { DEFAULTS } from "../config";
 import { CircuitBreaker, RetryBudget, withRetries } from "./breaker";
 import { HOP_HEADER } from "./forward";
-import { locate, nearestHealthyPeer, parsePeers, rankPeers } from "./peers";
+import { locate, parsePeers, rankPeers } from "./peers";
 import { irisRequest } from "../../test/edge/client";
 import { json, popAt } from "../../test/edge/pop";
 import { admin, fixture, seed } from "../../test/edge/seed";
@@ -132,10 +132,10 @@ describe("router", () => {
   it("picks the nearest peer by great-circle distance and skips unhealthy ones", () => {
     const paris = { lat: 48.8566, lon: 2.3522 };
     expect(rankPeers(paris, "CDG", peers).map((p) => p.colo)).toEqual(["LHR", "AMS", "IAD", "SIN"]);
-    expect(nearestHealthyPeer(paris, "CDG", peers, (p) => p.colo !== "LHR")?.colo).toBe("AMS");
-    expect(nearestHealthyPeer({ lat: -33.87, lon: 151.21 }, "SYD", peers)?.colo).toBe("SIN");
-    expect(nearestHealthyPeer({ lat: 40.71, lon: -74.0 }, "JFK", peers)?.colo).toBe("IAD");
-    expect(nearestHealthyPeer(paris, "CDG", peers, () => false)).toBeUndefined();
+    expect(rankPeers(paris, "CDG", peers, (p) => p.colo !== "LHR")[0]?.colo).toBe("AMS");
+    expect(rankPeers({ lat: -33.87, lon: 151.21 }, "SYD", peers)[0]?.colo).toBe("SIN");
+    expect(rankPeers({ lat: 40.71, lon: -74.0 }, "JFK", peers)[0]?.colo).toBe("IAD");
+    expect(rankPeers(paris, "CDG", peers, () => false)).toEqual([]);
   });
 
   it("never picks this PoP itself", () => {

@@ -1,7 +1,7 @@
 // Where a request goes when this PoP cannot answer it: the nearest healthy peer PoP by
 // great-circle distance. Pure (no I/O), so it is tested directly.
 import { z } from "zod";
-import { haversineKm, type LatLon } from "../../shared/geo";
+import { byDistance, type LatLon } from "../../shared/geo";
 import { POPS, popByCode, regionPop, type Continent, type RegionHint } from "../../shared/pops";
 
 export interface Peer extends LatLon {
@@ -79,13 +79,5 @@ export function locate(colo: string, cf: CfLocation | undefined): (LatLon & { re
  */
 export function rankPeers(from: LatLon | undefined, self: string, peers: readonly Peer[], healthy: (p: Peer) => boolean = () => true): Peer[] {
   const others = peers.filter((p) => p.colo !== self.toUpperCase() && healthy(p));
-  if (!from) return others;
-  return others
-    .map((p) => ({ p, km: haversineKm(from, p) }))
-    .sort((a, b) => a.km - b.km)
-    .map(({ p }) => p);
-}
-
-export function nearestHealthyPeer(from: LatLon | undefined, self: string, peers: readonly Peer[], healthy?: (p: Peer) => boolean): Peer | undefined {
-  return rankPeers(from, self, peers, healthy)[0];
+  return from ? byDistance(from, others).map(({ item }) => item) : others;
 }
