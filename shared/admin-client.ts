@@ -2,6 +2,7 @@
 // seed and the workerd tests all publish through the same calls.
 import type { Manifest } from "./manifest";
 import { signManifest } from "./signing";
+import type { PopStatus } from "./status";
 
 export type Fetch = (input: string, init?: RequestInit) => Promise<Response>;
 
@@ -15,18 +16,6 @@ export interface ModelState {
 export interface ModelDetail extends ModelState {
   nextVersion: number;
   versions: Array<{ version: number; state: string; sha256: string; size: number; createdAt: string; pushedBy: string | null; quantization: string }>;
-}
-
-/** What one PoP serves (the pointer at `seq`) and, apart from it, the newer pointer it failed to load. */
-export interface PopStatus {
-  colo: string;
-  version: number | null;
-  canary: number | null;
-  seq: number;
-  /** The announced version that `version` stands in for, when it failed to load there. */
-  fallbackFor: number | null;
-  failed: { seq: number; version: number; error: string; at: string } | null;
-  at: string;
 }
 
 /** A non-2xx answer from the edge; `body` is its JSON error object. */

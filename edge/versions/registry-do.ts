@@ -5,6 +5,7 @@ import { DurableObject } from "cloudflare:workers";
 import { and, eq, inArray } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import type { Manifest } from "../../shared/manifest";
+import type { PopStatus } from "../../shared/status";
 import { pointerKey, type Canary, type Pointer } from "./pointer";
 import { events, models, versions, type EventAction } from "./schema";
 
@@ -17,19 +18,6 @@ export interface ModelState {
   previous: number[];
 }
 
-/** What one PoP serves, and apart from it, the last pointer it failed to load (if that is still so). */
-export interface PopReport {
-  colo: string;
-  /** The stable version served (null: nothing yet). */
-  version: number | null;
-  canary: number | null;
-  /** The seq of the pointer being served: below the registry's while the PoP trails it. */
-  seq: number;
-  /** Set when `version` stands in for this announced version, which failed to load there. */
-  fallbackFor: number | null;
-  failed: { seq: number; version: number; error: string; at: string } | null;
-  at: string;
-}
 
 /** The bindings the registry writes to (not the Worker's whole Env: no import back). */
 export interface RegistryBindings {
@@ -61,14 +49,14 @@ export class RegistryDO extends DurableObject<RegistryBindings> {
     return (await this.ctx.storage.get<ModelState>("state")) ?? { ...EMPTY, previous: [] };
   }
 
-  async pops(): Promise<PopReport[]> {
-    const map = await this.ctx.storage.list<PopReport>({ prefix: "pop:" });
+  async pops(): Promise<PopStatus[]> {
+    const map = await this.ctx.storage.list<PopStatus>({ prefix: "pop:" });
     return [...map.values()].sort((a, b) => a.colo.localeCompare(b.colo));
   }
 
-  async report(pop: PopReport): Promise<void> {
+  async report(pop: PopStatus): Promise<void> {
     const key = `pop:${pop.colo}`;
-    const known = await this.ctx.storage.get<PopReport>(key);
+    const known = await this.ctx.storage.get<PopStatus>(key);
     // Isolates of one PoP report in any order: a report never takes its served seq backwards.
     if (!known || known.seq <= pop.seq) await this.ctx.storage.put(key, pop);
   }
