@@ -1,6 +1,7 @@
-// Local edge processes: `wrangler dev` in its own process group (killing only npx's pid would
-// leave workerd running), dev credentials, and seeding the sample models through the admin API.
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+// Local edge processes: `wrangler dev` under the reaper (scripts/supervise.ts: its own process
+// group, stopped with us however we end; killing only npx's pid would leave workerd running), dev
+// credentials, and seeding the sample models through the admin API.
+import { execFile, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
@@ -8,6 +9,7 @@ import { promisify } from "node:util";
 import { AdminClient } from "../shared/admin-client";
 import { generateKeyPair } from "../shared/signing";
 import { buildFixtureModels } from "./models";
+import { supervise } from "./supervise";
 
 const run = promisify(execFile);
 export const ROOT = new URL("..", import.meta.url).pathname;
@@ -55,10 +57,12 @@ export async function migrate(stateDir = DEFAULT_STATE): Promise<void> {
   });
 }
 
-/** Publishes the sample models through the admin API; models already serving those bytes are left alone. */
-export async function seedModels(url: string, creds: Credentials, log: (line: string) => void = () => {}): Promise<void> {
+/** Publishes the sample models through the admin API; models already serving those bytes are left alone. Returns their names. */
+export async function seedModels(url: string, creds: Credentials, log: (line: string) => void = () => {}): Promise<string[]> {
+  const names: string[] = [];
   const client = new AdminClient(url, creds.adminToken, { actor: "seed" });
   for (const { manifest, onnx } of await buildFixtureModels()) {
+    names.push(manifest.name);
     const known = await client.model(manifest.name);
     if (known?.versions.some((v) => v.sha256 === manifest.sha256 && v.version === known.serving)) {
       log(`${manifest.name}: v${known.serving} already serving`);
@@ -67,6 +71,7 @@ export async function seedModels(url: string, creds: Credentials, log: (line: st
     const m = await client.publish(manifest, new Uint8Array(Buffer.from(onnx, "base64")), creds.privateKey, { promote: true });
     log(`${m.name}: published v${m.version} (${m.quantization}, ${m.size} bytes, sha256 ${m.sha256.slice(0, 12)})`);
   }
+  return names;
 }
 
 export async function freePort(): Promise<number> {
@@ -83,6 +88,7 @@ export async function freePort(): Promise<number> {
 
 export interface DevServer {
   url: string;
+  /** The reaper wrangler runs under (scripts/reaper.mjs): it exits as wrangler did, once all of it is gone. */
   process: ChildProcess;
   /** Milliseconds from spawn until the readiness path answered 200. */
   readyMs: number;
@@ -101,6 +107,8 @@ export interface DevOptions {
   /** No per-request log lines from wrangler (benchmarks: they cost its process CPU on every request). */
   quiet?: boolean;
   timeoutMs?: number;
+  /** Aborting stops a start still waiting for readiness (startDev then throws). */
+  signal?: AbortSignal;
 }
 
 export async function startDev(opts: DevOptions = {}): Promise<DevServer> {
@@ -110,37 +118,21 @@ export async function startDev(opts: DevOptions = {}): Promise<DevServer> {
   if (opts.config) args.push("--config", opts.config);
   for (const [k, v] of Object.entries(opts.vars ?? {})) args.push("--var", `${k}:${v}`);
   const t0 = Date.now();
-  const child = spawn(WRANGLER, args, {
-    cwd: ROOT,
-    env: WRANGLER_ENV,
-    detached: true,
-    stdio: opts.inheritOutput ? ["ignore", "inherit", "inherit"] : ["ignore", "pipe", "pipe"],
-  });
+  const stdio = opts.inheritOutput ? "inherit" : "pipe";
+  const { process: child, stop } = supervise(WRANGLER, args, { cwd: ROOT, env: WRANGLER_ENV, stdout: stdio, stderr: stdio });
   // Only the tail is kept (for error messages): a long-running server logs every request.
   let output = "";
   const keep = (d: Buffer) => (output = (output + d.toString()).slice(-65_536));
   child.stdout?.on("data", keep);
   child.stderr?.on("data", keep);
   const url = `http://127.0.0.1:${port}`;
-  const stop = async () => {
-    if (child.exitCode !== null || child.pid === undefined) return;
-    const exited = new Promise((r) => child.once("exit", r));
-    try {
-      process.kill(-child.pid, "SIGTERM");
-    } catch {
-      return;
-    }
-    const timer = setTimeout(() => {
-      try {
-        process.kill(-child.pid!, "SIGKILL");
-      } catch {}
-    }, 5000);
-    await exited;
-    clearTimeout(timer);
-  };
   const timeout = opts.timeoutMs ?? 60_000;
   while (Date.now() < t0 + timeout) {
-    if (child.exitCode !== null) throw new Error(`wrangler dev exited (${child.exitCode}):\n${output}`);
+    if (opts.signal?.aborted) {
+      await stop();
+      throw new Error("wrangler dev start aborted");
+    }
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`wrangler dev exited (${child.exitCode ?? child.signalCode}):\n${output}`);
     try {
       const res = await fetch(`${url}${opts.readyPath ?? "/v2/health/ready"}`);
       if (res.ok) return { url, process: child, readyMs: Date.now() - t0, stop };
@@ -156,15 +148,34 @@ export async function startDev(opts: DevOptions = {}): Promise<DevServer> {
 /** Migrated state, a running `wrangler dev` with credentials, and the sample models serving. */
 export async function startSeeded(
   opts: DevOptions & { credentials?: Credentials; log?: (line: string) => void } = {},
-): Promise<DevServer & { credentials: Credentials }> {
+): Promise<DevServer & { credentials: Credentials; models: string[] }> {
   const credentials = opts.credentials ?? (await devCredentials());
   await migrate(opts.stateDir);
+  opts.signal?.throwIfAborted();
   const server = await startDev({ ...opts, vars: { ...credentialVars(credentials), ...opts.vars } });
+  // Aborted while seeding: stopping the server makes the seeding fail at once.
+  const onAbort = () => void server.stop();
+  opts.signal?.addEventListener("abort", onAbort);
   try {
-    await seedModels(server.url, credentials, opts.log);
+    let models: string[];
+    for (let attempt = 1; ; attempt++) {
+      try {
+        models = await seedModels(server.url, credentials, opts.log);
+        break;
+      } catch (err) {
+        // A loaded machine occasionally drops the first connections to a just-started workerd
+        // (seen: UND_ERR_SOCKET); seeding skips what is already serving, so it can run again.
+        if (attempt === 3 || opts.signal?.aborted) throw err;
+        opts.log?.(`seeding failed (${err instanceof Error ? err.message : String(err)}), retrying`);
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+    opts.signal?.throwIfAborted();
+    return { ...server, credentials, models };
   } catch (err) {
     await server.stop();
     throw err;
+  } finally {
+    opts.signal?.removeEventListener("abort", onAbort);
   }
-  return { ...server, credentials };
 }

@@ -12,6 +12,10 @@
 // PoP→PoP failover hop pays the PoP→PoP delay too and cannot reach a PoP marked down.
 //
 //   POST /_mesh/down/<colo>, /_mesh/up/<colo>   take a PoP out of (or back into) routing
+//   POST /_mesh/fault/<colo> {"mode":"error"|"hang"|"slow"|"reset", "status"?, "delayMs"?, "path"?, "from"?}
+//        DELETE /_mesh/fault/<colo>              a fault on PoP→PoP traffic relayed to that PoP
+//                                               (health probes too; see MeshFault), like toxiproxy
+//   GET  /_mesh/relayed (DELETE clears)          what the relay carried, and what became of it
 //   GET  /_mesh                                  the PoPs, their URLs and state
 //   header x-mesh-delay: off                     no simulated delay for this request
 //
@@ -99,7 +103,80 @@ export interface Mesh {
   /** Where the front door sends a client at `at` (nearest PoP up), or undefined when none is. */
   route(at: LatLon): MeshRoute | undefined;
   setDown(colo: string, down: boolean): void;
+  /** Sets (or, with undefined, clears) the fault the relay applies to traffic relayed to `colo`. */
+  setFault(colo: string, fault: MeshFault | undefined): void;
+  /** What the relay has carried since the last clearRelayed(), oldest first. */
+  relayed(): RelayRecord[];
+  clearRelayed(): void;
+  /** Stops one PoP's wrangler/workerd (its state is kept); the relay then refuses traffic to it. */
+  stopPop(colo: string): Promise<void>;
+  /** Starts a stopped PoP again on the same port and state, with `vars` on top of its own. */
+  startPop(colo: string, opts?: { vars?: Record<string, string> }): Promise<MeshPop>;
   stop(): Promise<void>;
+}
+
+/**
+ * A fault the relay injects into PoP→PoP traffic to one PoP (like a toxiproxy toxic), health
+ * probes included: `error` answers `status` (default 500) without reaching the PoP, `hang` never
+ * answers (until the caller gives up), `slow` passes the request on after `delayMs` more,
+ * `reset` drops the connection without an answer. `path` (a prefix, e.g. "/v2/health/ready" or
+ * "/v2/models/") and `from` (a colo) narrow what it applies to.
+ */
+export interface MeshFault {
+  mode: "error" | "hang" | "slow" | "reset";
+  status?: number;
+  delayMs?: number;
+  path?: string;
+  from?: string;
+}
+
+/** One request the relay carried (or refused, or faulted). */
+export interface RelayRecord {
+  seq: number;
+  from: string;
+  to: string;
+  method: string;
+  /** Path and query on the PoP. */
+  path: string;
+  /** A health probe (x-meridian-probe), not client traffic. */
+  probe: boolean;
+  /** The x-meridian-hop header: the PoP that forwarded it. */
+  hop: string | null;
+  fault: MeshFault["mode"] | null;
+  /** Epoch ms when the relay received it. */
+  at: number;
+  /** answered (by the PoP or by an error fault), hung (the caller gave up), reset, down (PoP marked down or stopped), abandoned (the caller left during a slow fault), failed (the PoP could not be reached). */
+  outcome: "pending" | "answered" | "hung" | "reset" | "down" | "abandoned" | "failed";
+  status: number | null;
+  /** Received to answered, or to the caller giving up (ms). */
+  ms: number | null;
+}
+
+const FAULT_MODES: ReadonlyArray<MeshFault["mode"]> = ["error", "hang", "slow", "reset"];
+
+/** A fault from a /_mesh/fault request body; throws a RangeError naming what is wrong. */
+export function parseFault(value: unknown): MeshFault {
+  const v = (value ?? {}) as Record<string, unknown>;
+  if (typeof v !== "object" || !FAULT_MODES.includes(v.mode as MeshFault["mode"])) throw new RangeError(`fault mode must be one of ${FAULT_MODES.join(", ")}`);
+  const fault: MeshFault = { mode: v.mode as MeshFault["mode"] };
+  if (v.status !== undefined) {
+    if (!Number.isInteger(v.status) || (v.status as number) < 200 || (v.status as number) > 599) throw new RangeError("fault status must be an HTTP status (200-599)");
+    fault.status = v.status as number;
+  }
+  if (v.delayMs !== undefined) {
+    if (typeof v.delayMs !== "number" || !Number.isFinite(v.delayMs) || v.delayMs < 0) throw new RangeError("fault delayMs must be a number >= 0");
+    fault.delayMs = v.delayMs;
+  }
+  if (fault.mode === "slow" && fault.delayMs === undefined) throw new RangeError("a slow fault needs delayMs");
+  if (v.path !== undefined) {
+    if (typeof v.path !== "string" || !v.path.startsWith("/")) throw new RangeError("fault path must be a path prefix starting with /");
+    fault.path = v.path;
+  }
+  if (v.from !== undefined) {
+    if (typeof v.from !== "string" || !v.from) throw new RangeError("fault from must be a colo");
+    fault.from = v.from.toUpperCase();
+  }
+  return fault;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -199,13 +276,20 @@ const json = (res: ServerResponse, status: number, value: unknown, headers: Reco
 interface FrontDoor {
   server: Server;
   agent: Agent;
+  /** Faults on traffic relayed to a PoP, by colo. */
+  faults: Map<string, MeshFault>;
+  relayed: RelayRecord[];
 }
 
 function frontDoor(pops: MeshPop[], inflation: number): FrontDoor {
   const byColo = new Map(pops.map((p) => [p.colo, p]));
   const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+  const faults = new Map<string, MeshFault>();
+  const relayed: RelayRecord[] = [];
+  let relaySeq = 0;
   const status = () => ({
     inflation,
+    faults: Object.fromEntries(faults),
     pops: pops.map((p) => ({ colo: p.colo, city: p.pop.city, continent: p.pop.continent, region: p.pop.region, lat: p.pop.lat, lon: p.pop.lon, url: p.url, down: p.down, alive: p.alive })),
   });
 
@@ -225,18 +309,103 @@ function frontDoor(pops: MeshPop[], inflation: number): FrontDoor {
       return json(res, 200, status());
     }
 
+    // POST /_mesh/fault/<colo> {"mode": ...} injects a fault into traffic relayed to that PoP; DELETE clears it.
+    const faultRoute = /^\/_mesh\/fault\/([A-Za-z]+)\/?$/.exec(url.pathname);
+    if (faultRoute) {
+      const colo = faultRoute[1]!.toUpperCase();
+      if (!byColo.has(colo)) return json(res, 404, { error: `no PoP ${faultRoute[1]} in this mesh (${[...byColo.keys()].join(", ")})` });
+      if (method === "DELETE") {
+        faults.delete(colo);
+        return json(res, 200, status());
+      }
+      if (method !== "POST") return json(res, 405, { error: "use POST or DELETE" }, { allow: "POST, DELETE" });
+      try {
+        faults.set(colo, parseFault(JSON.parse((await readBody(req)).toString() || "{}")));
+      } catch (err) {
+        return json(res, 400, { error: err instanceof Error ? err.message : String(err) });
+      }
+      return json(res, 200, status());
+    }
+
+    // GET /_mesh/relayed: what the relay carried (DELETE clears the record).
+    if (url.pathname === "/_mesh/relayed") {
+      if (method === "DELETE") relayed.length = 0;
+      else if (method !== "GET") return json(res, 405, { error: "use GET or DELETE" }, { allow: "GET, DELETE" });
+      return json(res, 200, { relayed });
+    }
+
     // PoP → PoP (a PoP's failover forwarding): the PoP→PoP delay, and nothing reaches a PoP marked down.
     const relay = /^\/_mesh\/relay\/([A-Za-z]+)\/([A-Za-z]+)(\/.*)$/.exec(url.pathname);
     if (relay) {
       const from = popByCode(relay[1]!);
       const to = byColo.get(relay[2]!.toUpperCase());
       if (!from) return json(res, 400, { error: `relay: ${relay[1]} is not a catalogue PoP` });
-      if (!to || to.down || !to.alive) return json(res, 503, { error: `relay: PoP ${relay[2]} is ${to ? "down" : "not in this mesh"}` }, { "retry-after": "5" });
+      const t0 = performance.now();
+      const one = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0]! : (v ?? null));
+      const path = relay[3]! + url.search;
+      const fault = to && faults.get(to.colo);
+      const applies = fault && (!fault.path || relay[3]!.startsWith(fault.path)) && (!fault.from || fault.from === from.code) ? fault : undefined;
+      const record: RelayRecord = {
+        seq: ++relaySeq,
+        from: from.code,
+        to: to?.colo ?? relay[2]!.toUpperCase(),
+        method,
+        path,
+        probe: req.headers["x-meridian-probe"] !== undefined,
+        hop: one(req.headers["x-meridian-hop"]),
+        fault: applies?.mode ?? null,
+        at: Date.now(),
+        outcome: "pending",
+        status: null,
+        ms: null,
+      };
+      relayed.push(record);
+      const done = (outcome: RelayRecord["outcome"], status: number | null = null) => {
+        record.outcome = outcome;
+        record.status = status;
+        record.ms = performance.now() - t0;
+      };
+      if (!to || to.down || !to.alive) {
+        done("down", 503);
+        return json(res, 503, { error: `relay: PoP ${relay[2]} is ${to ? "down" : "not in this mesh"}` }, { "retry-after": "5" });
+      }
+      // Settles when the caller goes away (gave up, or the answer was sent).
+      const closed = new Promise<void>((r) => res.once("close", () => r()));
+      let gone = false;
+      void closed.then(() => (gone = true));
       const body = await readBody(req);
       const rtt = fibreRttMs(haversineKm(from, to.pop), inflation);
       if (simulate) await delay(rtt / 2);
-      const up = await send(agent, to.url, relay[3]! + url.search, method, req.headers, body);
+      if (applies?.mode === "reset") {
+        done("reset");
+        const socket = req.socket as typeof req.socket & { resetAndDestroy?: () => void };
+        return void (socket.resetAndDestroy ? socket.resetAndDestroy() : socket.destroy());
+      }
+      if (applies?.mode === "hang") {
+        // Never answers: holds the request until the caller gives up (or the mesh stops).
+        await closed;
+        return done("hung");
+      }
+      if (applies?.mode === "slow") {
+        // Not passed on if the caller gives up meanwhile (it never got through).
+        await Promise.race([delay(applies.delayMs ?? 0), closed]);
+        if (gone) return done("abandoned");
+      }
+      if (applies?.mode === "error") {
+        const status = applies.status ?? 500;
+        if (simulate) await delay(rtt / 2);
+        done("answered", status);
+        return json(res, status, { error: `mesh fault: relay to ${to.colo} answers ${status}` }, { "x-mesh-fault": "error", "x-meridian-relay-rtt-ms": rtt.toFixed(1) });
+      }
+      let up: Upstream;
+      try {
+        up = await send(agent, to.url, path, method, req.headers, body);
+      } catch (err) {
+        done("failed");
+        throw err;
+      }
       if (simulate) await delay(rtt / 2);
+      done("answered", up.status);
       return reply(res, up.status, { ...up.headers, "x-meridian-relay-rtt-ms": rtt.toFixed(1) }, up.body);
     }
 
@@ -291,7 +460,7 @@ function frontDoor(pops: MeshPop[], inflation: number): FrontDoor {
     });
   });
   server.keepAliveTimeout = 30_000;
-  return { server, agent };
+  return { server, agent, faults, relayed };
 }
 
 // ---------- startup ----------
@@ -334,6 +503,16 @@ export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
   // Ports first: every PoP's PEERS names the others (through the front door's relay).
   const frontPort = opts.port ?? (await freePort());
   const front = `http://127.0.0.1:${frontPort}`;
+  // The front door's port is held until the front door listens on it: the PoPs' wrangler and
+  // workerd bind ephemeral ports of their own during the 10-20 s of startup, and one of them took
+  // a port chosen but not yet bound (seen: EADDRINUSE once every PoP was up).
+  const holdFront = createServer();
+  await new Promise<void>((resolve, reject) => {
+    holdFront.once("error", reject);
+    holdFront.listen(frontPort, "127.0.0.1", () => resolve());
+  });
+  holdFront.unref();
+  const releaseFront = () => new Promise<void>((r) => (holdFront.listening ? holdFront.close(() => r()) : r()));
   const taken = new Set([frontPort]);
   const port = async () => {
     let p: number;
@@ -354,21 +533,12 @@ export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
       colos.flatMap((colo, i) => (i === self ? [] : [{ colo, url: opts.relayPeers === false ? popUrl(i) : `${front}/_mesh/relay/${colos[self]}/${colo}` }])),
     );
 
-  // Started PoPs are killed (synchronously) if this process exits without stopping them.
+  // Started PoPs. One this process exits (or dies) without stopping is stopped by its reaper
+  // (startDev runs wrangler under scripts/reaper.mjs), so no exit hook is needed.
   const running: DevServer[] = [];
-  const killAll = () => {
-    for (const s of running) {
-      if (s.process.exitCode === null && s.process.pid !== undefined) {
-        try {
-          process.kill(-s.process.pid, "SIGKILL");
-        } catch {}
-      }
-    }
-  };
-  process.once("exit", killAll);
   const cleanup = async () => {
+    await releaseFront();
     await Promise.all(running.map((s) => s.stop()));
-    process.removeListener("exit", killAll);
     if (!keepState) rmSync(stateRoot, { recursive: true, force: true });
   };
 
@@ -407,6 +577,7 @@ export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
         config: popConfig(dir, inspectorPorts[i]!),
         vars: { ...credentialVars(credentials), ...opts.vars, ...opts.popVars?.[colo], POP_COLO: colo, PEERS: peersFor(i) },
         timeoutMs: opts.startTimeoutMs ?? 240_000,
+        signal: opts.signal, // a stop signal during startup ends the PoPs still starting at once
       });
       running.push(server);
       const s1 = performance.now();
@@ -449,6 +620,7 @@ export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
 
   const door = frontDoor(pops, inflation);
   try {
+    await releaseFront();
     await new Promise<void>((resolve, reject) => {
       door.server.once("error", reject);
       door.server.listen(frontPort, "127.0.0.1", () => resolve());
@@ -460,6 +632,48 @@ export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
 
   let stopped: Promise<void> | undefined;
   const byColo = new Map(pops.map((p) => [p.colo, p]));
+
+  // Stopping and starting one PoP (its state dir, port and vars stay those it started with).
+  const servers = new Map(starts.map((s, i) => [colos[i]!, (s as PromiseFulfilledResult<{ server: DevServer }>).value.server]));
+  const popOf = (colo: string) => {
+    const pop = byColo.get(colo.toUpperCase());
+    if (!pop) throw new Error(`no PoP ${colo} in this mesh`);
+    return pop;
+  };
+  const stopPop = async (colo: string) => {
+    const pop = popOf(colo);
+    // Resolves once wrangler's whole process group (its workerd too) is gone: a second workerd on
+    // the same state dir misbehaves, and startPop reuses the port.
+    await servers.get(pop.colo)!.stop();
+    pop.alive = false;
+  };
+  const startPop = async (colo: string, o: { vars?: Record<string, string> } = {}) => {
+    const pop = popOf(colo);
+    if (stopping) throw new Error("the mesh is stopping");
+    if (pop.alive) throw new Error(`PoP ${pop.colo} is running: stopPop first`);
+    const i = colos.indexOf(pop.colo);
+    const dir = join(stateRoot, pop.colo);
+    const t = performance.now();
+    const server = await startDev({
+      port: ports[i],
+      stateDir: join(dir, "state"),
+      config: popConfig(dir, inspectorPorts[i]!),
+      // The vars it started with (as above), then the overrides.
+      vars: { ...credentialVars(credentials), ...opts.vars, ...opts.popVars?.[pop.colo], POP_COLO: pop.colo, PEERS: peersFor(i), ...o.vars },
+      timeoutMs: opts.startTimeoutMs ?? 240_000,
+    });
+    running.push(server);
+    servers.set(pop.colo, server);
+    server.process.once("exit", (code) => {
+      if (servers.get(pop.colo) !== server) return;
+      pop.alive = false;
+      if (!stopping) log(`PoP ${pop.colo} exited (${code}); routing around it`);
+    });
+    Object.assign(pop, { url: server.url, readyMs: server.readyMs, startMs: performance.now() - t, alive: true });
+    log(`  ${pop.colo} restarted on ${server.url} in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+    return pop;
+  };
+
   return {
     url: front,
     pops,
@@ -475,6 +689,15 @@ export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
       if (!pop) throw new Error(`no PoP ${colo} in this mesh`);
       pop.down = down;
     },
+    setFault(colo, fault) {
+      const pop = popOf(colo);
+      if (fault) door.faults.set(pop.colo, parseFault(fault));
+      else door.faults.delete(pop.colo);
+    },
+    relayed: () => door.relayed.map((r) => ({ ...r })),
+    clearRelayed: () => void (door.relayed.length = 0),
+    stopPop,
+    startPop,
     stop() {
       stopping = true;
       stopped ??= (async () => {
@@ -505,9 +728,9 @@ async function main(): Promise<void> {
   const abort = new AbortController();
   let mesh: Mesh | undefined;
   let firstSignal = 0;
-  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
     process.on(sig, () => {
-      // A second Ctrl-C quits at once (the exit hook still kills the PoPs); one delivered twice
+      // A second Ctrl-C quits at once (the PoPs' reapers still stop them); one delivered twice
       // (terminal and npm/tsx relaying it) within a second counts once.
       if (firstSignal && Date.now() - firstSignal > 1000) process.exit(130);
       if (firstSignal) return;

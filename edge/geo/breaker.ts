@@ -22,6 +22,8 @@ export class CircuitBreaker {
   private failureTimes: number[] = [];
   private openedAt = 0;
   private opened = false;
+  /** Who opened it: only a breaker a health check opened may be closed by one. */
+  private openedBy: "traffic" | "health" = "traffic";
   private probing = false;
 
   constructor(
@@ -58,8 +60,10 @@ export class CircuitBreaker {
   failure(): void {
     const t = this.now();
     if (this.opened) {
-      // A failed probe (or a straggler that started before the breaker opened): restart the cooldown.
+      // A failed probe (or a straggler that started before the breaker opened): restart the
+      // cooldown. Live traffic has now failed too, so only live traffic may close it.
       this.openedAt = t;
+      this.openedBy = "traffic";
       this.probing = false;
       return;
     }
@@ -67,6 +71,7 @@ export class CircuitBreaker {
     this.failureTimes.push(t);
     if (this.failureTimes.length >= this.options.failures) {
       this.opened = true;
+      this.openedBy = "traffic";
       this.openedAt = t;
       this.failureTimes = [];
     }
@@ -74,10 +79,20 @@ export class CircuitBreaker {
 
   /** Opens now, with a fresh cooldown (a health check found the upstream not ready). */
   trip(): void {
+    if (!this.opened) this.openedBy = "health";
     this.opened = true;
     this.openedAt = this.now();
     this.probing = false;
     this.failureTimes = [];
+  }
+
+  /**
+   * A health check found the upstream ready: closes the breaker if a health check opened it. One
+   * that live traffic opened (or failed while open) waits for its own half-open call: readiness
+   * does not prove that predictions work.
+   */
+  recover(): void {
+    if (this.opened && this.openedBy === "health") this.success();
   }
 
   /** Milliseconds until an open breaker lets a probe through (0 when it would now). */

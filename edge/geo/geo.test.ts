@@ -54,6 +54,29 @@ describe("circuit breaker", () => {
     expect(b.state).toBe("half-open");
   });
 
+  it("a health check closes only a breaker a health check opened", () => {
+    const c = clock();
+    const opts = { failures: 1, windowMs: 1_000, cooldownMs: 5_000 };
+    const byProbe = new CircuitBreaker(opts, c.now);
+    byProbe.trip();
+    byProbe.recover();
+    expect(byProbe.state).toBe("closed");
+    // Live traffic opened it; a probe then finds it not ready, then ready (a flap): still open.
+    const byTraffic = new CircuitBreaker(opts, c.now);
+    byTraffic.failure();
+    byTraffic.trip();
+    byTraffic.recover();
+    expect(byTraffic.state).toBe("open");
+    // Opened by a probe, then a live half-open call failed: live traffic owns it now.
+    const both = new CircuitBreaker(opts, c.now);
+    both.trip();
+    c.advance(5_000);
+    expect(both.allow()).toBe(true);
+    both.failure();
+    both.recover();
+    expect(both.state).toBe("open");
+  });
+
   it("forgets failures older than the window", () => {
     const c = clock();
     const b = new CircuitBreaker({ failures: 3, windowMs: 1_000, cooldownMs: 100 }, c.now);

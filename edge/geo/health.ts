@@ -65,10 +65,9 @@ export class PeerHealth {
       error = err instanceof Error ? err.message : String(err);
     }
     const at = this.now();
-    const before = this.results.get(peer.colo);
     this.results.set(peer.colo, { ready: error === undefined, at, ms: at - t0, ...(error ? { error } : {}) });
     this.inFlight.delete(peer.colo);
     if (error !== undefined) breaker.trip();
-    else if (before && !before.ready) breaker.success(); // the breaker this probe's predecessor opened
+    else breaker.recover();
   }
 }

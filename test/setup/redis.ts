@@ -1,7 +1,7 @@
 // A Redis for tests: REDIS_URL if set (with a unique key prefix, cleaned up afterwards), else a
 // private redis-server on a free port, started here and stopped after. Never the machine's
-// shared 6379 unless REDIS_URL points there.
-import { spawn, type ChildProcess } from "node:child_process";
+// shared 6379 unless REDIS_URL points there. The server runs under the reaper
+// (scripts/supervise.ts), so it also stops when the test process dies without calling stop().
 import { randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
 
@@ -15,6 +15,7 @@ export type TestRedis = {
 };
 
 import { freePort } from "../../scripts/local";
+import { supervise } from "../../scripts/supervise";
 
 export { freePort };
 
@@ -60,14 +61,17 @@ export async function startRedis(): Promise<TestRedis> {
     return { url: external, prefix, owned: false, stop: () => deleteByPrefix(external, prefix) };
   }
   const port = await freePort();
-  const proc: ChildProcess = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
-    stdio: ["ignore", "ignore", "pipe"],
+  const server = supervise("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
+    stdout: "ignore",
+    graceMs: 3000,
   });
+  const proc = server.process;
   let stderr = "";
   proc.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
   const spawnError = new Promise<never>((_, reject) => {
-    proc.once("error", (err) => reject(new Error(`cannot start redis-server (is it installed?): ${err.message}`)));
-    proc.once("exit", (code) => reject(new Error(`redis-server exited with ${code}: ${stderr.trim()}`)));
+    proc.once("exit", (code) =>
+      reject(new Error(code === 127 ? `cannot start redis-server (is it installed?): ${stderr.trim()}` : `redis-server exited with ${code}: ${stderr.trim()}`)),
+    );
   });
   spawnError.catch(() => {});
   const url = `redis://127.0.0.1:${port}`;
@@ -76,12 +80,6 @@ export async function startRedis(): Promise<TestRedis> {
     url,
     prefix,
     owned: true,
-    async stop() {
-      if (proc.exitCode !== null) return;
-      const exited = new Promise<void>((r) => proc.once("exit", () => r()));
-      proc.kill("SIGTERM");
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
-      if (proc.exitCode === null) proc.kill("SIGKILL");
-    },
+    stop: server.stop,
   };
 }

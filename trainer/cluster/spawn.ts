@@ -1,11 +1,14 @@
-// Starts `meridian worker` processes (benchmarks, tests, local clusters): each in its own process
-// group so stopping it also stops anything it started.
-import { spawn, type ChildProcess } from "node:child_process";
+// Starts `meridian worker` processes (benchmarks, tests, local clusters) under the reaper
+// (scripts/supervise.ts): each in its own process group, so stopping it also stops anything it
+// started, and stopped when the process that started it dies.
+import { type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { supervise } from "../../scripts/supervise";
 
 const CLI = fileURLToPath(new URL("../../cli/meridian.ts", import.meta.url));
 
 export type WorkerProcess = {
+  /** The reaper the worker runs under: it exits as the worker did. */
   proc: ChildProcess;
   pid: number;
   /** Worker id, once it printed "ready". */
@@ -15,7 +18,7 @@ export type WorkerProcess = {
   stderr: () => string;
   /** SIGKILL: a crash, no cleanup. */
   kill(): void;
-  /** SIGTERM and wait for exit. */
+  /** SIGTERM (SIGKILL after 5 s) and wait for exit. */
   stop(): Promise<void>;
 };
 
@@ -25,16 +28,14 @@ export async function spawnWorker(o: {
   args?: string[];
   readyTimeoutMs?: number;
 }): Promise<WorkerProcess> {
-  const proc = spawn(process.execPath, ["--import", "tsx", CLI, "worker", "--json", "--prefix", o.prefix, ...(o.args ?? [])], {
+  const worker = supervise(process.execPath, ["--import", "tsx", CLI, "worker", "--json", "--prefix", o.prefix, ...(o.args ?? [])], {
     env: { ...process.env, REDIS_URL: o.redisUrl },
-    stdio: ["ignore", "pipe", "pipe"],
-    detached: true,
   });
+  const proc = worker.process;
   const events: Record<string, unknown>[] = [];
   let err = "";
   let buf = "";
   proc.stderr!.on("data", (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<void>((r) => proc.once("exit", () => r()));
   const id = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`worker did not start within ${o.readyTimeoutMs ?? 30000} ms: ${err.slice(-500)}`)), o.readyTimeoutMs ?? 30_000);
     proc.stdout!.on("data", (d: Buffer) => {
@@ -59,27 +60,17 @@ export async function spawnWorker(o: {
       clearTimeout(timer);
       reject(new Error(`worker exited with ${code} before it was ready: ${err.trim().split("\n").pop() ?? ""}`));
     });
+  }).catch(async (e: unknown) => {
+    await worker.stop(); // timed out: not left running
+    throw e;
   });
-  const signal = (s: NodeJS.Signals): void => {
-    try {
-      process.kill(-proc.pid!, s);
-    } catch {
-      // already gone
-    }
-  };
   return {
     proc,
     pid: proc.pid!,
     id,
     events,
     stderr: () => err,
-    kill: () => signal("SIGKILL"),
-    async stop() {
-      if (proc.exitCode !== null || proc.signalCode !== null) return;
-      signal("SIGTERM");
-      const t = setTimeout(() => signal("SIGKILL"), 5000);
-      await exited;
-      clearTimeout(t);
-    },
+    kill: () => worker.signal("SIGKILL"),
+    stop: worker.stop,
   };
 }
