@@ -105,3 +105,43 @@ export function fmt(n: number): string {
 export function rounded<T>(value: T, digits = 4): T {
   return JSON.parse(JSON.stringify(value, (_k, v: unknown) => (typeof v === "number" && !Number.isInteger(v) ? Number(v.toPrecision(digits)) : v))) as T;
 }
+
+/** A figure's spread across rounds or runs (one value each, e.g. a per-round median). */
+export interface Spread {
+  /** Values it spans (rounds, runs, clients). */
+  n: number;
+  min: number;
+  median: number;
+  max: number;
+}
+
+export function spread(values: readonly number[]): Spread {
+  const s = summarize(values);
+  return { n: s.n, min: s.min, median: s.median, max: s.max };
+}
+
+/** "median (min–max)": how the benches print a spread. */
+export function fmtSpread(s: Spread, unit = ""): string {
+  return `${fmt(s.median)}${unit} (${fmt(s.min)}–${fmt(s.max)})`;
+}
+
+/**
+ * A target judged on a spread: met only when every round is inside it (all below an upper
+ * bound, all at or above a lower one), so one lucky round cannot meet it on a noisy machine.
+ */
+export function metBySpread(s: Spread, target: { below: number } | { atLeast: number }): boolean {
+  return "below" in target ? s.max < target.below : s.min >= target.atLeast;
+}
+
+export type Pcts = { p50: number; p95: number; p99: number };
+
+/** p50, p95 and p99 of unsorted values. */
+export function pcts(values: readonly number[]): Pcts {
+  const s = [...values].sort((a, b) => a - b);
+  return { p50: percentile(s, 50), p95: percentile(s, 95), p99: percentile(s, 99) };
+}
+
+/** Percentile by percentile: a / b. */
+export function pctsRatio(a: Pcts, b: Pcts): Pcts {
+  return { p50: a.p50 / b.p50, p95: a.p95 / b.p95, p99: a.p99 / b.p99 };
+}

@@ -18,11 +18,12 @@
 //
 // Options (environment): PROPAGATION_TTLS=1000,3000,5000 (ms, one full run each, later ones
 // skipped when the 5-minute budget would not hold), PROPAGATION_POPS=4,
-// PROPAGATION_CONCURRENCY=4 (loops per PoP). Prints tables, writes bench/results/propagation.json.
+// PROPAGATION_CONCURRENCY=4 (loops per PoP). Prints tables, writes propagation.json (bench/results/,
+// or BENCH_RESULTS_DIR).
 import { execFile } from "node:child_process";
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { Miniflare, type WorkerOptions } from "miniflare";
 import { AdminClient } from "../shared/admin-client";
@@ -32,11 +33,17 @@ import { IRIS_LABELS, irisSpec, irisWeights } from "../shared/onnx/models";
 import { manifestFor } from "../shared/onnx/manifest";
 import { generateKeyPair } from "../shared/signing";
 import { ROOT, WRANGLER_ENV } from "../scripts/local";
+import { runUnderReaper } from "../scripts/supervise";
+import { resultsDir } from "./host";
 import { percentile, rounded, table, type Cell } from "./lib";
+
+// Miniflare starts workerd itself: the whole bench runs under the reaper, so that workerd stops
+// even when this process is killed outright.
+await runUnderReaper();
 
 const run = promisify(execFile);
 const WRANGLER = join(ROOT, "node_modules", ".bin", "wrangler");
-const OUT = join(ROOT, "bench", "results", "propagation.json");
+const OUT = join(resultsDir(ROOT), "propagation.json");
 const COLOS = ["AMS", "SIN", "IAD", "GRU", "SYD", "NRT", "JNB", "LAX"];
 const MODEL = "iris";
 const KV_PROPAGATION_DOC_MS = 60_000;
@@ -80,7 +87,7 @@ async function dispose(mf: Miniflare): Promise<void> {
   active.delete(mf);
   await mf.dispose();
 }
-for (const sig of ["SIGINT", "SIGTERM"] as const) {
+for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
   process.once(sig, () => {
     void Promise.allSettled([...active].map(dispose)).then(() => process.exit(130));
   });
@@ -585,7 +592,7 @@ async function main(): Promise<void> {
     runs,
     totalMs: performance.now() - began,
   };
-  await mkdir(join(ROOT, "bench", "results"), { recursive: true });
+  await mkdir(dirname(OUT), { recursive: true });
   await writeFile(OUT, `${JSON.stringify(rounded(result), null, 2)}\n`);
   log(`\nwrote ${OUT} (${Math.round(result.totalMs / 1000)} s)`);
 

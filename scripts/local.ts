@@ -116,6 +116,8 @@ export async function startDev(opts: DevOptions = {}): Promise<DevServer> {
   const args = ["dev", "--port", String(port), "--ip", "127.0.0.1", "--persist-to", opts.stateDir ?? DEFAULT_STATE];
   if (opts.quiet) args.push("--log-level", "warn");
   if (opts.config) args.push("--config", opts.config);
+  // wrangler probes 9229 upwards and binds later: parallel starts would race for one port.
+  else args.push("--inspector-port", String(await freePort()));
   for (const [k, v] of Object.entries(opts.vars ?? {})) args.push("--var", `${k}:${v}`);
   const t0 = Date.now();
   const stdio = opts.inheritOutput ? "inherit" : "pipe";

@@ -359,6 +359,7 @@ export class ClusterGradients implements GradientSource {
       const { rec, grads } = results.get(i)!;
       const g: TimedGradient = { grads, loss: rec.loss!, correct: rec.correct!, n: rec.n!, worker: rec.worker };
       if (rec.computeMs !== undefined) g.computeMs = rec.computeMs;
+      if (rec.gatherMs !== undefined) g.gatherMs = rec.gatherMs;
       return g;
     });
     const slowest = [...results.values()].reduce((a, b) => ((b.rec.computeMs ?? 0) > (a.rec.computeMs ?? 0) ? b : a)).rec;

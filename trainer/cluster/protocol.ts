@@ -71,8 +71,10 @@ export const DoneSchema = z.object({
   loss: z.number().optional(),
   correct: z.number().int().optional(),
   n: z.number().int().optional(),
+  /** Worker-side timings (ms): the gradient alone; gathering the batch rows (done before the weights arrive); */
   computeMs: z.number().optional(),
-  /** Worker-side timings (ms): weights published → received, and the data gather + fetch. */
+  gatherMs: z.number().optional(),
+  /** … and how long the worker then blocked waiting for the step's weights. */
   waitedMs: z.number().optional(),
   error: z.string().optional(),
 });

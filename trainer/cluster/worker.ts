@@ -126,12 +126,15 @@ export async function startGradientWorker(o: WorkerOptions): Promise<GradientWor
       const data = await dataFor(g);
       // The batch does not depend on the weights: gather it while they are not published yet
       // (usually during the coordinator's averaging and update of the step before).
+      // Timed like LocalGradients (buffer, rows, labels), so in-process and cluster gathers compare.
+      const g0 = performance.now();
       let buffer = batches.pop() ?? new Float32Array(0);
       if (buffer.length < g.rows.length * data.features) buffer = new Float32Array(g.rows.length * data.features);
       batch = buffer;
       const x = gatherRows(data.x, data.features, g.rows, buffer);
       const y = gatherLabels(data.y, g.rows);
       const w0 = performance.now();
+      const gatherMs = w0 - g0;
       const wBytes = await waitForWeights(conn, g);
       const waitedMs = performance.now() - w0;
       if (wBytes === "yield") {
@@ -152,7 +155,7 @@ export async function startGradientWorker(o: WorkerOptions): Promise<GradientWor
       const t0 = performance.now();
       const grad = computeGradient(g.sizes, weights, x, y);
       const computeMs = performance.now() - t0;
-      const record = encodeDone({ ...base, loss: grad.loss, correct: grad.correct, n: grad.n, computeMs, waitedMs }, grad.grads);
+      const record = encodeDone({ ...base, loss: grad.loss, correct: grad.correct, n: grad.n, computeMs, gatherMs, waitedMs }, grad.grads);
       const won = await store(g, record);
       if (won) stats.won++;
       else stats.late++;

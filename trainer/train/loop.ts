@@ -28,8 +28,11 @@ export type TrainConfig = {
   evalEachEpoch: boolean;
 };
 
-/** A shard's gradient, and how long computing it took where it was computed. */
-export type TimedGradient = ShardGradient & { computeMs?: number; worker?: string };
+/**
+ * A shard's gradient, and where it was computed how long gathering its batch rows and computing
+ * the gradient took (timed the same way in-process and in workers, so the two compare).
+ */
+export type TimedGradient = ShardGradient & { computeMs?: number; gatherMs?: number; worker?: string };
 
 /**
  * Where gradients come from. compute() returns one result per shard, in shard order; `next` is
@@ -60,8 +63,11 @@ export class LocalGradients implements GradientSource {
     return plan.shards.map((rows) => {
       const t0 = performance.now();
       if (this.batch.length < rows.length * cols) this.batch = new Float32Array(rows.length * cols);
-      const g = computeGradient(this.sizes, params, gatherRows(this.train.x, cols, rows, this.batch), gatherLabels(this.train.y, rows));
-      return { ...g, computeMs: performance.now() - t0 };
+      const x = gatherRows(this.train.x, cols, rows, this.batch);
+      const y = gatherLabels(this.train.y, rows);
+      const t1 = performance.now();
+      const g = computeGradient(this.sizes, params, x, y);
+      return { ...g, gatherMs: t1 - t0, computeMs: performance.now() - t1 };
     });
   }
 }
