@@ -6,21 +6,11 @@ import { configOf, type Config } from "./config";
 import type { Env } from "./env";
 import { Breakers, RetryBudget } from "./geo/breaker";
 import { PeerHealth } from "./geo/health";
+import type { Mesh } from "./geo/mesh";
 import { SessionCache } from "./runtime/sessions";
 import { ModelManager, type PopReporter } from "./versions/manager";
 import { registry } from "./versions/registry";
 import { PointerSource } from "./versions/source";
-
-export interface Mesh {
-  config: Config;
-  /** One breaker per peer colo. */
-  peerBreakers: Breakers;
-  /** One breaker per shard id (and per home-record region): one that keeps failing counts as down. */
-  shardBreakers: Breakers;
-  budget: RetryBudget;
-  /** Active /v2/health/ready probes of the peers. */
-  health: PeerHealth;
-}
 
 export interface Isolate {
   config: Config;

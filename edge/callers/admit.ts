@@ -7,7 +7,7 @@ import type { RegionHint } from "../../shared/pops";
 import type { Env } from "../env";
 import { CallerStateUnavailable, InvalidInput, RateLimited } from "../errors";
 import { locate, type CfLocation } from "../geo/peers";
-import type { Mesh } from "../isolate";
+import type { Mesh } from "../geo/mesh";
 import { cachedHome, homeOf } from "./homes";
 import type { Touch } from "./shard-do";
 import { shardStub } from "./shards";

@@ -3,7 +3,7 @@
 // idempotent calls, within the retry budget).
 import type { LatLon } from "../../shared/geo";
 import { withRetries } from "./breaker";
-import type { Mesh } from "../isolate";
+import type { Mesh } from "./mesh";
 import { rankPeers, type Peer } from "./peers";
 
 /** Marks a forwarded request; a PoP never forwards a request that carries it (no loops). */
