@@ -1,6 +1,9 @@
 // Reads a request body (raw or as JSON) without ever holding more than the given limit in memory.
 import { InvalidInput, PayloadTooLarge } from "../errors";
 
+/** No request needs deeper JSON; deeper would let a client overflow a recursive walk (a 500). */
+export const MAX_JSON_DEPTH = 128;
+
 export async function readJson(request: Request, limit: number): Promise<unknown> {
   const bytes = await readBytes(request, limit);
   if (!bytes) throw new InvalidInput("request body is empty; expected a JSON object");
@@ -11,6 +14,7 @@ export async function readJson(request: Request, limit: number): Promise<unknown
     throw new InvalidInput("malformed JSON: body is not valid UTF-8");
   }
   if (text.trim() === "") throw new InvalidInput("request body is empty; expected a JSON object");
+  if (tooDeep(text, MAX_JSON_DEPTH)) throw new InvalidInput(`malformed JSON: nested more than ${MAX_JSON_DEPTH} levels deep`);
   try {
     return JSON.parse(text);
   } catch (err) {
@@ -43,6 +47,23 @@ export async function readBytes(request: Request, limit: number): Promise<Uint8A
     at += c.byteLength;
   }
   return bytes;
+}
+
+/** Whether brackets outside strings nest deeper than `max` (a linear scan, before parsing). */
+function tooDeep(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
 }
 
 /** Reads a body to its end and drops it: an HTTP/1.1 client still sending one must finish first. */

@@ -121,12 +121,30 @@ describe("bad input", () => {
   });
 
   it("data nested 200,000 levels deep → 400, not a stack overflow", async () => {
-    const depth = 200_000;
-    const body = `{"inputs":[{"name":"measurements","datatype":"FP32","shape":[1,4],"data":${"[".repeat(depth)}1${"]".repeat(depth)}}]}`;
-    await expectError(await post("/v2/models/iris/infer", body), 400, /input "measurements": data is nested more than 64 levels deep/);
+    const nested = (depth: number) => `{"inputs":[{"name":"measurements","datatype":"FP32","shape":[1,4],"data":${"[".repeat(depth)}1${"]".repeat(depth)}}]}`;
+    await expectError(await post("/v2/models/iris/infer", nested(200_000)), 400, /malformed JSON: nested more than 128 levels deep/);
+    await expectError(await post("/v2/models/iris/infer", nested(100)), 400, /input "measurements": data is nested more than 64 levels deep/);
+    // Brackets inside strings are not nesting.
+    const text = await post("/v1/predict/iris", `{"instances":[[1,2,3,4]],"note":"${"[".repeat(1000)}"}`);
+    expect(text.status, await text.clone().text()).toBe(200);
     // Nested data within the limit is still taken (row-major).
-    const nested = await post("/v2/models/iris/infer", input({ data: [[[5.1, 3.5], [1.4, 0.2]]] }));
-    expect(nested.status, await nested.clone().text()).toBe(200);
+    const rows = await post("/v2/models/iris/infer", input({ data: [[[5.1, 3.5], [1.4, 0.2]]] }));
+    expect(rows.status, await rows.clone().text()).toBe(200);
+  });
+
+  it("a model name no model can have → 404, whatever its length (never a storage error)", async () => {
+    const long = "m".repeat(505);
+    await expectError(await post(`/v2/models/${long}/infer`, irisRequest()), 404, /^unknown model "m{64}…" \(model names match/);
+    await expectError(await get(`/v2/models/${"%F0%9F%98%80".repeat(128)}`), 404, /unknown model/);
+    await expectError(await post(`/v1/predict/${long}`, { instances: [[1, 2, 3, 4]] }), 404, /unknown model/);
+  });
+
+  it("an error quotes at most 2 KB of what the client sent", async () => {
+    const res = await post("/v2/models/iris/infer", { inputs: [{ name: "x".repeat(100_000), datatype: "FP32", shape: [1, 4], data: [1, 2, 3, 4] }] });
+    const text = await res.text();
+    expect(res.status).toBe(400);
+    expect(text.length).toBeLessThan(2_200);
+    expect(text).toMatch(/… \(\d+ characters\)"}$/);
   });
 
   it("/v1/predict rejects rows of the wrong width and multi-input models", async () => {

@@ -66,7 +66,14 @@ export function errorAnswer(err: unknown): ErrorAnswer {
     headers["ratelimit-limit"] = String(err.details.limit);
     headers["ratelimit-remaining"] = "0";
   }
-  return { status, headers, body: { error: err.message } };
+  return { status, headers, body: { error: capped(err.message) } };
+}
+
+/** Messages quote what the client sent: never send back more than a few KB of it. */
+export const MAX_ERROR_CHARS = 2_048;
+
+function capped(message: string): string {
+  return message.length <= MAX_ERROR_CHARS ? message : `${message.slice(0, MAX_ERROR_CHARS)}… (${message.length} characters)`;
 }
 
 function count(kind: string): void {

@@ -6,7 +6,7 @@
 // leaves the current versions in place and is reported; an isolate that serves nothing yet falls
 // back as the policy says and keeps retrying. Requests hold leases, so in-flight ones finish on
 // the version they started with.
-import type { Manifest } from "../../shared/manifest";
+import { MODEL_NAME, type Manifest } from "../../shared/manifest";
 import { ModelNotFound, ModelUnavailable } from "../errors";
 import type { Lease, SessionCache } from "../runtime/sessions";
 import { VersionRejected, sessionKey, verifyAndLoad } from "./loader";
@@ -71,6 +71,8 @@ export class ModelManager {
 
   /** The manifest a request gets: a pinned version, else the served one (canary split by caller). */
   async route(name: string, version: string | undefined, ctx: RequestContext): Promise<{ manifest: Manifest; variant: Variant }> {
+    // No model can have another name; such a name must not reach KV (its keys stop at 512 bytes).
+    if (!MODEL_NAME.test(name)) throw new ModelNotFound(`unknown model "${name.slice(0, 64)}${name.length > 64 ? "…" : ""}" (model names match ${MODEL_NAME.source})`);
     if (version !== undefined) return { manifest: (await this.pinned(name, version)).manifest, variant: "pinned" };
     const served = await this.current(name, ctx);
     if (served.canary && takesCanary(name, ctx.callerKey, served.canary.percent)) {
