@@ -9,9 +9,9 @@
 // isolate's timeline up with this process's clock (the same system clock).
 import { connect } from "node:net";
 import { join } from "node:path";
-import type { FixtureModel } from "../scripts/models";
-import { ROOT, WRANGLER_ENV, freePort } from "../scripts/local";
-import { supervise } from "../scripts/supervise";
+import type { FixtureModel } from "../dev/samples/index";
+import { ROOT, WRANGLER_ENV, freePort } from "../dev/local";
+import { supervise } from "../dev/supervise";
 import { devConfig } from "./host";
 import { spread, type Spread } from "./lib";
 

@@ -29,11 +29,11 @@ import { Miniflare, type WorkerOptions } from "miniflare";
 import { AdminClient } from "../shared/admin-client";
 import type { Manifest } from "../shared/manifest";
 import { buildMlpFp32 } from "../shared/onnx/mlp";
-import { IRIS_LABELS, irisSpec, irisWeights } from "../shared/onnx/models";
+import { IRIS_LABELS, irisSpec, irisWeights } from "../dev/samples/iris";
 import { manifestFor } from "../shared/onnx/manifest";
 import { generateKeyPair } from "../shared/signing";
-import { ROOT, WRANGLER_ENV } from "../scripts/local";
-import { runUnderReaper } from "../scripts/supervise";
+import { ROOT, WRANGLER_ENV } from "../dev/local";
+import { runUnderReaper } from "../dev/supervise";
 import { resultsDir } from "./host";
 import { percentile, rounded, table, type Cell } from "./lib";
 

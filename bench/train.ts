@@ -27,9 +27,9 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { cpus, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
-import { startRedis, type TestRedis } from "../test/setup/redis";
+import { startRedis, type TestRedis } from "../dev/redis";
 import { ClusterGradients, type StepTrace } from "../trainer/cluster/coordinator";
-import { spawnWorker, type WorkerProcess } from "../trainer/cluster/spawn";
+import { spawnWorker, type WorkerProcess } from "../dev/workers";
 import { loadDataset, type Dataset } from "../trainer/data";
 import { buildExport } from "../trainer/export/export";
 import { selectBackend } from "../trainer/train/backend";

@@ -2,7 +2,7 @@
 // Layout: <outDir>/<name>/<version>/model.onnx + manifest.json (default outDir .tmp/models).
 import { mkdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { buildFixtureModels } from "./models";
+import { buildFixtureModels } from "../dev/samples/index";
 
 const outDir = resolve(process.argv[2] ?? ".tmp/models");
 for (const { manifest, onnx } of await buildFixtureModels()) {

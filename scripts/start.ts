@@ -2,7 +2,7 @@
 // MERIDIAN_STATE_DIR) and the sample models published through the admin API, signed with the
 // local dev key. Prints "meridian: ready to predict on <url> (N models)" once every sample model
 // answers its ready route: wrangler's own "Ready" and /v2/health/ready come before the seeding.
-import { DEFAULT_STATE, DEV_DIR, startSeeded } from "./local";
+import { DEFAULT_STATE, DEV_DIR, startSeeded } from "../dev/local";
 
 const port = Number(process.env.PORT ?? 8787);
 const stateDir = process.env.MERIDIAN_STATE_DIR || DEFAULT_STATE;

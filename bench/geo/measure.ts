@@ -13,7 +13,7 @@
 // spreads over all of them instead of landing on whichever ran at the time.
 import type { LatLon } from "../../shared/geo";
 import type { Pop } from "../../shared/pops";
-import type { Mesh } from "../../scripts/mesh";
+import type { Mesh } from "../../dev/mesh";
 import type { Client } from "./clients";
 import { LAYOUT, SCENARIOS, measurableEndToEnd, type Scenario } from "./scenarios";
 

@@ -9,8 +9,8 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
-import { ROOT } from "../../scripts/local";
-import { buildFixtureModels } from "../../scripts/models";
+import { ROOT } from "../../dev/local";
+import { buildFixtureModels } from "../../dev/samples/index";
 import { generateCase, selectKinds, type GenContext } from "./generate";
 import { buildResult, curlFor, formatResult } from "./report";
 import { runFuzz } from "./run";

@@ -4,8 +4,8 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type * as Local from "../../scripts/local";
-import type * as Fixtures from "../../scripts/models";
+import type * as Local from "../../dev/local";
+import type * as Fixtures from "../../dev/samples/index";
 import { generateKeyPair } from "../../shared/signing";
 import { killSurvivors, processTree, type Proc } from "./procs";
 import { snapshot } from "./snapshot";
@@ -43,7 +43,7 @@ export async function startFuzzServer(opts: ServerOptions): Promise<FuzzServer> 
     code.remove();
   };
   // Installed first: a signal during start-up still removes what was made (the reaper in
-  // scripts/local.ts stops a wrangler already started when this process exits).
+  // dev/local.ts stops a wrangler already started when this process exits).
   let stop: () => Promise<void> = async () => cleanup();
   if (opts.handleSignals) {
     for (const signal of ["SIGINT", "SIGTERM"] as const) {
@@ -56,8 +56,8 @@ export async function startFuzzServer(opts: ServerOptions): Promise<FuzzServer> 
   let models: ModelInfo[];
   try {
     // The copy's own modules: its wrangler, its config, its sample models.
-    const { startSeeded } = await code.load<typeof Local>("scripts/local.ts");
-    const { buildFixtureModels } = await code.load<typeof Fixtures>("scripts/models.ts");
+    const { startSeeded } = await code.load<typeof Local>("dev/local.ts", "scripts/local.ts");
+    const { buildFixtureModels } = await code.load<typeof Fixtures>("dev/samples/index.ts", "scripts/models.ts");
     models = (await buildFixtureModels()).map((m) => m.manifest);
     // Not quiet: wrangler says "Reloading local server" only at its info level.
     dev = await startSeeded({ stateDir: state, credentials: { adminToken, ...keys }, log: opts.log });

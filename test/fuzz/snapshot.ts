@@ -1,5 +1,5 @@
 // A frozen copy of the whole project for one run, from which `wrangler dev` is started (its
-// scripts/local.ts is the copy's, so wrangler, its cwd and the Worker's code all live there).
+// dev/local.ts is the copy's, so wrangler, its cwd and the Worker's code all live there).
 // Started from the repo itself, `wrangler dev` rebuilds and restarts the Worker whenever esbuild
 // sees a change in anything it looked at, and that includes the repo root's listing,
 // package.json and tsconfig.json (reached from wrangler's own templates): other people's edits and
@@ -18,8 +18,8 @@ export interface Snapshot {
   root: string;
   /** "working tree" or the resolved commit. */
   source: string;
-  /** Imports a module of the copy (e.g. "scripts/local.ts"); the caller names its type. */
-  load<T>(path: string): Promise<T>;
+  /** Imports the first of these modules the copy has (older revisions kept the harness in scripts/). */
+  load<T>(...paths: string[]): Promise<T>;
   remove(): void;
 }
 
@@ -32,7 +32,11 @@ export function snapshot(rev: string | null): Snapshot {
     return {
       root,
       source,
-      load: async <T>(path: string) => (await import(pathToFileURL(join(root, path)).href)) as T,
+      load: async <T>(...paths: string[]) => {
+        const path = paths.find((p) => existsSync(join(root, p)));
+        if (!path) throw new Error(`the copy has none of ${paths.join(", ")}`);
+        return (await import(pathToFileURL(join(root, path)).href)) as T;
+      },
       remove: () => rmSync(root, { recursive: true, force: true }),
     };
   } catch (err) {

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, expect, it } from "vitest";
-import { ROOT, WRANGLER_ENV } from "../../scripts/local";
+import { ROOT, WRANGLER_ENV } from "../../dev/local";
 
 const out = mkdtempSync(join(tmpdir(), "meridian-bundle-"));
 afterAll(() => rmSync(out, { recursive: true, force: true }));

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { freePort, ROOT } from "../../scripts/local";
+import { freePort, ROOT } from "../../dev/local";
 
 type Proc = { pid: number; ppid: number; state: string; start: string; cmd: string };
 
@@ -189,7 +189,7 @@ describe("harnesses, when the process using them is SIGKILLed", () => {
 
   it("startDev: wrangler dev and both workerd", async () => {
     const s = script(`
-      const { startDev } = await import(${mod("scripts/local.ts")});
+      const { startDev } = await import(${mod("dev/local.ts")});
       const server = await startDev({ stateDir: ${JSON.stringify(join(state, "dev"))}, readyPath: "/v2/health/live" });
       console.log("up " + server.url);
     `);
@@ -205,8 +205,8 @@ describe("harnesses, when the process using them is SIGKILLed", () => {
 
   it("the test Redis and a training worker", async () => {
     const s = script(`
-      const { startRedis } = await import(${mod("test/setup/redis.ts")});
-      const { spawnWorker } = await import(${mod("trainer/cluster/spawn.ts")});
+      const { startRedis } = await import(${mod("dev/redis.ts")});
+      const { spawnWorker } = await import(${mod("dev/workers.ts")});
       const redis = await startRedis();
       await spawnWorker({ redisUrl: redis.url, prefix: redis.prefix });
       console.log("up " + redis.url);

@@ -1,6 +1,6 @@
 // The failover, circuit-breaker, timeout and health-probe cases of the edge's geo.test.ts (which
 // fakes peers with vi.spyOn(globalThis, "fetch")), against real peers: three `wrangler dev` PoPs
-// (FRA under test; AMS its nearest peer, LHR the next) in the mesh of scripts/mesh.ts. Every PoP
+// (FRA under test; AMS its nearest peer, LHR the next) in the mesh of dev/mesh.ts. Every PoP
 // is its own workerd; only the network between them is simulated, by the front door's relay,
 // which also injects the faults (POST /_mesh/fault/<colo>: an error answer, a hang, a slow link,
 // a reset) on traffic relayed to a peer, and records what it carried. "A PoP that errors / comes
@@ -16,7 +16,7 @@
 // 10 s a run of failover cases would otherwise spend); some cases continue from the one before
 // and say so. Timing: no fixed sleeps for state changes; conditions are polled with a deadline.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { startMesh, type Mesh, type MeshFault, type RelayRecord } from "../../scripts/mesh";
+import { startMesh, type Mesh, type MeshFault, type RelayRecord } from "../../dev/mesh";
 import { generateKeyPair } from "../../shared/signing";
 
 const PEER_TIMEOUT_MS = 1500;

@@ -1,8 +1,8 @@
-// scripts/mesh.ts: three real `wrangler dev` PoPs (FRA, IAD, SYD) behind the geo-DNS front door.
+// dev/mesh.ts: three real `wrangler dev` PoPs (FRA, IAD, SYD) behind the geo-DNS front door.
 // Routing by client position, simulated delay that grows with distance, a PoP marked down, and a
 // PoP→PoP failover through the front door's relay.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { clientLocation, MESH_INFLATION, rankPops, startMesh, type Mesh } from "../../scripts/mesh";
+import { clientLocation, MESH_INFLATION, rankPops, startMesh, type Mesh } from "../../dev/mesh";
 import { fibreRttMs, haversineKm, type LatLon } from "../../shared/geo";
 import { popByCode } from "../../shared/pops";
 import { shardLabel, shardLayout } from "../../shared/shards";

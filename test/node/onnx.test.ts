@@ -9,14 +9,14 @@ import { encodeModel, graph, node, valueInfo } from "../../shared/onnx/build";
 import { OnnxFormatError } from "../../shared/onnx/errors";
 import { readSignature } from "../../shared/onnx/inspect";
 import { buildMlpFp32, buildMlpInt8, mlpForward, type DenseLayer, type MlpSpec } from "../../shared/onnx/mlp";
-import { ECHO_DATATYPES, ECHO_DROPPED, IRIS_LABELS, buildDtypeEchoModel, irisData, irisSpec, irisWeights } from "../../shared/onnx/models";
+import { ECHO_DATATYPES, ECHO_DROPPED, IRIS_LABELS, buildDtypeEchoModel, irisData, irisSpec, irisWeights } from "../../dev/samples/iris";
 import { identityModel } from "../../shared/onnx/warmup";
 import { manifestFor } from "../../shared/onnx/manifest";
 import { mlpWeights } from "../../shared/onnx/mlp";
 import { normalRows } from "../../shared/random";
 import { onnx } from "../../shared/onnx/proto";
-import { buildFixtureModels } from "../../scripts/models";
-import { spamModel } from "../../scripts/spam-model";
+import { buildFixtureModels } from "../../dev/samples/index";
+import { spamModel } from "../../dev/samples/spam";
 
 ortWeb.env.wasm.numThreads = 1;
 ortWeb.env.logLevel = "error";

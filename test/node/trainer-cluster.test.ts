@@ -13,7 +13,7 @@ import { Queue } from "bullmq";
 import { ClusterGradients } from "../../trainer/cluster/coordinator";
 import { GRAD_QUEUE } from "../../trainer/cluster/protocol";
 import { RedisUnavailableError, probeRedis } from "../../trainer/cluster/redis";
-import { spawnWorker, type WorkerProcess } from "../../trainer/cluster/spawn";
+import { spawnWorker, type WorkerProcess } from "../../dev/workers";
 import { TRAIN_DEFAULTS, runTrainCommand, type TrainCommandOptions } from "../../trainer/commands/train";
 import type { Dataset } from "../../trainer/data";
 import { selectBackend } from "../../trainer/train/backend";
@@ -21,7 +21,7 @@ import { LocalGradients, splitFingerprint, train, type TrainConfig } from "../..
 import { averageGradients, computeGradient, gatherRows, initParams } from "../../trainer/train/model";
 import { BatchPlanner } from "../../trainer/train/plan";
 import { silentEvents } from "../../trainer/train/events";
-import { freePort, startRedis, type TestRedis } from "../setup/redis";
+import { freePort, startRedis, type TestRedis } from "../../dev/redis";
 
 const tmp = mkdtempSync(join(tmpdir(), "meridian-cluster-"));
 let redis: TestRedis;

@@ -2,8 +2,8 @@
 // which cannot read the file system, through vitest's provide/inject.
 import type { TestProject } from "vitest/node";
 import { buildMlpFp32 } from "../../shared/onnx/mlp";
-import { irisSpec, irisWeights } from "../../shared/onnx/models";
-import { buildFixtureModels } from "../../scripts/models";
+import { irisSpec, irisWeights } from "../../dev/samples/iris";
+import { buildFixtureModels } from "../../dev/samples/index";
 import { featurizerFor } from "../../shared/featurize";
 import { TRICKY_TEXTS, heldOutEmails } from "./texts";
 

@@ -1,4 +1,4 @@
-// Seeded shuffles and the train/test split. mulberry32 (shared/onnx/models.ts) gives the same
+// Seeded shuffles and the train/test split. mulberry32 (shared/random.ts) gives the same
 // sequence on every JS engine, so a split seed names one split everywhere.
 import { seededRandom } from "../../shared/random";
 import { DatasetError, type Split } from "./types";

@@ -35,7 +35,7 @@ export function paramCount(sizes: readonly number[]): number {
   return last.offset + last.length;
 }
 
-/** Seeded He-normal init (the same init shared/onnx/models.ts uses for its MLPs). */
+/** Seeded He-normal init (the same init shared/onnx/mlp.ts mlpWeights uses). */
 export function initParams(sizes: readonly number[], seed: number): Float32Array {
   const flat = new Float32Array(paramCount(sizes));
   let o = 0;

@@ -1,11 +1,11 @@
 // Starts `meridian worker` processes (benchmarks, tests, local clusters) under the reaper
-// (scripts/supervise.ts): each in its own process group, so stopping it also stops anything it
+// (dev/supervise.ts): each in its own process group, so stopping it also stops anything it
 // started, and stopped when the process that started it dies.
 import { type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { supervise } from "../../scripts/supervise";
+import { supervise } from "./supervise";
 
-const CLI = fileURLToPath(new URL("../../cli/meridian.ts", import.meta.url));
+const CLI = fileURLToPath(new URL("../cli/meridian.ts", import.meta.url));
 
 export type WorkerProcess = {
   /** The reaper the worker runs under: it exits as the worker did. */

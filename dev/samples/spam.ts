@@ -2,10 +2,10 @@
 // corpus, loaded and featurized by the trainer's own data code (so its manifest carries the same
 // preprocessing a `meridian train --dataset spam` model does). Trained here in plain TypeScript,
 // sparse SGD, in about a second: deterministic, so `npm start` reseeds the same bytes every time.
-import type { DenseLayer, MlpSpec } from "../shared/onnx/mlp";
-import { seededPermutation } from "../trainer/data/split";
-import { SPAM_LABELS, loadSpam } from "../trainer/data/spam";
-import type { Dataset } from "../trainer/data/types";
+import type { DenseLayer, MlpSpec } from "../../shared/onnx/mlp";
+import { seededPermutation } from "../../trainer/data/split";
+import { SPAM_LABELS, loadSpam } from "../../trainer/data/spam";
+import type { Dataset } from "../../trainer/data/types";
 
 export type SpamTraining = {
   spec: MlpSpec;

@@ -1,4 +1,4 @@
-// Local edge processes: `wrangler dev` under the reaper (scripts/supervise.ts: its own process
+// Local edge processes: `wrangler dev` under the reaper (dev/supervise.ts: its own process
 // group, stopped with us however we end; killing only npx's pid would leave workerd running), dev
 // credentials, and seeding the sample models through the admin API.
 import { execFile, type ChildProcess } from "node:child_process";
@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { AdminClient } from "../shared/admin-client";
 import { generateKeyPair } from "../shared/signing";
-import { buildFixtureModels } from "./models";
+import { buildFixtureModels } from "./samples/index";
 import { supervise } from "./supervise";
 
 const run = promisify(execFile);
@@ -88,7 +88,7 @@ export async function freePort(): Promise<number> {
 
 export interface DevServer {
   url: string;
-  /** The reaper wrangler runs under (scripts/reaper.mjs): it exits as wrangler did, once all of it is gone. */
+  /** The reaper wrangler runs under (dev/reaper.mjs): it exits as wrangler did, once all of it is gone. */
   process: ChildProcess;
   /** Milliseconds from spawn until the readiness path answered 200. */
   readyMs: number;

@@ -1,5 +1,5 @@
 // Long-running children (wrangler dev, redis-server, training workers) started under
-// scripts/reaper.mjs, so they stop with us: on a signal, on stop(), and when this process dies in
+// dev/reaper.mjs, so they stop with us: on a signal, on stop(), and when this process dies in
 // any way, SIGKILL included (the reaper sees its stdin close).
 import { spawn, type ChildProcess } from "node:child_process";
 import { constants as osConstants } from "node:os";

@@ -2,7 +2,7 @@
 // Runs a command in its own process group and makes sure the whole group ends with it, or with
 // whoever started us. Plain JS (no tsx) so it starts fast and has nothing to go wrong.
 //
-//   node scripts/reaper.mjs <graceMs> <command> [args...]
+//   node dev/reaper.mjs <graceMs> <command> [args...]
 //
 // - SIGINT, SIGTERM, SIGHUP sent to the reaper go to the command's group.
 // - Each line on stdin names a signal for the group: how a parent sends SIGKILL (a crash), which

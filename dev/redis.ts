@@ -1,7 +1,7 @@
 // A Redis for tests: REDIS_URL if set (with a unique key prefix, cleaned up afterwards), else a
 // private redis-server on a free port, started here and stopped after. Never the machine's
 // shared 6379 unless REDIS_URL points there. The server runs under the reaper
-// (scripts/supervise.ts), so it also stops when the test process dies without calling stop().
+// (dev/supervise.ts), so it also stops when the test process dies without calling stop().
 import { randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
 
@@ -14,8 +14,8 @@ export type TestRedis = {
   stop(): Promise<void>;
 };
 
-import { freePort } from "../../scripts/local";
-import { supervise } from "../../scripts/supervise";
+import { freePort } from "./local";
+import { supervise } from "./supervise";
 
 export { freePort };
 

