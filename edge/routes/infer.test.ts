@@ -86,6 +86,14 @@ describe("inference on the sample models", () => {
     expect(body.predictions.map((p) => p.class)).toEqual(["setosa", "versicolor", "virginica"]);
     expect(body.predictions[0]!.probabilities).toHaveLength(3);
   });
+
+  it("names no class when the scores overflow to NaN (inputs at the edge of FP32)", async () => {
+    const res = await post("/v1/predict/iris", { instances: [[3.4e38, 3.5, 1.4, 0.2], IRIS_ROWS[0]] });
+    const body = await res.json<{ predictions: Array<{ class: string | null; probabilities: Array<number | null> }> }>();
+    expect(res.status).toBe(200);
+    expect(body.predictions[0]!.probabilities).toEqual([null, null, null]); // JSON has no NaN
+    expect(body.predictions.map((p) => p.class)).toEqual([null, "setosa"]);
+  });
 });
 
 describe("session caching", () => {

@@ -35,7 +35,10 @@ export const predictRoutes = new Hono<AppEnv>().post("/v1/predict/:name", failov
         const values = out.data.slice(row * width, (row + 1) * width);
         prediction[out.name] = out.shape.length === 1 ? values[0] : values;
         const labels = manifest.labels[out.name];
-        if (labels && out.shape.length === 2) prediction.class = labels[argmax(values as number[])];
+        if (labels && out.shape.length === 2) {
+          const best = argmax(values as number[]);
+          prediction.class = best < 0 ? null : labels[best]; // no class out of NaN scores
+        }
       }
       return prediction;
     }),
@@ -69,8 +72,12 @@ function toInference(manifest: Manifest, instances: Array<TensorData | string>):
   return { inputs: [{ name: input.name, datatype: input.datatype, shape, data: rows.flat() as TensorData }] };
 }
 
+/** Index of the largest score, ignoring NaN; -1 when every score is NaN. */
 function argmax(values: number[]): number {
-  let best = 0;
-  for (let i = 1; i < values.length; i++) if (values[i]! > values[best]!) best = i;
+  let best = -1;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (!Number.isNaN(v) && (best < 0 || v > values[best]!)) best = i;
+  }
   return best;
 }

@@ -134,17 +134,15 @@ export class ModelManager {
     const failed = this.failures.get(name);
     const backingOff = failed?.seq === pointer.seq && Date.now() - failed.failedAt < RETRY_MS;
     if (served) {
-      if (backingOff || this.parts.newVersionWaitMs === 0) {
-        if (!backingOff) ctx.waitUntil(this.aspire(name, pointer, ctx).catch(() => undefined));
-        return served;
-      }
+      if (backingOff) return served;
       const loading = this.aspire(name, pointer, ctx).then(
         () => true,
         () => false,
       );
       ctx.waitUntil(loading);
       // Answer from the new version when it is ready within the wait, else from the current one.
-      const ready = await within(loading, this.parts.newVersionWaitMs);
+      const wait = this.parts.newVersionWaitMs;
+      const ready = wait > 0 && (await within(loading, wait));
       return ready ? (this.served.get(name) ?? served) : served;
     }
     // Nothing served yet: this request waits for the first load.

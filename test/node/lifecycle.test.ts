@@ -224,7 +224,7 @@ describe("harnesses, when the process using them is SIGKILLed", () => {
 });
 
 describe("reaper", () => {
-  const REAPER = join(ROOT, "scripts", "reaper.mjs");
+  const REAPER = join(ROOT, "dev", "reaper.mjs");
   const reaper = (sh: string) => {
     const c = spawn(process.execPath, [REAPER, "500", "sh", "-c", sh], { stdio: ["pipe", "pipe", "pipe"] });
     track(c.pid!); // only for the cleanup after a failure
