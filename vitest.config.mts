@@ -37,7 +37,8 @@ export default defineConfig({
       {
         test: {
           name: "node",
-          include: ["test/node/**/*.test.ts"],
+          // Beside the code they test; whole-system tests (e2e, bundle, fuzz) in test/node.
+          include: ["{shared,trainer,cli,dev}/**/*.test.ts", "test/node/**/*.test.ts"],
           environment: "node",
           testTimeout: 120_000,
           hookTimeout: 120_000,

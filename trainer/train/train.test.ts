@@ -9,12 +9,12 @@ import * as ort from "onnxruntime-node";
 import { beforeAll, describe, expect, it } from "vitest";
 import { argmaxRows } from "../../shared/onnx/mlp";
 import { seededNormal } from "../../shared/random";
-import { loadDataset, type Dataset } from "../../trainer/data";
-import { runTrainCommand, TRAIN_DEFAULTS, type TrainCommandOptions } from "../../trainer/commands/train";
-import { INT8_MAX_ACCURACY_DROP, INT8_MIN_SIZE_RATIO, buildExport, type ExportResult } from "../../trainer/export/export";
-import { parseBackendChoice, selectBackend } from "../../trainer/train/backend";
-import { FileCheckpointStore, decodeCheckpoint, encodeCheckpoint } from "../../trainer/train/checkpoint";
-import { LocalGradients, train, type TrainConfig } from "../../trainer/train/loop";
+import { loadDataset, type Dataset } from "../data";
+import { runTrainCommand, TRAIN_DEFAULTS, type TrainCommandOptions } from "../commands/train";
+import { INT8_MAX_ACCURACY_DROP, INT8_MIN_SIZE_RATIO, buildExport, type ExportResult } from "../export/export";
+import { parseBackendChoice, selectBackend } from "./backend";
+import { FileCheckpointStore, decodeCheckpoint, encodeCheckpoint } from "./checkpoint";
+import { LocalGradients, train, type TrainConfig } from "./loop";
 import {
   averageGradients,
   computeGradient,
@@ -22,8 +22,8 @@ import {
   gatherRows,
   initParams,
   predictProbabilities,
-} from "../../trainer/train/model";
-import { silentEvents } from "../../trainer/train/events";
+} from "./model";
+import { silentEvents } from "./events";
 
 const tmp = mkdtempSync(join(tmpdir(), "meridian-trainer-"));
 
@@ -343,7 +343,7 @@ describe("meridian train (command)", () => {
   it("writes model.onnx, model-int8.onnx, their manifests and a report", async () => {
     const out = join(tmp, "cmd-ok");
     const lines: string[] = [];
-    const { JsonEvents } = await import("../../trainer/train/progress");
+    const { JsonEvents } = await import("./progress");
     const r = await runTrainCommand(base({ out, limit: 1500, epochs: 1, checkpointEvery: 0 }), new JsonEvents((l) => lines.push(l)));
     expect(r.files.map((f) => f.slice(out.length + 1))).toEqual([
       "model.onnx",

@@ -15,8 +15,8 @@ import {
   fnv1a32,
   hashedBow,
   hashedBowParams,
-} from "../../shared/featurize";
-import { ManifestSchema } from "../../shared/manifest";
+} from "./featurize";
+import { ManifestSchema } from "./manifest";
 
 const SAMPLE =
   "Subject: WIN $1000 now!!!\n\nDear friend, click http://example.com/offer — Prix spécial für Sie, 日本語テキスト 😀 x_y 42";
@@ -184,7 +184,7 @@ describe("hashed-bow-v1", () => {
   });
 
   it("stays pure: no Node or TensorFlow imports (it must also run inside workerd)", () => {
-    const src = readFileSync(new URL("../../shared/featurize.ts", import.meta.url), "utf8");
+    const src = readFileSync(new URL("./featurize.ts", import.meta.url), "utf8");
     const imports = [...src.matchAll(/^import .* from "([^"]+)";$/gm)].map((m) => m[1]);
     expect(imports).toEqual(["zod", "./manifest"]);
   });

@@ -16,8 +16,8 @@
 // 10 s a run of failover cases would otherwise spend); some cases continue from the one before
 // and say so. Timing: no fixed sleeps for state changes; conditions are polled with a deadline.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { startMesh, type Mesh, type MeshFault, type RelayRecord } from "../../dev/mesh";
-import { generateKeyPair } from "../../shared/signing";
+import { startMesh, type Mesh, type MeshFault, type RelayRecord } from "./mesh";
+import { generateKeyPair } from "../shared/signing";
 
 const PEER_TIMEOUT_MS = 1500;
 const K = 3;

@@ -2,11 +2,11 @@
 // Routing by client position, simulated delay that grows with distance, a PoP marked down, and a
 // PoP→PoP failover through the front door's relay.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { clientLocation, MESH_INFLATION, rankPops, startMesh, type Mesh } from "../../dev/mesh";
-import { fibreRttMs, haversineKm, type LatLon } from "../../shared/geo";
-import { popByCode } from "../../shared/pops";
-import { shardLabel, shardLayout } from "../../shared/shards";
-import { generateKeyPair } from "../../shared/signing";
+import { clientLocation, MESH_INFLATION, rankPops, startMesh, type Mesh } from "./mesh";
+import { fibreRttMs, haversineKm, type LatLon } from "../shared/geo";
+import { popByCode } from "../shared/pops";
+import { shardLabel, shardLayout } from "../shared/shards";
+import { generateKeyPair } from "../shared/signing";
 
 const PARIS = { lat: 48.8566, lon: 2.3522 };
 const SYDNEY = { lat: -33.8688, lon: 151.2093 };

