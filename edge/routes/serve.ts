@@ -10,7 +10,7 @@ import { readJson } from "../http/body";
 import { colo, requestContext, type AppEnv } from "../http/context";
 import { infer } from "../runtime/infer";
 
-export interface Served {
+export interface Prediction {
   manifest: Manifest;
   response: InferenceResponse;
 }
@@ -19,7 +19,7 @@ export async function serve(
   c: Context<AppEnv>,
   version: string | undefined,
   decode: (body: unknown, manifest: Manifest) => InferenceRequest,
-): Promise<Served> {
+): Promise<Prediction> {
   const { models, config, mesh } = c.var.isolate;
   const { manifest, variant } = await models.route(c.req.param("name") ?? "", version, requestContext(c));
   // After route(): a model this PoP cannot load fails (and is forwarded) before the caller is counted.
