@@ -7,6 +7,7 @@ import { popHeader } from "./http/pop";
 import { adminRoutes } from "./routes/admin";
 import { health } from "./routes/health";
 import { inferRoutes } from "./routes/infer";
+import { metricsRoutes } from "./routes/metrics";
 import { modelRoutes } from "./routes/models";
 import { predictRoutes } from "./routes/predict";
 
@@ -18,6 +19,7 @@ app.route("/", modelRoutes);
 app.route("/", inferRoutes);
 app.route("/", predictRoutes);
 app.route("/", adminRoutes);
+app.route("/", metricsRoutes);
 
 app.notFound((c) => {
   const { status, body } = errorAnswer(new RouteNotFound(`no route for ${c.req.method} ${new URL(c.req.url).pathname}`));

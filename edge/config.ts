@@ -14,6 +14,7 @@ export const DEFAULTS = {
   sessionCacheBytes: 64 << 20,
   pointerTtlMs: 5_000,
   newVersionWaitMs: 100,
+  metricsFlushMs: 10_000,
   rateLimitPerMinute: 600,
   shardKeyTtlMs: 30 * DAY_MS,
   peerTimeoutMs: 2_000,
@@ -45,6 +46,10 @@ export interface Config {
   /** 0 turns active health checks off. */
   healthIntervalMs: number;
   adminToken: string | null;
+  /** Bearer token for GET /metrics besides the admin token (a scraper need not be an admin). */
+  metricsToken: string | null;
+  /** Each isolate reports its counts to the aggregators at most this often (0: after every request). */
+  metricsFlushMs: number;
   signingKeys: string[];
   /** Local runs only: the PoP this instance plays (production uses request.cf.colo). */
   popColo: string | null;
@@ -54,6 +59,9 @@ export interface Config {
 export interface Vars {
   /** Bearer token for /admin routes (a secret; admin routes answer 503 until it is set). */
   ADMIN_TOKEN?: string;
+  /** Bearer token for GET /metrics (a secret; the admin token works too). */
+  METRICS_TOKEN?: string;
+  METRICS_FLUSH_MS?: string;
   /** Comma-separated base64 Ed25519 public keys whose signatures the edge accepts. */
   SIGNING_PUBLIC_KEYS?: string;
   POP_COLO?: string;
@@ -109,6 +117,8 @@ export function parseConfig(env: Vars): Config {
     retryBudget: { ...d.retryBudget },
     healthIntervalMs: count(env.HEALTH_INTERVAL_MS, d.healthIntervalMs),
     adminToken: env.ADMIN_TOKEN || null,
+    metricsToken: env.METRICS_TOKEN || null,
+    metricsFlushMs: count(env.METRICS_FLUSH_MS, d.metricsFlushMs),
     signingKeys: (env.SIGNING_PUBLIC_KEYS ?? "")
       .split(",")
       .map((k) => k.trim())

@@ -3,6 +3,7 @@
 import type { HomeDO } from "./callers/homes";
 import type { ShardDO } from "./callers/shard-do";
 import type { Vars } from "./config";
+import type { MetricsDO } from "./metrics/aggregator-do";
 import type { RegistryDO } from "./versions/registry-do";
 
 export interface Env extends Vars {
@@ -15,4 +16,6 @@ export interface Env extends Vars {
   SHARDS: DurableObjectNamespace<ShardDO>;
   /** One HomeDO per caller key: the region its state lives in, fixed at first contact. */
   HOMES: DurableObjectNamespace<HomeDO>;
+  /** One MetricsDO per model: the fleet's totals of its series, per PoP. */
+  METRICS: DurableObjectNamespace<MetricsDO>;
 }

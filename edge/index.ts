@@ -10,4 +10,5 @@ void startRuntime();
 export { RegistryDO } from "./versions/registry-do";
 export { ShardDO } from "./callers/shard-do";
 export { HomeDO } from "./callers/homes";
+export { MetricsDO } from "./metrics/aggregator-do";
 export default app;

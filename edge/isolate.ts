@@ -7,6 +7,7 @@ import type { Env } from "./env";
 import { Breakers, RetryBudget } from "./geo/breaker";
 import { PeerHealth } from "./geo/health";
 import type { Mesh } from "./geo/mesh";
+import { Recorder } from "./metrics/recorder";
 import { SessionCache } from "./runtime/sessions";
 import { ModelManager, type PopReporter } from "./versions/manager";
 import { registry } from "./versions/registry";
@@ -14,6 +15,8 @@ import { PointerSource } from "./versions/source";
 
 export interface Isolate {
   config: Config;
+  /** What this isolate counted since it last reported to the aggregators. */
+  recorder: Recorder;
   sessions: SessionCache;
   models: ModelManager;
   mesh: Mesh;
@@ -49,7 +52,7 @@ function build(env: Env): Isolate {
     budget: new RetryBudget(config.retryBudget),
     health: new PeerHealth(config.healthIntervalMs, config.peerTimeoutMs),
   };
-  return { config, sessions, models, mesh };
+  return { config, recorder: new Recorder(config.metricsFlushMs), sessions, models, mesh };
 }
 
 /** Tells the model's RegistryDO what this PoP serves and what failed to load (`meridian status`). */

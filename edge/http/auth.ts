@@ -20,21 +20,23 @@ export async function constantTimeEqual(a: string, b: string): Promise<boolean> 
 }
 
 export interface BearerOptions {
-  /** The expected token; null means the routes are disabled (503 until it is configured). */
-  token: (c: Context<AppEnv>) => string | null;
+  /** The tokens accepted; none configured means the routes are disabled (503 until one is). */
+  tokens: (c: Context<AppEnv>) => Array<string | null>;
   /** What the routes are, for errors: "admin". */
   realm: string;
   /** The setting that holds the token: "ADMIN_TOKEN". */
   setting: string;
 }
 
-export function bearerAuth({ token, realm, setting }: BearerOptions) {
+export function bearerAuth({ tokens, realm, setting }: BearerOptions) {
   return createMiddleware<AppEnv>(async (c, next) => {
-    const expected = token(c);
-    if (!expected) throw new NotConfigured(`${realm} routes are disabled: ${setting} is not configured`);
+    const expected = tokens(c).filter((t): t is string => Boolean(t));
+    if (expected.length === 0) throw new NotConfigured(`${realm} routes are disabled: ${setting} is not configured`);
     const match = /^Bearer\s+(.+)$/i.exec(c.req.header("authorization") ?? "");
     if (!match) throw new Unauthenticated("missing bearer token (Authorization: Bearer <token>)");
-    if (!(await constantTimeEqual(match[1]!.trim(), expected))) throw new PermissionDenied(`invalid ${realm} token`);
+    const given = match[1]!.trim();
+    const matches = await Promise.all(expected.map((t) => constantTimeEqual(given, t)));
+    if (!matches.includes(true)) throw new PermissionDenied(`invalid ${realm} token`);
     await next();
   });
 }

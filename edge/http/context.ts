@@ -10,7 +10,11 @@ import type { RequestContext } from "../versions/manager";
 
 export type AppEnv = {
   Bindings: Env;
-  Variables: { isolate: Isolate };
+  Variables: {
+    isolate: Isolate;
+    /** Set once a prediction request has its version: what its metrics are labelled with. */
+    served?: { model: string; version: string; variant: string };
+  };
 };
 
 export const withIsolate = createMiddleware<AppEnv>(async (c, next) => {

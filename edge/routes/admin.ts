@@ -23,7 +23,7 @@ const RollbackSchema = z.object({ expected: Expected });
 const CanarySchema = z.object({ version: z.number().int().positive(), percent: z.number().min(0).max(100), expected: Expected });
 
 export const adminRoutes = new Hono<AppEnv>();
-adminRoutes.use("/admin/*", bearerAuth({ token: (c) => c.var.isolate.config.adminToken, realm: "admin", setting: "ADMIN_TOKEN" }));
+adminRoutes.use("/admin/*", bearerAuth({ tokens: (c) => [c.var.isolate.config.adminToken], realm: "admin", setting: "ADMIN_TOKEN" }));
 
 const registryOf = (env: Env, name: string) => env.REGISTRY.get(env.REGISTRY.idFromName(name));
 const actorOf = (c: Context<AppEnv>) => c.req.header("x-meridian-actor")?.slice(0, 120) || "admin";

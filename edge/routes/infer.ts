@@ -4,6 +4,7 @@ import { InferenceRequestSchema, describeZodError } from "../../shared/oip";
 import { InvalidInput } from "../errors";
 import type { AppEnv } from "../http/context";
 import { failover } from "../http/failover";
+import { countPredictions } from "../http/metrics";
 import { serve } from "./serve";
 
 function decode(body: unknown) {
@@ -13,5 +14,5 @@ function decode(body: unknown) {
 }
 
 export const inferRoutes = new Hono<AppEnv>()
-  .post("/v2/models/:name/versions/:version/infer", failover, async (c) => c.json((await serve(c, c.req.param("version"), decode)).response))
-  .post("/v2/models/:name/infer", failover, async (c) => c.json((await serve(c, undefined, decode)).response));
+  .post("/v2/models/:name/versions/:version/infer", countPredictions, failover, async (c) => c.json((await serve(c, c.req.param("version"), decode)).response))
+  .post("/v2/models/:name/infer", countPredictions, failover, async (c) => c.json((await serve(c, undefined, decode)).response));

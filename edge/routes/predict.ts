@@ -9,6 +9,7 @@ import { describeZodError, type InferenceRequest, type TensorData } from "../../
 import { InvalidInput } from "../errors";
 import type { AppEnv } from "../http/context";
 import { failover } from "../http/failover";
+import { countPredictions } from "../http/metrics";
 import { serve } from "./serve";
 
 const PredictSchema = z.object({
@@ -17,7 +18,7 @@ const PredictSchema = z.object({
 
 type Instances = z.infer<typeof PredictSchema>["instances"];
 
-export const predictRoutes = new Hono<AppEnv>().post("/v1/predict/:name", failover, async (c) => {
+export const predictRoutes = new Hono<AppEnv>().post("/v1/predict/:name", countPredictions, failover, async (c) => {
   let instances: Instances = [];
   const { manifest, response } = await serve(c, undefined, (body, manifest) => {
     const parsed = PredictSchema.safeParse(body);

@@ -15,6 +15,8 @@ export async function infer(
   { session, featurizer }: LoadedSession,
   manifest: Manifest,
   request: InferenceRequest,
+  /** Filled with how long session.run took. */
+  timings?: { runMs: number },
 ): Promise<InferenceResponse> {
   const feeds = decodeInputs(manifest, featurizer, request);
   const wanted = request.outputs ?? manifest.outputs.map((o) => ({ name: o.name, parameters: undefined }));
@@ -25,8 +27,10 @@ export async function infer(
     }
   }
   let results: ort.InferenceSession.ReturnType;
+  const t0 = performance.now();
   try {
     results = await session.run(feeds, [...new Set(wanted.map((o) => o.name))]);
+    if (timings) timings.runMs = performance.now() - t0;
   } catch (err) {
     throw await classify(session, manifest, err);
   }

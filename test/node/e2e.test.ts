@@ -1,5 +1,6 @@
 // A real `wrangler dev` on a free port: smoke test over HTTP, and parity of the Worker's
 // onnxruntime-web outputs with onnxruntime-node on the same model bytes.
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -128,5 +129,22 @@ describe("parity with onnxruntime-node", () => {
       const correct = held.filter((p, i) => (p.class === "spam") === emails[i]!.spam).length;
       expect(correct / held.length, `${model} held-out accuracy`).toBeGreaterThanOrEqual(0.93);
     }
+  });
+
+  it("GET /metrics after real traffic is an exposition promtool accepts, with the counts sent", async () => {
+    const scrape = async () => {
+      const res = await fetch(`${server.url}/metrics`, { headers: { authorization: "Bearer e2e-token" } });
+      expect(res.status).toBe(200);
+      return res.text();
+    };
+    const ok = (text: string) => Number(/meridian_inference_requests_total\{pop="[^"]*",model="iris",version="1",variant="stable",route="local",outcome="success"\} (\d+)/.exec(text)?.[1] ?? 0);
+    const before = ok(await scrape());
+    for (let i = 0; i < 5; i++) await inferHttp("iris", "measurements", Float32Array.of(5.1, 3.5, 1.4, 0.2), 4);
+    const text = await scrape();
+    // The scrape reached the isolate that served (wrangler dev runs one), which sends its counts first.
+    expect(ok(text) - before).toBe(5);
+    const check = spawnSync("promtool", ["check", "metrics"], { input: text, encoding: "utf8" });
+    if (check.error) throw new Error(`promtool is needed (apt-get install prometheus): ${check.error.message}`);
+    expect(check.status, `${check.stdout}${check.stderr}`).toBe(0);
   });
 });

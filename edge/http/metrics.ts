@@ -1,0 +1,23 @@
+// Counts every prediction request, by model, version, variant, route and outcome, with its
+// whole-request latency; then lets the isolate report to the aggregators if its interval passed.
+// Placed before failover, so it sees the final answer (local, forwarded or failed over).
+import { createMiddleware } from "hono/factory";
+import { DURATION, REQUESTS, UNKNOWN_MODEL, outcomeOf } from "../metrics/families";
+import { colo, requestContext, type AppEnv } from "./context";
+
+export const countPredictions = createMiddleware<AppEnv>(async (c, next) => {
+  const t0 = performance.now();
+  await next();
+  const { recorder, config } = c.var.isolate;
+  const res = c.res;
+  const route = res.headers.get("x-meridian-route") ?? "local";
+  // A forwarded answer is labelled with what the peer says it served; a request that never got
+  // a version (an unknown model) is counted apart, since a client's name is no label.
+  const peer = route === "local" ? undefined : res.headers.get("x-meridian-model-version");
+  const served = peer ? { model: c.req.param("name") ?? UNKNOWN_MODEL, version: peer, variant: res.headers.get("x-meridian-variant") ?? "" } : c.var.served;
+  const labels = { model: served?.model ?? UNKNOWN_MODEL, version: served?.version ?? "", variant: served?.variant ?? "", route };
+  recorder.metrics.inc(REQUESTS, { ...labels, outcome: outcomeOf(res.status) });
+  recorder.metrics.observe(DURATION, labels, (performance.now() - t0) / 1000);
+  const report = recorder.report(c.env, colo(c.req.raw, config));
+  if (report) requestContext(c).waitUntil(report);
+});

@@ -1,0 +1,72 @@
+// Fleet metrics: every isolate counts its predictions and reports deltas to each model's
+// MetricsDO; GET /metrics renders the totals per PoP behind a token.
+import { env } from "cloudflare:test";
+import { beforeAll, describe, expect, it } from "vitest";
+import { irisRequest } from "../../test/edge/client";
+import { json, popAt, type PopFetch } from "../../test/edge/pop";
+import { seed } from "../../test/edge/seed";
+
+const auth = (token = env.ADMIN_TOKEN) => ({ headers: { authorization: `Bearer ${token}` } });
+
+/** The value of one series of the scrape, 0 when absent. */
+function value(text: string, series: string): number {
+  const line = text.split("\n").find((l) => l.startsWith(`${series} `));
+  return line ? Number(line.slice(series.length + 1)) : 0;
+}
+
+async function scrape(pop: PopFetch): Promise<string> {
+  const res = await pop("/metrics", auth());
+  expect(res.status).toBe(200);
+  expect(res.headers.get("content-type")).toMatch(/^text\/plain; version=0\.0\.4/);
+  return res.text();
+}
+
+beforeAll(() => seed(["iris"]));
+
+describe("fleet metrics", () => {
+  it("counts requests by outcome and latency per PoP, model, version, variant and route", async () => {
+    const pop = popAt("ARN", { METRICS_FLUSH_MS: "0" });
+    for (let i = 0; i < 7; i++) expect((await pop("/v2/models/iris/infer", json(irisRequest()))).status).toBe(200);
+    for (let i = 0; i < 2; i++) expect((await pop("/v2/models/iris/infer", json({ inputs: [] }))).status).toBe(400);
+    expect((await pop("/v2/models/no-such-model/infer", json(irisRequest()))).status).toBe(404);
+    const text = await scrape(pop);
+    const series = (outcome: string) => `meridian_inference_requests_total{pop="ARN",model="iris",version="1",variant="stable",route="local",outcome="${outcome}"}`;
+    expect(value(text, series("success"))).toBe(7);
+    expect(value(text, series("client_error"))).toBe(2);
+    // A name no registry knows is no label: counted under _unknown.
+    expect(value(text, `meridian_inference_requests_total{pop="ARN",model="_unknown",version="",variant="",route="local",outcome="client_error"}`)).toBe(1);
+    expect(text).not.toContain("no-such-model");
+    expect(value(text, `meridian_inference_duration_seconds_count{pop="ARN",model="iris",version="1",variant="stable",route="local"}`)).toBe(9);
+    expect(value(text, `meridian_inference_compute_duration_seconds_count{pop="ARN",model="iris",version="1",variant="stable"}`)).toBe(7);
+    expect(value(text, `meridian_model_load_wait_seconds_count{pop="ARN",model="iris",version="1"}`)).toBe(7);
+    expect(text).toContain("# TYPE meridian_inference_duration_seconds histogram");
+  });
+
+  it("adds up what several isolates of one PoP counted, and totals only grow", async () => {
+    const [a, b] = [popAt("OSL", { METRICS_FLUSH_MS: "0" }), popAt("OSL", { METRICS_FLUSH_MS: "0" })];
+    const ok = `meridian_inference_requests_total{pop="OSL",model="iris",version="1",variant="stable",route="local",outcome="success"}`;
+    for (let i = 0; i < 3; i++) await a("/v2/models/iris/infer", json(irisRequest()));
+    for (let i = 0; i < 4; i++) await b("/v2/models/iris/infer", json(irisRequest()));
+    const first = value(await scrape(a), ok);
+    expect(first).toBe(7);
+    await b("/v2/models/iris/infer", json(irisRequest()));
+    expect(value(await scrape(b), ok)).toBe(8);
+  });
+
+  it("an isolate reports at most once per interval: counts wait in the isolate, and a scrape it answers sends them", async () => {
+    const pop = popAt("HEL", { METRICS_FLUSH_MS: "3600000" });
+    const other = popAt("HEL", { METRICS_FLUSH_MS: "0" });
+    const ok = `meridian_inference_requests_total{pop="HEL",model="iris",version="1",variant="stable",route="local",outcome="success"}`;
+    for (let i = 0; i < 5; i++) await pop("/v2/models/iris/infer", json(irisRequest()));
+    expect(value(await scrape(other), ok)).toBe(0); // still in the first isolate
+    expect(value(await scrape(pop), ok)).toBe(5);
+  });
+
+  it("needs a token: the metrics token or the admin token", async () => {
+    const pop = popAt("CPH", { METRICS_TOKEN: "scrape-me" });
+    expect((await pop("/metrics")).status).toBe(401);
+    expect((await pop("/metrics", auth("wrong"))).status).toBe(403);
+    expect((await pop("/metrics", auth("scrape-me"))).status).toBe(200);
+    expect((await pop("/metrics", auth())).status).toBe(200);
+  });
+});
