@@ -16,7 +16,8 @@ import { ort, runtimeState, startRuntime } from "../edge/runtime/ort";
 import { SessionCache } from "../edge/runtime/sessions";
 import type { Env } from "../edge/env";
 
-export { HomeDO, RegistryDO, ShardDO } from "../edge/index";
+// Every Durable Object class the edge declares (wrangler.toml binds them all).
+export { HomeDO, MetricsDO, RegistryDO, ShardDO } from "../edge/index";
 
 const modulesLoadedAt = Date.now();
 let runtimeReadyAt: number | null = null;
