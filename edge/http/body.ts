@@ -22,9 +22,17 @@ export async function readJson(request: Request, limit: number): Promise<unknown
   }
 }
 
+/**
+ * A streamed body found over the limit is read on to its end (and dropped) before the 413 while it
+ * stays this close to the limit, so an HTTP/1.1 client still sending it reads the answer instead
+ * of a reset connection; a larger one is cut off.
+ */
+export const LINGER_BYTES = 16 << 20;
+
 /** The raw body, or null when there is none; never holds more than `limit` bytes. */
 export async function readBytes(request: Request, limit: number): Promise<Uint8Array | null> {
   const declared = Number(request.headers.get("content-length") ?? NaN);
+  // Refused unread: the runtime drains or closes a declared body it was not asked to read.
   if (declared > limit) throw tooLarge(limit);
   if (!request.body) return null;
   const reader = request.body.getReader();
@@ -35,7 +43,7 @@ export async function readBytes(request: Request, limit: number): Promise<Uint8A
     if (done) break;
     size += value.byteLength;
     if (size > limit) {
-      await reader.cancel();
+      await linger(reader, size - limit);
       throw tooLarge(limit);
     }
     chunks.push(value);
@@ -47,6 +55,16 @@ export async function readBytes(request: Request, limit: number): Promise<Uint8A
     at += c.byteLength;
   }
   return bytes;
+}
+
+/** Reads on while the body stays within LINGER_BYTES past the limit, then cuts it off. */
+async function linger(reader: ReadableStreamDefaultReader<Uint8Array>, over: number): Promise<void> {
+  while (over <= LINGER_BYTES) {
+    const { done, value } = await reader.read();
+    if (done) return;
+    over += value.byteLength;
+  }
+  await reader.cancel();
 }
 
 /** Whether brackets outside strings nest deeper than `max` (a linear scan, before parsing). */

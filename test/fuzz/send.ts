@@ -36,6 +36,7 @@ export function send(base: URL, c: FuzzCase, agent: Agent, timeoutMs: number): P
       throw new Error(`case ${c.index} (${c.variant}) cannot be sent: ${err instanceof Error ? err.message : String(err)}`);
     }
     req.setTimeout(timeoutMs, () => req.destroy(new Error(`timeout after ${timeoutMs} ms`)));
+    req.on("socket", guard);
     req.on("error", (err) => finish({ type: "failure", error: describe(err), ms: ms() }));
     req.on("response", (res) => {
       const chunks: Buffer[] = [];
@@ -60,6 +61,16 @@ function writeBody(req: ReturnType<typeof request>, c: FuzzCase): void {
   // Chunked: in pieces, without a content-length.
   for (let at = 0; at < c.body.length; at += CHUNK) req.write(c.body.subarray(at, at + CHUNK));
   req.end();
+}
+
+// A server may answer early (a 413) and close while a body is still being written: the write then
+// fails on a socket that no request listens on any more. The request reports its own failure;
+// the socket's late error must not end the run.
+const guarded = new WeakSet<object>();
+function guard(socket: NodeJS.EventEmitter): void {
+  if (guarded.has(socket)) return;
+  guarded.add(socket);
+  socket.on("error", () => {});
 }
 
 const describe = (err: Error & { code?: string }) => (err.code ? `${err.code}: ${err.message}` : err.message);
