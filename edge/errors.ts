@@ -49,7 +49,12 @@ export class RateLimited extends MeridianError {
 
 /** The version cannot be loaded here (missing artifact, bad hash or signature, refused by the runtime). */
 export class ModelUnavailable extends MeridianError {
-  constructor(message: string, retryAfterSeconds = 5) {
+  constructor(
+    message: string,
+    /** The version that cannot be loaded. */
+    readonly version?: { model: string; version: number },
+    retryAfterSeconds = 5,
+  ) {
     super(message);
     this.retryAfterSeconds = retryAfterSeconds;
   }

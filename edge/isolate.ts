@@ -7,6 +7,7 @@ import type { Env } from "./env";
 import { Breakers, RetryBudget } from "./geo/breaker";
 import { PeerHealth } from "./geo/health";
 import type { Mesh } from "./geo/mesh";
+import { LOAD_DURATION, LOADS } from "./metrics/families";
 import { Recorder } from "./metrics/recorder";
 import { SessionCache } from "./runtime/sessions";
 import { ModelManager, type PopReporter } from "./versions/manager";
@@ -35,6 +36,7 @@ export function isolateOf(env: Env): Isolate {
 function build(env: Env): Isolate {
   const config = configOf(env);
   sessions ??= new SessionCache(config.sessionCacheBytes);
+  const recorder = new Recorder(config.metricsFlushMs);
   const source = new PointerSource(env.POINTERS, config.pointerTtlMs);
   const models = new ModelManager({
     registry: registry(env.DB),
@@ -44,6 +46,11 @@ function build(env: Env): Isolate {
     keys: config.signingKeys,
     report: reporter(env),
     newVersionWaitMs: config.newVersionWaitMs,
+    onLoad: (m, ms, ok) => {
+      const labels = { model: m.name, version: String(m.version) };
+      recorder.metrics.inc(LOADS, { ...labels, outcome: ok ? "success" : "failure" });
+      recorder.metrics.observe(LOAD_DURATION, labels, ms / 1000);
+    },
   });
   const mesh: Mesh = {
     config,
@@ -52,7 +59,7 @@ function build(env: Env): Isolate {
     budget: new RetryBudget(config.retryBudget),
     health: new PeerHealth(config.healthIntervalMs, config.peerTimeoutMs),
   };
-  return { config, recorder: new Recorder(config.metricsFlushMs), sessions, models, mesh };
+  return { config, recorder, sessions, models, mesh };
 }
 
 /** Tells the model's RegistryDO what this PoP serves and what failed to load (`meridian status`). */

@@ -2,6 +2,7 @@
 // whole-request latency; then lets the isolate report to the aggregators if its interval passed.
 // Placed before failover, so it sees the final answer (local, forwarded or failed over).
 import { createMiddleware } from "hono/factory";
+import { ModelUnavailable } from "../errors";
 import { DURATION, REQUESTS, UNKNOWN_MODEL, outcomeOf } from "../metrics/families";
 import { colo, requestContext, type AppEnv } from "./context";
 
@@ -14,7 +15,10 @@ export const countPredictions = createMiddleware<AppEnv>(async (c, next) => {
   // A forwarded answer is labelled with what the peer says it served; a request that never got
   // a version (an unknown model) is counted apart, since a client's name is no label.
   const peer = route === "local" ? undefined : res.headers.get("x-meridian-model-version");
-  const served = peer ? { model: c.req.param("name") ?? UNKNOWN_MODEL, version: peer, variant: res.headers.get("x-meridian-variant") ?? "" } : c.var.served;
+  const failed = c.error instanceof ModelUnavailable ? c.error.version : undefined;
+  const served = peer
+    ? { model: c.req.param("name") ?? UNKNOWN_MODEL, version: peer, variant: res.headers.get("x-meridian-variant") ?? "" }
+    : (c.var.served ?? (failed && { model: failed.model, version: String(failed.version), variant: "" }));
   const labels = { model: served?.model ?? UNKNOWN_MODEL, version: served?.version ?? "", variant: served?.variant ?? "", route };
   recorder.metrics.inc(REQUESTS, { ...labels, outcome: outcomeOf(res.status) });
   recorder.metrics.observe(DURATION, labels, (performance.now() - t0) / 1000);

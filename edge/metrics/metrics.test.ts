@@ -4,7 +4,8 @@ import { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { irisRequest } from "../../test/edge/client";
 import { json, popAt, type PopFetch } from "../../test/edge/pop";
-import { seed } from "../../test/edge/seed";
+import { admin, fixture, seed } from "../../test/edge/seed";
+import { artifactKey } from "../versions/artifacts";
 
 const auth = (token = env.ADMIN_TOKEN) => ({ headers: { authorization: `Bearer ${token}` } });
 
@@ -60,6 +61,29 @@ describe("fleet metrics", () => {
     for (let i = 0; i < 5; i++) await pop("/v2/models/iris/infer", json(irisRequest()));
     expect(value(await scrape(other), ok)).toBe(0); // still in the first isolate
     expect(value(await scrape(pop), ok)).toBe(5);
+  });
+
+  it("counts model loads by outcome, with their durations", async () => {
+    const pop = popAt("LIS", { METRICS_FLUSH_MS: "0" });
+    const iris = fixture("iris");
+    await admin().publish({ ...iris.manifest, name: "metered" }, iris.bytes, env.TEST_SIGNING_KEY, { promote: true });
+    const broken = fixture("iris-int8");
+    const m = await admin().publish({ ...broken.manifest, name: "metered-broken" }, broken.bytes, env.TEST_SIGNING_KEY, { promote: true });
+    const key = artifactKey(m.sha256);
+    const bytes = await (await env.ARTIFACTS.get(key))!.arrayBuffer();
+    await env.ARTIFACTS.delete(key);
+    try {
+      expect((await pop("/v2/models/metered/infer", json(irisRequest()))).status).toBe(200);
+      expect((await pop("/v2/models/metered/infer", json(irisRequest()))).status).toBe(200); // loaded once
+      expect((await pop("/v2/models/metered-broken/infer", json(irisRequest()))).status).toBe(503);
+    } finally {
+      await env.ARTIFACTS.put(key, bytes);
+    }
+    const text = await scrape(pop);
+    expect(value(text, `meridian_model_loads_total{pop="LIS",model="metered",version="1",outcome="success"}`)).toBe(1);
+    expect(value(text, `meridian_model_load_duration_seconds_count{pop="LIS",model="metered",version="1"}`)).toBe(1);
+    expect(value(text, `meridian_model_loads_total{pop="LIS",model="metered-broken",version="1",outcome="failure"}`)).toBe(1);
+    expect(value(text, `meridian_inference_requests_total{pop="LIS",model="metered-broken",version="1",variant="",route="local",outcome="unavailable"}`)).toBe(1);
   });
 
   it("needs a token: the metrics token or the admin token", async () => {

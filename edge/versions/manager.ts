@@ -60,6 +60,8 @@ export interface ManagerParts {
   keys: string[];
   report: PopReporter;
   newVersionWaitMs: number;
+  /** Told of every load this isolate makes: how long it took and whether it worked. */
+  onLoad?: (manifest: Manifest, ms: number, ok: boolean) => void;
 }
 
 export class ModelManager {
@@ -90,10 +92,16 @@ export class ModelManager {
   acquire(manifest: Manifest): Promise<Lease> {
     const { sessions, registry, bucket, keys } = this.parts;
     return sessions.acquire(sessionKey(manifest), async () => {
+      const t0 = performance.now();
       try {
-        return await verifyAndLoad(bucket, await registry.version(manifest.name, manifest.version), keys);
+        const loaded = await verifyAndLoad(bucket, await registry.version(manifest.name, manifest.version), keys);
+        this.parts.onLoad?.(manifest, performance.now() - t0, true);
+        return loaded;
       } catch (err) {
-        if (err instanceof VersionRejected) throw new ModelUnavailable(`model "${manifest.name}" version ${manifest.version} cannot be served: ${err.message}`);
+        this.parts.onLoad?.(manifest, performance.now() - t0, false);
+        if (err instanceof VersionRejected) {
+          throw new ModelUnavailable(`model "${manifest.name}" version ${manifest.version} cannot be served: ${err.message}`, { model: manifest.name, version: manifest.version });
+        }
         throw err;
       }
     });
