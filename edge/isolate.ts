@@ -7,7 +7,8 @@ import type { Env } from "./env";
 import { Breakers, RetryBudget } from "./geo/breaker";
 import { PeerHealth } from "./geo/health";
 import type { Mesh } from "./geo/mesh";
-import { LOAD_DURATION, LOADS } from "./metrics/families";
+import type { MetricSet } from "../shared/metrics";
+import { BREAKER_STATE, BREAKER_VALUE, LOAD_DURATION, LOADS, POINTER_AGE, POINTER_PROPAGATION, POINTER_SEQ, SESSION_CACHE } from "./metrics/families";
 import { Recorder } from "./metrics/recorder";
 import { SessionCache } from "./runtime/sessions";
 import { ModelManager, type PopReporter } from "./versions/manager";
@@ -36,8 +37,9 @@ export function isolateOf(env: Env): Isolate {
 function build(env: Env): Isolate {
   const config = configOf(env);
   sessions ??= new SessionCache(config.sessionCacheBytes);
-  const recorder = new Recorder(config.metricsFlushMs);
   const source = new PointerSource(env.POINTERS, config.pointerTtlMs);
+  // Built before the parts it samples; the sampler reads them only when a report is due.
+  const recorder = new Recorder(config.metricsFlushMs, (m) => sample(m, source, models, mesh));
   const models = new ModelManager({
     registry: registry(env.DB),
     source,
@@ -51,6 +53,13 @@ function build(env: Env): Isolate {
       recorder.metrics.inc(LOADS, { ...labels, outcome: ok ? "success" : "failure" });
       recorder.metrics.observe(LOAD_DURATION, labels, ms / 1000);
     },
+    onCache: (event, key) => {
+      const [model = "", version = ""] = key.split("#")[0]!.split("@");
+      recorder.metrics.inc(SESSION_CACHE, { model, version, event });
+    },
+    onServe: (model, pointer) => {
+      if (pointer.at !== undefined) recorder.metrics.observe(POINTER_PROPAGATION, { model }, Math.max(0, Date.now() - pointer.at) / 1000);
+    },
   });
   const mesh: Mesh = {
     config,
@@ -60,6 +69,16 @@ function build(env: Env): Isolate {
     health: new PeerHealth(config.healthIntervalMs, config.peerTimeoutMs),
   };
   return { config, recorder, sessions, models, mesh };
+}
+
+/** The gauges, set from the isolate's state just before a report. */
+function sample(metrics: MetricSet, source: PointerSource, models: ModelManager, mesh: Mesh): void {
+  const now = Date.now();
+  for (const [model, readAt] of source.readTimes()) metrics.set(POINTER_AGE, { model }, (now - readAt) / 1000, now);
+  for (const [model, s] of Object.entries(models.status())) if (s.seq !== null) metrics.set(POINTER_SEQ, { model }, s.seq, now);
+  for (const [kind, breakers] of [["peer", mesh.peerBreakers], ["shard", mesh.shardBreakers]] as const) {
+    for (const [peer, state] of Object.entries(breakers.states())) metrics.set(BREAKER_STATE, { kind, peer }, BREAKER_VALUE[state], now);
+  }
 }
 
 /** Tells the model's RegistryDO what this PoP serves and what failed to load (`meridian status`). */

@@ -41,6 +41,20 @@ describe("MetricSet", () => {
     expect(Object.keys(m.take().counters[REQ]!)).toEqual(['["iris","2","success"]']);
   });
 
+  it("gauges merge by keeping the later value, whatever order the reports arrive in", () => {
+    const specs: MetricSpec[] = [{ name: "meridian_pointer_seq", help: "Seq served.", type: "gauge", labels: ["model"] }];
+    const early = new MetricSet(specs);
+    const late = new MetricSet(specs);
+    early.set("meridian_pointer_seq", { model: "iris" }, 3, 1000);
+    late.set("meridian_pointer_seq", { model: "iris" }, 5, 2000);
+    for (const order of [[early, late], [late, early]]) {
+      const total = emptySnapshot();
+      for (const m of order) mergeInto(total, m.snapshot());
+      expect(total.gauges!["meridian_pointer_seq"]!['["iris"]']).toEqual({ value: 5, at: 2000 });
+    }
+    expect(exposition(specs, [{ labels: { pop: "FRA" }, snapshot: late.snapshot() }])).toContain('meridian_pointer_seq{pop="FRA",model="iris"} 5');
+  });
+
   it("refuses a metric it was not given, or of the other type", () => {
     const m = new MetricSet(SPECS);
     expect(() => m.inc("nope_total", {})).toThrow(MetricsError);

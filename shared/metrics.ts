@@ -1,6 +1,7 @@
 // Metric series kept as plain numbers, so that what an isolate counted since its last report (a
-// delta) and what an aggregator holds (the totals) merge by addition, in any order: counters, and
-// histograms with fixed bucket bounds. Rendered in the Prometheus text exposition format. Pure.
+// delta) and what an aggregator holds (the totals) merge in any order: counters and histograms
+// with fixed bucket bounds by addition, gauges by keeping the latest value. Rendered in the
+// Prometheus text exposition format. Pure.
 
 /** Latency bounds in seconds: 0.5 ms to 10 s, the range of an edge prediction. */
 export const LATENCY_BUCKETS: readonly number[] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -9,7 +10,7 @@ export interface MetricSpec {
   /** Prometheus conventions: `_total` for counters, the unit (`_seconds`) for histograms. */
   name: string;
   help: string;
-  type: "counter" | "histogram";
+  type: "counter" | "histogram" | "gauge";
   /** Label names, in the order series keys list their values. */
   labels: readonly string[];
   /** Upper bounds of a histogram's buckets (+Inf is implied). */
@@ -25,17 +26,25 @@ export interface HistogramValue {
   count: number;
 }
 
+/** A gauge's value and when it was set (ms since the epoch): of two, the later one wins. */
+export interface GaugeValue {
+  value: number;
+  at: number;
+}
+
 /** Series by metric name, then by series key (the label values, in the spec's order). */
 export interface Snapshot {
   counters: Record<string, Record<string, number>>;
   histograms: Record<string, Record<string, HistogramValue>>;
+  /** Absent in snapshots stored before gauges existed. */
+  gauges?: Record<string, Record<string, GaugeValue>>;
 }
 
 export class MetricsError extends Error {
   override name = "MetricsError";
 }
 
-export const emptySnapshot = (): Snapshot => ({ counters: {}, histograms: {} });
+export const emptySnapshot = (): Snapshot => ({ counters: {}, histograms: {}, gauges: {} });
 
 export class MetricSet {
   private readonly specs: Map<string, MetricSpec>;
@@ -65,6 +74,12 @@ export class MetricSet {
     h.count++;
   }
 
+  set(name: string, labels: Labels, value: number, at = Date.now()): void {
+    const spec = this.spec(name, "gauge");
+    const gauges = (this.data.gauges ??= {});
+    (gauges[name] ??= {})[seriesKey(spec, labels)] = { value, at };
+  }
+
   /** Adds a delta (or another set's totals) in. */
   merge(delta: Snapshot): void {
     mergeInto(this.data, delta);
@@ -82,7 +97,8 @@ export class MetricSet {
   }
 
   get empty(): boolean {
-    return Object.keys(this.data.counters).length === 0 && Object.keys(this.data.histograms).length === 0;
+    const { counters, histograms, gauges = {} } = this.data;
+    return Object.keys(counters).length === 0 && Object.keys(histograms).length === 0 && Object.keys(gauges).length === 0;
   }
 
   private spec(name: string, type: MetricSpec["type"]): MetricSpec {
@@ -111,6 +127,17 @@ export function mergeInto(into: Snapshot, delta: Snapshot): void {
       t.count += h.count;
     }
   }
+  for (const [name, series] of Object.entries(delta.gauges ?? {})) {
+    const target = ((into.gauges ??= {})[name] ??= {});
+    for (const [key, g] of Object.entries(series)) {
+      if (!target[key] || target[key].at <= g.at) target[key] = { ...g };
+    }
+  }
+}
+
+/** The counters and histograms of a snapshot, without its gauges (what time windows add up). */
+export function withoutGauges(s: Snapshot): Snapshot {
+  return { counters: s.counters, histograms: s.histograms, gauges: {} };
 }
 
 /** The series key of a label set: its values in the spec's label order (missing ones empty). */
@@ -133,9 +160,10 @@ export function exposition(specs: readonly MetricSpec[], sources: ReadonlyArray<
   for (const spec of specs) {
     lines.push(`# HELP ${spec.name} ${escapeHelp(spec.help)}`, `# TYPE ${spec.name} ${spec.type}`);
     for (const { labels: extra, snapshot } of sources) {
-      if (spec.type === "counter") {
-        for (const [key, v] of Object.entries(snapshot.counters[spec.name] ?? {})) {
-          lines.push(`${spec.name}${labelText({ ...extra, ...labelsOf(spec, key) })} ${number(v)}`);
+      if (spec.type !== "histogram") {
+        const values = spec.type === "counter" ? (snapshot.counters[spec.name] ?? {}) : (snapshot.gauges?.[spec.name] ?? {});
+        for (const [key, v] of Object.entries(values)) {
+          lines.push(`${spec.name}${labelText({ ...extra, ...labelsOf(spec, key) })} ${number(typeof v === "number" ? v : v.value)}`);
         }
         continue;
       }

@@ -45,13 +45,18 @@ export interface ErrorAnswer {
 /** Server faults this isolate has answered, by error name: what /v2/health/ready shows. */
 export const faults = { total: 0, byKind: {} as Record<string, number> };
 
+/** The status an error maps to, without answering or counting it (a shadow's failure). */
+export function statusOf(err: unknown): ContentfulStatusCode {
+  return (err instanceof MeridianError && STATUS.find(([type]) => err instanceof type)?.[1]) || 500;
+}
+
 export function errorAnswer(err: unknown): ErrorAnswer {
   if (!(err instanceof MeridianError)) {
     count(err instanceof Error ? err.name : "unknown");
     console.error("unhandled", err);
     return { status: 500, headers: {}, body: { error: "internal error" } };
   }
-  const status = STATUS.find(([type]) => err instanceof type)?.[1] ?? 500;
+  const status = statusOf(err);
   if (status === 500) {
     count(err.name);
     console.error(err.name, err.message);

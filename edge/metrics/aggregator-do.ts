@@ -1,26 +1,94 @@
-// MetricsDO: one per model, the fleet's totals of that model's series, per PoP. Isolates send it
-// what they counted since their last report (deltas, once per isolate and interval, so the write
-// rate follows the number of isolates, not the traffic); it adds them to each PoP's totals, which
-// therefore only grow, as Prometheus counters must.
+// MetricsDO: one per model (and one, "_fleet", for series of no model), the fleet's totals of
+// that model's series, per PoP. Isolates send it what they counted since their last report
+// (deltas, once per isolate and interval, so the write rate follows the number of isolates, not
+// the traffic); it adds them to each PoP's totals, which therefore only grow, as Prometheus
+// counters must. Beside the totals it keeps each delta's counts in one-second slots for an hour:
+// what a time window (`meridian metrics --window`, a rollout step, the dashboard) adds up.
 import { DurableObject } from "cloudflare:workers";
-import { emptySnapshot, mergeInto, type Snapshot } from "../../shared/metrics";
+import { emptySnapshot, mergeInto, withoutGauges, type Snapshot } from "../../shared/metrics";
 
 export interface PopSeries {
   pop: string;
   snapshot: Snapshot;
 }
 
+/** A window's counts from `from` (inclusive) to `to`, per PoP (ms since the epoch). */
+export interface WindowSeries {
+  from: number;
+  to: number;
+  pops: PopSeries[];
+}
+
+const SLOT_MS = 1000;
+export const RETENTION_MS = 3_600_000;
+const PRUNE_EVERY_MS = 60_000;
+
+// Slot keys sort by time: "w:" + zero-padded slot start + ":" + pop.
+const slotKey = (at: number, pop: string) => `w:${String(at).padStart(15, "0")}:${pop}`;
+const slotStart = (at: number) => Math.floor(at / SLOT_MS) * SLOT_MS;
+
 export class MetricsDO extends DurableObject {
-  /** Adds one isolate's delta to its PoP's totals (storage calls of one DO do not interleave). */
+  private prunedAt = 0;
+
+  /** Adds one isolate's delta to its PoP's totals and to the current slot (storage calls of one DO do not interleave). */
   async add(pop: string, delta: Snapshot): Promise<void> {
+    const now = Date.now();
     const key = `pop:${pop}`;
-    const totals = (await this.ctx.storage.get<Snapshot>(key)) ?? emptySnapshot();
+    const slot = slotKey(slotStart(now), pop);
+    const stored = await this.ctx.storage.get<Snapshot>([key, slot]);
+    const totals = stored.get(key) ?? emptySnapshot();
+    const recent = stored.get(slot) ?? emptySnapshot();
     mergeInto(totals, delta);
-    await this.ctx.storage.put(key, totals);
+    mergeInto(recent, withoutGauges(delta));
+    await this.ctx.storage.put({ [key]: totals, [slot]: recent });
+    if (now - this.prunedAt > PRUNE_EVERY_MS) await this.prune(now);
   }
 
   async series(): Promise<PopSeries[]> {
     const map = await this.ctx.storage.list<Snapshot>({ prefix: "pop:" });
     return [...map].map(([key, snapshot]) => ({ pop: key.slice(4), snapshot }));
+  }
+
+  /** What arrived from `from` to `to` (default now), per PoP; at most RETENTION_MS back. */
+  async window(from: number, to = Date.now()): Promise<WindowSeries> {
+    const start = Math.max(from, to - RETENTION_MS);
+    const perPop = new Map<string, Snapshot>();
+    for (const [key, s] of await this.slots(start, to)) {
+      const pop = key.slice(18);
+      let into = perPop.get(pop);
+      if (!into) perPop.set(pop, (into = emptySnapshot()));
+      mergeInto(into, s);
+    }
+    return { from: start, to, pops: [...perPop].map(([pop, snapshot]) => ({ pop, snapshot })) };
+  }
+
+  /** Consecutive windows of `stepMs` ending now, oldest first (the dashboard's charts). */
+  async timeline(from: number, stepMs: number, to = Date.now()): Promise<WindowSeries[]> {
+    const step = Math.max(SLOT_MS, stepMs);
+    const start = Math.max(from, to - RETENTION_MS);
+    const windows: WindowSeries[] = [];
+    for (let t = to - Math.ceil((to - start) / step) * step; t < to; t += step) windows.push({ from: t, to: t + step, pops: [] });
+    const first = windows[0]?.from ?? to;
+    for (const [key, s] of await this.slots(first, to)) {
+      const at = Number(key.slice(2, 17));
+      const w = windows[Math.min(windows.length - 1, Math.floor((at - first) / step))];
+      if (!w) continue;
+      const pop = key.slice(18);
+      let into = w.pops.find((p) => p.pop === pop);
+      if (!into) w.pops.push((into = { pop, snapshot: emptySnapshot() }));
+      mergeInto(into.snapshot, s);
+    }
+    return windows;
+  }
+
+  private async slots(from: number, to: number): Promise<Map<string, Snapshot>> {
+    // A slot holds what arrived during its second, so the one `from` falls in counts whole.
+    return this.ctx.storage.list<Snapshot>({ start: slotKey(slotStart(from), ""), end: slotKey(to + 1, "") });
+  }
+
+  private async prune(now: number): Promise<void> {
+    this.prunedAt = now;
+    const old = [...(await this.ctx.storage.list({ start: "w:", end: slotKey(now - RETENTION_MS, ""), limit: 1024 })).keys()];
+    for (let i = 0; i < old.length; i += 128) await this.ctx.storage.delete(old.slice(i, i + 128)); // 128 keys per call at most
   }
 }

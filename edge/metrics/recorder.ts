@@ -1,20 +1,29 @@
 // What one isolate has counted since it last reported, and the report itself: once per
 // METRICS_FLUSH_MS at most, one delta per model to that model's MetricsDO, in the background. A
-// report that fails is added back, so nothing counted is lost, only late.
+// report that fails is added back, so nothing counted is lost, only late. Gauges are sampled
+// just before a report (`sample`), so they cost nothing per request.
 import { MetricSet, emptySnapshot, type Snapshot } from "../../shared/metrics";
 import type { Env } from "../env";
-import { FAMILIES } from "./families";
+import { FAMILIES, FLEET } from "./families";
+
+const byModelLabel = new Set(FAMILIES.filter((f) => f.labels[0] === "model").map((f) => f.name));
 
 export class Recorder {
   readonly metrics = new MetricSet(FAMILIES);
   private lastReport = Date.now();
 
-  constructor(private readonly flushMs: number) {}
+  constructor(
+    private readonly flushMs: number,
+    /** Sets the gauges (pointer seq and age, breaker states) from the isolate's state. */
+    private readonly sample: (metrics: MetricSet) => void = () => {},
+  ) {}
 
   /** Sends what was counted, when the interval has passed (or `force`); resolves when sent. */
   report(env: Pick<Env, "METRICS">, pop: string, force = false): Promise<void> | undefined {
     const now = Date.now();
-    if (this.metrics.empty || (!force && now - this.lastReport < this.flushMs)) return undefined;
+    if (!force && now - this.lastReport < this.flushMs) return undefined;
+    this.sample(this.metrics);
+    if (this.metrics.empty) return undefined;
     this.lastReport = now;
     const sends = [...byModel(this.metrics.take())].map(([model, delta]) =>
       env.METRICS.get(env.METRICS.idFromName(model))
@@ -25,20 +34,23 @@ export class Recorder {
   }
 }
 
-/** Every family's first label is the model: a delta splits into one per model. */
+/** A delta splits into one per model (a family's first label), the rest going to FLEET. */
 function byModel(snapshot: Snapshot): Map<string, Snapshot> {
   const out = new Map<string, Snapshot>();
-  const part = (key: string) => {
-    const model = (JSON.parse(key) as string[])[0] ?? "";
+  const part = (name: string, key: string) => {
+    const model = byModelLabel.has(name) ? ((JSON.parse(key) as string[])[0] ?? "") : FLEET;
     let s = out.get(model);
     if (!s) out.set(model, (s = emptySnapshot()));
     return s;
   };
   for (const [name, series] of Object.entries(snapshot.counters)) {
-    for (const [key, v] of Object.entries(series)) (part(key).counters[name] ??= {})[key] = v;
+    for (const [key, v] of Object.entries(series)) (part(name, key).counters[name] ??= {})[key] = v;
   }
   for (const [name, series] of Object.entries(snapshot.histograms)) {
-    for (const [key, h] of Object.entries(series)) (part(key).histograms[name] ??= {})[key] = h;
+    for (const [key, h] of Object.entries(series)) (part(name, key).histograms[name] ??= {})[key] = h;
+  }
+  for (const [name, series] of Object.entries(snapshot.gauges ?? {})) {
+    for (const [key, g] of Object.entries(series)) ((part(name, key).gauges ??= {})[name] ??= {})[key] = g;
   }
   return out;
 }

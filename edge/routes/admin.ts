@@ -13,6 +13,9 @@ import { drain, readJson } from "../http/body";
 import type { AppEnv } from "../http/context";
 import { artifactKey } from "../versions/artifacts";
 import { validateVersion } from "../versions/publish";
+import { RolloutSpecSchema } from "../versions/rollout";
+import { summarize } from "../metrics/summary";
+import { RETENTION_MS } from "../metrics/aggregator-do";
 import type { Outcome } from "../versions/registry-do";
 import { events, models, versions } from "../versions/schema";
 
@@ -21,6 +24,9 @@ const Expected = z.number().int().positive().nullable();
 const PromoteSchema = z.object({ version: z.number().int().positive(), expected: Expected });
 const RollbackSchema = z.object({ expected: Expected });
 const CanarySchema = z.object({ version: z.number().int().positive(), percent: z.number().min(0).max(100), expected: Expected });
+const ShadowSchema = CanarySchema;
+/** A window: "90s", "5m", "1h" (at most the hour the aggregator keeps). */
+const WINDOW = /^(\d{1,5})(s|m|h)$/;
 
 export const adminRoutes = new Hono<AppEnv>();
 adminRoutes.use("/admin/*", bearerAuth({ tokens: (c) => [c.var.isolate.config.adminToken], realm: "admin", setting: "ADMIN_TOKEN" }));
@@ -111,6 +117,43 @@ adminRoutes.post("/admin/models/:name/canary", async (c) => {
   return answer(c, withName(name, await registryOf(c.env, name).canary(name, version, percent, expected, actorOf(c))));
 });
 
+adminRoutes.post("/admin/models/:name/shadow", async (c) => {
+  const name = modelName(c);
+  const { version, percent, expected } = await body(c, ShadowSchema);
+  return answer(c, withName(name, await registryOf(c.env, name).shadow(name, version, percent, expected, actorOf(c))));
+});
+
+adminRoutes.post("/admin/models/:name/rollout", async (c) => {
+  const name = modelName(c);
+  const spec = await body(c, RolloutSpecSchema);
+  await known(c.env, name);
+  return answer(c, await registryOf(c.env, name).startRollout(name, spec, actorOf(c)), 201);
+});
+
+adminRoutes.get("/admin/models/:name/rollout", async (c) => {
+  const name = modelName(c);
+  await known(c.env, name);
+  const rollout = await registryOf(c.env, name).rolloutStatus();
+  return c.json({ name, rollout });
+});
+
+adminRoutes.post("/admin/models/:name/rollout/abort", async (c) => {
+  const name = modelName(c);
+  await known(c.env, name);
+  return answer(c, await registryOf(c.env, name).abortRollout(actorOf(c)));
+});
+
+// Per version (and PoP), over a window: request rate, outcomes, error rate, p50/p95/p99.
+adminRoutes.get("/admin/models/:name/metrics", async (c) => {
+  const name = modelName(c);
+  await known(c.env, name);
+  const windowMs = windowOf(c.req.query("window") ?? "5m");
+  const to = Date.now();
+  const w = await c.env.METRICS.get(c.env.METRICS.idFromName(name)).window(to - windowMs, to);
+  const seconds = (w.to - w.from) / 1000;
+  return c.json({ name, window: { from: new Date(w.from).toISOString(), to: new Date(w.to).toISOString(), seconds }, versions: summarize(w.pops, seconds), pops: summarize(w.pops, seconds, { byPop: true }) });
+});
+
 adminRoutes.get("/admin/models", async (c) => {
   const names = await drizzle(c.env.DB).select({ name: models.name }).from(models).orderBy(asc(models.name));
   const list = await Promise.all(
@@ -150,7 +193,7 @@ adminRoutes.get("/admin/models/:name/history", async (c) => {
   const rows = await drizzle(c.env.DB).select().from(events).where(eq(events.model, name)).orderBy(asc(events.id));
   if (rows.length === 0) throw new ModelNotFound(`unknown model "${name}"`);
   return c.json({
-    events: rows.map((e) => ({ at: e.at, action: e.action, from: e.fromVersion, to: e.toVersion, percent: e.percent, seq: e.seq, actor: e.actor })),
+    events: rows.map((e) => ({ at: e.at, action: e.action, from: e.fromVersion, to: e.toVersion, percent: e.percent, seq: e.seq, actor: e.actor, note: e.note })),
   });
 });
 
@@ -161,6 +204,20 @@ adminRoutes.get("/admin/models/:name/status", async (c) => {
   if (s.seq === 0) throw new ModelNotFound(`unknown model "${name}"`);
   return c.json({ serving: s.serving, canary: s.canary, seq: s.seq, pops });
 });
+
+/** A model the registry knows (has a pointer or a pushed version), else ModelNotFound. */
+async function known(env: Env, name: string): Promise<void> {
+  const s = await registryOf(env, name).state();
+  if (s.nextVersion === 1) throw new ModelNotFound(`unknown model "${name}"`);
+}
+
+function windowOf(text: string): number {
+  const m = WINDOW.exec(text);
+  if (!m) throw new InvalidInput(`invalid window "${text.slice(0, 32)}": use a number and s, m or h (90s, 5m, 1h)`);
+  const ms = Number(m[1]) * { s: 1000, m: 60_000, h: 3_600_000 }[m[2] as "s" | "m" | "h"];
+  if (ms < 1000 || ms > RETENTION_MS) throw new InvalidInput(`window ${text} is out of range: 1s to 1h (what the aggregator keeps)`);
+  return ms;
+}
 
 function withName<T extends object>(name: string, outcome: Outcome<T>): Outcome<T & { name: string }> {
   return outcome.ok ? { ok: true, value: { name, ...outcome.value } } : outcome;

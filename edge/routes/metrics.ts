@@ -3,10 +3,10 @@
 import { Hono } from "hono";
 import { asc } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
-import { exposition } from "../../shared/metrics";
+import { emptySnapshot, exposition } from "../../shared/metrics";
 import { bearerAuth } from "../http/auth";
 import { colo, type AppEnv } from "../http/context";
-import { FAMILIES, UNKNOWN_MODEL } from "../metrics/families";
+import { FAMILIES, FLEET, REGISTRY_FAMILIES, REGISTRY_SEQ, UNKNOWN_MODEL } from "../metrics/families";
 import { models } from "../versions/schema";
 
 export const metricsRoutes = new Hono<AppEnv>().get(
@@ -16,8 +16,15 @@ export const metricsRoutes = new Hono<AppEnv>().get(
     // This isolate's own counts go in first, so a scrape is never behind the isolate answering it.
     await c.var.isolate.recorder.report(c.env, colo(c.req.raw, c.var.isolate.config), true);
     const names = (await drizzle(c.env.DB).select({ name: models.name }).from(models).orderBy(asc(models.name))).map((m) => m.name);
-    const perModel = await Promise.all([...names, UNKNOWN_MODEL].map((n) => c.env.METRICS.get(c.env.METRICS.idFromName(n)).series()));
+    const [perModel, states] = await Promise.all([
+      Promise.all([...names, UNKNOWN_MODEL, FLEET].map((n) => c.env.METRICS.get(c.env.METRICS.idFromName(n)).series())),
+      Promise.all(names.map((n) => c.env.REGISTRY.get(c.env.REGISTRY.idFromName(n)).state())),
+    ]);
     const sources = perModel.flat().map((s) => ({ labels: { pop: s.pop }, snapshot: s.snapshot }));
-    return c.text(exposition(FAMILIES, sources), 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
+    const now = Date.now();
+    const registry = emptySnapshot();
+    registry.gauges = { [REGISTRY_SEQ]: Object.fromEntries(names.map((n, i) => [JSON.stringify([n]), { value: states[i]!.seq, at: now }])) };
+    const text = exposition(FAMILIES, sources) + exposition(REGISTRY_FAMILIES, [{ labels: {}, snapshot: registry }]);
+    return c.text(text, 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
   },
 );

@@ -8,8 +8,11 @@ import { admit, CALLER_HEADER } from "../callers/admit";
 import type { CfLocation } from "../geo/peers";
 import { readJson } from "../http/body";
 import { colo, requestContext, type AppEnv } from "../http/context";
-import { COMPUTE, LOAD_WAIT } from "../metrics/families";
+import { COMPUTE, DURATION, LOAD_WAIT, REQUESTS, SHADOW_ABS_DIFF, SHADOW_COMPARISONS, outcomeOf } from "../metrics/families";
+import type { Isolate } from "../isolate";
+import { compareOutputs } from "../runtime/compare";
 import { infer } from "../runtime/infer";
+import { statusOf } from "../http/errors";
 
 export interface Prediction {
   manifest: Manifest;
@@ -22,7 +25,8 @@ export async function serve(
   decode: (body: unknown, manifest: Manifest) => InferenceRequest,
 ): Promise<Prediction> {
   const { models, config, mesh } = c.var.isolate;
-  const { manifest, variant } = await models.route(c.req.param("name") ?? "", version, requestContext(c));
+  const ctx = requestContext(c);
+  const { manifest, variant, shadow } = await models.route(c.req.param("name") ?? "", version, ctx);
   c.set("served", { model: manifest.name, version: String(manifest.version), variant });
   // After route(): a model this PoP cannot load fails (and is forwarded) before the caller is counted.
   const counted = await admit(c.env, mesh, {
@@ -43,8 +47,37 @@ export async function serve(
     c.header("x-meridian-backend", lease.loaded.backend);
     c.header("x-meridian-model-version", response.model_version);
     c.header("x-meridian-variant", variant);
+    // After the answer: the shadow runs on the same request, and only its comparison is kept.
+    if (shadow) ctx.waitUntil(runShadow(c.var.isolate, shadow, request, response));
     return { manifest, response };
   } finally {
     lease.release();
   }
+}
+
+/** Runs the shadow version on a served request and counts its latency, outcome and agreement. */
+async function runShadow(isolate: Isolate, manifest: Manifest, request: InferenceRequest, served: InferenceResponse): Promise<void> {
+  const { metrics } = isolate.recorder;
+  const labels = { model: manifest.name, version: String(manifest.version) };
+  const t0 = performance.now();
+  let status = 200;
+  try {
+    const lease = await isolate.models.acquire(manifest);
+    try {
+      const timings = { runMs: 0 };
+      const answer = await infer(lease.loaded, manifest, request, timings);
+      metrics.observe(COMPUTE, { ...labels, variant: "shadow" }, timings.runMs / 1000);
+      const { agree, disagree, maxAbsDiff } = compareOutputs(served.outputs, answer.outputs, new Set(Object.keys(manifest.labels)));
+      metrics.inc(SHADOW_COMPARISONS, { ...labels, result: "agree" }, agree);
+      metrics.inc(SHADOW_COMPARISONS, { ...labels, result: "disagree" }, disagree);
+      metrics.observe(SHADOW_ABS_DIFF, labels, maxAbsDiff);
+    } finally {
+      lease.release();
+    }
+  } catch (err) {
+    status = statusOf(err);
+  }
+  const run = { ...labels, variant: "shadow", route: "local" };
+  metrics.inc(REQUESTS, { ...run, outcome: outcomeOf(status) });
+  metrics.observe(DURATION, run, (performance.now() - t0) / 1000);
 }

@@ -20,6 +20,10 @@ export interface Lease {
   release(): void;
 }
 
+/** What happened to the cache on one acquire (or evict): a metric per event. */
+export type CacheEvent = "hit" | "load" | "eviction";
+export type CacheEvents = (event: CacheEvent, key: string) => void;
+
 interface Entry {
   loaded: LoadedSession;
   leases: number;
@@ -34,15 +38,16 @@ export class SessionCache {
 
   constructor(private readonly budgetBytes: number) {}
 
-  async acquire(key: string, load: () => Promise<LoadedSession>): Promise<Lease> {
+  async acquire(key: string, load: () => Promise<LoadedSession>, events: CacheEvents = () => {}): Promise<Lease> {
     let entry = this.entries.get(key);
     if (entry) {
       this.entries.delete(key); // re-insert: most recently used
       this.entries.set(key, entry);
+      events("hit", key);
     } else {
-      entry = await this.loadOnce(key, load);
+      entry = await this.loadOnce(key, load, events);
       // Another load may have pushed it out while this request waited.
-      if (entry.evicted) return this.acquire(key, load);
+      if (entry.evicted) return this.acquire(key, load, events);
     }
     return this.lease(entry);
   }
@@ -62,16 +67,17 @@ export class SessionCache {
   }
 
   /** Drops a session now (its memory is freed once in-flight requests end). */
-  evict(key: string): void {
+  evict(key: string, events: CacheEvents = () => {}): void {
     const entry = this.entries.get(key);
     if (!entry) return;
     this.entries.delete(key);
     this.used -= entry.loaded.bytes;
     entry.evicted = true;
+    events("eviction", key);
     if (entry.leases === 0) void entry.loaded.session.release();
   }
 
-  private loadOnce(key: string, load: () => Promise<LoadedSession>): Promise<Entry> {
+  private loadOnce(key: string, load: () => Promise<LoadedSession>, events: CacheEvents): Promise<Entry> {
     let pending = this.loading.get(key);
     if (!pending) {
       pending = load()
@@ -80,7 +86,8 @@ export class SessionCache {
           const entry: Entry = { loaded, leases: 0, evicted: false };
           this.entries.set(key, entry);
           this.used += loaded.bytes;
-          this.shrink(key);
+          events("load", key);
+          this.shrink(key, events);
           return entry;
         })
         .finally(() => this.loading.delete(key));
@@ -89,10 +96,10 @@ export class SessionCache {
     return pending;
   }
 
-  private shrink(keep: string): void {
+  private shrink(keep: string, events: CacheEvents): void {
     for (const key of this.entries.keys()) {
       if (this.used <= this.budgetBytes) return;
-      if (key !== keep) this.evict(key);
+      if (key !== keep) this.evict(key, events);
     }
   }
 

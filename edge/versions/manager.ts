@@ -8,10 +8,10 @@
 // the version they started with.
 import { MODEL_NAME, type Manifest } from "../../shared/manifest";
 import { ModelNotFound, ModelUnavailable } from "../errors";
-import type { Lease, SessionCache } from "../runtime/sessions";
+import type { CacheEvents, Lease, SessionCache } from "../runtime/sessions";
 import { VersionRejected, sessionKey, verifyAndLoad } from "./loader";
 import type { Pointer } from "./pointer";
-import { fallbackOrder, takesCanary, type Variant } from "./policy";
+import { canaryShare, fallbackOrder, takesCanary, type Variant } from "./policy";
 import type { Registry, SignedManifest } from "./registry";
 import type { PointerSource } from "./source";
 
@@ -20,7 +20,8 @@ export type { Variant };
 export interface Served {
   seq: number;
   stable: SignedManifest;
-  canary: { signed: SignedManifest; percent: number } | null;
+  canary: { signed: SignedManifest; percent: number; where?: Record<string, number> } | null;
+  shadow?: { signed: SignedManifest; percent: number } | null;
   /** Set while `stable` stands in for this announced version, which failed to load here. */
   fallbackFor?: number;
 }
@@ -62,6 +63,10 @@ export interface ManagerParts {
   newVersionWaitMs: number;
   /** Told of every load this isolate makes: how long it took and whether it worked. */
   onLoad?: (manifest: Manifest, ms: number, ok: boolean) => void;
+  /** Told of every session cache hit, load and eviction. */
+  onCache?: CacheEvents;
+  /** Told when this isolate starts serving an announced pointer. */
+  onServe?: (name: string, pointer: Pointer) => void;
 }
 
 export class ModelManager {
@@ -71,16 +76,21 @@ export class ModelManager {
 
   constructor(private readonly parts: ManagerParts) {}
 
-  /** The manifest a request gets: a pinned version, else the served one (canary split by caller). */
-  async route(name: string, version: string | undefined, ctx: RequestContext): Promise<{ manifest: Manifest; variant: Variant }> {
+  /**
+   * The manifest a request gets: a pinned version, else the served one (canary split by caller
+   * and place); with `shadow`, the version to run beside it on this request (sampled at random).
+   */
+  async route(name: string, version: string | undefined, ctx: RequestContext): Promise<{ manifest: Manifest; variant: Variant; shadow?: Manifest }> {
     // No model can have another name; such a name must not reach KV (its keys stop at 512 bytes).
     if (!MODEL_NAME.test(name)) throw new ModelNotFound(`unknown model "${name.slice(0, 64)}${name.length > 64 ? "…" : ""}" (model names match ${MODEL_NAME.source})`);
     if (version !== undefined) return { manifest: (await this.pinned(name, version)).manifest, variant: "pinned" };
     const served = await this.current(name, ctx);
-    if (served.canary && takesCanary(name, ctx.callerKey, served.canary.percent)) {
+    if (served.canary && takesCanary(name, ctx.callerKey, canaryShare(served.canary, ctx.colo))) {
       return { manifest: served.canary.signed.manifest, variant: "canary" };
     }
-    return { manifest: served.stable.manifest, variant: served.fallbackFor === undefined ? "stable" : "fallback" };
+    const routed = { manifest: served.stable.manifest, variant: served.fallbackFor === undefined ? ("stable" as const) : ("fallback" as const) };
+    const shadow = served.shadow;
+    return shadow && Math.random() * 100 < shadow.percent ? { ...routed, shadow: shadow.signed.manifest } : routed;
   }
 
   async pinned(name: string, version: string): Promise<SignedManifest> {
@@ -104,7 +114,7 @@ export class ModelManager {
         }
         throw err;
       }
-    });
+    }, this.parts.onCache);
   }
 
   versions(name: string): Promise<number[]> {
@@ -179,8 +189,8 @@ export class ModelManager {
     (await this.acquire(stable.manifest)).release();
     const now = this.served.get(name);
     if (now) {
-      const inUse = [now.stable, now.canary?.signed].some((v) => v?.manifest.version === version);
-      if (!inUse) this.parts.sessions.evict(sessionKey(stable.manifest));
+      const inUse = [now.stable, now.canary?.signed, now.shadow?.signed].some((v) => v?.manifest.version === version);
+      if (!inUse) this.parts.sessions.evict(sessionKey(stable.manifest), this.parts.onCache);
       return now;
     }
     const served: Served = { seq: pointer.seq - 1, stable, canary: null };
@@ -202,22 +212,29 @@ export class ModelManager {
   }
 
   private async load(name: string, pointer: Pointer, ctx: RequestContext): Promise<void> {
+    let version = pointer.version; // the one being loaded: what a failure names
     try {
       const { registry } = this.parts;
       const stable = await registry.version(name, pointer.version);
-      const canary = pointer.canary ? { signed: await registry.version(name, pointer.canary.version), percent: pointer.canary.percent } : null;
-      for (const signed of [stable, canary?.signed]) if (signed) (await this.acquire(signed.manifest)).release();
+      const canary = pointer.canary ? { ...pointer.canary, signed: await registry.version(name, pointer.canary.version) } : null;
+      const shadow = pointer.shadow ? { percent: pointer.shadow.percent, signed: await registry.version(name, pointer.shadow.version) } : null;
+      for (const signed of [stable, canary?.signed, shadow?.signed]) {
+        if (!signed) continue;
+        version = signed.manifest.version;
+        (await this.acquire(signed.manifest)).release();
+      }
       const before = this.served.get(name);
       if (before && before.seq >= pointer.seq) return; // a newer pointer won meanwhile: never go back
-      const next: Served = { seq: pointer.seq, stable, canary };
+      const next: Served = { seq: pointer.seq, stable, canary, shadow };
       this.served.set(name, next);
       this.failures.delete(name);
       this.retire(before, next);
+      this.parts.onServe?.(name, pointer);
       ctx.waitUntil(this.parts.report(name, { colo: ctx.colo, served: next, failure: null }).catch(() => undefined));
     } catch (err) {
       const failure = {
         seq: pointer.seq,
-        version: pointer.version,
+        version,
         error: err instanceof Error ? err.message : String(err),
         at: new Date().toISOString(),
         failedAt: Date.now(),
@@ -231,9 +248,9 @@ export class ModelManager {
   /** Frees sessions the new pointer no longer uses (in-flight leases keep them alive until done). */
   private retire(before: Served | undefined, next: Served): void {
     if (!before) return;
-    const keep = new Set([next.stable, next.canary?.signed].filter((s) => s !== undefined).map((s) => sessionKey(s.manifest)));
-    for (const s of [before.stable, before.canary?.signed]) {
-      if (s && !keep.has(sessionKey(s.manifest))) this.parts.sessions.evict(sessionKey(s.manifest));
+    const keep = new Set([next.stable, next.canary?.signed, next.shadow?.signed].filter((s) => s !== undefined).map((s) => sessionKey(s.manifest)));
+    for (const s of [before.stable, before.canary?.signed, before.shadow?.signed]) {
+      if (s && !keep.has(sessionKey(s.manifest))) this.parts.sessions.evict(sessionKey(s.manifest), this.parts.onCache);
     }
   }
 }

@@ -2,9 +2,10 @@
 // request gets, apart from the manager that loads and holds versions. Entirely stateless and
 // idempotent: the same inputs always give the same answer.
 import { murmur3 } from "../../shared/hashring";
-import type { Pointer } from "./pointer";
+import { popByCode } from "../../shared/pops";
+import type { Canary, Pointer } from "./pointer";
 
-export type Variant = "stable" | "canary" | "pinned" | "fallback";
+export type Variant = "stable" | "canary" | "pinned" | "fallback" | "shadow";
 
 /** Sticky canary bucket in [0, 10000): the same caller always lands on the same side. */
 export function bucket(model: string, callerKey: string): number {
@@ -14,6 +15,14 @@ export function bucket(model: string, callerKey: string): number {
 /** Whether this caller gets the canary of a split at `percent`. */
 export function takesCanary(model: string, callerKey: string, percent: number): boolean {
   return bucket(model, callerKey) < percent * 100;
+}
+
+/** The canary's share at one PoP: the PoP's own, else its region's, else the canary's percent. */
+export function canaryShare(canary: Pick<Canary, "percent" | "where">, colo: string): number {
+  const where = canary.where;
+  if (!where) return canary.percent;
+  const region = popByCode(colo)?.region;
+  return where[colo.toUpperCase()] ?? (region !== undefined ? where[region] : undefined) ?? canary.percent;
 }
 
 /**

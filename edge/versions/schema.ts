@@ -6,7 +6,7 @@ import type { Manifest } from "../../shared/manifest";
 export const VERSION_STATES = ["validated", "serving", "canary", "retired"] as const;
 export type VersionState = (typeof VERSION_STATES)[number];
 
-export const EVENT_ACTIONS = ["push", "promote", "rollback", "canary"] as const;
+export const EVENT_ACTIONS = ["push", "promote", "rollback", "canary", "shadow", "rollout"] as const;
 export type EventAction = (typeof EVENT_ACTIONS)[number];
 
 export const models = sqliteTable("models", {
@@ -46,4 +46,6 @@ export const events = sqliteTable("events", {
   seq: integer("seq").notNull(),
   actor: text("actor").notNull(),
   at: text("at").notNull(),
+  /** Why, when the registry decided itself (a rollout's gates, with their figures). */
+  note: text("note"),
 });

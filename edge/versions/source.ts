@@ -28,6 +28,11 @@ export class PointerSource {
     return reading;
   }
 
+  /** When each model's pointer was last read (ms since the epoch): how stale this isolate's view can be. */
+  readTimes(): Map<string, number> {
+    return new Map([...this.cache].map(([model, c]) => [model, c.readAt]));
+  }
+
   private async read(model: string): Promise<Pointer | null> {
     const now = Date.now();
     const raw = await this.kv.get(pointerKey(model), "json");
