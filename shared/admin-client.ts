@@ -1,5 +1,6 @@
 // Typed client for the edge's admin API. Pure (web-standard fetch only), so the CLI, the local
 // seed and the workerd tests all publish through the same calls.
+import type { Figures, Rollout, RolloutSpec } from "./fleet";
 import type { Manifest } from "./manifest";
 import { signManifest } from "./signing";
 import type { PopStatus } from "./status";
@@ -168,12 +169,37 @@ export class AdminClient {
     return this.call<ModelState>("POST", `/admin/models/${name}/canary`, { version, percent, expected });
   }
 
+  shadow(name: string, version: number, percent: number, expected: number | null) {
+    return this.call<ModelState & { shadow: { version: number; percent: number } | null }>("POST", `/admin/models/${name}/shadow`, { version, percent, expected });
+  }
+
+  /** Starts a rollout; fields left out take the edge's defaults. */
+  rollout(name: string, spec: Partial<RolloutSpec> & { version: number }) {
+    return this.call<Rollout>("POST", `/admin/models/${name}/rollout`, spec);
+  }
+
+  rolloutStatus(name: string) {
+    return this.call<{ name: string; rollout: Rollout | null }>("GET", `/admin/models/${name}/rollout`);
+  }
+
+  abortRollout(name: string) {
+    return this.call<Rollout>("POST", `/admin/models/${name}/rollout/abort`, {});
+  }
+
+  /** Per version, and per version and PoP, over the last `window` ("5m"). */
+  metrics(name: string, window = "5m") {
+    return this.call<{ name: string; window: { from: string; to: string; seconds: number }; versions: Figures[]; pops: Figures[] }>(
+      "GET",
+      `/admin/models/${name}/metrics?window=${encodeURIComponent(window)}`,
+    );
+  }
+
   list() {
     return this.call<{ models: Array<{ name: string; serving: number | null; canary: ModelState["canary"]; latest: number | null }> }>("GET", "/admin/models");
   }
 
   history(name: string) {
-    return this.call<{ events: Array<{ at: string; action: string; from: number | null; to: number | null; percent: number | null; seq: number; actor: string }> }>(
+    return this.call<{ events: Array<{ at: string; action: string; from: number | null; to: number | null; percent: number | null; seq: number; actor: string; note: string | null }> }>(
       "GET",
       `/admin/models/${name}/history`,
     );

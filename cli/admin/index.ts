@@ -1,11 +1,13 @@
-// The operator's commands: keygen, push, promote, rollback, canary, list, history, status. They
-// talk to the edge's /admin API over HTTP; nothing here trains.
+// The operator's commands: keygen, push, promote, rollback, canary, list, history, status,
+// rollout, shadow, metrics. They talk to the edge's /admin API over HTTP; nothing here trains.
 import type { Command } from "commander";
 import { registerKeygen, registerPush } from "./publish";
+import { registerFleet } from "./fleet";
 import { registerServing } from "./serving";
 
 export function registerAdminCommands(program: Command): void {
   registerKeygen(program);
   registerPush(program);
   registerServing(program);
+  registerFleet(program);
 }

@@ -1,5 +1,6 @@
 // The metric families every isolate counts (names after Prometheus conventions and Triton's
 // nv_inference_* set). The aggregator adds `pop`; these are the other labels.
+import type { Outcome } from "../../shared/fleet";
 import type { MetricSpec } from "../../shared/metrics";
 
 export const REQUESTS = "meridian_inference_requests_total";
@@ -16,9 +17,6 @@ export const BREAKER_STATE = "meridian_peer_breaker_state";
 export const SHADOW_COMPARISONS = "meridian_shadow_comparisons_total";
 export const SHADOW_ABS_DIFF = "meridian_shadow_max_abs_difference";
 export const REGISTRY_SEQ = "meridian_registry_seq";
-
-/** What a prediction request came to. */
-export type Outcome = "success" | "client_error" | "server_error" | "rate_limited" | "unavailable";
 
 /** Requests for a model no registry knows are counted under this name (a client's name is no label). */
 export const UNKNOWN_MODEL = "_unknown";

@@ -3,30 +3,9 @@
 // from the merged histograms, and the shadow's agreement. Pure.
 import { LATENCY_BUCKETS, labelsOf, quantile, type HistogramValue } from "../../shared/metrics";
 import type { PopSeries } from "./aggregator-do";
-import { DURATION, FAMILIES, REQUESTS, SHADOW_COMPARISONS, type Outcome } from "./families";
+import type { Figures, Outcome } from "../../shared/fleet";
+import { DURATION, FAMILIES, REQUESTS, SHADOW_COMPARISONS } from "./families";
 
-export interface Figures {
-  version: string;
-  variant: string;
-  /** Absent when PoPs are added up. */
-  pop?: string;
-  requests: number;
-  /** Requests per second over the window. */
-  rate: number;
-  outcomes: Record<Outcome, number>;
-  /** Server errors and unavailable answers, as a share of requests (0..1; 0 without requests). */
-  errorRate: number;
-  /** Client errors as a share of requests. */
-  clientErrorRate: number;
-  /** Whole-request latency quantiles in seconds (null without requests). */
-  p50: number | null;
-  p95: number | null;
-  p99: number | null;
-  /** Shadow runs only: rows whose answer agreed with what was served. */
-  agreement?: { agree: number; disagree: number; rate: number | null };
-  /** Requests this PoP forwarded or failed over to a peer (counted where they ran, too). */
-  forwarded: number;
-}
 
 export interface SummaryOptions {
   /** Only the PoPs this accepts. */

@@ -20,10 +20,8 @@ import {
   phasesOf,
   scopeText,
   verdict,
-  type HistoryLine,
-  type Rollout,
-  type RolloutSpec,
 } from "./rollout";
+import type { HistoryLine, Rollout, RolloutSpec } from "../../shared/fleet";
 import { events, models, versions, type EventAction } from "./schema";
 
 export interface ModelState {

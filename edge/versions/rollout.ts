@@ -5,7 +5,7 @@
 // and runs it on alarms.
 import { z } from "zod";
 import { REGION_HINTS, popByCode } from "../../shared/pops";
-import type { Figures } from "../metrics/summary";
+import type { Figures, GateResult, Rollout, RolloutSpec, Scope } from "../../shared/fleet";
 import type { Canary, Shadow } from "./pointer";
 
 const Percent = z.number().gt(0).max(100);
@@ -39,60 +39,12 @@ export const RolloutSpecSchema = z
     }
     for (const p of s.pops ?? []) if (!popByCode(p)) issue(`unknown PoP "${p}"`);
   });
-export type RolloutSpec = z.infer<typeof RolloutSpecSchema>;
 
-/** A part of the world a phase moves; null is everywhere (what earlier phases left). */
-export type Scope = { regions: string[] } | { pops: string[] } | null;
 
-export type GateName = "min_requests" | "error_rate" | "p99_ratio" | "load" | "agreement";
 
-export interface GateResult {
-  gate: GateName;
-  pass: boolean;
-  /** Whether the figures are enough to decide (min_requests: whether the step may end). */
-  decided: boolean;
-  value: number | null;
-  limit: number;
-  detail: string;
-}
 
-export type RolloutState = "running" | "succeeded" | "rolled_back" | "aborted";
 
-export interface HistoryLine {
-  at: string;
-  action: "start" | "shadow" | "step" | "wait" | "rollback" | "complete" | "abort";
-  phase: number;
-  /** Index into the steps; -1 is the shadow phase. */
-  step: number;
-  percent: number;
-  scope: string;
-  gates?: GateResult[];
-  note: string;
-}
 
-export interface Rollout {
-  model: string;
-  version: number;
-  /** The version serving when the rollout started: what a rollback keeps. */
-  stable: number;
-  spec: RolloutSpec;
-  phases: Scope[];
-  phase: number;
-  step: number;
-  state: RolloutState;
-  startedAt: number;
-  stepStartedAt: number;
-  /** Stable's p99 in the last window where it had enough requests (the 100% step has none). */
-  baselineP99: number | null;
-  /** Seq of the pointer that announced the current step: load failures from then on count. */
-  announcedSeq: number;
-  /** Set once the step's min_requests wait was recorded (one history line per step). */
-  waiting?: boolean;
-  endedAt?: number;
-  /** The latest tick's gates and figures (what `rollout status` and the dashboard show). */
-  last?: { at: number; gates: GateResult[]; candidate: Figures | null; stable: Figures | null };
-  history: HistoryLine[];
-}
 
 /** Phases: the named part of the world first (one region at a time with byRegion), then the rest. */
 export function phasesOf(spec: RolloutSpec): Scope[] {
