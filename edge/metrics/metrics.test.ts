@@ -43,6 +43,18 @@ describe("fleet metrics", () => {
     expect(text).toContain("# TYPE meridian_inference_duration_seconds histogram");
   });
 
+  it("shows session cache events, the pointer seq a PoP serves beside the registry's, and how long the pointer took to arrive", async () => {
+    const pop = popAt("WAW", { METRICS_FLUSH_MS: "0" });
+    for (let i = 0; i < 3; i++) expect((await pop("/v2/models/iris/infer", json(irisRequest()))).status).toBe(200);
+    const text = await scrape(pop);
+    expect(value(text, `meridian_session_cache_events_total{pop="WAW",model="iris",version="1",event="hit"}`)).toBeGreaterThanOrEqual(3);
+    const registrySeq = value(text, `meridian_registry_seq{model="iris"}`);
+    expect(registrySeq).toBeGreaterThan(0);
+    expect(value(text, `meridian_pointer_seq{pop="WAW",model="iris"}`)).toBe(registrySeq);
+    expect(text).toContain("# TYPE meridian_pointer_age_seconds gauge");
+    expect(text).toMatch(/meridian_pointer_propagation_seconds_count\{pop="[A-Z]+",model="iris"\} [1-9]/);
+  });
+
   it("adds up what several isolates of one PoP counted, and totals only grow", async () => {
     const [a, b] = [popAt("OSL", { METRICS_FLUSH_MS: "0" }), popAt("OSL", { METRICS_FLUSH_MS: "0" })];
     const ok = `meridian_inference_requests_total{pop="OSL",model="iris",version="1",variant="stable",route="local",outcome="success"}`;
