@@ -5,6 +5,7 @@ import { withIsolate, type AppEnv } from "./http/context";
 import { errorAnswer } from "./http/errors";
 import { popHeader } from "./http/pop";
 import { adminRoutes } from "./routes/admin";
+import { dashboardRoutes } from "./routes/dashboard";
 import { health } from "./routes/health";
 import { inferRoutes } from "./routes/infer";
 import { metricsRoutes } from "./routes/metrics";
@@ -20,6 +21,7 @@ app.route("/", inferRoutes);
 app.route("/", predictRoutes);
 app.route("/", adminRoutes);
 app.route("/", metricsRoutes);
+app.route("/", dashboardRoutes);
 
 app.notFound((c) => {
   const { status, body } = errorAnswer(new RouteNotFound(`no route for ${c.req.method} ${new URL(c.req.url).pathname}`));
