@@ -1,9 +1,7 @@
 // `npm run bench:propagation`: how fast a promote (and a rollback) reaches every PoP.
 //
-// Several local PoPs run as separate Workers (separate workerd isolates, so each has its own
-// pointer cache, manager and session cache) inside ONE programmatic Miniflare, all bound to the
-// same simulated KV namespace, R2 bucket and D1 database and to one RegistryDO class (hosted by
-// the first PoP). Every PoP gets a steady closed-loop inference load; we promote iris v2 through
+// Several local PoPs share one registry (dev/fleet.ts: separate Workers in ONE programmatic
+// Miniflare, bound to the same KV, R2, D1 and Durable Objects). Every PoP gets a steady closed-loop inference load; we promote iris v2 through
 // one PoP's admin API, then roll back to v1, and measure per PoP when it first serves the new
 // version, when it serves only the new version, failed responses, and responses that went back to
 // the old version after the PoP had switched. PoPs start their load at evenly spread offsets
@@ -21,18 +19,16 @@
 // PROPAGATION_CONCURRENCY=4 (loops per PoP). Prints tables, writes propagation.json (bench/results/,
 // or BENCH_RESULTS_DIR).
 import { execFile } from "node:child_process";
-import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
-import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { cpus, loadavg, release, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
-import { Miniflare, type WorkerOptions } from "miniflare";
-import { AdminClient } from "../shared/admin-client";
 import type { Manifest } from "../shared/manifest";
 import { buildMlpFp32 } from "../shared/onnx/mlp";
 import { IRIS_LABELS, irisSpec, irisWeights } from "../dev/samples/iris";
 import { manifestFor } from "../shared/onnx/manifest";
-import { generateKeyPair } from "../shared/signing";
 import { ROOT, WRANGLER_ENV } from "../dev/local";
+import { bundleWorker, startFleet, type Bundle, type Fleet } from "../dev/fleet";
 import { runUnderReaper } from "../dev/supervise";
 import { resultsDir } from "./host";
 import { percentile, rounded, table, type Cell } from "./lib";
@@ -58,121 +54,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const INFER_BODY = JSON.stringify({ inputs: [{ name: "measurements", datatype: "FP32", shape: [1, 4], data: [5.1, 3.5, 1.4, 0.2] }] });
 
-// ---------- the local PoPs ----------
+// ---------- the local PoPs (dev/fleet.ts) ----------
 
-interface Bundle {
-  dir: string;
-  script: string;
-  wasm: string[];
-  /** Durable Object bindings wrangler reports for the config (binding → class), e.g. REGISTRY → RegistryDO. */
-  durableObjects: Record<string, string>;
-}
+type Edge = Fleet;
 
-/** The Worker exactly as `wrangler deploy` would upload it (index.js + ort's .wasm). */
-async function bundle(): Promise<Bundle> {
-  const dir = await mkdtemp(join(tmpdir(), "meridian-propagation-"));
-  const { stdout } = await run(WRANGLER, ["deploy", "--dry-run", "--outdir", dir], { cwd: ROOT, env: WRANGLER_ENV, maxBuffer: 16 << 20 });
-  const durableObjects: Record<string, string> = {};
-  for (const m of stdout.matchAll(/env\.(\w+) \((\w+)\)\s+Durable Object/g)) durableObjects[m[1]!] = m[2]!;
-  if (durableObjects.REGISTRY !== "RegistryDO") throw new Error(`wrangler did not report the REGISTRY binding:\n${stdout}`);
-  const files = await readdir(dir);
-  const wasm = files.filter((f) => f.endsWith(".wasm")).map((f) => join(dir, f));
-  if (!files.includes("index.js") || wasm.length === 0) throw new Error(`unexpected bundle in ${dir}: ${files.join(", ")}`);
-  return { dir, script: join(dir, "index.js"), wasm, durableObjects };
-}
-
-/** Miniflare instances still running: disposed on the way out, whatever happens. */
-const active = new Set<Miniflare>();
-async function dispose(mf: Miniflare): Promise<void> {
-  active.delete(mf);
-  await mf.dispose();
-}
-for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-  process.once(sig, () => {
-    void Promise.allSettled([...active].map(dispose)).then(() => process.exit(130));
-  });
-}
-
-interface Edge {
-  mf: Miniflare;
-  pops: Array<{ colo: string; url: string }>;
-  admin: AdminClient;
-  privateKey: string;
-}
-
-async function startEdge(b: Bundle, ttlMs: number): Promise<Edge> {
-  const keys = await generateKeyPair();
-  const adminToken = Buffer.from(crypto.getRandomValues(new Uint8Array(24))).toString("base64url");
-  const names = COLOS.slice(0, POPS).map((c) => `pop-${c}`);
-  const host = names[0]!;
-  const worker = (name: string): WorkerOptions => ({
-    name,
-    // Listed by hand: the bundle has dynamic import()s Miniflare's module walker refuses.
-    modules: [{ type: "ESModule", path: b.script }, ...b.wasm.map((path) => ({ type: "CompiledWasm" as const, path }))],
-    modulesRoot: b.dir,
-    compatibilityDate: "2026-04-20",
-    bindings: {
-      POP_COLO: name.slice(4),
-      POINTER_TTL_MS: String(ttlMs),
-      ADMIN_TOKEN: adminToken,
-      SIGNING_PUBLIC_KEYS: keys.publicKey,
-      MAX_ARTIFACT_BYTES: "33554432",
-      MAX_BODY_BYTES: "4194304",
-      SESSION_CACHE_BYTES: "67108864",
-    },
-    // Same ids everywhere: Miniflare gives every Worker the same storage behind them.
-    kvNamespaces: { POINTERS: "propagation-pointers" },
-    r2Buckets: { ARTIFACTS: "propagation-artifacts" },
-    d1Databases: { DB: "propagation-registry" },
-    // Every Durable Object class (RegistryDO, and any other the config binds) lives in the first PoP.
-    durableObjects: Object.fromEntries(
-      Object.entries(b.durableObjects).map(([binding, className]) => [binding, name === host ? { className, useSQLite: true } : { className, scriptName: host, useSQLite: true }]),
-    ),
-    unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }],
-  });
-  const tStart = performance.now();
-  const mf = new Miniflare({ workers: names.map(worker) });
-  active.add(mf);
-  try {
-    await mf.ready;
-    log(`  workerd up (${names.length} Workers) in ${Math.round(performance.now() - tStart)} ms`);
-    await migrateD1(mf, host);
-    const urls = await Promise.all(names.map(async (n) => (await mf.unsafeGetDirectURL(n)).toString().replace(/\/$/, "")));
-    for (const url of urls) await waitReady(url);
-    log(`  all ready in ${Math.round(performance.now() - tStart)} ms`);
-    const pops = names.map((n, i) => ({ colo: n.slice(4), url: urls[i]! }));
-    return { mf, pops, admin: new AdminClient(pops[0]!.url, adminToken, { actor: "bench" }), privateKey: keys.privateKey };
-  } catch (err) {
-    await dispose(mf);
-    throw err;
-  }
-}
-
-/** Applies migrations/*.sql through the D1 binding (what `wrangler d1 migrations apply` does). */
-async function migrateD1(mf: Miniflare, worker: string): Promise<void> {
-  const db = await mf.getD1Database("DB", worker);
-  const dir = join(ROOT, "migrations");
-  for (const file of (await readdir(dir)).filter((f) => f.endsWith(".sql")).sort()) {
-    const sql = await readFile(join(dir, file), "utf8");
-    for (const stmt of sql.split("--> statement-breakpoint").map((s) => s.trim()).filter(Boolean)) await db.prepare(stmt).run();
-  }
-}
-
-async function waitReady(url: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last = "";
-  while (Date.now() < deadline) {
-    try {
-      const res = await fetch(`${url}/v2/health/ready`);
-      last = `${res.status} ${(await res.text()).slice(0, 200)}`;
-      if (res.ok) return;
-    } catch (err) {
-      last = String(err);
-    }
-    await sleep(100);
-  }
-  throw new Error(`${url} not ready after ${timeoutMs} ms: ${last}`);
-}
+const startEdge = (b: Bundle, ttlMs: number): Promise<Edge> => startFleet(b, { colos: COLOS.slice(0, POPS), vars: { POINTER_TTL_MS: String(ttlMs) }, log });
 
 // ---------- models ----------
 
@@ -460,7 +346,7 @@ async function runTtl(b: Bundle, ttlMs: number): Promise<TtlRun> {
     };
   } finally {
     await load?.stop();
-    await dispose(edge.mf);
+    await edge.stop();
   }
 }
 
@@ -489,7 +375,7 @@ async function main(): Promise<void> {
   const began = performance.now();
   const loadavgAtStart = loadavg();
   log(`bench:propagation: ${POPS} PoPs x ${CONCURRENCY} loops, TTLs ${TTLS.join(", ")} ms`);
-  const b = await bundle();
+  const b = await bundleWorker();
   log(`bundled the Worker in ${Math.round(performance.now() - began)} ms (${b.dir})`);
   const runs: TtlRun[] = [];
   const skipped: number[] = [];

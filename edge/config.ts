@@ -15,6 +15,7 @@ export const DEFAULTS = {
   pointerTtlMs: 5_000,
   newVersionWaitMs: 100,
   metricsFlushMs: 10_000,
+  metricsEnabled: true,
   rateLimitPerMinute: 600,
   shardKeyTtlMs: 30 * DAY_MS,
   peerTimeoutMs: 2_000,
@@ -50,6 +51,8 @@ export interface Config {
   metricsToken: string | null;
   /** Each isolate reports its counts to the aggregators at most this often (0: after every request). */
   metricsFlushMs: number;
+  /** Off: nothing is counted (what bench:rollout compares the hot path against). */
+  metricsEnabled: boolean;
   signingKeys: string[];
   /** Local runs only: the PoP this instance plays (production uses request.cf.colo). */
   popColo: string | null;
@@ -62,6 +65,8 @@ export interface Vars {
   /** Bearer token for GET /metrics (a secret; the admin token works too). */
   METRICS_TOKEN?: string;
   METRICS_FLUSH_MS?: string;
+  /** "false" turns fleet metrics off in this Worker (default on); rollouts then see no traffic from it. */
+  METRICS_ENABLED?: string;
   /** Comma-separated base64 Ed25519 public keys whose signatures the edge accepts. */
   SIGNING_PUBLIC_KEYS?: string;
   POP_COLO?: string;
@@ -119,6 +124,7 @@ export function parseConfig(env: Vars): Config {
     adminToken: env.ADMIN_TOKEN || null,
     metricsToken: env.METRICS_TOKEN || null,
     metricsFlushMs: count(env.METRICS_FLUSH_MS, d.metricsFlushMs),
+    metricsEnabled: env.METRICS_ENABLED === undefined || env.METRICS_ENABLED === "" ? d.metricsEnabled : !/^(false|off|0|no)$/i.test(env.METRICS_ENABLED.trim()),
     signingKeys: (env.SIGNING_PUBLIC_KEYS ?? "")
       .split(",")
       .map((k) => k.trim())

@@ -39,7 +39,7 @@ function build(env: Env): Isolate {
   sessions ??= new SessionCache(config.sessionCacheBytes);
   const source = new PointerSource(env.POINTERS, config.pointerTtlMs);
   // Built before the parts it samples; the sampler reads them only when a report is due.
-  const recorder = new Recorder(config.metricsFlushMs, (m) => sample(m, source, models, mesh));
+  const recorder = new Recorder(config.metricsFlushMs, config.metricsEnabled, (m) => sample(m, source, models, mesh));
   const models = new ModelManager({
     registry: registry(env.DB),
     source,

@@ -50,11 +50,16 @@ export class MetricSet {
   private readonly specs: Map<string, MetricSpec>;
   private data = emptySnapshot();
 
-  constructor(specs: readonly MetricSpec[]) {
+  constructor(
+    specs: readonly MetricSpec[],
+    /** A disabled set counts nothing: every call returns at once. */
+    private readonly enabled = true,
+  ) {
     this.specs = new Map(specs.map((s) => [s.name, s]));
   }
 
   inc(name: string, labels: Labels, by = 1): void {
+    if (!this.enabled) return;
     const spec = this.spec(name, "counter");
     const series = (this.data.counters[name] ??= {});
     const key = seriesKey(spec, labels);
@@ -62,6 +67,7 @@ export class MetricSet {
   }
 
   observe(name: string, labels: Labels, value: number): void {
+    if (!this.enabled) return;
     const spec = this.spec(name, "histogram");
     const bounds = spec.buckets ?? LATENCY_BUCKETS;
     const series = (this.data.histograms[name] ??= {});
@@ -75,6 +81,7 @@ export class MetricSet {
   }
 
   set(name: string, labels: Labels, value: number, at = Date.now()): void {
+    if (!this.enabled) return;
     const spec = this.spec(name, "gauge");
     const gauges = (this.data.gauges ??= {});
     (gauges[name] ??= {})[seriesKey(spec, labels)] = { value, at };

@@ -9,14 +9,17 @@ import { FAMILIES, FLEET } from "./families";
 const byModelLabel = new Set(FAMILIES.filter((f) => f.labels[0] === "model").map((f) => f.name));
 
 export class Recorder {
-  readonly metrics = new MetricSet(FAMILIES);
+  readonly metrics: MetricSet;
   private lastReport = Date.now();
 
   constructor(
     private readonly flushMs: number,
+    enabled: boolean,
     /** Sets the gauges (pointer seq and age, breaker states) from the isolate's state. */
     private readonly sample: (metrics: MetricSet) => void = () => {},
-  ) {}
+  ) {
+    this.metrics = new MetricSet(FAMILIES, enabled);
+  }
 
   /** Sends what was counted, when the interval has passed (or `force`); resolves when sent. */
   report(env: Pick<Env, "METRICS">, pop: string, force = false): Promise<void> | undefined {
