@@ -49,9 +49,13 @@ function chart(title, lines, value, format, from, to) {
   const max = Math.max(1e-9, ...all) * 1.1;
   const x = (t) => P + ((t - from) / (to - from)) * (W - 2 * P);
   const y = (v) => H - P - (v / max) * (H - 2 * P);
+  // A series has points only in the windows with requests: a dot on each, so a lone window
+  // shows too. The SVG stretches to its box; non-scaling strokes keep lines and dots round.
   const paths = lines.map((l, i) => {
-    const pts = l.points.filter((p) => value(p) != null).map((p) => x(p.t).toFixed(1) + "," + y(value(p)).toFixed(1)).join(" ");
-    return '<polyline fill="none" stroke-width="1.8" stroke="' + COLORS[i % COLORS.length] + '" points="' + pts + '"/>';
+    const pts = l.points.filter((p) => value(p) != null).map((p) => x(p.t).toFixed(1) + "," + y(value(p)).toFixed(1));
+    const color = COLORS[i % COLORS.length];
+    return '<polyline fill="none" stroke-width="1.8" stroke-linejoin="round" vector-effect="non-scaling-stroke" stroke="' + color + '" points="' + pts.join(" ") + '"/>' +
+      '<path fill="none" stroke-width="5" stroke-linecap="round" vector-effect="non-scaling-stroke" stroke="' + color + '" d="' + pts.map((p) => "M" + p + "h0").join("") + '"/>';
   }).join("");
   const last = lines.map((l) => { const p = l.points.at(-1); return p ? format(value(p)) : "–"; });
   return '<div class="chart"><h3>' + esc(title) + ' <span class="muted">max ' + esc(format(max / 1.1)) + '</span></h3>' +
@@ -59,11 +63,20 @@ function chart(title, lines, value, format, from, to) {
     '<div class="legend">' + lines.map((l, i) => '<span style="color:' + COLORS[i % COLORS.length] + '">v' + esc(l.version) + ' ' + esc(l.variant) + ': ' + esc(last[i]) + '</span>').join("") + '</div></div>';
 }
 
+// A gate's value and limit in its own unit: request and failure counts, shares, ratios.
+function gateFigure(gate, v) {
+  if (v == null) return "–";
+  if (gate === "min_requests" || gate === "load") return String(Math.round(v));
+  if (gate === "error_rate" || gate === "agreement") return pct(v);
+  if (gate === "p99_ratio") return (+v).toFixed(2) + "×";
+  return (+v).toPrecision(3);
+}
+
 function rolloutBlock(r) {
   if (!r) return "";
   const gates = r.last && r.state === "running" ? '<table><tr><th>gate</th><th>state</th><th>value</th><th>limit</th><th>detail</th></tr>' + r.last.gates.map((g) =>
     '<tr><td>' + esc(g.gate) + '</td><td class="' + (g.pass ? "ok" : g.decided ? "bad" : "warn") + '">' + (g.pass ? "pass" : g.decided ? "FAIL" : "pending") + '</td><td>' +
-    esc(g.value == null ? "–" : (+g.value).toPrecision(3)) + '</td><td>' + esc(g.limit) + '</td><td>' + esc(g.detail) + '</td></tr>').join("") + '</table>' : "";
+    esc(gateFigure(g.gate, g.value)) + '</td><td>' + esc(gateFigure(g.gate, g.limit)) + '</td><td>' + esc(g.detail) + '</td></tr>').join("") + '</table>' : "";
   const step = r.step < 0 ? "shadow phase" : "phase " + (r.phase + 1) + "/" + r.phases.length + ", step " + (r.step + 1) + "/" + r.spec.steps.length + " (" + r.spec.steps[r.step] + "%)";
   return '<div class="rollout ' + esc(r.state) + '" data-rollout-state="' + esc(r.state) + '"><b>Rollout v' + esc(r.version) + ' over v' + esc(r.stable) + ': ' + esc(r.state) + '</b>' +
     (r.state === "running" ? ' · ' + esc(step) : "") + gates +
