@@ -20,6 +20,8 @@ export default defineConfig({
                   SIGNING_PUBLIC_KEYS: keys.publicKey,
                   TEST_SIGNING_KEY: keys.privateKey,
                   POINTER_TTL_MS: "0",
+                  // Every request reports at once: a deferred report would hold each test request open.
+                  METRICS_FLUSH_MS: "0",
                   MAX_ARTIFACT_BYTES: String(2 << 20),
                 },
               },

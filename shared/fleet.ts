@@ -21,6 +21,8 @@ export interface Figures {
   p50: number | null;
   p95: number | null;
   p99: number | null;
+  /** Whole-request latency histogram: counts per bucket of `LATENCY_BUCKETS` (shared/metrics.ts), +Inf last. */
+  latency: number[];
   /** Shadow runs only: rows whose answer agreed with what was served. */
   agreement?: { agree: number; disagree: number; rate: number | null };
   /** Requests this PoP forwarded or failed over to a peer (counted where they ran, too). */

@@ -37,6 +37,7 @@ export function summarize(series: PopSeries[], windowSeconds: number, opts: Summ
         p50: null,
         p95: null,
         p99: null,
+        latency: [],
         forwarded: 0,
       };
       if (opts.byPop) figures.pop = pop;
@@ -79,6 +80,7 @@ export function summarize(series: PopSeries[], windowSeconds: number, opts: Summ
       f.errorRate = (f.outcomes.server_error + f.outcomes.unavailable) / f.requests;
       f.clientErrorRate = f.outcomes.client_error / f.requests;
     }
+    if (latency) f.latency = latency.counts;
     if (latency && latency.count > 0) {
       f.p50 = quantile(0.5, latency, LATENCY_BUCKETS);
       f.p95 = quantile(0.95, latency, LATENCY_BUCKETS);

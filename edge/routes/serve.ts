@@ -28,6 +28,9 @@ export async function serve(
   const ctx = requestContext(c);
   const { manifest, variant, shadow } = await models.route(c.req.param("name") ?? "", version, ctx);
   c.set("served", { model: manifest.name, version: String(manifest.version), variant });
+  // Named before anything can fail, so an error answer says which version gave it too.
+  c.header("x-meridian-model-version", String(manifest.version));
+  c.header("x-meridian-variant", variant);
   // After route(): a model this PoP cannot load fails (and is forwarded) before the caller is counted.
   const counted = await admit(c.env, mesh, {
     key: c.req.header(CALLER_HEADER),
@@ -45,8 +48,6 @@ export async function serve(
     const response = await infer(lease.loaded, manifest, request, timings);
     metrics.observe(COMPUTE, { model: manifest.name, version: String(manifest.version), variant }, timings.runMs / 1000);
     c.header("x-meridian-backend", lease.loaded.backend);
-    c.header("x-meridian-model-version", response.model_version);
-    c.header("x-meridian-variant", variant);
     // After the answer: the shadow runs on the same request, and only its comparison is kept.
     if (shadow) ctx.waitUntil(runShadow(c.var.isolate, shadow, request, response));
     return { manifest, response };

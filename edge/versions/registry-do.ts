@@ -58,6 +58,8 @@ type Decision = { error: string } | { next: ModelState; action: EventAction; to:
 /** How often a running step is checked: a failing gate rolls back within one tick. */
 const tickMs = (r: Rollout) => Math.min(15_000, Math.max(1000, Math.floor(r.spec.intervalMs / 4)));
 const ROLLOUT_ACTOR = "rollout";
+/** An alarm this far overdue did not fire (a runtime restarted under it): set it again. */
+const STALLED_MS = 5_000;
 
 export class RegistryDO extends DurableObject<RegistryBindings> {
   private chain: Promise<unknown> = Promise.resolve();
@@ -193,10 +195,13 @@ export class RegistryDO extends DurableObject<RegistryBindings> {
     });
   }
 
-  /** The running rollout, or the last one; re-arms a running one's alarm if it went missing. */
+  /** The running rollout, or the last one; re-arms a running one's alarm if it went missing or stalled. */
   async rolloutStatus(): Promise<Rollout | null> {
     const r = await this.rollout();
-    if (r?.state === "running" && (await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now());
+    if (r?.state === "running") {
+      const alarm = await this.ctx.storage.getAlarm();
+      if (alarm === null || alarm < Date.now() - STALLED_MS) await this.ctx.storage.setAlarm(Date.now());
+    }
     return r;
   }
 

@@ -12,7 +12,8 @@ import { generateKeyPair } from "../../shared/signing";
 import { irisRequest } from "../../test/edge/client";
 import { json, popAt, type PopFetch } from "../../test/edge/pop";
 import { admin, expectAdminError, fixture, seed } from "../../test/edge/seed";
-import { RolloutSpecSchema, announcement, evaluate, nextStep, phasesOf, verdict } from "./rollout";
+import { LATENCY_BUCKETS } from "../../shared/metrics";
+import { RolloutSpecSchema, announcement, binomialTail, evaluate, failureText, nextStep, phasesOf, verdict } from "./rollout";
 
 const b64 = (s: string) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
 
@@ -40,12 +41,13 @@ const failing = () =>
 
 const registry = (name: string) => env.REGISTRY.get(env.REGISTRY.idFromName(name));
 
-/** Requests from `callers` distinct callers; returns the variants that answered. */
+/** Requests from `callers` distinct callers; returns the variants that answered ("canary 500" for a failure). */
 async function load(pop: PopFetch, model: string, callers: number, from = 0): Promise<Record<string, number>> {
   const seen: Record<string, number> = {};
   for (let i = from; i < from + callers; i++) {
     const res = await pop(`/v2/models/${model}/infer`, json(irisRequest(), { "x-user-id": `caller-${i}` }));
-    const variant = res.headers.get("x-meridian-variant") ?? `status ${res.status}`;
+    const name = res.headers.get("x-meridian-variant") ?? "none";
+    const variant = res.status === 200 ? name : `${name} ${res.status}`;
     seen[variant] = (seen[variant] ?? 0) + 1;
   }
   return seen;
@@ -79,6 +81,7 @@ describe("rollout plan and gates (pure)", () => {
     p50: null,
     p95: null,
     p99: null,
+    latency: [],
     forwarded: 0,
     ...over,
   });
@@ -123,14 +126,33 @@ describe("rollout plan and gates (pure)", () => {
     expect(verdict(evaluate(s, false, { candidate: c, stable: stable(0), baselineP99: null, loadFailures: [] }), true)).toBe("rollback");
   });
 
-  it("compares p99 with stable's, or with the last baseline when stable has no traffic (the 100% step)", () => {
-    const s = spec({ minRequests: 10, maxP99Ratio: 1.5 });
-    const c = figures({ requests: 50, p99: 0.03, outcomes: { success: 50, client_error: 0, server_error: 0, rate_limited: 0, unavailable: 0 } });
-    const stable = figures({ variant: "stable", version: "1", requests: 50, p99: 0.01 });
-    const gates = evaluate(s, false, { candidate: c, stable, baselineP99: null, loadFailures: [] });
-    expect(gates.find((g) => g.gate === "p99_ratio")).toMatchObject({ pass: false, decided: true, value: 3 });
-    expect(verdict(evaluate(s, false, { candidate: c, stable: undefined, baselineP99: 0.025, loadFailures: [] }), true)).toBe("advance");
-    expect(verdict(evaluate(s, false, { candidate: c, stable: undefined, baselineP99: 0.01, loadFailures: [] }), false)).toBe("rollback");
+  it("fails the p99 gate when more requests are slower than the limit than 1% allows by chance, before min_requests too", () => {
+    const s = spec({ minRequests: 200, maxP99Ratio: 1.5 });
+    const stable = figures({ variant: "stable", version: "1", requests: 5000, p99: 0.01 });
+    // Limit 15 ms: buckets from 25 ms up lie wholly above it (the 10–25 ms bucket does not).
+    const latency = (fast: number, slow: number, edge = 0) => LATENCY_BUCKETS.map((b) => (b === 0.005 ? fast : b === 0.05 ? slow : b === 0.025 ? edge : 0)).concat(0);
+    const c = (fast: number, slow: number, edge = 0) =>
+      figures({ requests: fast + slow + edge, p99: slow ? 0.05 : 0.005, latency: latency(fast, slow, edge), outcomes: { success: fast + slow + edge, client_error: 0, server_error: 0, rate_limited: 0, unavailable: 0 } });
+    const run = (cand: Figures, over = false, base: Figures | null = stable, baselineP99: number | null = null) =>
+      verdict(evaluate(s, false, { candidate: cand, stable: base ?? undefined, baselineP99, loadFailures: [] }), over);
+    expect(run(c(18, 2))).toBe("continue"); // 2 of 20 happens by chance (p ≈ 0.017)
+    expect(run(c(0, 0, 20))).toBe("continue"); // in the bucket the limit falls in: not counted
+    expect(run(c(16, 4))).toBe("rollback"); // 4 of 20: p ≈ 4e-5
+    expect(run(c(985, 15), true)).toBe("advance"); // 1.5% of 1000: still chance (p ≈ 0.08)
+    expect(run(c(970, 30), true)).toBe("rollback");
+    // The 100% step has no stable traffic: the last baseline stands in.
+    expect(run(c(16, 4), false, null, 0.01)).toBe("rollback");
+    expect(run(c(16, 4), false, null, 0.04)).toBe("continue");
+    const gates = evaluate(s, false, { candidate: c(16, 4), stable, baselineP99: null, loadFailures: [] });
+    expect(failureText(gates)).toMatch(/p99_ratio: candidate p99 50\.0 ms \/ stable p99 10\.0 ms = 5\.00; 4 of 20 requests slower than 15\.0 ms/);
+  });
+
+  it("binomialTail is P(X ≥ x)", () => {
+    expect(binomialTail(0, 10, 0.01)).toBe(1);
+    expect(binomialTail(1, 10, 0.01)).toBeCloseTo(1 - 0.99 ** 10, 12);
+    expect(binomialTail(2, 20, 0.01)).toBeCloseTo(1 - 0.99 ** 20 - 20 * 0.01 * 0.99 ** 19, 12);
+    expect(binomialTail(11, 10, 0.5)).toBe(0);
+    expect(binomialTail(150, 10_000, 0.01)).toBeLessThan(1e-5); // mean 100, sd ≈ 10
   });
 
   it("fails at once when a PoP cannot load the candidate", () => {
@@ -172,7 +194,7 @@ describe("rollouts on alarms", () => {
     const pop = popAt("CDG", { METRICS_FLUSH_MS: "0" });
     await admin().rollout("roll-errors", { version: 2, steps: [50, 100], intervalMs: 600_000, minRequests: 20 });
     const seen = await load(pop, "roll-errors", 40);
-    expect(seen["status 500"]).toBeGreaterThan(0); // the canary's answers (a failed run names no variant)
+    expect(seen["canary 500"]).toBeGreaterThan(0);
     const r = await tickUntil("roll-errors", (x) => x.state !== "running");
     expect(r.state).toBe("rolled_back");
     const last = r.history.at(-1)!;

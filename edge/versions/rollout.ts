@@ -4,6 +4,7 @@
 // or roll back. Stateless and idempotent, like the serving policy; RegistryDO holds the state
 // and runs it on alarms.
 import { z } from "zod";
+import { LATENCY_BUCKETS } from "../../shared/metrics";
 import { REGION_HINTS, popByCode } from "../../shared/pops";
 import type { Figures, GateResult, Rollout, RolloutSpec, Scope } from "../../shared/fleet";
 import type { Canary, Shadow } from "./pointer";
@@ -133,19 +134,29 @@ export function evaluate(spec: RolloutSpec, shadowPhase: boolean, g: GateInputs)
     limit: spec.maxErrorRate,
     detail: `${pct(rate)} of ${n} requests failed (${c?.outcomes.server_error ?? 0} server errors, ${c?.outcomes.unavailable ?? 0} unavailable, ${Math.round(excessClient)} client errors above stable's ${pct(g.stable?.clientErrorRate ?? 0)}); limit ${pct(spec.maxErrorRate)}`,
   });
+  // p99 gate: is the candidate's p99 above maxP99Ratio × stable's? p99 from a few hundred
+  // requests is close to their maximum and swings from run to run, so the gate answers with
+  // confidence instead: the candidate's p99 is above the limit exactly when more than 1% of its
+  // requests are, and it fails once its requests slower than the limit (counted in buckets wholly
+  // above it) are too many for 1% by chance (one-sided binomial test, p < P99_ALPHA). That can
+  // happen on the first few requests of a much slower candidate, before min_requests.
   const stableP99 = g.stable && g.stable.requests >= spec.minRequests && g.stable.p99 !== null ? g.stable.p99 : g.baselineP99;
   const candidateP99 = c?.p99 ?? null;
-  const ratio = enough && candidateP99 !== null && stableP99 ? candidateP99 / stableP99 : null;
+  const ratio = candidateP99 !== null && stableP99 ? candidateP99 / stableP99 : null;
+  const limitS = stableP99 ? spec.maxP99Ratio * stableP99 : null;
+  const slower = limitS !== null && c ? c.latency.reduce((k, count, i) => k + ((LATENCY_BUCKETS[i - 1] ?? 0) >= limitS ? count : 0), 0) : 0;
+  const chance = limitS !== null && n > 0 ? binomialTail(slower, n, 0.01) : 1;
+  const tooSlow = chance < P99_ALPHA;
   gates.push({
     gate: "p99_ratio",
-    pass: ratio === null || ratio <= spec.maxP99Ratio,
-    decided: ratio !== null,
+    pass: !tooSlow,
+    decided: tooSlow || (enough && limitS !== null),
     value: ratio,
     limit: spec.maxP99Ratio,
     detail:
-      ratio === null
-        ? "not yet: needs min_requests on the candidate and a stable p99"
-        : `candidate p99 ${ms(candidateP99)} / stable p99 ${ms(stableP99)} = ${ratio.toFixed(2)}; limit ${spec.maxP99Ratio}`,
+      limitS === null
+        ? "not yet: no stable p99 to compare with"
+        : `candidate p99 ${ms(candidateP99)} / stable p99 ${ms(stableP99)} = ${ratio === null ? "n/a" : ratio.toFixed(2)}; ${slower} of ${n} requests slower than ${ms(limitS)} (${spec.maxP99Ratio} × stable p99), ${tooSlow ? "too many for p99 to be within it" : "consistent with p99 within it"} (chance ${chance < 1e-6 ? "< 1e-6" : chance.toPrecision(2)})`,
   });
   // Agreement is measured in the shadow phase only: a canary's answers are served, not compared.
   if (spec.minAgreement !== undefined && shadowPhase) {
@@ -178,6 +189,25 @@ export function failureText(gates: GateResult[]): string {
     .filter((g) => !g.pass && g.decided && g.gate !== "min_requests")
     .map((g) => `${g.gate}: ${g.detail}`)
     .join("; ");
+}
+
+/** The p99 gate fails when the candidate's slow requests would come by chance less often than this. */
+export const P99_ALPHA = 0.001;
+
+/** P(X ≥ x) for X ~ Binomial(n, p), summed in log space (n can be large). */
+export function binomialTail(x: number, n: number, p: number): number {
+  if (x <= 0) return 1;
+  if (x > n) return 0;
+  const logP = Math.log(p);
+  const logQ = Math.log1p(-p);
+  // log pmf(k) by the recurrence pmf(k+1) = pmf(k)·(n−k)/(k+1)·p/q, from pmf(0) = qⁿ.
+  let logPmf = n * logQ;
+  let below = -Infinity; // log P(X < x)
+  for (let k = 0; k < x; k++) {
+    below = below === -Infinity ? logPmf : Math.max(below, logPmf) + Math.log1p(Math.exp(-Math.abs(below - logPmf)));
+    logPmf += Math.log((n - k) / (k + 1)) + logP - logQ;
+  }
+  return Math.max(0, -Math.expm1(below));
 }
 
 const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
