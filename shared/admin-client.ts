@@ -60,7 +60,20 @@ export class AdminClient {
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   }
 
+  /**
+   * One call to the edge. A GET whose connection was reset before any answer is sent once more:
+   * a kept-alive connection the server closed meanwhile fails that way, and a read is safe to repeat.
+   */
   async call<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+    try {
+      return await this.once<T>(method, path, body, headers);
+    } catch (err) {
+      if (method !== "GET" || !(err instanceof AdminUnreachableError) || !/ECONNRESET|UND_ERR_SOCKET|socket hang up/.test(err.message)) throw err;
+      return this.once<T>(method, path, body, headers);
+    }
+  }
+
+  private async once<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
     // An idle timer, re-armed by every body chunk sent: a large upload on a slow link is fine, a
     // stalled one is not.
     const controller = new AbortController();

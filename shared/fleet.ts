@@ -23,6 +23,9 @@ export interface Figures {
   p99: number | null;
   /** Whole-request latency histogram: counts per bucket of `LATENCY_BUCKETS` (shared/metrics.ts), +Inf last. */
   latency: number[];
+  /** session.run of the version: p99 (seconds, null without runs) and its histogram, as `latency`. */
+  computeP99: number | null;
+  compute: number[];
   /** Shadow runs only: rows whose answer agreed with what was served. */
   agreement?: { agree: number; disagree: number; rate: number | null };
   /** Requests this PoP forwarded or failed over to a peer (counted where they ran, too). */
@@ -86,8 +89,6 @@ export interface Rollout {
   state: RolloutState;
   startedAt: number;
   stepStartedAt: number;
-  /** Stable's p99 in the last window where it had enough requests (the 100% step has none). */
-  baselineP99: number | null;
   /** Seq of the pointer that announced the current step: load failures from then on count. */
   announcedSeq: number;
   /** Set once the step's min_requests wait was recorded (one history line per step). */

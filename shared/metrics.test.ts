@@ -63,10 +63,10 @@ describe("MetricSet", () => {
 
   it("puts a value on a bucket's upper bound into that bucket (le is inclusive)", () => {
     const m = new MetricSet(SPECS);
-    m.observe(DUR, { model: "m", version: "1" }, 0.005);
+    m.observe(DUR, { model: "m", version: "1" }, 0.006);
     m.observe(DUR, { model: "m", version: "1" }, 99);
     const h = m.snapshot().histograms[DUR]!['["m","1"]']!;
-    expect(h.counts[LATENCY_BUCKETS.indexOf(0.005)]).toBe(1);
+    expect(h.counts[LATENCY_BUCKETS.indexOf(0.006)]).toBe(1);
     expect(h.counts.at(-1)).toBe(1);
     expect(h.count).toBe(2);
   });
@@ -85,7 +85,7 @@ describe("exposition", () => {
   it("renders counters, cumulative buckets, sum and count per source", () => {
     const out = text();
     expect(out).toContain('meridian_inference_requests_total{pop="FRA",model="iris",version="1",outcome="success"} 4');
-    expect(out).toContain('meridian_inference_duration_seconds_bucket{pop="FRA",model="iris",version="1",le="0.005"} 3');
+    expect(out).toContain('meridian_inference_duration_seconds_bucket{pop="FRA",model="iris",version="1",le="0.006"} 3');
     expect(out).toContain('meridian_inference_duration_seconds_bucket{pop="FRA",model="iris",version="1",le="+Inf"} 5');
     expect(out).toContain('meridian_inference_duration_seconds_count{pop="FRA",model="iris",version="1"} 5');
     expect(out).toContain('pop="I\\"A\\\\D\\n"');
@@ -104,9 +104,9 @@ describe("quantile", () => {
     const m = new MetricSet(SPECS);
     for (let i = 0; i < 100; i++) m.observe(DUR, { model: "m", version: "1" }, i < 50 ? 0.0007 : 0.02);
     const h = m.snapshot().histograms[DUR]!['["m","1"]']!;
-    // 50 in (0.0005, 0.001], 50 in (0.01, 0.025]
+    // 50 in (0.0005, 0.001], 50 in (0.015, 0.025]
     expect(quantile(0.25, h)).toBeCloseTo(0.0005 + 0.0005 * 0.5, 12);
-    expect(quantile(0.99, h)).toBeCloseTo(0.01 + 0.015 * (49 / 50), 12);
+    expect(quantile(0.99, h)).toBeCloseTo(0.015 + 0.01 * (49 / 50), 12);
     expect(quantile(0.5, { counts: new Array(LATENCY_BUCKETS.length + 1).fill(0), sum: 0, count: 0 })).toBeNaN();
   });
 });

@@ -3,8 +3,14 @@
 // with fixed bucket bounds by addition, gauges by keeping the latest value. Rendered in the
 // Prometheus text exposition format. Pure.
 
-/** Latency bounds in seconds: 0.5 ms to 10 s, the range of an edge prediction. */
-export const LATENCY_BUCKETS: readonly number[] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/**
+ * Latency bounds in seconds: 0.1 ms (a small model's session.run) to 10 s, about 1.5× apart
+ * where requests fall: a rollout's p99 gate counts requests in buckets wholly above its limit, so
+ * the steps bound how small a slowdown it can see.
+ */
+export const LATENCY_BUCKETS: readonly number[] = [
+  0.0001, 0.00025, 0.0005, 0.001, 0.0015, 0.0025, 0.004, 0.006, 0.01, 0.015, 0.025, 0.04, 0.06, 0.1, 0.15, 0.25, 0.4, 0.6, 1, 2.5, 5, 10,
+];
 
 export interface MetricSpec {
   /** Prometheus conventions: `_total` for counters, the unit (`_seconds`) for histograms. */

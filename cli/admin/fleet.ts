@@ -93,7 +93,7 @@ export function registerFleet(program: Command): void {
   withConnection(
     program
       .command("metrics")
-      .description("per version and PoP over a window: request rate, error %, p50/p95/p99 (from the fleet's merged histograms)")
+      .description("per version and PoP over a window: request rate, error %, p50/p95/p99 of whole requests and p99 of session.run (from the fleet's merged histograms)")
       .argument("<name>", "model name", parseModelName)
       .option("--version <version>", "only this version", parseVersion)
       .option("--window <duration>", "how far back: 30s, 5m, 1h (default 5m; the edge keeps an hour)", "5m"),
@@ -115,10 +115,11 @@ export function registerFleet(program: Command): void {
         msText(f.p50),
         msText(f.p95),
         msText(f.p99),
+        msText(f.computeP99),
         f.agreement?.rate == null ? null : pct(f.agreement.rate),
       ]);
       const head = `${name}: ${m.window.seconds.toFixed(0)} s to ${m.window.to}, requests a version ran itself`;
-      process.stdout.write(`${head}\n${rows.length ? table(["VERSION", "VARIANT", "POP", "REQUESTS", "REQ/S", "ERRORS", "4XX", "P50", "P95", "P99", "AGREE"], rows) : "no requests in the window"}\n`);
+      process.stdout.write(`${head}\n${rows.length ? table(["VERSION", "VARIANT", "POP", "REQUESTS", "REQ/S", "ERRORS", "4XX", "P50", "P95", "P99", "RUN P99", "AGREE"], rows) : "no requests in the window"}\n`);
     }),
   );
 }
@@ -136,7 +137,7 @@ function statusText(r: Rollout): string {
 const gateText = (g: GateResult) => `${g.gate} ${g.pass ? "ok" : g.decided ? "FAILED" : "pending"}${g.value === null ? "" : ` (${round(g.value)} / ${round(g.limit)})`}`;
 const round = (x: number) => (Number.isInteger(x) ? String(x) : x.toPrecision(3));
 const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
-const msText = (s: number | null) => (s === null ? null : `${(s * 1000).toFixed(1)}ms`);
+const msText = (s: number | null) => (s === null ? null : `${(s * 1000).toPrecision(3)}ms`);
 
 function parseSteps(value: string): number[] {
   const steps = value.split(",").map((s) => Number(s.trim()));

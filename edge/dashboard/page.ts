@@ -105,7 +105,10 @@ async function refresh() {
     const res = await fetch("/dashboard/data", { credentials: "same-origin" });
     if (!res.ok) throw new Error((await res.json()).error || res.status);
     const data = await res.json();
-    document.getElementById("models").innerHTML = data.models.map((m) => modelBlock(m, data.now)).join("");
+    // Models with a running rollout first, then those with traffic, then the rest (by name).
+    const rank = (m) => (m.rollout && m.rollout.state === "running" ? 0 : m.series.some((s) => s.points.length) ? 1 : 2);
+    const models = [...data.models].sort((a, b) => rank(a) - rank(b) || a.name.localeCompare(b.name));
+    document.getElementById("models").innerHTML = models.map((m) => modelBlock(m, data.now)).join("");
     status.textContent = "updated " + new Date(data.now).toISOString().slice(11, 19) + " UTC · " + data.models.length + " models";
     document.body.dataset.loaded = String(Number(document.body.dataset.loaded || 0) + 1);
   } catch (err) {

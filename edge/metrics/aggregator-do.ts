@@ -5,7 +5,7 @@
 // counters must. Beside the totals it keeps each delta's counts in one-second slots for an hour:
 // what a time window (`meridian metrics --window`, a rollout step, the dashboard) adds up.
 import { DurableObject } from "cloudflare:workers";
-import { emptySnapshot, mergeInto, withoutGauges, type Snapshot } from "../../shared/metrics";
+import { LATENCY_BUCKETS, emptySnapshot, mergeInto, withoutGauges, type Snapshot } from "../../shared/metrics";
 
 export interface PopSeries {
   pop: string;
@@ -23,8 +23,15 @@ const SLOT_MS = 1000;
 export const RETENTION_MS = 3_600_000;
 const PRUNE_EVERY_MS = 60_000;
 
-// Slot keys sort by time: "w:" + zero-padded slot start + ":" + pop.
-const slotKey = (at: number, pop: string) => `w:${String(at).padStart(15, "0")}:${pop}`;
+// Keys carry the layout of the series (LAYOUT): snapshots of another bucket layout cannot merge,
+// so a new layout starts afresh (Prometheus sees a counter reset). Slot keys sort by time:
+// "w<layout>:" + zero-padded slot start + ":" + pop.
+const LAYOUT = `${LATENCY_BUCKETS.length}`;
+const TOTALS = `pop${LAYOUT}:`;
+const SLOTS = `w${LAYOUT}:`;
+const slotKey = (at: number, pop: string) => `${SLOTS}${String(at).padStart(15, "0")}:${pop}`;
+const slotTime = (key: string) => Number(key.slice(SLOTS.length, SLOTS.length + 15));
+const slotPop = (key: string) => key.slice(SLOTS.length + 16);
 const slotStart = (at: number) => Math.floor(at / SLOT_MS) * SLOT_MS;
 
 export class MetricsDO extends DurableObject {
@@ -33,7 +40,7 @@ export class MetricsDO extends DurableObject {
   /** Adds one isolate's delta to its PoP's totals and to the current slot (storage calls of one DO do not interleave). */
   async add(pop: string, delta: Snapshot): Promise<void> {
     const now = Date.now();
-    const key = `pop:${pop}`;
+    const key = `${TOTALS}${pop}`;
     const slot = slotKey(slotStart(now), pop);
     const stored = await this.ctx.storage.get<Snapshot>([key, slot]);
     const totals = stored.get(key) ?? emptySnapshot();
@@ -45,8 +52,8 @@ export class MetricsDO extends DurableObject {
   }
 
   async series(): Promise<PopSeries[]> {
-    const map = await this.ctx.storage.list<Snapshot>({ prefix: "pop:" });
-    return [...map].map(([key, snapshot]) => ({ pop: key.slice(4), snapshot }));
+    const map = await this.ctx.storage.list<Snapshot>({ prefix: TOTALS });
+    return [...map].map(([key, snapshot]) => ({ pop: key.slice(TOTALS.length), snapshot }));
   }
 
   /** What arrived from `from` to `to` (default now), per PoP; at most RETENTION_MS back. */
@@ -54,7 +61,7 @@ export class MetricsDO extends DurableObject {
     const start = Math.max(from, to - RETENTION_MS);
     const perPop = new Map<string, Snapshot>();
     for (const [key, s] of await this.slots(start, to)) {
-      const pop = key.slice(18);
+      const pop = slotPop(key);
       let into = perPop.get(pop);
       if (!into) perPop.set(pop, (into = emptySnapshot()));
       mergeInto(into, s);
@@ -70,10 +77,10 @@ export class MetricsDO extends DurableObject {
     for (let t = to - Math.ceil((to - start) / step) * step; t < to; t += step) windows.push({ from: t, to: t + step, pops: [] });
     const first = windows[0]?.from ?? to;
     for (const [key, s] of await this.slots(first, to)) {
-      const at = Number(key.slice(2, 17));
+      const at = slotTime(key);
       const w = windows[Math.min(windows.length - 1, Math.floor((at - first) / step))];
       if (!w) continue;
-      const pop = key.slice(18);
+      const pop = slotPop(key);
       let into = w.pops.find((p) => p.pop === pop);
       if (!into) w.pops.push((into = { pop, snapshot: emptySnapshot() }));
       mergeInto(into.snapshot, s);
@@ -88,7 +95,7 @@ export class MetricsDO extends DurableObject {
 
   private async prune(now: number): Promise<void> {
     this.prunedAt = now;
-    const old = [...(await this.ctx.storage.list({ start: "w:", end: slotKey(now - RETENTION_MS, ""), limit: 1024 })).keys()];
+    const old = [...(await this.ctx.storage.list({ start: SLOTS, end: slotKey(now - RETENTION_MS, ""), limit: 1024 })).keys()];
     for (let i = 0; i < old.length; i += 128) await this.ctx.storage.delete(old.slice(i, i + 128)); // 128 keys per call at most
   }
 }

@@ -4,7 +4,7 @@
 import { LATENCY_BUCKETS, labelsOf, quantile, type HistogramValue } from "../../shared/metrics";
 import type { PopSeries } from "./aggregator-do";
 import type { Figures, Outcome } from "../../shared/fleet";
-import { DURATION, FAMILIES, REQUESTS, SHADOW_COMPARISONS } from "./families";
+import { COMPUTE, DURATION, FAMILIES, REQUESTS, SHADOW_COMPARISONS } from "./families";
 
 
 export interface SummaryOptions {
@@ -21,7 +21,7 @@ const OUTCOMES: Outcome[] = ["success", "client_error", "server_error", "rate_li
  * at the PoP that forwarded it and again, as local, at the peer that ran it.
  */
 export function summarize(series: PopSeries[], windowSeconds: number, opts: SummaryOptions = {}): Figures[] {
-  const groups = new Map<string, { figures: Figures; latency: HistogramValue | null }>();
+  const groups = new Map<string, { figures: Figures; latency: HistogramValue | null; compute: HistogramValue | null }>();
   const group = (version: string, variant: string, pop: string) => {
     const key = JSON.stringify([version, variant, opts.byPop ? pop : ""]);
     let g = groups.get(key);
@@ -38,10 +38,12 @@ export function summarize(series: PopSeries[], windowSeconds: number, opts: Summ
         p95: null,
         p99: null,
         latency: [],
+        computeP99: null,
+        compute: [],
         forwarded: 0,
       };
       if (opts.byPop) figures.pop = pop;
-      groups.set(key, (g = { figures, latency: null }));
+      groups.set(key, (g = { figures, latency: null, compute: null }));
     }
     return g;
   };
@@ -61,8 +63,12 @@ export function summarize(series: PopSeries[], windowSeconds: number, opts: Summ
       const l = labelsOf(spec(DURATION), key);
       if (l.route !== "local") continue;
       const g = group(l.version!, l.variant!, pop);
-      if (!g.latency) g.latency = { counts: new Array(h.counts.length).fill(0), sum: 0, count: 0 };
-      merge(g.latency, h);
+      merge((g.latency ??= { counts: new Array(h.counts.length).fill(0), sum: 0, count: 0 }), h);
+    }
+    for (const [key, h] of Object.entries(snapshot.histograms[COMPUTE] ?? {})) {
+      const l = labelsOf(spec(COMPUTE), key);
+      const g = group(l.version!, l.variant!, pop);
+      merge((g.compute ??= { counts: new Array(h.counts.length).fill(0), sum: 0, count: 0 }), h);
     }
     for (const [key, n] of Object.entries(snapshot.counters[SHADOW_COMPARISONS] ?? {})) {
       const l = labelsOf(spec(SHADOW_COMPARISONS), key);
@@ -73,7 +79,7 @@ export function summarize(series: PopSeries[], windowSeconds: number, opts: Summ
     }
   }
   const out: Figures[] = [];
-  for (const { figures: f, latency } of groups.values()) {
+  for (const { figures: f, latency, compute } of groups.values()) {
     if (f.requests === 0 && f.forwarded === 0) continue;
     f.rate = windowSeconds > 0 ? f.requests / windowSeconds : 0;
     if (f.requests > 0) {
@@ -81,6 +87,10 @@ export function summarize(series: PopSeries[], windowSeconds: number, opts: Summ
       f.clientErrorRate = f.outcomes.client_error / f.requests;
     }
     if (latency) f.latency = latency.counts;
+    if (compute) {
+      f.compute = compute.counts;
+      if (compute.count > 0) f.computeP99 = quantile(0.99, compute, LATENCY_BUCKETS);
+    }
     if (latency && latency.count > 0) {
       f.p50 = quantile(0.5, latency, LATENCY_BUCKETS);
       f.p95 = quantile(0.95, latency, LATENCY_BUCKETS);

@@ -180,7 +180,6 @@ export class RegistryDO extends DurableObject<RegistryBindings> {
         state: "running",
         startedAt: now,
         stepStartedAt: now,
-        baselineP99: null,
         announcedSeq: 0,
         history: [],
       };
@@ -239,7 +238,7 @@ export class RegistryDO extends DurableObject<RegistryBindings> {
       const loadFailures = (await this.pops())
         .filter((p) => p.failed && p.failed.version === r.version && p.failed.seq >= r.announcedSeq)
         .map((p) => `${p.colo}: ${p.failed!.error.slice(0, 200)}`);
-      const gates = evaluate(r.spec, shadowPhase, { candidate, stable, baselineP99: r.baselineP99, loadFailures });
+      const gates = evaluate(r.spec, shadowPhase, { candidate, stable, loadFailures });
       const stepOver = now >= r.stepStartedAt + r.spec.intervalMs;
       const decision = verdict(gates, stepOver);
       if (decision === "rollback") {
@@ -247,7 +246,6 @@ export class RegistryDO extends DurableObject<RegistryBindings> {
         return;
       }
       if (decision === "advance") {
-        if (stable && stable.requests >= r.spec.minRequests && stable.p99 !== null) r.baselineP99 = stable.p99;
         const next = nextStep(r);
         if (!next) {
           await this.end(r, "succeeded", `complete: version ${r.version} serves everyone`, ROLLOUT_ACTOR, gates);

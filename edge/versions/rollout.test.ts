@@ -82,6 +82,8 @@ describe("rollout plan and gates (pure)", () => {
     p95: null,
     p99: null,
     latency: [],
+    computeP99: null,
+    compute: [],
     forwarded: 0,
     ...over,
   });
@@ -111,7 +113,7 @@ describe("rollout plan and gates (pure)", () => {
   it("fails the error gate early, before min_requests, once the errors alone exceed what it allows", () => {
     const s = spec({ minRequests: 200, maxErrorRate: 0.01 });
     const some = (server_error: number, requests: number) => figures({ requests, outcomes: { success: requests - server_error, client_error: 0, server_error, rate_limited: 0, unavailable: 0 } });
-    const inputs = (c: Figures) => ({ candidate: c, stable: undefined, baselineP99: null, loadFailures: [] });
+    const inputs = (c: Figures) => ({ candidate: c, stable: undefined, loadFailures: [] });
     expect(verdict(evaluate(s, false, inputs(some(2, 20))), false)).toBe("continue"); // 2 ≤ 1% of 200
     expect(verdict(evaluate(s, false, inputs(some(3, 20))), false)).toBe("rollback");
     expect(verdict(evaluate(s, false, inputs(some(2, 250))), true)).toBe("advance");
@@ -122,29 +124,27 @@ describe("rollout plan and gates (pure)", () => {
     const s = spec({ minRequests: 100, maxErrorRate: 0.01 });
     const c = figures({ requests: 100, outcomes: { success: 90, client_error: 10, server_error: 0, rate_limited: 0, unavailable: 0 } });
     const stable = (share: number) => figures({ variant: "stable", version: "1", requests: 1000, clientErrorRate: share });
-    expect(verdict(evaluate(s, false, { candidate: c, stable: stable(0.1), baselineP99: null, loadFailures: [] }), true)).toBe("advance");
-    expect(verdict(evaluate(s, false, { candidate: c, stable: stable(0), baselineP99: null, loadFailures: [] }), true)).toBe("rollback");
+    expect(verdict(evaluate(s, false, { candidate: c, stable: stable(0.1), loadFailures: [] }), true)).toBe("advance");
+    expect(verdict(evaluate(s, false, { candidate: c, stable: stable(0), loadFailures: [] }), true)).toBe("rollback");
   });
 
-  it("fails the p99 gate when more requests are slower than the limit than 1% allows by chance, before min_requests too", () => {
+  it("fails the p99 gate (session.run) when more runs are slower than the limit than 1% allows by chance, before min_requests too", () => {
     const s = spec({ minRequests: 200, maxP99Ratio: 1.5 });
-    const stable = figures({ variant: "stable", version: "1", requests: 5000, p99: 0.01 });
-    // Limit 15 ms: buckets from 25 ms up lie wholly above it (the 10–25 ms bucket does not).
-    const latency = (fast: number, slow: number, edge = 0) => LATENCY_BUCKETS.map((b) => (b === 0.005 ? fast : b === 0.05 ? slow : b === 0.025 ? edge : 0)).concat(0);
+    const stable = figures({ variant: "stable", version: "1", requests: 5000, computeP99: 0.01 });
+    // Limit 15 ms: buckets from 15 ms up lie wholly above it (the 10–15 ms bucket does not).
+    const compute = (fast: number, slow: number, edge = 0) => LATENCY_BUCKETS.map((b) => (b === 0.004 ? fast : b === 0.04 ? slow : b === 0.015 ? edge : 0)).concat(0);
     const c = (fast: number, slow: number, edge = 0) =>
-      figures({ requests: fast + slow + edge, p99: slow ? 0.05 : 0.005, latency: latency(fast, slow, edge), outcomes: { success: fast + slow + edge, client_error: 0, server_error: 0, rate_limited: 0, unavailable: 0 } });
-    const run = (cand: Figures, over = false, base: Figures | null = stable, baselineP99: number | null = null) =>
-      verdict(evaluate(s, false, { candidate: cand, stable: base ?? undefined, baselineP99, loadFailures: [] }), over);
+      figures({ requests: fast + slow + edge, computeP99: slow ? 0.04 : 0.004, compute: compute(fast, slow, edge), outcomes: { success: fast + slow + edge, client_error: 0, server_error: 0, rate_limited: 0, unavailable: 0 } });
+    const run = (cand: Figures, over = false, base: Figures | null = stable) => verdict(evaluate(s, false, { candidate: cand, stable: base ?? undefined, loadFailures: [] }), over);
     expect(run(c(18, 2))).toBe("continue"); // 2 of 20 happens by chance (p ≈ 0.017)
     expect(run(c(0, 0, 20))).toBe("continue"); // in the bucket the limit falls in: not counted
     expect(run(c(16, 4))).toBe("rollback"); // 4 of 20: p ≈ 4e-5
     expect(run(c(985, 15), true)).toBe("advance"); // 1.5% of 1000: still chance (p ≈ 0.08)
     expect(run(c(970, 30), true)).toBe("rollback");
-    // The 100% step has no stable traffic: the last baseline stands in.
-    expect(run(c(16, 4), false, null, 0.01)).toBe("rollback");
-    expect(run(c(16, 4), false, null, 0.04)).toBe("continue");
-    const gates = evaluate(s, false, { candidate: c(16, 4), stable, baselineP99: null, loadFailures: [] });
-    expect(failureText(gates)).toMatch(/p99_ratio: candidate p99 50\.0 ms \/ stable p99 10\.0 ms = 5\.00; 4 of 20 requests slower than 15\.0 ms/);
+    // The 100% step has no stable runs in its window: nothing to compare with.
+    expect(run(c(900, 100), true, null)).toBe("advance");
+    const gates = evaluate(s, false, { candidate: c(16, 4), stable, loadFailures: [] });
+    expect(failureText(gates)).toMatch(/p99_ratio: session\.run p99: candidate 40\.0 ms \/ stable 10\.0 ms = 4\.00; 4 of 20 runs slower than 15\.0 ms/);
   });
 
   it("binomialTail is P(X ≥ x)", () => {
@@ -156,7 +156,7 @@ describe("rollout plan and gates (pure)", () => {
   });
 
   it("fails at once when a PoP cannot load the candidate", () => {
-    expect(verdict(evaluate(spec(), false, { candidate: undefined, stable: undefined, baselineP99: null, loadFailures: ["FRA: bad signature"] }), false)).toBe("rollback");
+    expect(verdict(evaluate(spec(), false, { candidate: undefined, stable: undefined, loadFailures: ["FRA: bad signature"] }), false)).toBe("rollback");
   });
 });
 

@@ -95,7 +95,6 @@ export interface GateInputs {
   /** The candidate's figures in the window (the canary, or in the shadow phase the shadow). */
   candidate: Figures | undefined;
   stable: Figures | undefined;
-  baselineP99: number | null;
   /** Load failures of the candidate since the step was announced, as "PoP: error". */
   loadFailures: string[];
 }
@@ -134,18 +133,22 @@ export function evaluate(spec: RolloutSpec, shadowPhase: boolean, g: GateInputs)
     limit: spec.maxErrorRate,
     detail: `${pct(rate)} of ${n} requests failed (${c?.outcomes.server_error ?? 0} server errors, ${c?.outcomes.unavailable ?? 0} unavailable, ${Math.round(excessClient)} client errors above stable's ${pct(g.stable?.clientErrorRate ?? 0)}); limit ${pct(spec.maxErrorRate)}`,
   });
-  // p99 gate: is the candidate's p99 above maxP99Ratio × stable's? p99 from a few hundred
-  // requests is close to their maximum and swings from run to run, so the gate answers with
-  // confidence instead: the candidate's p99 is above the limit exactly when more than 1% of its
-  // requests are, and it fails once its requests slower than the limit (counted in buckets wholly
-  // above it) are too many for 1% by chance (one-sided binomial test, p < P99_ALPHA). That can
-  // happen on the first few requests of a much slower candidate, before min_requests.
-  const stableP99 = g.stable && g.stable.requests >= spec.minRequests && g.stable.p99 !== null ? g.stable.p99 : g.baselineP99;
-  const candidateP99 = c?.p99 ?? null;
+  // p99 gate: is the candidate's p99 above maxP99Ratio × stable's, in the same window? On the
+  // version's own time, session.run: canary and stable requests share each isolate's one event
+  // loop, so a slower candidate delays stable's requests as much as its own and whole-request
+  // p99s move together. p99 from a few hundred runs is close to their maximum and swings, so the
+  // gate answers with confidence: the candidate's p99 is above the limit exactly when more than
+  // 1% of its runs are, and it fails once its runs slower than the limit (counted in buckets
+  // wholly above it) are too many for 1% by chance (one-sided binomial test, p < P99_ALPHA),
+  // which a much slower candidate reaches in a few runs, before min_requests. Without stable runs
+  // in the window (the 100% step) there is nothing to compare with, and the gate passes.
+  const stableP99 = g.stable && g.stable.computeP99 !== null ? g.stable.computeP99 : null;
+  const candidateP99 = c?.computeP99 ?? null;
+  const runs = c ? c.compute.reduce((k, x) => k + x, 0) : 0;
   const ratio = candidateP99 !== null && stableP99 ? candidateP99 / stableP99 : null;
   const limitS = stableP99 ? spec.maxP99Ratio * stableP99 : null;
-  const slower = limitS !== null && c ? c.latency.reduce((k, count, i) => k + ((LATENCY_BUCKETS[i - 1] ?? 0) >= limitS ? count : 0), 0) : 0;
-  const chance = limitS !== null && n > 0 ? binomialTail(slower, n, 0.01) : 1;
+  const slower = limitS !== null && c ? c.compute.reduce((k, count, i) => k + ((LATENCY_BUCKETS[i - 1] ?? 0) >= limitS ? count : 0), 0) : 0;
+  const chance = limitS !== null && runs > 0 ? binomialTail(slower, runs, 0.01) : 1;
   const tooSlow = chance < P99_ALPHA;
   gates.push({
     gate: "p99_ratio",
@@ -155,8 +158,8 @@ export function evaluate(spec: RolloutSpec, shadowPhase: boolean, g: GateInputs)
     limit: spec.maxP99Ratio,
     detail:
       limitS === null
-        ? "not yet: no stable p99 to compare with"
-        : `candidate p99 ${ms(candidateP99)} / stable p99 ${ms(stableP99)} = ${ratio === null ? "n/a" : ratio.toFixed(2)}; ${slower} of ${n} requests slower than ${ms(limitS)} (${spec.maxP99Ratio} × stable p99), ${tooSlow ? "too many for p99 to be within it" : "consistent with p99 within it"} (chance ${chance < 1e-6 ? "< 1e-6" : chance.toPrecision(2)})`,
+        ? "no stable runs in the window to compare with"
+        : `session.run p99: candidate ${ms(candidateP99)} / stable ${ms(stableP99)} = ${ratio === null ? "n/a" : ratio.toFixed(2)}; ${slower} of ${runs} runs slower than ${ms(limitS)} (${spec.maxP99Ratio} × stable p99), ${tooSlow ? "too many for p99 to be within it" : "consistent with p99 within it"} (chance ${chance < 1e-6 ? "< 1e-6" : chance.toPrecision(2)})`,
   });
   // Agreement is measured in the shadow phase only: a canary's answers are served, not compared.
   if (spec.minAgreement !== undefined && shadowPhase) {
@@ -211,4 +214,4 @@ export function binomialTail(x: number, n: number, p: number): number {
 }
 
 const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
-const ms = (s: number | null) => (s === null ? "n/a" : `${(s * 1000).toFixed(1)} ms`);
+const ms = (s: number | null) => (s === null ? "n/a" : `${(s * 1000).toPrecision(3)} ms`);
