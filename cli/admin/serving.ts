@@ -103,8 +103,8 @@ export function registerServing(program: Command): void {
     action("history", async (name: string, flags: ConnectionFlags) => {
       const { events } = await clientFor(flags).history(name);
       if (flags.json) return printJson({ events });
-      const rows = events.map((e) => [e.at, e.action, e.from == null ? null : `v${e.from}`, e.to == null ? null : `v${e.to}`, e.percent == null ? null : `${e.percent}%`, e.actor]);
-      process.stdout.write(`${events.length ? table(["AT", "ACTION", "FROM", "TO", "PERCENT", "ACTOR"], rows) : `no history for ${name}`}\n`);
+      const rows = events.map((e) => [e.at, e.action, e.from == null ? null : `v${e.from}`, e.to == null ? null : `v${e.to}`, e.percent == null ? null : `${e.percent}%`, e.actor, e.note]);
+      process.stdout.write(`${events.length ? table(["AT", "ACTION", "FROM", "TO", "PERCENT", "ACTOR", "NOTE"], rows) : `no history for ${name}`}\n`);
     }),
   );
 

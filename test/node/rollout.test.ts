@@ -104,7 +104,7 @@ describe("meridian rollout against wrangler dev", () => {
       const started = await meridian(["rollout", "iris", "2", "--steps", "50,100", "--interval", "4s", "--min-requests", "20", "--max-p99-ratio", "100"]);
       expect(started.code, started.stderr).toBe(0);
       expect(started.stdout).toMatch(/^iris: rollout of v2 over v1: running, phase 1\/1, step 1\/2 \(50%\)/);
-      expect(started.stdout).toMatch(/start\s+50%\s+everywhere: started by meridian: v1 → v2; steps 50,100% every 4s/);
+      expect(started.stdout).toMatch(/start\s+50%\s+everywhere: started by \S+: v1 → v2; steps 50,100% every 4s/);
 
       // Mid-step: stop workerd and its Durable Objects, start again on the same state.
       await new Promise((r) => setTimeout(r, 1500));

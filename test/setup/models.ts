@@ -3,7 +3,7 @@
 import type { TestProject } from "vitest/node";
 import { buildMlpFp32 } from "../../shared/onnx/mlp";
 import { irisSpec, irisWeights } from "../../dev/samples/iris";
-import { slowIris, wrongIris } from "../../dev/samples/candidates";
+import { wrongIris } from "../../dev/samples/candidates";
 import { buildFixtureModels } from "../../dev/samples/index";
 import { featurizerFor } from "../../shared/featurize";
 import { TRICKY_TEXTS, heldOutEmails } from "./texts";
@@ -21,7 +21,6 @@ export default async function setup(project: TestProject): Promise<void> {
   });
   // A second iris, trained from another seed: the "new version" the versions tests push.
   project.provide("irisV2", Buffer.from(buildMlpFp32(irisSpec(irisWeights({ seed: 7 }).layers))).toString("base64"));
-  // Rollout candidates that go wrong: another class for every row, and iris's answers, slowly.
+  // A rollout candidate that goes wrong: another class for every row.
   project.provide("irisWrong", Buffer.from(wrongIris()).toString("base64"));
-  project.provide("irisSlow", Buffer.from(slowIris(256)).toString("base64"));
 }

@@ -7,8 +7,8 @@ declare module "vitest" {
     models: Array<{ manifest: Manifest; onnx: string }>;
     /** Another iris (different weights), base64 ONNX. */
     irisV2: string;
+    /** iris with its classes rotated (dev/samples/candidates.ts), base64 ONNX. */
     irisWrong: string;
-    irisSlow: string;
     /** Features the trainer's code computes in Node for the spam model's preprocessing (base64 FP32). */
     textFeatures: {
       preprocessing: NonNullable<Manifest["preprocessing"]>;
