@@ -14,6 +14,8 @@ const STYLE = `
   .badges span { display:inline-block; margin-right:8px; padding:1px 8px; border-radius:10px; background:#eef1f6; font-size:12px; }
   table { border-collapse:collapse; width:100%; margin:6px 0 10px; font-size:13px; }
   th, td { text-align:left; padding:3px 8px; border-bottom:1px solid var(--line); white-space:nowrap; }
+  td:last-child { white-space:normal; }
+  section.model { overflow-x:auto; }
   th { color:var(--muted); font-weight:600; }
   .ok { color:var(--ok); } .bad { color:var(--bad); } .warn { color:var(--warn); }
   .charts { display:grid; grid-template-columns:repeat(3, minmax(220px, 1fr)); gap:12px; }
@@ -84,7 +86,9 @@ function rolloutBlock(r) {
 }
 
 function modelBlock(m, now) {
-  const from = now - 10 * 60000;
+  // The charts span the data shown (at least a minute), not always the whole ten minutes.
+  const first = Math.min(...m.series.flatMap((s) => s.points.map((p) => p.t)));
+  const from = Math.max(now - 10 * 60000, Math.min(now - 60000, first - 10000));
   const lines = m.series.filter((s) => s.points.length);
   const badges = ['serving v' + (m.serving ?? "none"), m.canary ? 'canary v' + m.canary.version + ' ' + m.canary.percent + '%' + (m.canary.where ? ' ' + JSON.stringify(m.canary.where) : '') : null,
     m.shadow ? 'shadow v' + m.shadow.version + ' ' + m.shadow.percent + '%' : null, 'seq ' + m.seq, 'latest v' + (m.latest ?? "none")].filter(Boolean);
