@@ -175,8 +175,12 @@ describe("the fleet dashboard in Chromium", () => {
     expect(gates).toEqual(["min_requests", "load", "error_rate", "p99_ratio"]);
     expect((await gate("load").allTextContents()).slice(0, 2)).toEqual(["load", "pass"]);
     expect((await gate("error_rate").allTextContents()).slice(0, 4)).toEqual(["error_rate", "pass", "0.00%", "0.50%"]);
-    expect((await gate("p99_ratio").allTextContents()).slice(0, 4)).toEqual(["p99_ratio", "pass", "–", "1.50×"]);
-    expect((await gate("p99_ratio").allTextContents())[4]).toContain("not yet");
+    // The p99 gate compares session.run p99s (a ratio once both sides ran) but decides by how many
+    // candidate runs are slower than the limit: a few first runs of a fresh session do not fail it.
+    const p99 = await gate("p99_ratio").allTextContents();
+    expect([p99[0], p99[1], p99[3]]).toEqual(["p99_ratio", "pass", "1.50×"]);
+    expect(p99[2]).toMatch(/^(–|\d+\.\d\d×)$/);
+    expect(p99[4]).toMatch(/^session\.run p99: candidate .* runs slower than .*consistent with p99 within it|^no stable runs/);
     // Ticks before the step's end only check for failures: the history still holds the start alone.
     expect((await rollout.locator(".history").textContent())!.split("\n")).toHaveLength(1);
 
