@@ -1,7 +1,6 @@
 // The `meridian` version commands, run as a real child process: offline checks (key files,
 // argument validation, the one-line failure contract), then the publish flow against `wrangler dev`.
-import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,34 +14,14 @@ import { irisSpec, irisWeights } from "../dev/samples/iris";
 import { manifestFor } from "../shared/onnx/manifest";
 import { mlpWeights } from "../shared/onnx/mlp";
 import { generateKeyPair, signManifest, verifyManifest } from "../shared/signing";
-import { ROOT, startSeeded, type DevServer } from "../dev/local";
+import { startSeeded, type DevServer } from "../dev/local";
 import { registerAdminCommands } from "./admin";
+import { runMeridian, type Run } from "../test/node/meridian";
 import { connect } from "./admin/client";
 import { KeyError, loadPrivateKey, writeKeyPair } from "./admin/keys";
 
-const BIN = join(ROOT, "bin", "meridian.mjs");
-const TSX = join(ROOT, "node_modules", ".bin", "tsx");
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs the CLI with a clean MERIDIAN_* environment plus `env`. */
-function meridian(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("MERIDIAN_")));
-  const [cmd, pre] = existsSync(BIN) ? [process.execPath, [BIN]] : [TSX, [join(ROOT, "trainer", "cli.ts")]];
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, [...pre, ...args], { cwd: ROOT, env: { ...base, ...env }, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const meridian = runMeridian;
 
 /** A failure: exit 1 and exactly one line on stderr. */
 function expectFailure(run: Run, pattern: RegExp): void {

@@ -1,16 +1,17 @@
 // The isolate's long-lived parts, built once per Env in one place: the parsed config, the
-// session cache, the version manager (source + loader + policy), and the mesh state (peers,
-// breakers, retry budget, health checks). Each isolate learns peer health on its own, which
-// needs no coordination.
+// metrics recorder (and the hooks that feed it), the session cache, the version manager (source
+// + loader + policy), and the mesh state (peers, breakers, retry budget, health checks). Each
+// isolate learns peer health on its own, which needs no coordination.
+import type { MetricSet } from "../shared/metrics";
 import { configOf, type Config } from "./config";
 import type { Env } from "./env";
 import { Breakers, RetryBudget } from "./geo/breaker";
 import { PeerHealth } from "./geo/health";
 import type { Mesh } from "./geo/mesh";
-import type { MetricSet } from "../shared/metrics";
 import { BREAKER_STATE, BREAKER_VALUE, LOAD_DURATION, LOADS, POINTER_AGE, POINTER_PROPAGATION, POINTER_SEQ, SESSION_CACHE } from "./metrics/families";
 import { Recorder } from "./metrics/recorder";
 import { SessionCache } from "./runtime/sessions";
+import { sessionOf } from "./versions/loader";
 import { ModelManager, type PopReporter } from "./versions/manager";
 import { registry } from "./versions/registry";
 import { PointerSource } from "./versions/source";
@@ -53,10 +54,7 @@ function build(env: Env): Isolate {
       recorder.metrics.inc(LOADS, { ...labels, outcome: ok ? "success" : "failure" });
       recorder.metrics.observe(LOAD_DURATION, labels, ms / 1000);
     },
-    onCache: (event, key) => {
-      const [model = "", version = ""] = key.split("#")[0]!.split("@");
-      recorder.metrics.inc(SESSION_CACHE, { model, version, event });
-    },
+    onCache: (event, key) => recorder.metrics.inc(SESSION_CACHE, { ...sessionOf(key), event }),
     onServe: (model, pointer) => {
       if (pointer.at !== undefined) recorder.metrics.observe(POINTER_PROPAGATION, { model }, Math.max(0, Date.now() - pointer.at) / 1000);
     },

@@ -26,22 +26,7 @@ export function summarize(series: PopSeries[], windowSeconds: number, opts: Summ
     const key = JSON.stringify([version, variant, opts.byPop ? pop : ""]);
     let g = groups.get(key);
     if (!g) {
-      const figures: Figures = {
-        version,
-        variant,
-        requests: 0,
-        rate: 0,
-        outcomes: Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number>,
-        errorRate: 0,
-        clientErrorRate: 0,
-        p50: null,
-        p95: null,
-        p99: null,
-        latency: [],
-        computeP99: null,
-        compute: [],
-        forwarded: 0,
-      };
+      const figures = emptyFigures(version, variant);
       if (opts.byPop) figures.pop = pop;
       groups.set(key, (g = { figures, latency: null, compute: null }));
     }
@@ -103,6 +88,26 @@ export function summarize(series: PopSeries[], windowSeconds: number, opts: Summ
     out.push(f);
   }
   return out.sort((a, b) => Number(a.version) - Number(b.version) || a.variant.localeCompare(b.variant) || (a.pop ?? "").localeCompare(b.pop ?? ""));
+}
+
+/** A version's figures before anything is counted. */
+export function emptyFigures(version: string, variant: string): Figures {
+  return {
+    version,
+    variant,
+    requests: 0,
+    rate: 0,
+    outcomes: Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number>,
+    errorRate: 0,
+    clientErrorRate: 0,
+    p50: null,
+    p95: null,
+    p99: null,
+    latency: [],
+    computeP99: null,
+    compute: [],
+    forwarded: 0,
+  };
 }
 
 function merge(into: HistogramValue, h: HistogramValue): void {

@@ -1,6 +1,7 @@
 // The one path every prediction route takes: pick the version (pinned, canary or stable),
 // admit the caller, read and decode the body, run the model under a lease, and name what served
-// in the response headers. Routes differ only in how they decode the body and shape the answer.
+// in the response headers; after the answer, run the shadow version on the same request when the
+// policy sampled it. Routes differ only in how they decode the body and shape the answer.
 import type { Context } from "hono";
 import type { Manifest } from "../../shared/manifest";
 import type { InferenceRequest, InferenceResponse } from "../../shared/oip";
@@ -8,11 +9,11 @@ import { admit, CALLER_HEADER } from "../callers/admit";
 import type { CfLocation } from "../geo/peers";
 import { readJson } from "../http/body";
 import { colo, requestContext, type AppEnv } from "../http/context";
-import { COMPUTE, DURATION, LOAD_WAIT, REQUESTS, SHADOW_ABS_DIFF, SHADOW_COMPARISONS, outcomeOf } from "../metrics/families";
+import { statusOf } from "../http/errors";
 import type { Isolate } from "../isolate";
+import { COMPUTE, DURATION, LOAD_WAIT, REQUESTS, SHADOW_ABS_DIFF, SHADOW_COMPARISONS, outcomeOf } from "../metrics/families";
 import { compareOutputs } from "../runtime/compare";
 import { infer } from "../runtime/infer";
-import { statusOf } from "../http/errors";
 
 export interface Prediction {
   manifest: Manifest;

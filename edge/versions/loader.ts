@@ -21,6 +21,12 @@ export class VersionRejected extends Error {
 
 export const sessionKey = (m: Manifest) => `${m.name}@${m.version}#${m.sha256}`;
 
+/** The model and version a session key names (what the cache's metrics are labelled with). */
+export function sessionOf(key: string): { model: string; version: string } {
+  const [model = "", version = ""] = key.split("#")[0]!.split("@");
+  return { model, version };
+}
+
 export interface LoadOptions {
   /** Also check the graph's inputs and outputs against the manifest (at publish time). */
   checkGraph?: boolean;

@@ -187,7 +187,7 @@ export class RegistryDO extends DurableObject<RegistryBindings> {
       const applied = await this.apply(name, s, { ...s, canary: a.canary, shadow: a.shadow }, actor, r.step < 0 ? "shadow" : "canary", spec.version, a.percent, `rollout ${scopeText(r.phases[0]!)}`);
       if (!applied.ok) return applied;
       r.announcedSeq = applied.value.seq;
-      r.history.push(line(r, r.step < 0 ? "shadow" : "start", a.percent, `started by ${actor}: ${describe(r)}`));
+      r.history.push(line(r, r.step < 0 ? "shadow" : "start", a.percent, `started by ${actor}: ${planText(r)}`));
       await this.ctx.storage.put("rollout", r);
       await this.ctx.storage.setAlarm(now + tickMs(r));
       return { ok: true, value: r };
@@ -348,7 +348,7 @@ export class RegistryDO extends DurableObject<RegistryBindings> {
 
 const ROLLOUT_RUNNING = "a rollout is running: abort it first (meridian rollout abort)";
 
-function describe(r: Rollout): string {
+function planText(r: Rollout): string {
   const { spec } = r;
   const parts = [
     `v${r.stable} → v${r.version}`,

@@ -13,6 +13,7 @@ import { irisRequest } from "../../test/edge/client";
 import { json, popAt, type PopFetch } from "../../test/edge/pop";
 import { admin, expectAdminError, fixture, seed } from "../../test/edge/seed";
 import { LATENCY_BUCKETS } from "../../shared/metrics";
+import { emptyFigures } from "../metrics/summary";
 import { RolloutSpecSchema, announcement, binomialTail, evaluate, failureText, nextStep, phasesOf, verdict } from "./rollout";
 
 const b64 = (s: string) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
@@ -70,23 +71,7 @@ beforeAll(() => seed(["iris"]));
 
 describe("rollout plan and gates (pure)", () => {
   const spec = (extra: object = {}) => RolloutSpecSchema.parse({ version: 2, ...extra });
-  const figures = (over: Partial<Figures>): Figures => ({
-    version: "2",
-    variant: "canary",
-    requests: 0,
-    rate: 0,
-    outcomes: { success: 0, client_error: 0, server_error: 0, rate_limited: 0, unavailable: 0 },
-    errorRate: 0,
-    clientErrorRate: 0,
-    p50: null,
-    p95: null,
-    p99: null,
-    latency: [],
-    computeP99: null,
-    compute: [],
-    forwarded: 0,
-    ...over,
-  });
+  const figures = (over: Partial<Figures>): Figures => ({ ...emptyFigures("2", "canary"), ...over });
 
   it("has defaults that suit a small service", () => {
     expect(spec()).toMatchObject({ steps: [1, 5, 25, 50, 100], intervalMs: 60_000, maxErrorRate: 0.005, maxP99Ratio: 1.5, minRequests: 200, byRegion: false });

@@ -28,9 +28,12 @@ export class PointerSource {
     return reading;
   }
 
-  /** When each model's pointer was last read (ms since the epoch): how stale this isolate's view can be. */
+  /**
+   * When each model's pointer was last read (ms since the epoch): how stale this isolate's view
+   * can be. Models only: a name a client made up has no pointer and is no label.
+   */
   readTimes(): Map<string, number> {
-    return new Map([...this.cache].map(([model, c]) => [model, c.readAt]));
+    return new Map([...this.cache].filter(([, c]) => c.pointer !== null).map(([model, c]) => [model, c.readAt]));
   }
 
   private async read(model: string): Promise<Pointer | null> {

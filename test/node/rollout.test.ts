@@ -2,18 +2,18 @@
 // rollout, wrangler dev (workerd and its Durable Objects) is stopped and started again on the
 // same state mid-step, and the rollout goes on by itself to 100% under load; `meridian rollout
 // status` and `meridian metrics` show it, and bad flags get one-line errors.
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort, ROOT, startDev, startSeeded, type DevServer } from "../../dev/local";
+import { freePort, startDev, startSeeded, type DevServer } from "../../dev/local";
 import { IRIS_LABELS, irisSpec, irisWeights } from "../../dev/samples/iris";
 import { AdminClient } from "../../shared/admin-client";
 import type { Rollout } from "../../shared/fleet";
 import { manifestFor } from "../../shared/onnx/manifest";
 import { buildMlpFp32 } from "../../shared/onnx/mlp";
 import { generateKeyPair } from "../../shared/signing";
+import { runMeridian } from "./meridian";
 
 const TOKEN = "rollout-token";
 const VARS = { METRICS_FLUSH_MS: "500", POINTER_TTL_MS: "500", RATE_LIMIT_PER_MINUTE: "0" };
@@ -22,18 +22,7 @@ let server: DevServer;
 let port: number;
 let credentials: Awaited<ReturnType<typeof startSeeded>>["credentials"];
 
-function meridian(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const env = { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("MERIDIAN_"))), MERIDIAN_URL: server.url, MERIDIAN_TOKEN: TOKEN };
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(ROOT, "bin", "meridian.mjs"), ...args], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const meridian = (args: string[]) => runMeridian(args, { MERIDIAN_URL: server.url, MERIDIAN_TOKEN: TOKEN });
 
 /** Steady load from many callers until stopped; counts answers by status. */
 function steadyLoad() {
