@@ -307,6 +307,11 @@ describe("failover", () => {
     const skipped = await fra("/v2/models/ghost/infer", ask());
     expect(coloOf(skipped)).toEqual(["LHR", "failover"]);
     expect(calls.map((c) => c.colo)).toEqual(["LHR"]);
+    // The fleet metrics show it: AMS's breaker open as seen from FRA, and the failed-over requests.
+    const scrape = await (await fra("/metrics", { headers: { authorization: `Bearer ${env.ADMIN_TOKEN}` } })).text();
+    expect(scrape).toContain('meridian_peer_breaker_state{pop="FRA",kind="peer",peer="AMS"} 2');
+    const failedOver = scrape.split("\n").filter((l) => l.startsWith("meridian_inference_requests_total{pop=\"FRA\"") && l.includes('route="failover"'));
+    expect(failedOver.reduce((n, l) => n + Number(l.split(" ").at(-1)), 0)).toBe(4);
     // AMS recovers; after the cooldown one probe goes through, succeeds, and the breaker closes.
     behaviour.set("AMS", "ok");
     await new Promise((r) => setTimeout(r, 320));

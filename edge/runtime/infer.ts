@@ -105,6 +105,15 @@ async function classify(session: ort.InferenceSession, manifest: Manifest, err: 
   return new InvalidInput(`the model rejected the inputs: ${reason}`);
 }
 
+/**
+ * Runs a new session once on the smallest valid inputs, so that its first caller does not pay
+ * for the first run (several times a warm one: arenas, kernels). A model that fails on zeros is
+ * left to fail on its callers' inputs.
+ */
+export async function warmUp(session: ort.InferenceSession, manifest: Manifest): Promise<void> {
+  await session.run(probeFeeds(manifest)).catch(() => undefined);
+}
+
 /** One row of zeros (empty strings for BYTES) per input, every dynamic dimension 1. */
 function probeFeeds(manifest: Manifest): Record<string, ort.Tensor> {
   const feeds: Record<string, ort.Tensor> = {};

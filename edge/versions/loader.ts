@@ -10,6 +10,7 @@ import { OnnxFormatError } from "../../shared/onnx/errors";
 import { readSignature } from "../../shared/onnx/inspect";
 import { SignatureError, verifyManifest } from "../../shared/signing";
 import { NotConfigured } from "../errors";
+import { warmUp } from "../runtime/infer";
 import { backend, ort, sessionOptions, startRuntime } from "../runtime/ort";
 import type { LoadedSession } from "../runtime/sessions";
 import { artifactKey } from "./artifacts";
@@ -52,6 +53,7 @@ export async function verifyAndLoad(bucket: R2Bucket, { manifest, signature }: S
   } catch (err) {
     throw new VersionRejected(`onnxruntime cannot load the artifact: ${err instanceof Error ? err.message : String(err)}`);
   }
+  await warmUp(session, manifest);
   return { key: sessionKey(manifest), session, featurizer, bytes: bytes.byteLength, backend: backend(), loadMs: Date.now() - t0 };
 }
 
