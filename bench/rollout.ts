@@ -187,7 +187,7 @@ interface Scenario {
 const STEPS = [0.5, 5, 25, 50, 100];
 const SCENARIOS: Scenario[] = [
   { name: "good (same model)", kind: "good", expect: "succeeded", bytes: () => buildMlpFp32(irisSpec(irisWeights().layers)), spec: { steps: STEPS } },
-  { name: "slower (p99 gate)", kind: "slow", expect: "rolled_back", bytes: () => slowIris(512, 16), spec: { steps: STEPS } },
+  { name: "slower (p99 gate)", kind: "slow", expect: "rolled_back", bytes: () => slowIris(1024, 32), spec: { steps: STEPS } },
   { name: "wrong answers (shadow agreement gate)", kind: "wrong", expect: "rolled_back", bytes: wrongIris, spec: { steps: STEPS, shadowPercent: 20, minAgreement: 0.98 } },
   { name: `cannot load at ${STALE_KEY_POP} (load gate)`, kind: "unloadable", expect: "rolled_back", bytes: () => buildMlpFp32(irisSpec(irisWeights({ seed: 7 }).layers)), key: "rotated", spec: { steps: STEPS } },
   { name: "errors on part of the inputs (error gate)", kind: "partial", expect: "rolled_back", bytes: oneRowIris, spec: { steps: STEPS } },
