@@ -34,8 +34,19 @@ const slotTime = (key: string) => Number(key.slice(SLOTS.length, SLOTS.length + 
 const slotPop = (key: string) => key.slice(SLOTS.length + 16);
 const slotStart = (at: number) => Math.floor(at / SLOT_MS) * SLOT_MS;
 
+function addSlots(perPop: Map<string, Snapshot>, slots: Map<string, Snapshot>): void {
+  for (const [key, s] of slots) {
+    const pop = slotPop(key);
+    let into = perPop.get(pop);
+    if (!into) perPop.set(pop, (into = emptySnapshot()));
+    mergeInto(into, s);
+  }
+}
+
 export class MetricsDO extends DurableObject {
   private prunedAt = 0;
+  /** The last window's merge of its settled slots: `from` its start, `until` the first slot not in it. */
+  private settled: { from: number; until: number; perPop: Map<string, Snapshot> } | undefined;
 
   /** Adds one isolate's delta to its PoP's totals and to the current slot (storage calls of one DO do not interleave). */
   async add(pop: string, delta: Snapshot): Promise<void> {
@@ -56,16 +67,21 @@ export class MetricsDO extends DurableObject {
     return [...map].map(([key, snapshot]) => ({ pop: key.slice(TOTALS.length), snapshot }));
   }
 
-  /** What arrived from `from` to `to` (default now), per PoP; at most RETENTION_MS back. */
+  /**
+   * What arrived from `from` to `to` (default now), per PoP; at most RETENTION_MS back. A rollout
+   * asks for the same start every tick, so the slots that can no longer change (those before the
+   * current second) stay merged, and each call adds only what came since.
+   */
   async window(from: number, to = Date.now()): Promise<WindowSeries> {
     const start = Math.max(from, to - RETENTION_MS);
-    const perPop = new Map<string, Snapshot>();
-    for (const [key, s] of await this.slots(start, to)) {
-      const pop = slotPop(key);
-      let into = perPop.get(pop);
-      if (!into) perPop.set(pop, (into = emptySnapshot()));
-      mergeInto(into, s);
-    }
+    const settled = Math.max(slotStart(start), Math.min(slotStart(to), slotStart(Date.now())));
+    const c = this.settled;
+    const reuse = c !== undefined && c.from === start && c.until <= settled;
+    const merged = reuse ? c.perPop : new Map<string, Snapshot>();
+    addSlots(merged, await this.slotsBetween(reuse ? c.until : slotStart(start), settled));
+    this.settled = { from: start, until: settled, perPop: merged };
+    const perPop = new Map([...merged].map(([pop, snapshot]) => [pop, structuredClone(snapshot)]));
+    addSlots(perPop, await this.slotsBetween(settled, to + 1));
     return { from: start, to, pops: [...perPop].map(([pop, snapshot]) => ({ pop, snapshot })) };
   }
 
@@ -90,7 +106,13 @@ export class MetricsDO extends DurableObject {
 
   private async slots(from: number, to: number): Promise<Map<string, Snapshot>> {
     // A slot holds what arrived during its second, so the one `from` falls in counts whole.
-    return this.ctx.storage.list<Snapshot>({ start: slotKey(slotStart(from), ""), end: slotKey(to + 1, "") });
+    return this.slotsBetween(slotStart(from), to + 1);
+  }
+
+  /** Slots starting at or after `start` and before `end`. */
+  private async slotsBetween(start: number, end: number): Promise<Map<string, Snapshot>> {
+    if (end <= start) return new Map();
+    return this.ctx.storage.list<Snapshot>({ start: slotKey(start, ""), end: slotKey(end, "") });
   }
 
   private async prune(now: number): Promise<void> {

@@ -5,7 +5,10 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { irisRequest } from "../../test/edge/client";
 import { json, popAt, type PopFetch } from "../../test/edge/pop";
 import { admin, fixture, seed } from "../../test/edge/seed";
+import { MetricSet, type Snapshot } from "../../shared/metrics";
 import { artifactKey } from "../versions/artifacts";
+import type { WindowSeries } from "./aggregator-do";
+import { FAMILIES, REQUESTS } from "./families";
 
 const auth = (token = env.ADMIN_TOKEN) => ({ headers: { authorization: `Bearer ${token}` } });
 
@@ -104,5 +107,33 @@ describe("fleet metrics", () => {
     expect((await pop("/metrics", auth("wrong"))).status).toBe(403);
     expect((await pop("/metrics", auth("scrape-me"))).status).toBe(200);
     expect((await pop("/metrics", auth())).status).toBe(200);
+  });
+});
+
+describe("MetricsDO windows", () => {
+  const delta = (n: number): Snapshot => {
+    const m = new MetricSet(FAMILIES);
+    m.inc(REQUESTS, { model: "w", version: "1", variant: "stable", route: "local", outcome: "success" }, n);
+    return m.take();
+  };
+  const count = (w: WindowSeries, pop: string) => w.pops.find((p) => p.pop === pop)?.snapshot.counters[REQUESTS]?.['["w","1","stable","local","success"]'] ?? 0;
+
+  it("adds up the slots in a window; asked again with the same start it adds only what came since, to the same sums", async () => {
+    const stub = env.METRICS.get(env.METRICS.idFromName("window-test"));
+    const t0 = Date.now();
+    await stub.add("FRA", delta(3));
+    await stub.add("AMS", delta(1));
+    const first = await stub.window(t0);
+    expect([count(first, "FRA"), count(first, "AMS")]).toEqual([3, 1]);
+    await new Promise((r) => setTimeout(r, 1100)); // the first slot is settled now
+    await stub.add("FRA", delta(5));
+    const again = await stub.window(t0);
+    expect(count(again, "FRA")).toBe(8);
+    await stub.add("FRA", delta(2)); // lands in the current slot, after the settled ones were kept
+    expect(count(await stub.window(t0), "FRA")).toBe(10);
+    // A window with another start is merged afresh: the same figures.
+    expect(count(await stub.window(t0 - 1), "FRA")).toBe(10);
+    // And one that starts after the first adds leaves them out.
+    expect(count(await stub.window(Date.now() + 1000), "FRA")).toBe(0);
   });
 });
