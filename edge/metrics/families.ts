@@ -6,6 +6,7 @@ import type { MetricSpec } from "../../shared/metrics";
 export const REQUESTS = "meridian_inference_requests_total";
 export const DURATION = "meridian_inference_duration_seconds";
 export const COMPUTE = "meridian_inference_compute_duration_seconds";
+export const FEATURIZE = "meridian_inference_featurize_duration_seconds";
 export const LOAD_WAIT = "meridian_model_load_wait_seconds";
 export const LOADS = "meridian_model_loads_total";
 export const LOAD_DURATION = "meridian_model_load_duration_seconds";
@@ -35,6 +36,7 @@ export const FAMILIES: readonly MetricSpec[] = [
   { name: REQUESTS, help: "Prediction requests, by model, version, variant, route and outcome.", type: "counter", labels: [...request, "outcome"] },
   { name: DURATION, help: "Whole prediction request, from arrival to answer (seconds).", type: "histogram", labels: request },
   { name: COMPUTE, help: "session.run of one request (seconds).", type: "histogram", labels: ["model", "version", "variant"] },
+  { name: FEATURIZE, help: "Turning one request's inputs into tensors: decoding them, and featurizing raw text (seconds).", type: "histogram", labels: ["model", "version", "variant"] },
   { name: LOAD_WAIT, help: "Time a request waited for its model's session (seconds; near 0 once loaded).", type: "histogram", labels: ["model", "version"] },
   { name: LOADS, help: "Model loads in an isolate (verify, fetch, create the session), by outcome.", type: "counter", labels: ["model", "version", "outcome"] },
   { name: LOAD_DURATION, help: "How long a model load took, failed ones included (seconds).", type: "histogram", labels: ["model", "version"] },

@@ -42,6 +42,7 @@ describe("fleet metrics", () => {
     expect(text).not.toContain("no-such-model");
     expect(value(text, `meridian_inference_duration_seconds_count{pop="ARN",model="iris",version="1",variant="stable",route="local"}`)).toBe(9);
     expect(value(text, `meridian_inference_compute_duration_seconds_count{pop="ARN",model="iris",version="1",variant="stable"}`)).toBe(7);
+    expect(value(text, `meridian_inference_featurize_duration_seconds_count{pop="ARN",model="iris",version="1",variant="stable"}`)).toBe(7);
     expect(value(text, `meridian_model_load_wait_seconds_count{pop="ARN",model="iris",version="1"}`)).toBe(7);
     expect(text).toContain("# TYPE meridian_inference_duration_seconds histogram");
   });

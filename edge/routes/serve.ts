@@ -11,7 +11,7 @@ import { readJson } from "../http/body";
 import { colo, requestContext, type AppEnv } from "../http/context";
 import { statusOf } from "../http/errors";
 import type { Isolate } from "../isolate";
-import { COMPUTE, DURATION, LOAD_WAIT, REQUESTS, SHADOW_ABS_DIFF, SHADOW_COMPARISONS, outcomeOf } from "../metrics/families";
+import { COMPUTE, DURATION, FEATURIZE, LOAD_WAIT, REQUESTS, SHADOW_ABS_DIFF, SHADOW_COMPARISONS, outcomeOf } from "../metrics/families";
 import { compareOutputs } from "../runtime/compare";
 import { infer } from "../runtime/infer";
 
@@ -45,9 +45,11 @@ export async function serve(
   const lease = await models.acquire(manifest);
   metrics.observe(LOAD_WAIT, { model: manifest.name, version: String(manifest.version) }, (performance.now() - t0) / 1000);
   try {
-    const timings = { runMs: 0 };
+    const timings = { featurizeMs: 0, runMs: 0 };
     const response = await infer(lease.loaded, manifest, request, timings);
-    metrics.observe(COMPUTE, { model: manifest.name, version: String(manifest.version), variant }, timings.runMs / 1000);
+    const labels = { model: manifest.name, version: String(manifest.version), variant };
+    metrics.observe(FEATURIZE, labels, timings.featurizeMs / 1000);
+    metrics.observe(COMPUTE, labels, timings.runMs / 1000);
     c.header("x-meridian-backend", lease.loaded.backend);
     // After the answer: the shadow runs on the same request, and only its comparison is kept.
     if (shadow) ctx.waitUntil(runShadow(c.var.isolate, shadow, request, response));
@@ -66,8 +68,9 @@ async function runShadow(isolate: Isolate, manifest: Manifest, request: Inferenc
   try {
     const lease = await isolate.models.acquire(manifest);
     try {
-      const timings = { runMs: 0 };
+      const timings = { featurizeMs: 0, runMs: 0 };
       const answer = await infer(lease.loaded, manifest, request, timings);
+      metrics.observe(FEATURIZE, { ...labels, variant: "shadow" }, timings.featurizeMs / 1000);
       metrics.observe(COMPUTE, { ...labels, variant: "shadow" }, timings.runMs / 1000);
       const { agree, disagree, maxAbsDiff } = compareOutputs(served.outputs, answer.outputs, new Set(Object.keys(manifest.labels)));
       metrics.inc(SHADOW_COMPARISONS, { ...labels, result: "agree" }, agree);

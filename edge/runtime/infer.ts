@@ -11,14 +11,21 @@ import { ort } from "./ort";
 import type { LoadedSession } from "./sessions";
 import { featurizeInput } from "./text";
 
+export interface Timings {
+  featurizeMs: number;
+  runMs: number;
+}
+
 export async function infer(
   { session, featurizer }: LoadedSession,
   manifest: Manifest,
   request: InferenceRequest,
-  /** Filled with how long session.run took. */
-  timings?: { runMs: number },
+  /** Filled with how long turning the inputs into tensors (featurizing text) and session.run took. */
+  timings?: Timings,
 ): Promise<InferenceResponse> {
+  const tDecode = performance.now();
   const feeds = decodeInputs(manifest, featurizer, request);
+  if (timings) timings.featurizeMs = performance.now() - tDecode;
   const wanted = request.outputs ?? manifest.outputs.map((o) => ({ name: o.name, parameters: undefined }));
   const known = new Set(manifest.outputs.map((o) => o.name));
   for (const o of wanted) {
