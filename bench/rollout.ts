@@ -238,7 +238,8 @@ async function runScenario(fleet: Fleet, load: Load, s: Scenario, rotatedKey: st
   const endedPerf = t0 + (endedWall - wall0);
   await sleep(TTL_MS + 1500); // every PoP re-reads the pointer; late candidate answers land
   const samples = load.samples.slice(from).filter((x) => x.recv >= t0);
-  const byCandidate = samples.filter((x) => x.status === 200 && x.version === candidate);
+  // Any answer the candidate gave as canary counts, refusals too (a 400 names its version and variant).
+  const byCandidate = samples.filter((x) => x.version === candidate && x.variant === "canary");
   const first = byCandidate.length ? Math.min(...byCandidate.map((x) => x.recv)) : null;
   const last = byCandidate.length ? Math.max(...byCandidate.map((x) => x.recv)) : null;
   const windowStart = first ?? t0;
