@@ -3,6 +3,7 @@
 import { InvalidArgumentError, type Command } from "commander";
 import type { Figures, GateResult, Rollout, RolloutSpec } from "../../shared/fleet";
 import { action } from "../failure";
+import { expectedServing } from "./serving";
 import { clientFor, parseExpected, parseModelName, parsePercent, parseVersion, printJson, table, v, withConnection, type ConnectionFlags } from "./common";
 
 interface RolloutFlags extends ConnectionFlags {
@@ -82,8 +83,7 @@ export function registerFleet(program: Command): void {
   ).action(
     action("shadow", async (name: string, version: number, flags: ConnectionFlags & { percent: number; expected?: number | null }) => {
       const client = clientFor(flags);
-      const expected = flags.expected !== undefined ? flags.expected : ((await client.model(name))?.serving ?? null);
-      const p = await client.shadow(name, version, flags.percent, expected);
+      const p = await client.shadow(name, version, flags.percent, await expectedServing(client, name, flags));
       if (flags.json) return printJson(p);
       const what = p.shadow ? `shadow v${p.shadow.version} on ${p.shadow.percent}% of requests beside ${v(p.serving)}` : `no shadow, serving ${v(p.serving)}`;
       process.stdout.write(`${name}: ${what}, seq ${p.seq}\n`);

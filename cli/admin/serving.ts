@@ -24,7 +24,7 @@ interface CasFlags extends ConnectionFlags {
 
 const EXPECTED_HELP = 'the serving version you expect to replace ("none" if nothing serves); default: the current one';
 
-async function expectedServing(client: AdminClient, name: string, flags: CasFlags): Promise<number | null> {
+export async function expectedServing(client: AdminClient, name: string, flags: CasFlags): Promise<number | null> {
   if (flags.expected !== undefined) return flags.expected;
   const model = await client.model(name);
   if (!model) throw new AdminError(404, { error: `unknown model "${name}"` });
