@@ -23,6 +23,8 @@ export default defineConfig({
                   // Every request reports at once: a deferred report would hold each test request open.
                   METRICS_FLUSH_MS: "0",
                   MAX_ARTIFACT_BYTES: String(2 << 20),
+                  // Below the upload cap, so an upload can meet the model ceiling (edge/versions/limits.test.ts).
+                  MAX_MODEL_BYTES: String(3 << 19),
                 },
               },
             };
@@ -34,13 +36,15 @@ export default defineConfig({
           include: ["edge/**/*.test.ts"],
           globalSetup: ["test/setup/models.ts"],
           testTimeout: 30_000,
+          // Seeding publishes whole models (load, warm-up) on a busy 2-core machine.
+          hookTimeout: 60_000,
         },
       },
       {
         test: {
           name: "node",
           // Beside the code they test; whole-system tests (e2e, bundle, fuzz) in test/node.
-          include: ["{shared,trainer,cli,dev}/**/*.test.ts", "test/node/**/*.test.ts"],
+          include: ["{shared,trainer,cli,dev,client}/**/*.test.ts", "test/node/**/*.test.ts"],
           environment: "node",
           testTimeout: 120_000,
           hookTimeout: 120_000,

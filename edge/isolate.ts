@@ -10,6 +10,7 @@ import { PeerHealth } from "./geo/health";
 import type { Mesh } from "./geo/mesh";
 import { BREAKER_STATE, BREAKER_VALUE, LOAD_DURATION, LOADS, POINTER_AGE, POINTER_PROPAGATION, POINTER_SEQ, SESSION_CACHE } from "./metrics/families";
 import { Recorder } from "./metrics/recorder";
+import { ResponseCache } from "./runtime/response-cache";
 import { SessionCache } from "./runtime/sessions";
 import { sessionOf } from "./versions/loader";
 import { ModelManager, type PopReporter } from "./versions/manager";
@@ -21,12 +22,15 @@ export interface Isolate {
   /** What this isolate counted since it last reported to the aggregators. */
   recorder: Recorder;
   sessions: SessionCache;
+  /** Answers of versions (or requests) that use the response cache. */
+  responses: ResponseCache;
   models: ModelManager;
   mesh: Mesh;
 }
 
-// Sessions hold the isolate's memory, so there is one cache whatever the Env.
+// Sessions and cached answers hold the isolate's memory, so there is one of each whatever the Env.
 let sessions: SessionCache | undefined;
+let responses: ResponseCache | undefined;
 const isolates = new WeakMap<Env, Isolate>();
 
 export function isolateOf(env: Env): Isolate {
@@ -38,6 +42,7 @@ export function isolateOf(env: Env): Isolate {
 function build(env: Env): Isolate {
   const config = configOf(env);
   sessions ??= new SessionCache(config.sessionCacheBytes);
+  responses ??= new ResponseCache(config.responseCacheBytes, popCache());
   const source = new PointerSource(env.POINTERS, config.pointerTtlMs);
   // Built before the parts it samples; the sampler reads them only when a report is due.
   const recorder = new Recorder(config.metricsFlushMs, config.metricsEnabled, (m) => sample(m, source, models, mesh));
@@ -66,7 +71,12 @@ function build(env: Env): Isolate {
     budget: new RetryBudget(config.retryBudget),
     health: new PeerHealth(config.healthIntervalMs, config.peerTimeoutMs),
   };
-  return { config, recorder, sessions, models, mesh };
+  return { config, recorder, sessions, responses, models, mesh };
+}
+
+/** The PoP's shared cache (Workers Cache API), where the runtime has one. */
+function popCache(): Cache | null {
+  return typeof caches === "undefined" ? null : caches.default;
 }
 
 /** The gauges, set from the isolate's state just before a report. */

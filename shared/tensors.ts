@@ -115,7 +115,8 @@ export function decodeTensor(
       return { type, values: out, dims };
     }
     case "BYTES": {
-      const out = flat.map((v, i) => (typeof v === "string" ? v : bad(i, "a string")));
+      // onnxruntime's strings end at a NUL: refused rather than silently cut.
+      const out = flat.map((v, i) => (typeof v !== "string" ? bad(i, "a string") : v.includes("\u0000") ? bad(i, "a string without NUL characters (the runtime's strings cannot hold them)") : v));
       return { type, values: out, dims };
     }
     case "FP16":

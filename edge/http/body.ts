@@ -5,8 +5,12 @@ import { InvalidInput, PayloadTooLarge } from "../errors";
 export const MAX_JSON_DEPTH = 128;
 
 export async function readJson(request: Request, limit: number): Promise<unknown> {
-  const bytes = await readBytes(request, limit);
-  if (!bytes) throw new InvalidInput("request body is empty; expected a JSON object");
+  return parseJson(await readBytes(request, limit));
+}
+
+/** A body's bytes as JSON: empty, invalid UTF-8, too deep or malformed is an InvalidInput. */
+export function parseJson(bytes: Uint8Array | null): unknown {
+  if (!bytes || bytes.byteLength === 0) throw new InvalidInput("request body is empty; expected a JSON object");
   let text: string;
   try {
     text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
@@ -29,8 +33,12 @@ export async function readJson(request: Request, limit: number): Promise<unknown
  */
 export const LINGER_BYTES = 16 << 20;
 
-/** The raw body, or null when there is none; never holds more than `limit` bytes. */
-export async function readBytes(request: Request, limit: number): Promise<Uint8Array | null> {
+/**
+ * The raw body, or null when there is none; never holds more than `limit` bytes. It is copied
+ * once, from the stream's chunks into one buffer, placed so that byte `alignAt` (where binary
+ * tensor data starts, after its JSON header) is 8-byte aligned: typed arrays view it in place.
+ */
+export async function readBytes(request: Request, limit: number, alignAt = 0): Promise<Uint8Array | null> {
   const declared = Number(request.headers.get("content-length") ?? NaN);
   // Refused unread: the runtime drains or closes a declared body it was not asked to read.
   if (declared > limit) throw tooLarge(limit);
@@ -48,7 +56,8 @@ export async function readBytes(request: Request, limit: number): Promise<Uint8A
     }
     chunks.push(value);
   }
-  const bytes = new Uint8Array(size);
+  const pad = (8 - (alignAt % 8)) % 8;
+  const bytes = new Uint8Array(new ArrayBuffer(pad + size), pad, size);
   let at = 0;
   for (const c of chunks) {
     bytes.set(c, at);

@@ -14,6 +14,8 @@ export type AppEnv = {
     isolate: Isolate;
     /** Set once a prediction request has its version: what its metrics are labelled with. */
     served?: { model: string; version: string; variant: string };
+    /** A prediction's body, once read: what failover sends on when this PoP cannot answer. */
+    body?: Uint8Array;
   };
 };
 

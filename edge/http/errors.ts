@@ -2,6 +2,7 @@
 // `{"error"}` body. Anything that is not a domain error is a fault of the server: a 500 that is
 // logged and counted, with no detail sent to the client.
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { TensorError } from "../../shared/tensors";
 import {
   ArtifactNotFound,
   CallerStateUnavailable,
@@ -47,10 +48,13 @@ export const faults = { total: 0, byKind: {} as Record<string, number> };
 
 /** The status an error maps to, without answering or counting it (a shadow's failure). */
 export function statusOf(err: unknown): ContentfulStatusCode {
+  if (err instanceof TensorError) return 400;
   return (err instanceof MeridianError && STATUS.find(([type]) => err instanceof type)?.[1]) || 500;
 }
 
 export function errorAnswer(err: unknown): ErrorAnswer {
+  // The shared tensor codec's errors are always the client's data at fault.
+  if (err instanceof TensorError) err = new InvalidInput(err.message);
   if (!(err instanceof MeridianError)) {
     count(err instanceof Error ? err.name : "unknown");
     console.error("unhandled", err);

@@ -21,20 +21,18 @@ export const failover = createMiddleware<AppEnv>(async (c, next) => {
     c.header("x-meridian-route", "local");
     return;
   }
-  // Keep a copy of the body in case it must be sent on (costs a tee only where peers exist).
-  const spare = c.req.raw.clone();
   await next();
   if (c.res.status !== 503) {
-    await spare.body?.cancel();
     c.header("x-meridian-route", "local");
     return;
   }
 
   const reason = c.error instanceof CallerStateUnavailable ? "shard-unavailable" : c.error instanceof ModelUnavailable ? "model-unavailable" : "unavailable";
   const localError = c.error?.message ?? "unavailable";
+  // The route read the body (and kept it) or failed before touching it: no copy is made up front.
   let body: Uint8Array | null;
   try {
-    body = await readBytes(spare, config.maxBodyBytes);
+    body = c.var.body ?? (await readBytes(c.req.raw, config.maxBodyBytes));
   } catch {
     c.header("x-meridian-route", "local");
     return; // the body was refused (too large): the local 503 stands

@@ -18,6 +18,8 @@ export const BREAKER_STATE = "meridian_peer_breaker_state";
 export const SHADOW_COMPARISONS = "meridian_shadow_comparisons_total";
 export const SHADOW_ABS_DIFF = "meridian_shadow_max_abs_difference";
 export const REGISTRY_SEQ = "meridian_registry_seq";
+export const RESPONSE_CACHE = "meridian_response_cache_total";
+export const BATCH_ROWS = "meridian_inference_batch_rows";
 
 /** Requests for a model no registry knows are counted under this name (a client's name is no label). */
 export const UNKNOWN_MODEL = "_unknown";
@@ -29,6 +31,8 @@ export const BREAKER_VALUE = { closed: 0, "half-open": 1, open: 2 } as const;
 
 /** Bounds of the shadow's max-abs-difference histogram: from float noise to a different answer. */
 const DIFF_BUCKETS = [1e-6, 1e-5, 1e-4, 1e-3, 0.01, 0.1, 1, 10];
+/** Rows per session.run of a batching version (Triton counts batches the same way). */
+const ROW_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
 
 const request = ["model", "version", "variant", "route"] as const;
 
@@ -46,6 +50,8 @@ export const FAMILIES: readonly MetricSpec[] = [
   { name: POINTER_PROPAGATION, help: "From a pointer change at the registry to this PoP serving it (seconds).", type: "histogram", labels: ["model"] },
   { name: SHADOW_COMPARISONS, help: "Shadow runs compared with what was served, per output row: agree or disagree (top-1, or within tolerance).", type: "counter", labels: ["model", "version", "result"] },
   { name: SHADOW_ABS_DIFF, help: "Per shadow run, the largest absolute difference from the served outputs.", type: "histogram", labels: ["model", "version"], buckets: DIFF_BUCKETS },
+  { name: RESPONSE_CACHE, help: "Prediction answers by response cache outcome: hit-isolate, hit-pop, miss (ran and stored), bypass (not cached).", type: "counter", labels: ["model", "version", "variant", "result"] },
+  { name: BATCH_ROWS, help: "Rows in the session.run that answered a request of a batching version (its own rows and those it was merged with).", type: "histogram", labels: ["model", "version"], buckets: ROW_BUCKETS },
   { name: BREAKER_STATE, help: "Circuit breaker of a peer PoP or shard seen from this PoP: 0 closed, 1 half-open, 2 open.", type: "gauge", labels: ["kind", "peer"] },
 ];
 

@@ -1,18 +1,32 @@
-// POST /v2/models/{name}[/versions/{v}]/infer (OIP v2).
+// POST /v2/models/{name}[/versions/{v}]/infer (OIP v2), with JSON or binary tensor data
+// (Inference-Header-Content-Length) in and out.
+import type { Context } from "hono";
 import { Hono } from "hono";
-import { InferenceRequestSchema, describeZodError } from "../../shared/oip";
+import { BINARY_CONTENT_TYPE, HEADER_LENGTH, binaryOutputs, encodeResult, sliceBinary, toJsonResponse } from "../../shared/binary";
+import { InferenceRequestSchema, describeZodError, type InferenceRequest } from "../../shared/oip";
 import { InvalidInput } from "../errors";
 import type { AppEnv } from "../http/context";
 import { failover } from "../http/failover";
 import { countPredictions } from "../http/metrics";
-import { serve } from "./serve";
+import { serve, type Body, type Prediction } from "./serve";
 
-function decode(body: unknown) {
-  const parsed = InferenceRequestSchema.safeParse(body);
+function decode({ json, binary }: Body): InferenceRequest {
+  const parsed = InferenceRequestSchema.safeParse(json);
   if (!parsed.success) throw new InvalidInput(`invalid inference request: ${describeZodError(parsed.error)}`);
-  return parsed.data;
+  const request: InferenceRequest = parsed.data;
+  for (const [input, bytes] of sliceBinary(request.inputs, binary)) input.binary = bytes;
+  binaryOutputs(request); // a malformed flag is refused before the model runs
+  return request;
+}
+
+/** JSON, or a JSON header and binary data when the request asked for any output as binary. */
+function answer(c: Context<AppEnv>, { request, result }: Prediction): Response {
+  const binary = binaryOutputs(request);
+  if (!result.outputs.some((o) => binary(o.name))) return c.json(toJsonResponse(result));
+  const { body, headerLength } = encodeResult(result, binary);
+  return c.body(body, 200, { "content-type": BINARY_CONTENT_TYPE, [HEADER_LENGTH]: String(headerLength) });
 }
 
 export const inferRoutes = new Hono<AppEnv>()
-  .post("/v2/models/:name/versions/:version/infer", countPredictions, failover, async (c) => c.json((await serve(c, c.req.param("version"), decode)).response))
-  .post("/v2/models/:name/infer", countPredictions, failover, async (c) => c.json((await serve(c, undefined, decode)).response));
+  .post("/v2/models/:name/versions/:version/infer", countPredictions, failover, async (c) => answer(c, await serve(c, c.req.param("version"), decode)))
+  .post("/v2/models/:name/infer", countPredictions, failover, async (c) => answer(c, await serve(c, undefined, decode)));

@@ -29,11 +29,12 @@ async function metadata(c: Context<AppEnv>, version?: string): Promise<Response>
   });
 }
 
-/** Ready means loaded in this isolate; asking loads it (a 503 says why it cannot be). */
+/** Ready means loaded and warmed up in this isolate; asking loads it (a 503 says why it cannot be). */
 async function ready(c: Context<AppEnv>, version?: string): Promise<Response> {
   const { manifest } = await resolve(c, version);
-  (await c.var.isolate.models.acquire(manifest)).release();
-  return c.json({ name: manifest.name, version: String(manifest.version), ready: true });
+  const lease = await c.var.isolate.models.acquire(manifest);
+  lease.release();
+  return c.json({ name: manifest.name, version: String(manifest.version), ready: true, warmup: lease.loaded.warmup });
 }
 
 function resolve(c: Context<AppEnv>, version?: string): Promise<{ manifest: Manifest }> {

@@ -4,6 +4,7 @@
 // Each prediction carries every output's row and, where the manifest names classes, `class`.
 import { Hono } from "hono";
 import { z } from "zod";
+import { toJsonResponse } from "../../shared/binary";
 import type { Manifest } from "../../shared/manifest";
 import { describeZodError, type InferenceRequest, type TensorData } from "../../shared/oip";
 import { InvalidInput } from "../errors";
@@ -20,12 +21,14 @@ type Instances = z.infer<typeof PredictSchema>["instances"];
 
 export const predictRoutes = new Hono<AppEnv>().post("/v1/predict/:name", countPredictions, failover, async (c) => {
   let instances: Instances = [];
-  const { manifest, response } = await serve(c, undefined, (body, manifest) => {
-    const parsed = PredictSchema.safeParse(body);
+  const { manifest, result } = await serve(c, undefined, ({ json, binary }, manifest) => {
+    if (binary.byteLength > 0) throw new InvalidInput(`/v1/predict takes JSON only; send binary tensor data to /v2/models/${manifest.name}/infer`);
+    const parsed = PredictSchema.safeParse(json);
     if (!parsed.success) throw new InvalidInput(`invalid predict request: ${describeZodError(parsed.error)}`);
     instances = parsed.data.instances;
     return toInference(manifest, instances);
   });
+  const response = toJsonResponse(result);
   return c.json({
     model_name: response.model_name,
     model_version: response.model_version,

@@ -4,26 +4,34 @@
 // policy sampled it. Routes differ only in how they decode the body and shape the answer.
 import type { Context } from "hono";
 import type { Manifest } from "../../shared/manifest";
-import type { InferenceRequest, InferenceResponse } from "../../shared/oip";
+import { HEADER_LENGTH, headerLength, splitBody } from "../../shared/binary";
+import type { InferenceRequest, InferenceResult } from "../../shared/oip";
 import { admit, CALLER_HEADER } from "../callers/admit";
 import type { CfLocation } from "../geo/peers";
-import { readJson } from "../http/body";
+import { parseJson, readBytes } from "../http/body";
 import { colo, requestContext, type AppEnv } from "../http/context";
 import { statusOf } from "../http/errors";
 import type { Isolate } from "../isolate";
-import { COMPUTE, DURATION, FEATURIZE, LOAD_WAIT, REQUESTS, SHADOW_ABS_DIFF, SHADOW_COMPARISONS, outcomeOf } from "../metrics/families";
+import { BATCH_ROWS, COMPUTE, DURATION, FEATURIZE, LOAD_WAIT, REQUESTS, RESPONSE_CACHE, SHADOW_ABS_DIFF, SHADOW_COMPARISONS, outcomeOf } from "../metrics/families";
 import { compareOutputs } from "../runtime/compare";
 import { infer } from "../runtime/infer";
 
 export interface Prediction {
   manifest: Manifest;
-  response: InferenceResponse;
+  request: InferenceRequest;
+  result: InferenceResult;
+}
+
+/** A request body: its JSON (the whole body, or the header before binary tensor data) and the binary data. */
+export interface Body {
+  json: unknown;
+  binary: Uint8Array;
 }
 
 export async function serve(
   c: Context<AppEnv>,
   version: string | undefined,
-  decode: (body: unknown, manifest: Manifest) => InferenceRequest,
+  decode: (body: Body, manifest: Manifest) => InferenceRequest,
 ): Promise<Prediction> {
   const { models, config, mesh } = c.var.isolate;
   const ctx = requestContext(c);
@@ -39,28 +47,48 @@ export async function serve(
     cf: c.req.raw.cf as CfLocation | undefined,
   });
   for (const [k, v] of Object.entries(counted)) c.header(k, v);
-  const request = decode(await readJson(c.req.raw, config.maxBodyBytes), manifest);
+  const request = decode(await readBody(c, config.maxBodyBytes), manifest);
   const { metrics } = c.var.isolate.recorder;
   const t0 = performance.now();
   const lease = await models.acquire(manifest);
   metrics.observe(LOAD_WAIT, { model: manifest.name, version: String(manifest.version) }, (performance.now() - t0) / 1000);
   try {
     const timings = { featurizeMs: 0, runMs: 0 };
-    const response = await infer(lease.loaded, manifest, request, timings);
+    const { result, cache, runRows } = await infer(lease.loaded, manifest, request, { timings, cache: { store: c.var.isolate.responses, waitUntil: (p) => ctx.waitUntil(p) } });
     const labels = { model: manifest.name, version: String(manifest.version), variant };
     metrics.observe(FEATURIZE, labels, timings.featurizeMs / 1000);
-    metrics.observe(COMPUTE, labels, timings.runMs / 1000);
+    metrics.inc(RESPONSE_CACHE, { ...labels, result: cache });
+    c.header("x-meridian-cache", cache);
     c.header("x-meridian-backend", lease.loaded.backend);
+    if (runRows !== null) {
+      metrics.observe(COMPUTE, labels, timings.runMs / 1000);
+      if (lease.loaded.batcher) {
+        metrics.observe(BATCH_ROWS, { model: labels.model, version: labels.version }, runRows);
+        c.header("x-meridian-batch-rows", String(runRows));
+      }
+    }
     // After the answer: the shadow runs on the same request, and only its comparison is kept.
-    if (shadow) ctx.waitUntil(runShadow(c.var.isolate, shadow, request, response));
-    return { manifest, response };
+    if (shadow) ctx.waitUntil(runShadow(c.var.isolate, shadow, request, result));
+    return { manifest, request, result };
   } finally {
     lease.release();
   }
 }
 
 /** Runs the shadow version on a served request and counts its latency, outcome and agreement. */
-async function runShadow(isolate: Isolate, manifest: Manifest, request: InferenceRequest, served: InferenceResponse): Promise<void> {
+/**
+ * Reads the body once (kept on the context, where failover finds it) and splits a binary tensor
+ * body into its JSON header and data; the limit applies to the whole body.
+ */
+async function readBody(c: Context<AppEnv>, limit: number): Promise<Body> {
+  const length = headerLength(c.req.header(HEADER_LENGTH));
+  const bytes = await readBytes(c.req.raw, limit, length ?? 0);
+  if (bytes) c.set("body", bytes);
+  const { header, binary } = splitBody(bytes ?? new Uint8Array(0), length);
+  return { json: parseJson(header), binary };
+}
+
+async function runShadow(isolate: Isolate, manifest: Manifest, request: InferenceRequest, served: InferenceResult): Promise<void> {
   const { metrics } = isolate.recorder;
   const labels = { model: manifest.name, version: String(manifest.version) };
   const t0 = performance.now();
@@ -69,7 +97,7 @@ async function runShadow(isolate: Isolate, manifest: Manifest, request: Inferenc
     const lease = await isolate.models.acquire(manifest);
     try {
       const timings = { featurizeMs: 0, runMs: 0 };
-      const answer = await infer(lease.loaded, manifest, request, timings);
+      const answer = (await infer(lease.loaded, manifest, request, { timings })).result;
       metrics.observe(FEATURIZE, { ...labels, variant: "shadow" }, timings.featurizeMs / 1000);
       metrics.observe(COMPUTE, { ...labels, variant: "shadow" }, timings.runMs / 1000);
       const { agree, disagree, maxAbsDiff } = compareOutputs(served.outputs, answer.outputs, new Set(Object.keys(manifest.labels)));

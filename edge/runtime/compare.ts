@@ -1,7 +1,8 @@
 // How far a shadow's answer is from what was served, row by row: for an output with class
 // labels (a classifier), whether the top-1 class agrees; for any other, whether every value is
 // within TOLERANCE. Pure.
-import type { ResponseOutput } from "../../shared/oip";
+import type { OutputTensor } from "../../shared/oip";
+import { encodeValues } from "../../shared/tensors";
 
 /** Absolute difference below which two numeric outputs agree (int8 against fp32 stays well under). */
 export const TOLERANCE = 1e-3;
@@ -14,9 +15,12 @@ export interface Comparison {
 }
 
 /** Compares outputs of the same names; rows are the first dimension. */
-export function compareOutputs(served: ResponseOutput[], shadow: ResponseOutput[], labelled: ReadonlySet<string>): Comparison {
+export function compareOutputs(servedOutputs: OutputTensor[], shadowOutputs: OutputTensor[], labelled: ReadonlySet<string>): Comparison {
   const out: Comparison = { agree: 0, disagree: 0, maxAbsDiff: 0 };
-  for (const a of served) {
+  // As JSON numbers and strings: half floats decoded, 64-bit integers as numbers where exact.
+  const plain = (o: OutputTensor) => ({ name: o.name, shape: o.shape, data: encodeValues(o.datatype, o.values) });
+  const shadow = shadowOutputs.map(plain);
+  for (const a of servedOutputs.map(plain)) {
     const b = shadow.find((o) => o.name === a.name);
     const rows = a.shape[0] ?? 1;
     if (!b || b.data.length !== a.data.length || rows === 0) {

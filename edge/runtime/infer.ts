@@ -1,30 +1,44 @@
-// One inference: checks a decoded OIP request against the manifest, runs the session and
-// encodes the outputs. Every client mistake is an InvalidInput that names the input at fault; a
-// failure of the runtime itself is an InferenceFailed.
+// One inference: checks a decoded OIP request (JSON or binary tensors) against the manifest, runs
+// the session and hands back typed outputs (the route encodes them). Every client mistake is an
+// InvalidInput (or the tensor codec's TensorError) that names the input at fault; a failure of the
+// runtime itself is an InferenceFailed.
+import { decodeBinaryTensor } from "../../shared/binary";
 import { ORT_TYPE, datatypeFromOrt, elementCount, isDatatype } from "../../shared/datatypes";
 import type { Featurizer } from "../../shared/featurize";
-import type { Manifest } from "../../shared/manifest";
-import type { InferenceRequest, InferenceResponse, ResponseOutput } from "../../shared/oip";
-import { TensorError, checkShape, decodeTensor, encodeValues } from "../../shared/tensors";
+import { servingOf, type Manifest, type Warmup } from "../../shared/manifest";
+import type { InferenceRequest, InferenceResult, OutputTensor } from "../../shared/oip";
+import { checkShape, decodeTensor, type TensorValues } from "../../shared/tensors";
 import { InferenceFailed, InvalidInput } from "../errors";
 import { ort } from "./ort";
+import type { BatchedRun } from "./batcher";
+import { cacheKey, type CacheOutcome, type ResponseCache } from "./response-cache";
 import type { LoadedSession } from "./sessions";
 import { featurizeInput } from "./text";
 
 export interface Timings {
   featurizeMs: number;
+  /** session.run, with the wait for a batch's other requests when the version batches. */
   runMs: number;
 }
 
-export async function infer(
-  { session, featurizer }: LoadedSession,
-  manifest: Manifest,
-  request: InferenceRequest,
-  /** Filled with how long turning the inputs into tensors (featurizing text) and session.run took. */
-  timings?: Timings,
-): Promise<InferenceResponse> {
+export interface InferOptions {
+  /** Filled with how long turning the inputs into tensors (featurizing text) and the run took. */
+  timings?: Timings;
+  /** The response cache, for requests that may use it (never for a shadow, which measures the model). */
+  cache?: { store: ResponseCache; waitUntil(promise: Promise<unknown>): void };
+}
+
+export interface Inference {
+  result: InferenceResult;
+  cache: CacheOutcome;
+  /** Rows in the session.run that answered (more than the request's own when it was batched); null from the cache. */
+  runRows: number | null;
+}
+
+export async function infer(loaded: LoadedSession, manifest: Manifest, request: InferenceRequest, opts: InferOptions = {}): Promise<Inference> {
+  const { timings } = opts;
   const tDecode = performance.now();
-  const feeds = decodeInputs(manifest, featurizer, request);
+  const feeds = decodeInputs(manifest, loaded.featurizer, request);
   if (timings) timings.featurizeMs = performance.now() - tDecode;
   const wanted = request.outputs ?? manifest.outputs.map((o) => ({ name: o.name, parameters: undefined }));
   const known = new Set(manifest.outputs.map((o) => o.name));
@@ -33,27 +47,43 @@ export async function infer(
       throw new InvalidInput(`unknown output "${o.name}"; the model has ${list(known)}`);
     }
   }
-  let results: ort.InferenceSession.ReturnType;
-  const t0 = performance.now();
-  try {
-    results = await session.run(feeds, [...new Set(wanted.map((o) => o.name))]);
+  const names = [...new Set(wanted.map((o) => o.name))];
+  const settings = servingOf(manifest).cache;
+  const cache = opts.cache && usesCache(request, settings.enabled) ? opts.cache : null;
+  const key = cache ? await cacheKey(manifest.sha256, feeds, names) : null;
+  const hit = key ? await cache!.store.get(key) : null;
+  let produced: Map<string, OutputTensor>;
+  let runRows: number | null = null;
+  if (hit) produced = new Map(hit.outputs.map((o) => [o.name, o]));
+  else {
+    const t0 = performance.now();
+    let run: BatchedRun;
+    try {
+      run = loaded.batcher ? await loaded.batcher.run(feeds, names) : { outputs: await loaded.session.run(feeds, names), batchRows: feeds[manifest.inputs[0]!.name]?.dims[0] ?? 1 };
+    } catch (err) {
+      throw await classify(loaded.session, manifest, err);
+    }
     if (timings) timings.runMs = performance.now() - t0;
-  } catch (err) {
-    throw await classify(session, manifest, err);
+    runRows = run.batchRows;
+    produced = new Map(names.map((name) => [name, toOutput(name, run.outputs[name])]));
+    if (key) cache!.store.put(key, [...produced.values()], { ...settings, waitUntil: cache!.waitUntil });
   }
   const outputs = wanted.map((o) => {
-    const tensor = results[o.name];
-    if (!tensor) throw new InferenceFailed(`the model produced no output "${o.name}"`);
+    const tensor = produced.get(o.name)!;
     const k = o.parameters?.classification;
-    return k === undefined ? encodeOutput(o.name, tensor) : topK(o.name, tensor, k, manifest);
+    return k === undefined ? tensor : topK(tensor, k, manifest);
   });
-  const response: InferenceResponse = {
-    model_name: manifest.name,
-    model_version: String(manifest.version),
-    outputs,
-  };
-  if (request.id !== undefined) response.id = request.id;
-  return response;
+  const result: InferenceResult = { model_name: manifest.name, model_version: String(manifest.version), outputs };
+  if (request.id !== undefined) result.id = request.id;
+  return { result, cache: cache ? (hit?.outcome ?? "miss") : "bypass", runRows };
+}
+
+/** The request's `cache` parameter (true or false) if it has one, else the manifest's setting. */
+function usesCache(request: InferenceRequest, enabled: boolean): boolean {
+  const asked = request.parameters?.cache;
+  if (asked === undefined) return enabled;
+  if (typeof asked !== "boolean") throw new InvalidInput(`parameter "cache" must be true or false`);
+  return asked;
 }
 
 function decodeInputs(manifest: Manifest, featurizer: Featurizer | null, request: InferenceRequest): Record<string, ort.Tensor> {
@@ -71,18 +101,15 @@ function decodeInputs(manifest: Manifest, featurizer: Featurizer | null, request
       const accepts = featurizer ? `${spec.datatype} (features) or BYTES (raw text)` : spec.datatype;
       throw new InvalidInput(`input "${input.name}": datatype ${input.datatype} does not match the model's ${accepts}`);
     }
-    try {
-      if (text) {
-        feeds[input.name] = featurizeInput(featurizer, input);
-        continue;
-      }
-      checkShape(input.name, input.shape, spec);
-      const t = decodeTensor(input.name, spec.datatype, input.shape, input.data);
-      feeds[input.name] = new ort.Tensor(t.type, t.values, t.dims);
-    } catch (err) {
-      if (err instanceof TensorError) throw new InvalidInput(err.message);
-      throw err;
+    if (text) {
+      feeds[input.name] = featurizeInput(featurizer, input);
+      continue;
     }
+    checkShape(input.name, input.shape, spec);
+    const t = input.binary
+      ? decodeBinaryTensor(`input "${input.name}"`, spec.datatype, input.shape, input.binary)
+      : decodeTensor(input.name, spec.datatype, input.shape, input.data ?? []);
+    feeds[input.name] = new ort.Tensor(t.type, t.values, t.dims);
   }
   for (const name of specs.keys()) {
     if (!feeds[name]) throw new InvalidInput(`missing input "${name}"; the model takes ${list(specs.keys())}`);
@@ -90,10 +117,11 @@ function decodeInputs(manifest: Manifest, featurizer: Featurizer | null, request
   return feeds;
 }
 
-function encodeOutput(name: string, tensor: ort.Tensor): ResponseOutput {
+function toOutput(name: string, tensor: ort.Tensor | undefined): OutputTensor {
+  if (!tensor) throw new InferenceFailed(`the model produced no output "${name}"`);
   const datatype = datatypeFromOrt(tensor.type);
   if (!datatype) throw new InferenceFailed(`output "${name}" has type ${tensor.type}, which OIP cannot carry`);
-  return { name, datatype, shape: [...tensor.dims], data: encodeValues(datatype, tensor.data as ArrayLike<unknown>) };
+  return { name, datatype, shape: [...tensor.dims], values: tensor.data as TensorValues };
 }
 
 /**
@@ -113,12 +141,39 @@ async function classify(session: ort.InferenceSession, manifest: Manifest, err: 
 }
 
 /**
- * Runs a new session once on the smallest valid inputs, so that its first caller does not pay
- * for the first run (several times a warm one: arenas, kernels). A model that fails on zeros is
- * left to fail on its callers' inputs.
+ * Runs a new session on its warm-up requests (the manifest's, else one row of zeros generated from
+ * the input specs, as TF Serving and Triton do) before it serves: its first caller does not pay
+ * the first runs (several times a warm one: arenas, kernels), and a version that cannot answer
+ * them is refused. Throws the first failure, naming the request.
  */
-export async function warmUp(session: ort.InferenceSession, manifest: Manifest): Promise<void> {
-  await session.run(probeFeeds(manifest)).catch(() => undefined);
+export async function warmUp(session: ort.InferenceSession, manifest: Manifest): Promise<number> {
+  const requests = servingOf(manifest).warmup;
+  const all = requests ? requests.map((w, i) => ({ what: `warm-up request ${i + 1} of the manifest`, feeds: () => warmupFeeds(manifest, w) })) : [{ what: "the generated warm-up request (zeros, every dynamic dimension 1)", feeds: () => probeFeeds(manifest) }];
+  for (const { what, feeds } of all) {
+    try {
+      await session.run(feeds());
+    } catch (err) {
+      throw new WarmupFailed(`${what} failed: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  return all.length;
+}
+
+export class WarmupFailed extends Error {
+  override name = "WarmupFailed";
+}
+
+function warmupFeeds(manifest: Manifest, warmup: Warmup): Record<string, ort.Tensor> {
+  const feeds: Record<string, ort.Tensor> = {};
+  for (const spec of manifest.inputs) {
+    const input = warmup.inputs.find((i) => i.name === spec.name);
+    if (!input) throw new Error(`it has no input "${spec.name}"`);
+    if (input.datatype !== spec.datatype) throw new Error(`input "${spec.name}" is ${input.datatype}, the model takes ${spec.datatype}`);
+    checkShape(spec.name, input.shape, spec);
+    const t = decodeTensor(spec.name, spec.datatype, input.shape, input.data);
+    feeds[spec.name] = new ort.Tensor(t.type, t.values, t.dims);
+  }
+  return feeds;
 }
 
 /** One row of zeros (empty strings for BYTES) per input, every dynamic dimension 1. */
@@ -137,15 +192,15 @@ function probeFeeds(manifest: Manifest): Record<string, ort.Tensor> {
 const zeroOf = (datatype: string): unknown => (datatype === "BYTES" ? "" : datatype === "BOOL" ? false : 0);
 
 /** Triton's classification extension: top-k "score:index[:label]" strings per row. */
-function topK(name: string, tensor: ort.Tensor, k: unknown, manifest: Manifest): ResponseOutput {
+function topK({ name, datatype, shape, values }: OutputTensor, k: unknown, manifest: Manifest): OutputTensor {
   if (typeof k !== "number" || !Number.isInteger(k) || k < 1) {
     throw new InvalidInput(`output "${name}": parameter "classification" must be a positive integer`);
   }
-  if (tensor.type !== "float32" || tensor.dims.length !== 2) {
+  if (datatype !== "FP32" || shape.length !== 2) {
     throw new InvalidInput(`output "${name}": classification needs a [batch, classes] FP32 output`);
   }
-  const [rows = 0, classes = 0] = tensor.dims;
-  const scores = tensor.data as Float32Array;
+  const [rows = 0, classes = 0] = shape;
+  const scores = values as Float32Array;
   const labels = manifest.labels[name];
   const top = Math.min(k, classes);
   const data: string[] = [];
@@ -157,7 +212,7 @@ function topK(name: string, tensor: ort.Tensor, k: unknown, manifest: Manifest):
       data.push(label === undefined ? `${score}:${index}` : `${score}:${index}:${label}`);
     }
   }
-  return { name, datatype: "BYTES", shape: [rows, top], data };
+  return { name, datatype: "BYTES", shape: [rows, top], values: data };
 }
 
 const list = (names: Iterable<string>) => [...names].map((n) => `"${n}"`).join(", ");

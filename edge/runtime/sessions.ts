@@ -3,6 +3,7 @@
 // requests share one load; an evicted session is released only after its last lease ends, so
 // in-flight requests finish on the session they started with.
 import type { Featurizer } from "../../shared/featurize";
+import type { Batcher } from "./batcher";
 import type { ort, Backend } from "./ort";
 
 export interface LoadedSession {
@@ -10,6 +11,10 @@ export interface LoadedSession {
   session: ort.InferenceSession;
   /** A text model's featurizer (manifest.preprocessing), built once per load. */
   featurizer: Featurizer | null;
+  /** Merges concurrent requests into one run, for versions whose manifest asks for batching. */
+  batcher: Batcher | null;
+  /** The warm-up it ran before it could serve. */
+  warmup: { requests: number; ms: number };
   bytes: number;
   backend: Backend;
   loadMs: number;

@@ -1,6 +1,7 @@
 // Raw text for text models: a model whose manifest names preprocessing also takes its input as
 // BYTES [n] or [n, 1], one string per row, featurized here by the same shared code the trainer
 // used, so the edge and the trainer see identical features.
+import { decodeBinaryTensor } from "../../shared/binary";
 import { featurizeBatch, type Featurizer } from "../../shared/featurize";
 import type { RequestInput } from "../../shared/oip";
 import { decodeTensor } from "../../shared/tensors";
@@ -21,6 +22,6 @@ export function featurizeInput(featurizer: Featurizer, input: RequestInput): ort
   if (rows > maxRows) {
     throw new PayloadTooLarge(`input "${name}": ${rows} texts are more than this model takes in one request (${maxRows}: ${D} features each, ${MAX_TEXT_FEATURE_BYTES >> 20} MiB in all); split the batch`);
   }
-  const texts = decodeTensor(name, "BYTES", shape, input.data).values as string[];
+  const texts = (input.binary ? decodeBinaryTensor(`input "${name}"`, "BYTES", shape, input.binary) : decodeTensor(name, "BYTES", shape, input.data ?? [])).values as string[];
   return new ort.Tensor("float32", featurizeBatch(featurizer, texts), [rows, D]);
 }

@@ -5,12 +5,13 @@
 // caller decides what that means (a 400 for a push, an unavailable model for a PoP).
 import { FeaturizerError, manifestFeaturizer, type Featurizer } from "../../shared/featurize";
 import { sha256Hex } from "../../shared/hash";
-import type { Manifest, TensorSpec } from "../../shared/manifest";
+import { servingOf, type Manifest, type TensorSpec } from "../../shared/manifest";
 import { OnnxFormatError } from "../../shared/onnx/errors";
 import { readSignature } from "../../shared/onnx/inspect";
 import { SignatureError, verifyManifest } from "../../shared/signing";
 import { NotConfigured } from "../errors";
-import { warmUp } from "../runtime/infer";
+import { Batcher } from "../runtime/batcher";
+import { WarmupFailed, warmUp } from "../runtime/infer";
 import { backend, ort, sessionOptions, startRuntime } from "../runtime/ort";
 import type { LoadedSession } from "../runtime/sessions";
 import { artifactKey } from "./artifacts";
@@ -45,7 +46,10 @@ export async function verifyAndLoad(bucket: R2Bucket, { manifest, signature }: S
   const digest = await sha256Hex(bytes);
   if (digest !== manifest.sha256) throw new VersionRejected(`artifact hashes to ${digest}, the manifest says ${manifest.sha256}`);
   if (bytes.byteLength !== manifest.size) throw new VersionRejected(`artifact is ${bytes.byteLength} bytes, the manifest says ${manifest.size}`);
-  if (opts.checkGraph) checkGraph(manifest, bytes);
+  if (opts.checkGraph) {
+    checkGraph(manifest, bytes);
+    checkServing(manifest);
+  }
   await startRuntime();
   let session: ort.InferenceSession;
   try {
@@ -53,8 +57,19 @@ export async function verifyAndLoad(bucket: R2Bucket, { manifest, signature }: S
   } catch (err) {
     throw new VersionRejected(`onnxruntime cannot load the artifact: ${err instanceof Error ? err.message : String(err)}`);
   }
-  await warmUp(session, manifest);
-  return { key: sessionKey(manifest), session, featurizer, bytes: bytes.byteLength, backend: backend(), loadMs: Date.now() - t0 };
+  const tWarm = Date.now();
+  let requests: number;
+  try {
+    requests = await warmUp(session, manifest);
+  } catch (err) {
+    await session.release();
+    if (err instanceof WarmupFailed) throw new VersionRejected(err.message);
+    throw err;
+  }
+  const batching = servingOf(manifest).batching;
+  const batcher = batching ? new Batcher((feeds, names) => session.run(feeds, names), batching) : null;
+  const warmup = { requests, ms: Date.now() - tWarm };
+  return { key: sessionKey(manifest), session, featurizer, batcher, warmup, bytes: bytes.byteLength, backend: backend(), loadMs: Date.now() - t0 };
 }
 
 async function verified(manifest: Manifest, signature: string, keys: string[]): Promise<boolean> {
@@ -86,6 +101,17 @@ function checkGraph(manifest: Manifest, bytes: Uint8Array): void {
   }
   compare("input", manifest.inputs, graph.inputs);
   compare("output", manifest.outputs, graph.outputs);
+}
+
+/** Batching splits answers by rows: only for models whose every input and output starts with the batch. */
+function checkServing(manifest: Manifest): void {
+  if (!manifest.serving?.batching) return;
+  const fixed = [...manifest.inputs, ...manifest.outputs].find((t) => t.shape[0] !== -1);
+  if (fixed) {
+    throw new VersionRejected(`serving.batching needs every input and output to have the batch as its first, dynamic dimension; "${fixed.name}" has shape [${fixed.shape.join(", ")}]`);
+  }
+  // Dynamic quantization scales each run by its whole input: merged requests would change each other's answers.
+  if (manifest.quantization === "int8-dynamic") throw new VersionRejected("serving.batching is not allowed for int8-dynamic models (their activation scales span the whole batch)");
 }
 
 function compare(kind: string, declared: TensorSpec[], actual: TensorSpec[]): void {

@@ -28,15 +28,18 @@ async function candidate(name: string, bytes: Uint8Array, opts: { key?: string }
   return (await client.register(m, opts.key ?? env.TEST_SIGNING_KEY)).manifest;
 }
 
-/** Fails every run: Reshape of [n,4] to [7] (iris's input and output names). */
+/**
+ * Fails every run of more than one row: Reshape of [n,4] to [4] (iris's input and output names).
+ * It passes warm-up (one row), as a version must to be published, then refuses callers' batches.
+ */
 const failing = () =>
   encodeModel(
     graph({
       name: "failing",
       nodes: [node("Reshape", ["measurements", "target"], ["probabilities"])],
       inputs: [valueInfo("measurements", "FP32", ["batch", 4])],
-      outputs: [valueInfo("probabilities", "FP32", [7])],
-      initializers: [int64Tensor("target", [1], [7])],
+      outputs: [valueInfo("probabilities", "FP32", [4])],
+      initializers: [int64Tensor("target", [1], [4])],
     }),
   );
 
@@ -161,7 +164,8 @@ describe("rollouts on alarms", () => {
     };
     await traffic();
     const atHundred = await tickUntil("roll-good", (r) => r.step === 1, traffic);
-    expect(atHundred.history.map((h) => h.action)).toEqual(["start", "step"]);
+    // On a slow machine the 100% step's window may also pass before this tick returns.
+    expect(atHundred.history.map((h) => h.action).slice(0, 2)).toEqual(["start", "step"]);
     const done = await tickUntil("roll-good", (r) => r.state !== "running", traffic);
     expect(done.state).toBe("succeeded");
     expect(done.history.at(-1)).toMatchObject({ action: "complete", percent: 100 });
@@ -179,7 +183,7 @@ describe("rollouts on alarms", () => {
     const pop = popAt("CDG", { METRICS_FLUSH_MS: "0" });
     await admin().rollout("roll-errors", { version: 2, steps: [50, 100], intervalMs: 600_000, minRequests: 20 });
     const seen = await load(pop, "roll-errors", 40);
-    expect(seen["canary 500"]).toBeGreaterThan(0);
+    expect(seen["canary 400"]).toBeGreaterThan(0); // stable has no client errors: all of these count
     const r = await tickUntil("roll-errors", (x) => x.state !== "running");
     expect(r.state).toBe("rolled_back");
     const last = r.history.at(-1)!;

@@ -1,5 +1,7 @@
 // Small helpers to talk to the Worker under test.
 import { SELF } from "cloudflare:test";
+import { HEADER_LENGTH, decodeResponse, encodeRequest, type TensorInput } from "../../shared/binary";
+import type { InferenceResult } from "../../shared/oip";
 
 export const BASE = "http://edge";
 
@@ -40,4 +42,28 @@ export function irisRequest(rows = IRIS_ROWS, extra: Record<string, unknown> = {
     inputs: [{ name: "measurements", datatype: "FP32", shape: [rows.length, 4], data: rows.flat() }],
     ...extra,
   };
+}
+
+/** An infer request with binary inputs and outputs; the answer decoded to typed outputs. */
+export async function inferBinary(
+  path: string,
+  inputs: TensorInput[],
+  opts: { headers?: Record<string, string>; parameters?: Record<string, unknown>; json?: boolean } = {},
+): Promise<{ res: Response; result: InferenceResult }> {
+  const { body, headerLength } = encodeRequest({ inputs, parameters: { ...opts.parameters, binary_data_output: true } }, () => !opts.json);
+  const res = await SELF.fetch(`${BASE}${path}`, {
+    method: "POST",
+    headers: { "content-type": "application/octet-stream", ...(headerLength === null ? {} : { [HEADER_LENGTH]: String(headerLength) }), ...opts.headers },
+    body,
+  });
+  const bytes = new Uint8Array(await res.arrayBuffer());
+  if (res.status !== 200) throw new Error(`${path}: ${res.status} ${new TextDecoder().decode(bytes)}`);
+  const length = res.headers.get(HEADER_LENGTH);
+  return { res, result: decodeResponse(bytes, length === null ? null : Number(length)) };
+}
+
+/** An output's values as bytes: what "bit-identical" compares. */
+export function outputBytes(result: InferenceResult, name: string): number[] {
+  const v = result.outputs.find((o) => o.name === name)!.values as Uint8Array;
+  return Array.from(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
 }

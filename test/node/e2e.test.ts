@@ -13,8 +13,10 @@ import { startSeeded, type DevServer } from "../../dev/local";
 import { featurizeBatch, featurizerFor } from "../../shared/featurize";
 import { generateKeyPair } from "../../shared/signing";
 import { TRICKY_TEXTS, heldOutEmails } from "../setup/texts";
+import { MeridianClient } from "../../client";
 
 let server: DevServer;
+let client: MeridianClient;
 let models: FixtureModel[];
 const state = mkdtempSync(join(tmpdir(), "meridian-e2e-"));
 
@@ -22,6 +24,8 @@ beforeAll(async () => {
   models = await buildFixtureModels();
   const keys = await generateKeyPair();
   server = await startSeeded({ stateDir: state, credentials: { adminToken: "e2e-token", ...keys } });
+  // No retries: a failure here should show as it happened.
+  client = new MeridianClient({ baseUrl: server.url, retry: { maxAttempts: 1 } });
 }, 120_000);
 
 afterAll(async () => {
@@ -29,20 +33,14 @@ afterAll(async () => {
   rmSync(state, { recursive: true, force: true });
 });
 
-interface Body {
-  model_name: string;
-  model_version: string;
-  outputs: Array<{ name: string; shape: number[]; data: number[] }>;
-}
-
-async function inferHttp(model: string, input: string, rows: Float32Array, width: number): Promise<Body> {
-  const res = await fetch(`${server.url}/v2/models/${model}/infer`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ inputs: [{ name: input, datatype: "FP32", shape: [rows.length / width, width], data: Array.from(rows) }] }),
+/** The Worker's outputs over HTTP (OIP JSON by default, binary tensors when asked). */
+async function inferHttp(model: string, input: string, rows: Float32Array, width: number, encoding: "json" | "binary" = "json") {
+  const { result } = await client.infer(model, {
+    inputs: [{ name: input, datatype: "FP32", shape: [rows.length / width, width], values: rows }],
+    encoding,
+    binaryOutputs: encoding === "binary",
   });
-  expect(res.status).toBe(200);
-  return (await res.json()) as Body;
+  return { probabilities: result.output("probabilities").values as Float32Array, label: result.output("label").values as BigInt64Array };
 }
 
 async function inferNode(model: string, input: string, rows: Float32Array, width: number) {
@@ -71,13 +69,12 @@ const argmaxRows = (p: ArrayLike<number>, cols: number) =>
 
 describe("wrangler dev smoke test", () => {
   it("answers health, metadata and a prediction over real HTTP", async () => {
-    expect((await fetch(`${server.url}/v2/health/live`)).status).toBe(200);
-    expect(await (await fetch(`${server.url}/v2`)).json()).toMatchObject({ name: "meridian" });
-    const res = await fetch(`${server.url}/v1/predict/iris`, { method: "POST", body: JSON.stringify({ instances: [[5.1, 3.5, 1.4, 0.2]] }) });
-    expect(res.status).toBe(200);
-    expect(res.headers.get("x-meridian-backend")).toBe("wasm");
-    expect(res.headers.get("x-meridian-pop")).toBeTruthy();
-    expect(await res.json()).toMatchObject({ model_name: "iris", predictions: [{ class: "setosa" }] });
+    expect(await client.live()).toBe(true);
+    expect(await client.server()).toMatchObject({ name: "meridian" });
+    const answer = await client.predict("iris", [[5.1, 3.5, 1.4, 0.2]]);
+    expect(answer.backend).toBe("wasm");
+    expect(answer.pop).toBeTruthy();
+    expect(answer).toMatchObject({ model_name: "iris", predictions: [{ class: "setosa" }] });
   });
 });
 
@@ -85,16 +82,17 @@ describe("parity with onnxruntime-node", () => {
   const iris = irisData();
   const mnistLike = normalRows(64, 784, 99);
 
-  it("fp32 outputs agree within 1e-5 (iris, 150 rows; mlp784, 64 rows)", async () => {
+  it("fp32 outputs agree within 1e-5 (iris, 150 rows; mlp784, 64 rows), as JSON and as binary tensors", async () => {
     for (const [model, input, rows, width] of [
       ["iris", "measurements", iris.x, 4],
       ["mlp784", "pixels", mnistLike, 784],
     ] as const) {
-      const web = await inferHttp(model, input, rows, width);
       const native = await inferNode(model, input, rows, width);
-      const probs = web.outputs.find((o) => o.name === "probabilities")!;
-      expect(maxAbsDiff(probs.data, native.probabilities!.data as Float32Array), model).toBeLessThan(1e-5);
-      expect(web.outputs.find((o) => o.name === "label")!.data).toEqual(Array.from(native.label!.data as BigInt64Array, Number));
+      for (const encoding of ["json", "binary"] as const) {
+        const web = await inferHttp(model, input, rows, width, encoding);
+        expect(maxAbsDiff(web.probabilities, native.probabilities!.data as Float32Array), `${model} ${encoding}`).toBeLessThan(1e-5);
+        expect(web.label).toEqual(native.label!.data as BigInt64Array);
+      }
     }
   });
 
@@ -103,7 +101,7 @@ describe("parity with onnxruntime-node", () => {
       ["iris", "measurements", iris.x, 4, 3, 0.98],
       ["mlp784", "pixels", mnistLike, 784, 10, 0.95],
     ] as const) {
-      const web8 = (await inferHttp(`${model}-int8`, input, rows, width)).outputs.find((o) => o.name === "probabilities")!.data;
+      const web8 = (await inferHttp(`${model}-int8`, input, rows, width)).probabilities;
       const native8 = (await inferNode(`${model}-int8`, input, rows, width)).probabilities!.data as Float32Array;
       expect(maxAbsDiff(web8, native8), `${model}-int8 web vs native`).toBeLessThan(1e-5);
       const native32 = (await inferNode(model, input, rows, width)).probabilities!.data as Float32Array;
@@ -118,9 +116,7 @@ describe("parity with onnxruntime-node", () => {
     const emails = heldOutEmails(60);
     const texts = [...TRICKY_TEXTS, ...emails.map((e) => e.text)];
     for (const model of ["spam", "spam-int8"]) {
-      const res = await fetch(`${server.url}/v1/predict/${model}`, { method: "POST", body: JSON.stringify({ instances: texts }) });
-      expect(res.status).toBe(200);
-      const web = ((await res.json()) as { predictions: Array<{ probabilities: number[]; class: string }> }).predictions;
+      const web = (await client.predict(model, texts)).predictions as Array<{ probabilities: number[]; class: string }>;
       const { manifest } = models.find((f) => f.manifest.name === model)!;
       const features = featurizeBatch(featurizerFor(manifest.preprocessing!), texts);
       const native = (await inferNode(model, "features", features, 4096)).probabilities!.data as Float32Array;

@@ -1,0 +1,43 @@
+// Meridian's prediction API client (see README, "Client library"). Web-standard only: runs in
+// Node, browsers and Workers; import from "client" (this file).
+export {
+  MeridianClient,
+  type Answered,
+  type CallOptions,
+  type ClientOptions,
+  type Fetch,
+  type InferAnswer,
+  type InferRequest,
+  type ModelMetadata,
+  type PredictAnswer,
+  type Prediction,
+  type RetryOptions,
+  type ServerMetadata,
+} from "./client";
+export {
+  AuthError,
+  InvalidInputError,
+  MeridianError,
+  NetworkError,
+  NotFoundError,
+  PayloadTooLargeError,
+  RateLimitedError,
+  ServerError,
+  UnavailableError,
+  type ErrorBody,
+  type GaveUp,
+} from "./errors";
+export { RetryBudget, backoffMs, parseRetryAfter, type BackoffOptions, type RetryBudgetOptions } from "./retry";
+export {
+  InferenceOutputs,
+  TensorError,
+  decodeAnswer,
+  toTensorInput,
+  type Datatype,
+  type InferenceResult,
+  type InputTensor,
+  type OutputTensor,
+  type PlainValue,
+  type PlainValues,
+  type TensorValues,
+} from "./tensors";
