@@ -59,7 +59,7 @@ function build(env: Env): Isolate {
       recorder.metrics.inc(LOADS, { ...labels, outcome: ok ? "success" : "failure" });
       recorder.metrics.observe(LOAD_DURATION, labels, ms / 1000);
     },
-    onCache: (event, key) => recorder.metrics.inc(SESSION_CACHE, { ...sessionOf(key), event }),
+    onCache: (event, key) => recorder.metrics.inc(SESSION_CACHE, { ...labelsOf(key), event }),
     onServe: (model, pointer) => {
       if (pointer.at !== undefined) recorder.metrics.observe(POINTER_PROPAGATION, { model }, Math.max(0, Date.now() - pointer.at) / 1000);
     },
@@ -77,6 +77,17 @@ function build(env: Env): Isolate {
 /** The PoP's shared cache (Workers Cache API), where the runtime has one. */
 function popCache(): Cache | null {
   return typeof caches === "undefined" ? null : caches.default;
+}
+
+// A session's labels, split from its key once rather than on every request's cache hit.
+const sessionLabels = new Map<string, ReturnType<typeof sessionOf>>();
+function labelsOf(key: string): ReturnType<typeof sessionOf> {
+  let labels = sessionLabels.get(key);
+  if (!labels) {
+    if (sessionLabels.size >= 1024) sessionLabels.clear();
+    sessionLabels.set(key, (labels = sessionOf(key)));
+  }
+  return labels;
 }
 
 /** The gauges, set from the isolate's state just before a report. */

@@ -192,9 +192,15 @@ export function encodeBinaryTensor(values: TensorValues | readonly string[]): Ui
   return out;
 }
 
-/** A JSON header followed by binary parts, as one body; `headerLength` goes in the header field. */
+/**
+ * A JSON header followed by binary parts, as one body; `headerLength` goes in the header field.
+ * The header is padded with spaces (valid JSON) to a multiple of 8 bytes, so the binary data
+ * starts aligned and a reader can view it in place.
+ */
 export function frame(header: unknown, parts: readonly Uint8Array[]): { body: Uint8Array<ArrayBuffer>; headerLength: number } {
-  const json = encoder.encode(JSON.stringify(header));
+  let json = encoder.encode(JSON.stringify(header));
+  const pad = parts.length === 0 ? 0 : (8 - (json.byteLength % 8)) % 8;
+  if (pad > 0) json = encoder.encode(JSON.stringify(header) + " ".repeat(pad));
   const body = new Uint8Array(json.byteLength + parts.reduce((n, p) => n + p.byteLength, 0));
   body.set(json, 0);
   let at = json.byteLength;

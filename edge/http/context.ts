@@ -16,16 +16,19 @@ export type AppEnv = {
     served?: { model: string; version: string; variant: string };
     /** A prediction's body, once read: what failover sends on when this PoP cannot answer. */
     body?: Uint8Array;
+    /** The PoP answering (read once: request.cf is parsed anew on every access). */
+    pop: string;
   };
 };
 
 export const withIsolate = createMiddleware<AppEnv>(async (c, next) => {
-  c.set("isolate", isolateOf(c.env));
+  const isolate = isolateOf(c.env);
+  c.set("isolate", isolate);
+  c.set("pop", colo(c.req.raw, isolate.config));
   await next();
 });
 
 export function requestContext(c: Context<AppEnv>): RequestContext {
-  const raw = c.req.raw;
   let waitUntil: RequestContext["waitUntil"];
   try {
     const ctx = c.executionCtx;
@@ -34,7 +37,7 @@ export function requestContext(c: Context<AppEnv>): RequestContext {
     waitUntil = (p) => void p; // no execution context (e.g. app.request in a unit test)
   }
   return {
-    colo: colo(raw, c.var.isolate.config),
+    colo: c.var.pop,
     callerKey: c.req.header("x-user-id") ?? c.req.header("cf-connecting-ip") ?? "anonymous",
     mayFallBack: c.var.isolate.config.peers.length === 0 || c.req.header(HOP_HEADER) !== undefined,
     waitUntil,

@@ -7,11 +7,11 @@ import { CallerStateUnavailable, ModelUnavailable } from "../errors";
 import { forward, HOP_HEADER } from "../geo/forward";
 import { locate, type CfLocation } from "../geo/peers";
 import { readBytes } from "./body";
-import { colo, requestContext, type AppEnv } from "./context";
+import { requestContext, type AppEnv } from "./context";
 
 export const failover = createMiddleware<AppEnv>(async (c, next) => {
   const { mesh, config } = c.var.isolate;
-  const self = colo(c.req.raw, config);
+  const self = c.var.pop;
   // Peers due for a health check are probed in the background, off this request's path.
   const probes = mesh.health.check(config.peers, (p) => mesh.peerBreakers.get(p), self);
   if (probes) requestContext(c).waitUntil(probes);

@@ -4,12 +4,12 @@
 import { createMiddleware } from "hono/factory";
 import { ModelUnavailable } from "../errors";
 import { DURATION, REQUESTS, UNKNOWN_MODEL, outcomeOf } from "../metrics/families";
-import { colo, requestContext, type AppEnv } from "./context";
+import { requestContext, type AppEnv } from "./context";
 
 export const countPredictions = createMiddleware<AppEnv>(async (c, next) => {
   const t0 = performance.now();
   await next();
-  const { recorder, config } = c.var.isolate;
+  const { recorder } = c.var.isolate;
   const res = c.res;
   const route = res.headers.get("x-meridian-route") ?? "local";
   // A forwarded answer is labelled with what the peer says it served; a request that never got
@@ -22,6 +22,6 @@ export const countPredictions = createMiddleware<AppEnv>(async (c, next) => {
   const labels = { model: served?.model ?? UNKNOWN_MODEL, version: served?.version ?? "", variant: served?.variant ?? "", route };
   recorder.metrics.inc(REQUESTS, { ...labels, outcome: outcomeOf(res.status) });
   recorder.metrics.observe(DURATION, labels, (performance.now() - t0) / 1000);
-  const report = recorder.report(c.env, colo(c.req.raw, config));
+  const report = recorder.report(c.env, c.var.pop);
   if (report) requestContext(c).waitUntil(report);
 });

@@ -3,7 +3,7 @@
 import type { Context } from "hono";
 import { Hono } from "hono";
 import { BINARY_CONTENT_TYPE, HEADER_LENGTH, binaryOutputs, encodeResult, sliceBinary, toJsonResponse } from "../../shared/binary";
-import { InferenceRequestSchema, describeZodError, type InferenceRequest } from "../../shared/oip";
+import { RequestShapeError, parseInferenceRequest, type InferenceRequest } from "../../shared/oip";
 import { InvalidInput } from "../errors";
 import type { AppEnv } from "../http/context";
 import { failover } from "../http/failover";
@@ -11,9 +11,13 @@ import { countPredictions } from "../http/metrics";
 import { serve, type Body, type Prediction } from "./serve";
 
 function decode({ json, binary }: Body): InferenceRequest {
-  const parsed = InferenceRequestSchema.safeParse(json);
-  if (!parsed.success) throw new InvalidInput(`invalid inference request: ${describeZodError(parsed.error)}`);
-  const request: InferenceRequest = parsed.data;
+  let request: InferenceRequest;
+  try {
+    request = parseInferenceRequest(json);
+  } catch (err) {
+    if (err instanceof RequestShapeError) throw new InvalidInput(`invalid inference request: ${err.message}`);
+    throw err;
+  }
   for (const [input, bytes] of sliceBinary(request.inputs, binary)) input.binary = bytes;
   binaryOutputs(request); // a malformed flag is refused before the model runs
   return request;

@@ -5,7 +5,7 @@ import { asc } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { emptySnapshot, exposition } from "../../shared/metrics";
 import { bearerAuth } from "../http/auth";
-import { colo, type AppEnv } from "../http/context";
+import type { AppEnv } from "../http/context";
 import { FAMILIES, FLEET, REGISTRY_FAMILIES, REGISTRY_SEQ, UNKNOWN_MODEL } from "../metrics/families";
 import { models } from "../versions/schema";
 
@@ -14,7 +14,7 @@ export const metricsRoutes = new Hono<AppEnv>().get(
   bearerAuth({ tokens: (c) => [c.var.isolate.config.metricsToken, c.var.isolate.config.adminToken], realm: "metrics", setting: "METRICS_TOKEN or ADMIN_TOKEN" }),
   async (c) => {
     // This isolate's own counts go in first, so a scrape is never behind the isolate answering it.
-    await c.var.isolate.recorder.report(c.env, colo(c.req.raw, c.var.isolate.config), true);
+    await c.var.isolate.recorder.report(c.env, c.var.pop, true);
     const names = (await drizzle(c.env.DB).select({ name: models.name }).from(models).orderBy(asc(models.name))).map((m) => m.name);
     const [perModel, states] = await Promise.all([
       Promise.all([...names, UNKNOWN_MODEL, FLEET].map((n) => c.env.METRICS.get(c.env.METRICS.idFromName(n)).series())),

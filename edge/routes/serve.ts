@@ -9,7 +9,7 @@ import type { InferenceRequest, InferenceResult } from "../../shared/oip";
 import { admit, CALLER_HEADER } from "../callers/admit";
 import type { CfLocation } from "../geo/peers";
 import { parseJson, readBytes } from "../http/body";
-import { colo, requestContext, type AppEnv } from "../http/context";
+import { requestContext, type AppEnv } from "../http/context";
 import { statusOf } from "../http/errors";
 import type { Isolate } from "../isolate";
 import { BATCH_ROWS, COMPUTE, DURATION, FEATURIZE, LOAD_WAIT, REQUESTS, RESPONSE_CACHE, SHADOW_ABS_DIFF, SHADOW_COMPARISONS, outcomeOf } from "../metrics/families";
@@ -43,7 +43,7 @@ export async function serve(
   // After route(): a model this PoP cannot load fails (and is forwarded) before the caller is counted.
   const counted = await admit(c.env, mesh, {
     key: c.req.header(CALLER_HEADER),
-    colo: colo(c.req.raw, config),
+    colo: c.var.pop,
     cf: c.req.raw.cf as CfLocation | undefined,
   });
   for (const [k, v] of Object.entries(counted)) c.header(k, v);
