@@ -11,7 +11,11 @@ const DAY_MS = 86_400_000;
 export const DEFAULTS = {
   maxBodyBytes: 4 << 20,
   maxArtifactBytes: 32 << 20,
+  // bench:ceiling (bench/results/ceiling.json): the largest fp32 model whose swap (two sessions)
+  // and a request in flight fit one 128 MB isolate, 8.4 MiB, rounded down.
+  maxModelBytes: 8 << 20,
   sessionCacheBytes: 64 << 20,
+  responseCacheBytes: 8 << 20,
   pointerTtlMs: 5_000,
   newVersionWaitMs: 100,
   metricsFlushMs: 10_000,
@@ -28,8 +32,12 @@ export interface Config {
   /** Request bodies above this get a 413. */
   maxBodyBytes: number;
   maxArtifactBytes: number;
+  /** The largest model a PoP serves: pushes above it are refused (see shared/limits.ts). */
+  maxModelBytes: number;
   /** Isolate-wide budget of loaded sessions (artifact bytes, LRU). */
   sessionCacheBytes: number;
+  /** Isolate-wide budget of cached answers (bytes of output tensors, LRU). */
+  responseCacheBytes: number;
   /** How long an isolate trusts its cached serving pointer. */
   pointerTtlMs: number;
   /** How long the request that discovers a new pointer waits for the new version to load. */
@@ -72,7 +80,9 @@ export interface Vars {
   POP_COLO?: string;
   MAX_BODY_BYTES?: string;
   MAX_ARTIFACT_BYTES?: string;
+  MAX_MODEL_BYTES?: string;
   SESSION_CACHE_BYTES?: string;
+  RESPONSE_CACHE_BYTES?: string;
   POINTER_TTL_MS?: string;
   NEW_VERSION_WAIT_MS?: string;
   RATE_LIMIT_PER_MINUTE?: string;
@@ -105,7 +115,9 @@ export function parseConfig(env: Vars): Config {
   return {
     maxBodyBytes: positive(env.MAX_BODY_BYTES, d.maxBodyBytes),
     maxArtifactBytes: positive(env.MAX_ARTIFACT_BYTES, d.maxArtifactBytes),
+    maxModelBytes: positive(env.MAX_MODEL_BYTES, d.maxModelBytes),
     sessionCacheBytes: positive(env.SESSION_CACHE_BYTES, d.sessionCacheBytes),
+    responseCacheBytes: positive(env.RESPONSE_CACHE_BYTES, d.responseCacheBytes),
     pointerTtlMs: count(env.POINTER_TTL_MS, d.pointerTtlMs),
     newVersionWaitMs: count(env.NEW_VERSION_WAIT_MS, d.newVersionWaitMs),
     rateLimitPerMinute: count(env.RATE_LIMIT_PER_MINUTE, d.rateLimitPerMinute),
