@@ -12,6 +12,8 @@ export type ManifestOptions = {
   preprocessing?: ManifestInput["preprocessing"];
   /** ISO timestamp; defaults to now. Pass one for reproducible manifests. */
   createdAt?: string;
+  /** How the edge serves it (cache, batching, warm-up); absent: the defaults. */
+  serving?: ManifestInput["serving"];
 };
 
 /** A validated Manifest whose signature, sha256 and size come from the model bytes. */
@@ -29,6 +31,7 @@ export async function manifestFor(bytes: Uint8Array, opts: ManifestOptions): Pro
     labels: opts.labels ?? {},
     metrics: opts.metrics ?? {},
     createdAt: opts.createdAt ?? new Date().toISOString(),
+    ...(opts.serving ? { serving: opts.serving } : {}),
   };
   return ManifestSchema.parse(input);
 }
