@@ -7,6 +7,7 @@
 import { DurableObject } from "cloudflare:workers";
 import type { RegionHint } from "../../shared/pops";
 import { configOf, type Vars } from "../config";
+import { SharedWork } from "../shared-work";
 
 export class HomeDO extends DurableObject<Vars> {
   private readonly sql: SqlStorage;
@@ -44,7 +45,7 @@ export class HomeDO extends DurableObject<Vars> {
 
 const MAX_CACHED = 10_000; // keys are at most 256 characters: a few MB at most
 const cache = new Map<string, RegionHint>(); // insertion order: oldest first
-const looking = new Map<string, Promise<RegionHint>>(); // one lookup per key at a time
+const looking = new Map<string, SharedWork<RegionHint>>(); // one lookup per key at a time
 
 /** The key's home if this isolate has looked it up before (no call). */
 export const cachedHome = (key: string): RegionHint | undefined => cache.get(key);
@@ -53,17 +54,17 @@ export const cachedHome = (key: string): RegionHint | undefined => cache.get(key
 export function homeOf(homes: DurableObjectNamespace<HomeDO>, key: string, claim: RegionHint): Promise<RegionHint> {
   const cached = cache.get(key);
   if (cached) return Promise.resolve(cached);
-  let pending = looking.get(key);
-  if (!pending) {
-    pending = homes.get(homes.idFromName(key), { locationHint: claim })
-      .claim(claim)
-      .then((home) => {
-        if (!cache.has(key) && cache.size >= MAX_CACHED) cache.delete(cache.keys().next().value!);
-        cache.set(key, home);
-        return home;
-      })
-      .finally(() => looking.delete(key));
-    looking.set(key, pending);
-  }
-  return pending;
+  const pending = looking.get(key);
+  if (pending) return pending.join();
+  const work = homes
+    .get(homes.idFromName(key), { locationHint: claim })
+    .claim(claim)
+    .then((home) => {
+      if (!cache.has(key) && cache.size >= MAX_CACHED) cache.delete(cache.keys().next().value!);
+      cache.set(key, home);
+      return home;
+    })
+    .finally(() => looking.delete(key));
+  looking.set(key, new SharedWork(work));
+  return work;
 }

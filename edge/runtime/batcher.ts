@@ -29,22 +29,35 @@ interface Queue {
   key: string;
   members: Member[];
   rows: number;
-  /** Set when the batch takes no one else (it reached a preferred or the largest size). */
+  /** Set when the batch takes no one else (it reached a preferred or the largest size, or runs). */
   closed: boolean;
-  /** Every member's rows, or null when the merged run failed (each member then runs alone). */
-  done: Promise<{ outputs: Outputs; rows: number } | null>;
+  /** Set by the member that runs the batch. */
+  running: boolean;
+  /** Every member's rows, null when the merged run failed (each member then runs alone); undefined until run. */
+  outcome: Merged | null | undefined;
 }
 
-/** How often the opener of a batch looks whether it filled up before its delay is out. */
+interface Merged {
+  outputs: Outputs;
+  rows: number;
+}
+
+/** How often a waiting member looks whether its batch is due or done. */
 const POLL_MS = 1;
+
+/** How long members wait on a run that has not reported before each runs alone. */
+const ABANDONED_MS = 10_000;
 
 type Run = (feeds: Feeds, names: string[]) => Promise<Outputs>;
 
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
 /**
- * Workers cancel a request that waits on nothing of its own as hung, and refuse to let one request
- * settle a promise another request made. So the request that opens a batch owns it: it waits out
- * the delay on its own timer (looking every POLL_MS whether the batch filled up), runs it, and
- * settles the promise the others await (as concurrent first requests share one model load).
+ * Workers cancel a request with nothing pending of its own as hung, and drop the continuation of
+ * a request that awaits a promise another request settles once that other request ends. So no
+ * member awaits another's promise: each waits on its own timer, looking every POLL_MS at a plain
+ * field. The first member to find the batch due (full, or its own wait past the delay) runs it
+ * in its own request, so a batch whose opener went away is still run by whoever stayed.
  */
 export class Batcher {
   private readonly queues = new Map<string, Queue>();
@@ -61,17 +74,20 @@ export class Batcher {
     const rows = batchRows(feeds);
     if (rows === null || rows >= this.settings.maxBatchSize) return this.alone(feeds, names, rows ?? 1);
     const key = compatibility(feeds, names);
-    let queue = this.queues.get(key);
-    if (queue && queue.rows + rows > this.settings.maxBatchSize) {
-      this.close(queue);
-      queue = undefined;
+    let q = this.queues.get(key);
+    if (q && q.rows + rows > this.settings.maxBatchSize) {
+      this.close(q);
+      q = undefined;
     }
-    const q = queue ?? this.open(key, names);
+    if (!q) {
+      q = { key, members: [], rows: 0, closed: false, running: false, outcome: undefined };
+      this.queues.set(key, q);
+    }
     const at = q.rows;
     q.members.push({ feeds, rows });
     q.rows += rows;
     if (q.rows >= this.settings.maxBatchSize || this.preferred.has(q.rows)) this.close(q);
-    const merged = await q.done;
+    const merged = await this.settle(q, names);
     if (!merged) return this.alone(feeds, names, rows);
     return { outputs: split(merged.outputs, at, rows), batchRows: merged.rows };
   }
@@ -80,23 +96,25 @@ export class Batcher {
     return this.runOne(feeds, names).then((outputs) => ({ outputs, batchRows: rows }));
   }
 
-  /** A new batch, run by the request opening it once its delay is out or it is closed. */
-  private open(key: string, names: string[]): Queue {
-    const q: Queue = { key, members: [], rows: 0, closed: false, done: Promise.resolve(null) };
+  /** Waits (on this request's own timers) until the batch is due, runs it if no one has, and returns its outcome. */
+  private async settle(q: Queue, names: string[]): Promise<Merged | null> {
     const { maxQueueDelayMs } = this.settings;
-    q.done = (async () => {
-      // At least one turn of the event loop, so requests that arrived together all join.
-      let waited = 0;
-      do {
-        const step = Math.min(POLL_MS, maxQueueDelayMs - waited);
-        await new Promise((resolve) => setTimeout(resolve, step));
-        waited += Math.max(step, POLL_MS);
-      } while (!q.closed && waited < maxQueueDelayMs);
-      this.close(q);
-      return this.runMerged(q, names);
-    })();
-    this.queues.set(key, q);
-    return q;
+    let waited = 0;
+    while (q.outcome === undefined) {
+      if (!q.running && (q.closed || (waited > 0 && waited >= maxQueueDelayMs))) {
+        q.running = true;
+        this.close(q);
+        q.outcome = await this.runMerged(q, names);
+        break;
+      }
+      // The opener waits at least one turn of the event loop, so requests that arrived together all join.
+      const step = q.running ? POLL_MS : Math.max(0, Math.min(POLL_MS, maxQueueDelayMs - waited));
+      await sleep(step);
+      waited += Math.max(step, POLL_MS);
+      // A runner whose request was cancelled mid-run never reports: run alone rather than wait on.
+      if (waited > maxQueueDelayMs + ABANDONED_MS) return null;
+    }
+    return q.outcome;
   }
 
   private close(q: Queue): void {
@@ -104,7 +122,7 @@ export class Batcher {
     q.closed = true;
   }
 
-  private async runMerged({ members, rows }: Queue, names: string[]): Promise<{ outputs: Outputs; rows: number } | null> {
+  private async runMerged({ members, rows }: Queue, names: string[]): Promise<Merged | null> {
     if (members.length === 1) return null; // alone after all: it runs as it came
     try {
       const outputs = await this.runOne(concat(members.map((m) => m.feeds)), names);

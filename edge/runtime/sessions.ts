@@ -3,6 +3,7 @@
 // requests share one load; an evicted session is released only after its last lease ends, so
 // in-flight requests finish on the session they started with.
 import type { Featurizer } from "../../shared/featurize";
+import { SharedWork } from "../shared-work";
 import type { Batcher } from "./batcher";
 import type { ort, Backend } from "./ort";
 
@@ -37,7 +38,7 @@ interface Entry {
 
 export class SessionCache {
   private readonly entries = new Map<string, Entry>(); // Map order = least recently used first
-  private readonly loading = new Map<string, Promise<Entry>>();
+  private readonly loading = new Map<string, SharedWork<Entry>>();
   private used = 0;
   loads = 0;
 
@@ -83,22 +84,21 @@ export class SessionCache {
   }
 
   private loadOnce(key: string, load: () => Promise<LoadedSession>, events: CacheEvents): Promise<Entry> {
-    let pending = this.loading.get(key);
-    if (!pending) {
-      pending = load()
-        .then((loaded) => {
-          this.loads++;
-          const entry: Entry = { loaded, leases: 0, evicted: false };
-          this.entries.set(key, entry);
-          this.used += loaded.bytes;
-          events("load", key);
-          this.shrink(key, events);
-          return entry;
-        })
-        .finally(() => this.loading.delete(key));
-      this.loading.set(key, pending);
-    }
-    return pending;
+    const pending = this.loading.get(key);
+    if (pending) return pending.join();
+    const work = load()
+      .then((loaded) => {
+        this.loads++;
+        const entry: Entry = { loaded, leases: 0, evicted: false };
+        this.entries.set(key, entry);
+        this.used += loaded.bytes;
+        events("load", key);
+        this.shrink(key, events);
+        return entry;
+      })
+      .finally(() => this.loading.delete(key));
+    this.loading.set(key, new SharedWork(work));
+    return work;
   }
 
   private shrink(keep: string, events: CacheEvents): void {

@@ -8,6 +8,7 @@
 // the version they started with.
 import { MODEL_NAME, type Manifest } from "../../shared/manifest";
 import { ModelNotFound, ModelUnavailable } from "../errors";
+import { SharedWork } from "../shared-work";
 import type { CacheEvents, Lease, SessionCache } from "../runtime/sessions";
 import { VersionRejected, sessionKey, verifyAndLoad } from "./loader";
 import type { Pointer } from "./pointer";
@@ -71,7 +72,7 @@ export interface ManagerParts {
 
 export class ModelManager {
   private readonly served = new Map<string, Served>();
-  private readonly aspiring = new Map<string, { seq: number; done: Promise<void> }>();
+  private readonly aspiring = new Map<string, { seq: number; shared: SharedWork<void> }>();
   private readonly failures = new Map<string, LoadFailure & { failedAt: number }>();
 
   constructor(private readonly parts: ManagerParts) {}
@@ -203,11 +204,12 @@ export class ModelManager {
   /** Loads and verifies the pointer's versions, then swaps; one attempt per pointer at a time. */
   private aspire(name: string, pointer: Pointer, ctx: RequestContext): Promise<void> {
     const running = this.aspiring.get(name);
-    if (running && running.seq >= pointer.seq) return running.done;
-    const done = this.load(name, pointer, ctx).finally(() => {
-      if (this.aspiring.get(name)?.done === done) this.aspiring.delete(name);
+    if (running && running.seq >= pointer.seq) return running.shared.join();
+    const done: Promise<void> = this.load(name, pointer, ctx).finally(() => {
+      if (this.aspiring.get(name)?.shared === shared) this.aspiring.delete(name);
     });
-    this.aspiring.set(name, { seq: pointer.seq, done });
+    const shared = new SharedWork(done);
+    this.aspiring.set(name, { seq: pointer.seq, shared });
     return done;
   }
 

@@ -1,5 +1,6 @@
 // Source: announces which version of a model should be served, from the KV pointer. Each
 // isolate trusts what it read for POINTER_TTL_MS, then reads again; it never moves backwards.
+import { SharedWork } from "../shared-work";
 import { PointerSchema, pointerKey, type Pointer } from "./pointer";
 
 interface Cached {
@@ -10,7 +11,7 @@ interface Cached {
 export class PointerSource {
   private readonly cache = new Map<string, Cached>();
   /** One KV read per model at a time: requests arriving together at expiry share it. */
-  private readonly reading = new Map<string, Promise<Pointer | null>>();
+  private readonly reading = new Map<string, SharedWork<Pointer | null>>();
 
   constructor(
     private readonly kv: KVNamespace,
@@ -20,12 +21,11 @@ export class PointerSource {
   serving(model: string): Promise<Pointer | null> {
     const cached = this.cache.get(model);
     if (cached && Date.now() - cached.readAt < this.ttlMs) return Promise.resolve(cached.pointer);
-    let reading = this.reading.get(model);
-    if (!reading) {
-      reading = this.read(model).finally(() => this.reading.delete(model));
-      this.reading.set(model, reading);
-    }
-    return reading;
+    const reading = this.reading.get(model);
+    if (reading) return reading.join();
+    const work = this.read(model).finally(() => this.reading.delete(model));
+    this.reading.set(model, new SharedWork(work));
+    return work;
   }
 
   /**
