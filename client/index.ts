@@ -27,6 +27,19 @@ export {
   type ErrorBody,
   type GaveUp,
 } from "./errors";
+export {
+  LocalModel,
+  type Backend,
+  type LoadStatus,
+  type LocalAnswer,
+  type LocalInferAnswer,
+  type LocalInferRequest,
+  type LocalModelOptions,
+  type OrtModule,
+  type OrtSession,
+  type OrtTensor,
+  type RemoteAnswer,
+} from "./local";
 export { RetryBudget, backoffMs, parseRetryAfter, type BackoffOptions, type RetryBudgetOptions } from "./retry";
 export {
   InferenceOutputs,

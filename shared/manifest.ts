@@ -66,6 +66,11 @@ export const ServingSchema = z
       .optional(),
     /** Warm-up requests (else one is generated from the input specs, every dynamic dimension 1). */
     warmup: z.array(WarmupSchema).max(16).optional(),
+    /**
+     * The publisher lets anyone download this version to run it on their own device (the client's
+     * browser mode): its package and artifact are public routes. Absent: never downloadable.
+     */
+    download: z.boolean().optional(),
   })
   .strict();
 export type Serving = z.infer<typeof ServingSchema>;
@@ -99,5 +104,6 @@ export function servingOf(manifest: Pick<Manifest, "serving">) {
     cache: { enabled: s.cache?.enabled ?? false, ttlSeconds: s.cache?.ttlSeconds ?? 3_600, maxEntryBytes: s.cache?.maxEntryBytes ?? 64 << 10 },
     batching: s.batching ? { ...s.batching, preferredBatchSizes: s.batching.preferredBatchSizes ?? [] } : null,
     warmup: s.warmup ?? null,
+    download: s.download === true,
   };
 }

@@ -2,7 +2,7 @@
 // written, so the isolate keeps the ones it has read.
 import { and, asc, eq, ne } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
-import type { Manifest } from "../../shared/manifest";
+import { servingOf, type Manifest } from "../../shared/manifest";
 import { ModelNotFound } from "../errors";
 import { versions } from "./schema";
 
@@ -13,6 +13,8 @@ export interface SignedManifest {
 
 const cache = new Map<string, SignedManifest>();
 const MAX_CACHED = 1024;
+/** Artifacts some version opted in to download for: rows never change, so a yes stays a yes. */
+const downloadable = new Set<string>();
 
 export function registry(db: D1Database) {
   const orm = drizzle(db);
@@ -40,6 +42,20 @@ export function registry(db: D1Database) {
       if (cache.size >= MAX_CACHED) cache.clear();
       cache.set(key, row);
       return row;
+    },
+
+    /**
+     * Whether these bytes may leave the edge: some version stored with them (any model, any state)
+     * has a signed manifest with serving.download. The same bytes under another model name are the
+     * same model, so they are public once any publisher opted them in.
+     */
+    async downloadable(sha256: string): Promise<boolean> {
+      if (downloadable.has(sha256)) return true;
+      const rows = await orm.select({ manifest: versions.manifest }).from(versions).where(eq(versions.sha256, sha256)).all();
+      if (!rows.some((r) => servingOf(r.manifest).download)) return false;
+      if (downloadable.size >= MAX_CACHED) downloadable.clear();
+      downloadable.add(sha256);
+      return true;
     },
   };
 }
