@@ -14,9 +14,12 @@ import { irisSpec, irisWeights } from "../dev/samples/iris";
 import { manifestFor } from "../shared/onnx/manifest";
 import { mlpWeights } from "../shared/onnx/mlp";
 import { generateKeyPair, signManifest, verifyManifest } from "../shared/signing";
+import { sha256Hex } from "../shared/hash";
+import { grouped } from "../shared/limits";
 import { startSeeded, type DevServer } from "../dev/local";
 import { registerAdminCommands } from "./admin";
 import { runMeridian, type Run } from "../test/node/meridian";
+import { MeridianClient } from "../client";
 import { connect } from "./admin/client";
 import { KeyError, loadPrivateKey, writeKeyPair } from "./admin/keys";
 
@@ -104,7 +107,7 @@ describe("argument validation (no edge needed)", () => {
     // Help text checked in-process (a child process per command costs seconds); one real run below.
     const program = new Command("meridian");
     registerAdminCommands(program);
-    for (const name of ["keygen", "push", "promote", "rollback", "canary", "list", "history", "status"]) {
+    for (const name of ["keygen", "push", "promote", "rollback", "canary", "list", "history", "status", "predict"]) {
       const cmd = program.commands.find((c) => c.name() === name);
       expect(cmd, name).toBeDefined();
       expect(cmd!.helpInformation()).toContain(`Usage: meridian ${name}`);
@@ -121,7 +124,7 @@ describe("argument validation (no edge needed)", () => {
     const key = (await writeKeyPair(join(tmp, "args"))).privateKeyFile;
     // Nothing listens there: a request that was sent fails differently ("cannot reach").
     const env = { MERIDIAN_URL: `http://127.0.0.1:${await closedPort()}`, MERIDIAN_TOKEN: "t" };
-    const [version, percent, name, token, noKey, noFile, labels, unreachable] = await Promise.all([
+    const [version, percent, name, token, noKey, noFile, labels, serving, servingJson, unreachable] = await Promise.all([
       meridian(["promote", "iris", "two"], env),
       meridian(["canary", "iris", "2", "--percent", "150"], env),
       meridian(["history", "Not A Name"], env),
@@ -129,6 +132,8 @@ describe("argument validation (no edge needed)", () => {
       meridian(["push", model, "--name", "iris"], env),
       meridian(["push", join(tmp, "missing.onnx"), "--name", "iris", "--key", key], env),
       meridian(["push", model, "--name", "iris", "--key", key, "--labels", '{"nope":["a"]}'], env),
+      meridian(["push", model, "--name", "iris", "--key", key, "--serving", '{"batching":{"maxBatchSize":0,"maxQueueDelayMs":2}}'], env),
+      meridian(["push", model, "--name", "iris", "--key", key, "--serving", '{"cache":'], env),
       meridian(["list"], env),
     ]);
     expectUsageError(version, /invalid for argument 'version'.*positive integers/);
@@ -138,7 +143,26 @@ describe("argument validation (no edge needed)", () => {
     expectFailure(noKey, /^meridian: push failed: no signing key: pass --key/);
     expectFailure(noFile, /^meridian: push failed: .*missing\.onnx does not exist/);
     expectFailure(labels, /^meridian: push failed: --labels names output "nope", but the model's outputs are probabilities, label/);
+    expectFailure(serving, /^meridian: push failed: --serving: batching\.maxBatchSize: /m);
+    expectFailure(servingJson, /^meridian: push failed: --serving is not JSON: \{"cache":$/m);
     expectFailure(unreachable, /^meridian: list failed: cannot reach http:\/\/127\.0\.0\.1:\d+: ECONNREFUSED$/m);
+  });
+
+  it("predict: refuses missing or malformed rows before any request, and names an unreachable edge", async () => {
+    const env = { MERIDIAN_URL: `http://127.0.0.1:${await closedPort()}` };
+    const [none, both, notJson, notRows, unreachable] = await Promise.all([
+      meridian(["predict", "iris"], env),
+      meridian(["predict", "iris", "--data", "[]", "--file", "x.json"], env),
+      meridian(["predict", "iris", "--data", "[[1,2"], env),
+      meridian(["predict", "iris", "--data", '{"rows": 1}'], env),
+      meridian(["predict", "iris", "--data", "[[5.1,3.5,1.4,0.2]]", "--timeout", "2"], env),
+    ]);
+    expectFailure(none, /^meridian: predict failed: give the rows with --data '<json>' or --file <file> \(one of them\)$/m);
+    expectFailure(both, /^meridian: predict failed: give the rows with --data/m);
+    expectFailure(notJson, /^meridian: predict failed: --data is not JSON: /m);
+    expectFailure(notRows, /^meridian: predict failed: expected rows/m);
+    // The client retried the refused connection before giving up (3 attempts by default).
+    expectFailure(unreachable, /^meridian: predict failed: cannot reach http:\/\/127\.0\.0\.1:\d+: ECONNREFUSED \(GET \/v2\/models\/iris\)$/m);
   });
 
   it("an edge that accepts the connection but never answers: one line after --timeout, not a hang", async () => {
@@ -170,6 +194,7 @@ describe("argument validation (no edge needed)", () => {
 
 describe("publish flow against wrangler dev", () => {
   const TOKEN = "test-admin-token";
+  const MODEL_CEILING = 24 << 20;
   const state = join(tmp, "state");
   const keys = join(tmp, "edge-keys");
   let server: DevServer;
@@ -180,8 +205,9 @@ describe("publish flow against wrangler dev", () => {
     expect(keygen.code, keygen.stderr).toBe(0);
     const made = JSON.parse(keygen.stdout) as { publicKey: string; privateKeyFile: string };
     const credentials = { adminToken: TOKEN, publicKey: made.publicKey, privateKey: readFileSync(made.privateKeyFile, "utf8").trim() };
-    // A short pointer TTL so a promote shows up in predictions within the polling window.
-    server = await startSeeded({ stateDir: state, credentials, vars: { POINTER_TTL_MS: "200" } });
+    // A short pointer TTL so a promote shows up in predictions within the polling window. A model
+    // ceiling above the default, for the tens of MB the transport test pushes; the size test goes over it.
+    server = await startSeeded({ stateDir: state, credentials, vars: { POINTER_TTL_MS: "200", MAX_MODEL_BYTES: String(MODEL_CEILING) } });
     env = { MERIDIAN_URL: server.url, MERIDIAN_TOKEN: TOKEN, MERIDIAN_SIGNING_KEY_FILE: join(keys, "meridian-signing.key") };
   }, 120_000);
 
@@ -190,14 +216,9 @@ describe("publish flow against wrangler dev", () => {
   });
 
   async function servedVersion(): Promise<string | null> {
-    const res = await fetch(`${server.url}/v2/models/iris/infer`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ inputs: [{ name: "measurements", datatype: "FP32", shape: [1, 4], data: [5.1, 3.5, 1.4, 0.2] }] }),
-    });
-    expect(res.status).toBe(200);
-    await res.arrayBuffer();
-    return res.headers.get("x-meridian-model-version");
+    const client = new MeridianClient({ baseUrl: server.url });
+    const answer = await client.infer("iris", { inputs: [{ name: "measurements", datatype: "FP32", shape: [1, 4], values: [5.1, 3.5, 1.4, 0.2] }] });
+    return answer.version;
   }
 
   /** Polls predictions until they report `version` (the edge re-reads its pointer every TTL). */
@@ -246,6 +267,28 @@ describe("publish flow against wrangler dev", () => {
     expect(human.stdout).toMatch(/^iris: serving v1/);
   });
 
+  it("push --serving: the version caches and batches as its manifest says; settings the edge cannot honour are refused at push", async () => {
+    const model = join(tmp, "iris-serving.onnx");
+    writeIrisModel(model, 9);
+    const settings = join(tmp, "serving.json");
+    writeFileSync(settings, JSON.stringify({ cache: { enabled: true }, batching: { maxBatchSize: 16, maxQueueDelayMs: 5 } }));
+    const pushed = await ok(["push", model, "--name", "iris-serving", "--serving", settings]);
+    expect(pushed).toMatchObject({ name: "iris-serving", version: 1 });
+    await ok(["promote", "iris-serving", "1"]);
+    const client = new MeridianClient({ baseUrl: server.url, retry: { maxAttempts: 1 } });
+    const request = { inputs: [{ name: "measurements", datatype: "FP32" as const, shape: [1, 4], values: [5.9, 3.0, 5.1, 1.8] }] };
+    const first = await client.infer("iris-serving", request);
+    const again = await client.infer("iris-serving", request);
+    expect([first.cache, again.cache]).toEqual(["miss", "hit-isolate"]);
+    expect(first.batchRows).toBe(1); // batching on: alone in its run
+    const together = await Promise.all(Array.from({ length: 6 }, (_, i) => client.infer("iris-serving", { inputs: [{ ...request.inputs[0]!, values: [5, 3, 1 + i / 10, 0.2] }] })));
+    expect(Math.max(...together.map((a) => a.batchRows!))).toBeGreaterThan(1);
+
+    const warmupFails = JSON.stringify({ warmup: [{ inputs: [{ name: "nope", datatype: "FP32", shape: [1, 4], data: [0, 0, 0, 0] }] }] });
+    expectFailure(await meridian(["push", model, "--name", "iris-serving", "--serving", warmupFails], env), /^meridian: push failed: 400 .*warm-up request 1 of the manifest failed: it has no input "measurements"/m);
+    expect((await ok(["list"])).models.find((m: { name: string }) => m.name === "iris-serving")).toMatchObject({ serving: 1, latest: 1 });
+  });
+
   it("a stale --expected gets a one-line 409 and changes nothing", async () => {
     const run = await meridian(["promote", "iris", "2", "--expected", "2"], env);
     expectFailure(run, /^meridian: promote failed: 409 /);
@@ -256,6 +299,47 @@ describe("publish flow against wrangler dev", () => {
     const { MERIDIAN_TOKEN: _, ...noToken } = env;
     expectFailure(await meridian(["list"], noToken), /^meridian: list failed: no admin token/);
     expectFailure(await meridian(["list"], { ...env, MERIDIAN_TOKEN: "wrong" }), /^meridian: list failed: 403 invalid admin token$/m);
+  });
+
+  it("predict: rows in, typed outputs out, as JSON or binary tensors, through the client library", async () => {
+    const rows = "[[5.1,3.5,1.4,0.2],[6.3,3.3,6.0,2.5]]";
+    const oneRow = join(tmp, "one-row.json");
+    writeFileSync(oneRow, "[5.1,3.5,1.4,0.2]");
+    // Every datatype, 64-bit integers beyond 2^53 as decimal strings (how JSON carries them).
+    const dtypes = join(tmp, "dtypes-request.json");
+    const sample: Record<string, unknown[]> = {
+      BOOL: [true, false], UINT8: [255], UINT16: [65535], UINT32: [4294967295], UINT64: ["18446744073709551615"], INT8: [-128], INT16: [-32768],
+      INT32: [-2147483648], INT64: ["-9223372036854775808", 9007199254740993n.toString()], FP16: [0.5, 65504], FP32: [1.5], FP64: [Math.PI], BYTES: ["ünï ✓", ""],
+    };
+    writeFileSync(dtypes, JSON.stringify({ id: "all-types", inputs: Object.entries(sample).map(([dt, data]) => ({ name: `x_${dt.toLowerCase()}`, datatype: dt, shape: [data.length], data })) }));
+    const [json, binary, pinned, text, echo, human, bad, unknown] = await Promise.all([
+      ok(["predict", "iris", "--data", rows, "--id", "cli-1"]),
+      ok(["predict", "iris", "--data", rows, "--binary", "--id", "cli-1"]),
+      ok(["predict", "iris", "--file", oneRow, "--version", "1"]),
+      ok(["predict", "spam", "--data", '["WIN a FREE cruise!!! Claim your $500 prize now, click here"]']),
+      ok(["predict", "dtypes", "--file", dtypes, "--binary"]),
+      meridian(["predict", "iris", "--data", rows], env),
+      meridian(["predict", "iris", "--data", "[[1,2,3]]"], env),
+      meridian(["predict", "no-such-model", "--data", "[[1]]"], env),
+    ]);
+    expect(json).toMatchObject({ model_name: "iris", model_version: "1", id: "cli-1", encoding: "json", variant: "stable", backend: "wasm", attempts: 1, hedged: false });
+    expect(json.outputs.map((o: { name: string; datatype: string; shape: number[] }) => [o.name, o.datatype, o.shape])).toEqual([["probabilities", "FP32", [2, 3]], ["label", "INT64", [2]]]);
+    expect(json.outputs[1].data).toEqual([0, 2]);
+    expect(binary).toMatchObject({ id: "cli-1", encoding: "binary", outputs: json.outputs });
+    // Eight floats: the framing costs about what the digits save (bench:dataplane measures the saving on large inputs).
+    expect(binary.bytesSent).toBeGreaterThan(0);
+    expect(pinned).toMatchObject({ variant: "pinned", version: "1", outputs: [{ name: "probabilities", shape: [1, 3] }, { name: "label", data: [0] }] });
+    expect(text.outputs.find((o: { name: string }) => o.name === "label").data).toEqual([1]);
+    expect(echo.id).toBe("all-types");
+    for (const [dt, data] of Object.entries(sample)) {
+      const out = echo.outputs.find((o: { name: string }) => o.name === `y_${dt.toLowerCase()}`);
+      const expected = dt === "FP32" ? data.map((v) => Math.fround(v as number)) : dt.endsWith("INT64") ? data.map((v) => (Number.isSafeInteger(Number(v)) ? Number(v) : v)) : data;
+      expect(out.data, dt).toEqual(expected);
+    }
+    expect(human.code, human.stderr).toBe(0);
+    expect(human.stdout).toMatch(/^iris v1 \(stable\) at \w+, backend wasm, route local; json: \d+ B sent, \d+ B received\nprobabilities FP32 \[2, 3\]\n  \[0\.99\d*,[^\n]+\]\n  \[[^\n]+\]\nlabel INT64 \[2\]\n  0\n  2\n$/);
+    expectFailure(bad, /^meridian: predict failed: 400 input "measurements": shape \[1, 3\] is not accepted/);
+    expectFailure(unknown, /^meridian: predict failed: 404 .*no-such-model/);
   });
 
   it("a push signed with a key the edge does not trust fails 4xx and registers nothing", async () => {
@@ -292,6 +376,28 @@ describe("publish flow against wrangler dev", () => {
     }
   });
 
+  it("a model over MAX_MODEL_BYTES: push refuses it before uploading anything, naming both sizes; the edge refuses it too", async () => {
+    const model = join(tmp, "huge.onnx");
+    const bytes = buildMlpFp32({ layers: mlpWeights([784, 2600, 2048, 10], 4), input: "pixels", output: "probabilities" });
+    writeFileSync(model, bytes);
+    expect(bytes.byteLength).toBeGreaterThan(MODEL_CEILING);
+    const sha256 = await sha256Hex(bytes);
+    const refusal = `model is ${grouped(bytes.byteLength)} bytes; a PoP serves models up to ${grouped(MODEL_CEILING)} bytes (MAX_MODEL_BYTES: `;
+    const before = (await ok(["list"])).models.find((m: { name: string }) => m.name === "iris");
+
+    const run = await meridian(["push", model, "--name", "iris"], env);
+    expectFailure(run, new RegExp(`^meridian: push failed: ${refusal.replace(/[()]/g, "\\$&")}`, "m"));
+    const client = connect({ url: server.url, token: TOKEN, timeoutMs: 20_000 });
+    expect(await client.artifact(sha256)).toBeNull();
+    expect((await ok(["list"])).models.find((m: { name: string }) => m.name === "iris")).toEqual(before);
+    expect(await servedVersion()).toBe("1");
+
+    // A client that skips the check: the edge answers 413 with the same sentence and stores nothing.
+    const err = await client.uploadArtifact(sha256, bytes, bytes.byteLength).catch((e: unknown) => e);
+    expect(err).toMatchObject({ status: 413, body: { error: expect.stringContaining(refusal) } });
+    expect(await client.artifact(sha256)).toBeNull();
+  });
+
   it("canary starts a split beside the serving version and --percent 0 ends it", async () => {
     expect(await ok(["canary", "iris", "2", "--percent", "50"])).toMatchObject({ serving: 1, canary: { version: 2, percent: 50 } });
     const listed = (await ok(["list"])).models.find((m: { name: string }) => m.name === "iris");
@@ -319,9 +425,8 @@ describe("publish flow against wrangler dev", () => {
     expect(run.code, run.stderr).toBe(0);
     const published = run.stdout.trim().split("\n").map((l) => JSON.parse(l) as { event?: string; name?: string; version?: number; promoted?: boolean }).find((e) => e.event === "published");
     expect(published).toMatchObject({ name: "flowers", version: 1, promoted: true });
-    const res = await fetch(`${server.url}/v2/models/flowers`);
-    expect(res.status).toBe(200);
-    expect(await res.json()).toMatchObject({ name: "flowers", properties: { version: "1", quantization: expect.stringMatching(/^int8/) } });
+    const metadata = await new MeridianClient({ baseUrl: server.url }).metadata("flowers");
+    expect(metadata).toMatchObject({ name: "flowers", properties: { version: "1", quantization: expect.stringMatching(/^int8/) } });
   });
 
   it("train --dataset spam --push: the edge featurizes raw text exactly as the trainer did", async () => {
@@ -332,9 +437,8 @@ describe("publish flow against wrangler dev", () => {
     const manifest = JSON.parse(readFileSync(join(out, "published.manifest.json"), "utf8")) as Manifest;
     expect(manifest.preprocessing).toMatchObject({ id: "hashed-bow-v1", params: { dimensions: 512 } });
     const texts = ["FREE $$$ offer!!! click now to WIN", "Lunch tomorrow? I'll bring the slides for the review.", "Ünïcödé 🎉 text"];
-    const res = await fetch(`${server.url}/v1/predict/mail`, { method: "POST", body: JSON.stringify({ instances: texts }) });
-    expect(res.status, await res.clone().text()).toBe(200);
-    const web = ((await res.json()) as { predictions: Array<{ probabilities: number[] }> }).predictions.flatMap((p) => p.probabilities);
+    const { predictions } = await new MeridianClient({ baseUrl: server.url }).predict("mail", texts);
+    const web = predictions.flatMap((p) => p.probabilities as number[]);
     // The trainer's side: its featurizer (from the manifest it wrote) and its int8 file in onnxruntime-node.
     const features = featurizeBatch(featurizerFor(manifest.preprocessing!), texts);
     const session = await ortNode.InferenceSession.create(readFileSync(join(out, "model-int8.onnx")), { intraOpNumThreads: 1 });

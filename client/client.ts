@@ -67,6 +67,10 @@ export interface Answered {
   route: string | null;
   /** x-meridian-backend: the execution provider that ran the model. */
   backend: string | null;
+  /** x-meridian-cache: hit-isolate, hit-pop, miss or bypass (the response cache). */
+  cache: string | null;
+  /** x-meridian-batch-rows: rows in the run that answered (more than sent when batched); null when not batched. */
+  batchRows: number | null;
   /** Requests sent for this call: the first, retries and hedges. */
   attempts: number;
   /** The answer came from hedgeUrl. */
@@ -258,6 +262,8 @@ export class MeridianClient {
           variant: h.get("x-meridian-variant"),
           route: h.get("x-meridian-route"),
           backend: h.get("x-meridian-backend"),
+          cache: h.get("x-meridian-cache"),
+          batchRows: h.has("x-meridian-batch-rows") ? Number(h.get("x-meridian-batch-rows")) : null,
           attempts: sent,
           hedged,
           url: outcome.answer.url,

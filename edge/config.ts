@@ -12,7 +12,8 @@ export const DEFAULTS = {
   maxBodyBytes: 4 << 20,
   maxArtifactBytes: 32 << 20,
   // bench:ceiling (bench/results/ceiling.json): the largest fp32 model whose swap (two sessions)
-  // and a request in flight fit one 128 MB isolate, 8.4 MiB, rounded down.
+  // and a request in flight fit one 128 MB isolate; 8.4 to 9.0 MiB over three runs, the lowest
+  // rounded down.
   maxModelBytes: 8 << 20,
   sessionCacheBytes: 64 << 20,
   responseCacheBytes: 8 << 20,

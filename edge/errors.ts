@@ -19,6 +19,9 @@ export class InvalidInput extends MeridianError {}
 /** The request (or what it expands to) is larger than this edge takes. */
 export class PayloadTooLarge extends MeridianError {}
 
+/** A pushed model is larger than a PoP can serve (MAX_MODEL_BYTES) or than one upload may be. */
+export class ModelTooLarge extends PayloadTooLarge {}
+
 /** An upload must say its size up front. */
 export class LengthRequired extends MeridianError {}
 

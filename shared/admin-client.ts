@@ -1,6 +1,7 @@
 // Typed client for the edge's admin API. Pure (web-standard fetch only), so the CLI, the local
 // seed and the workerd tests all publish through the same calls.
 import type { Figures, Rollout, RolloutSpec } from "./fleet";
+import type { AdminLimits } from "./limits";
 import type { Manifest } from "./manifest";
 import { signManifest } from "./signing";
 import type { PopStatus } from "./status";
@@ -128,6 +129,16 @@ export class AdminClient {
     try {
       const head = await this.call<{ size: number }>("GET", `/admin/artifacts/${sha256}`);
       return { size: head.size };
+    } catch (err) {
+      if (err instanceof AdminError && err.status === 404) return null;
+      throw err;
+    }
+  }
+
+  /** The edge's size limits, or null from an edge too old to say (it still refuses an oversize upload). */
+  async limits(): Promise<AdminLimits | null> {
+    try {
+      return await this.call<AdminLimits>("GET", "/admin/limits");
     } catch (err) {
       if (err instanceof AdminError && err.status === 404) return null;
       throw err;

@@ -4,7 +4,7 @@ import cliProgress from "cli-progress";
 import { Option, type Command } from "commander";
 import { QuantizationSchema, type Quantization } from "../../shared/manifest";
 import { loadPrivateKey, writeKeyPair } from "./keys";
-import { parseLabels, push, type Labels } from "./push";
+import { parseLabels, parseServing, push } from "./push";
 import { action } from "../failure";
 import { bytes, clientFor, parseModelName, printJson, withConnection, type ConnectionFlags } from "./common";
 
@@ -46,6 +46,7 @@ interface PushFlags extends ConnectionFlags {
   manifest?: string;
   quantization?: Quantization;
   labels?: string;
+  serving?: string;
   key?: string;
 }
 
@@ -59,6 +60,7 @@ export function registerPush(program: Command): void {
       .option("--manifest <manifest.json>", "use this manifest (its sha256 and size must match the file) instead of deriving one")
       .addOption(new Option("--quantization <kind>", "quantization recorded in the manifest (default none)").choices(QuantizationSchema.options))
       .option("--labels <json>", 'class labels: ["a","b"] for the first output or {"output":["a","b"]}; inline JSON or a file')
+      .option("--serving <json>", 'serving settings: {"cache":{"enabled":true},"batching":{"maxBatchSize":64,"maxQueueDelayMs":2},"warmup":[...],"download":true}; inline JSON or a file')
       .option("--key <file>", "private signing key (env MERIDIAN_SIGNING_KEY or MERIDIAN_SIGNING_KEY_FILE)"),
   ).action(
     action("push", async (file: string, flags: PushFlags) => {
@@ -66,7 +68,8 @@ export function registerPush(program: Command): void {
       // Everything local is checked before the first request.
       const client = clientFor(flags);
       const privateKey = await loadPrivateKey({ file: flags.key });
-      const labels = flags.labels === undefined ? undefined : readLabels(flags.labels);
+      const labels = flags.labels === undefined ? undefined : parseLabels(readJsonFlag("labels", flags.labels));
+      const serving = flags.serving === undefined ? undefined : parseServing(readJsonFlag("serving", flags.serving));
       const bar = progressBar(!flags.json && process.stderr.isTTY === true, file);
       let result;
       try {
@@ -76,6 +79,7 @@ export function registerPush(program: Command): void {
           manifestFile: flags.manifest,
           quantization: flags.quantization,
           labels,
+          serving,
           privateKey,
           client,
           onUploadStart: (size) => bar?.start(size, 0),
@@ -97,11 +101,12 @@ export function registerPush(program: Command): void {
   );
 }
 
-function readLabels(value: string): Labels {
+/** A JSON flag's text: inline JSON, or the contents of the file it names. */
+function readJsonFlag(flag: string, value: string): string {
   const trimmed = value.trim();
   const isInline = trimmed.startsWith("[") || trimmed.startsWith("{");
-  if (!isInline && !existsSync(value)) throw new Error(`--labels is neither JSON nor an existing file: ${value}`);
-  return parseLabels(isInline ? trimmed : readFileSync(value, "utf8"));
+  if (!isInline && !existsSync(value)) throw new Error(`--${flag} is neither JSON nor an existing file: ${value}`);
+  return isInline ? trimmed : readFileSync(value, "utf8");
 }
 
 /** On stderr so --json stdout stays clean; only for a terminal (no escape codes in logs). */

@@ -1,11 +1,13 @@
-// The push flow: manifest → streamed artifact upload → next version number, signed → registered.
-// The artifact goes first because the edge validates a version against the stored bytes.
+// The push flow: manifest → the edge's size limits (GET /admin/limits) → streamed artifact upload →
+// next version number, signed → registered. The artifact goes first because the edge validates a
+// version against the stored bytes.
 // Deriving a manifest reads the file into memory once (the ONNX graph must be parsed); the
 // upload itself always streams from disk.
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
-import { ManifestSchema, type Manifest, type Quantization } from "../../shared/manifest";
+import { modelSizeRefusal } from "../../shared/limits";
+import { ManifestSchema, ServingSchema, type Manifest, type Quantization, type Serving } from "../../shared/manifest";
 import { manifestFor } from "../../shared/onnx/manifest";
 import { uploadFile, type AdminClient } from "./client";
 
@@ -23,6 +25,8 @@ export interface PushOptions {
   quantization?: Quantization;
   /** A bare list labels the first output. */
   labels?: Labels;
+  /** Serving settings for the manifest (replacing a --manifest file's). */
+  serving?: Serving;
   privateKey: string;
   client: AdminClient;
   /** Called once with the byte total, then with each chunk's size. */
@@ -42,13 +46,22 @@ export interface PushResult {
 }
 
 export async function push(opts: PushOptions): Promise<PushResult> {
-  const manifest = withLabels(opts.manifestFile ? await manifestFromFile(opts) : await buildManifest(opts), opts.labels);
+  const derived = withLabels(opts.manifestFile ? await manifestFromFile(opts) : await buildManifest(opts), opts.labels);
+  const manifest = opts.serving ? { ...derived, serving: opts.serving } : derived;
+  await checkSize(opts.client, manifest.size);
   opts.onUploadStart?.(manifest.size);
   const artifact = await uploadFile(opts.client, opts.file, manifest.sha256, manifest.size, opts.onProgress);
   // register() takes the next version number, signs with it, and re-signs on a 409.
   const { version: _, ...unversioned } = manifest;
   const { version } = await opts.client.register(unversioned, opts.privateKey);
   return { name: manifest.name, version, state: "validated", sha256: manifest.sha256, size: manifest.size, artifactCreated: artifact.created };
+}
+
+/** A model the edge would refuse for its size is refused before any of it is uploaded. */
+async function checkSize(client: AdminClient, size: number): Promise<void> {
+  const limits = await client.limits();
+  const refusal = limits && modelSizeRefusal(size, limits);
+  if (refusal) throw new PushError(refusal);
 }
 
 /** The manifest derived from the ONNX graph itself (inputs, outputs, sha256, size). */
@@ -122,6 +135,20 @@ export function parseLabels(text: string): Labels {
   if (isList(value)) return value;
   if (value && typeof value === "object" && Object.values(value).every(isList)) return value as Record<string, string[]>;
   throw new PushError('--labels must be ["a","b",...] or {"output": ["a","b",...]}');
+}
+
+/** `--serving` JSON: the manifest's serving section, checked as the edge checks it (the rest, such as a batch dimension, at registration). */
+export function parseServing(text: string): Serving {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new PushError(`--serving is not JSON: ${text.slice(0, 60)}`);
+  }
+  const parsed = ServingSchema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  throw new PushError(`--serving: ${issue.path.join(".") || "value"}: ${issue.message}`);
 }
 
 function firstLine(err: unknown): string {

@@ -4,10 +4,11 @@ import { Hono, type Context } from "hono";
 import { asc, eq } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { z } from "zod";
+import { modelSizeRefusal, type AdminLimits } from "../../shared/limits";
 import { ManifestSchema, MODEL_NAME } from "../../shared/manifest";
 import { describeZodError } from "../../shared/oip";
 import type { Env } from "../env";
-import { ArtifactNotFound, InvalidInput, LengthRequired, ModelNotFound, PayloadTooLarge } from "../errors";
+import { ArtifactNotFound, InvalidInput, LengthRequired, ModelNotFound, ModelTooLarge } from "../errors";
 import { bearerAuth } from "../http/auth";
 import { drain, readJson } from "../http/body";
 import type { AppEnv } from "../http/context";
@@ -58,8 +59,9 @@ adminRoutes.put("/admin/artifacts/:sha256", async (c) => {
   if (!/^[0-9a-f]{64}$/.test(sha256)) throw new InvalidInput("artifact key must be the sha256 of its bytes (64 lowercase hex)");
   const length = Number(c.req.header("content-length"));
   if (!Number.isSafeInteger(length) || length <= 0) throw new LengthRequired("content-length is required for artifact uploads");
-  const limit = c.var.isolate.config.maxArtifactBytes;
-  if (length > limit) throw new PayloadTooLarge(`artifact is ${length} bytes, over the ${limit}-byte limit (MAX_ARTIFACT_BYTES)`);
+  // Refused before a byte is stored: a model no PoP can hold must not get as far as R2.
+  const refusal = modelSizeRefusal(length, c.var.isolate.config);
+  if (refusal) throw new ModelTooLarge(refusal);
   const existing = await c.env.ARTIFACTS.head(artifactKey(sha256));
   if (existing) {
     // Read the body to its end before answering: an HTTP/1.1 client still sending it would
@@ -81,6 +83,12 @@ adminRoutes.put("/admin/artifacts/:sha256", async (c) => {
   return c.json({ sha256, size: length, created: true }, 201);
 });
 
+// What a push must fit: the CLI checks a model against these before it uploads anything.
+adminRoutes.get("/admin/limits", (c) => {
+  const { maxModelBytes, maxArtifactBytes, maxBodyBytes } = c.var.isolate.config;
+  return c.json({ maxModelBytes, maxArtifactBytes, maxBodyBytes } satisfies AdminLimits);
+});
+
 // Whether the edge holds these bytes: a push asks first and skips uploading what is stored.
 adminRoutes.get("/admin/artifacts/:sha256", async (c) => {
   const sha256 = c.req.param("sha256");
@@ -94,7 +102,7 @@ adminRoutes.post("/admin/models/:name/versions", async (c) => {
   const name = modelName(c);
   const { manifest, signature } = await body(c, PushSchema);
   if (manifest.name !== name) throw new InvalidInput(`manifest names model "${manifest.name}", the URL "${name}"`);
-  await validateVersion(c.env.ARTIFACTS, manifest, signature, c.var.isolate.config.signingKeys);
+  await validateVersion(c.env.ARTIFACTS, manifest, signature, c.var.isolate.config);
   const outcome = await registryOf(c.env, name).register({ manifest, signature, actor: actorOf(c) });
   return outcome.ok ? c.json({ name, version: outcome.value.version, state: "validated" }, 201) : answer(c, outcome);
 });

@@ -75,7 +75,6 @@ export async function serve(
   }
 }
 
-/** Runs the shadow version on a served request and counts its latency, outcome and agreement. */
 /**
  * Reads the body once (kept on the context, where failover finds it) and splits a binary tensor
  * body into its JSON header and data; the limit applies to the whole body.
@@ -88,6 +87,7 @@ async function readBody(c: Context<AppEnv>, limit: number): Promise<Body> {
   return { json: parseJson(header), binary };
 }
 
+/** Runs the shadow version on a served request and counts its latency, outcome and agreement. */
 async function runShadow(isolate: Isolate, manifest: Manifest, request: InferenceRequest, served: InferenceResult): Promise<void> {
   const { metrics } = isolate.recorder;
   const labels = { model: manifest.name, version: String(manifest.version) };

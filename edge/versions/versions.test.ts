@@ -226,7 +226,7 @@ describe("refused pushes change nothing", () => {
 
   it("an oversize upload", async () => {
     const big = new Uint8Array((2 << 20) + 1);
-    await expectAdminError(client().uploadArtifact(await sha256Hex(big), big, big.byteLength), 413, /over the 2097152-byte limit/);
+    await expectAdminError(client().uploadArtifact(await sha256Hex(big), big, big.byteLength), 413, /^model is 2,097,153 bytes; a PoP serves models up to 1,572,864 bytes/);
     await unchanged("iris", 1);
   });
 
