@@ -20,7 +20,8 @@ export interface Caller {
   key: string | undefined;
   /** The PoP the request reached and its request.cf, where a new key's home is claimed. */
   colo: string;
-  cf: CfLocation | undefined;
+  /** Read only for a key this isolate has not seen: workerd parses request.cf anew on every access. */
+  cf: () => CfLocation | undefined;
 }
 
 export type Bindings = Pick<Env, "SHARDS" | "HOMES">;
@@ -70,7 +71,7 @@ async function home(env: Bindings, mesh: Mesh, caller: Caller, key: string): Pro
   if (known) return known;
   const { config } = mesh;
   // A catalogue PoP (by colo, else by country) brings its region; bare coordinates do not.
-  const claim = config.shardLayout.homeFor(locate(caller.colo, caller.cf), (r) => !config.downRegions.has(r));
+  const claim = config.shardLayout.homeFor(locate(caller.colo, caller.cf()), (r) => !config.downRegions.has(r));
   if (!claim) throw new CallerStateUnavailable("caller state is unavailable: no region is up to hold it", 5);
   // Home records of new keys are created near this PoP: one breaker for those lookups here.
   const breaker = mesh.shardBreakers.get(`home@${claim}`);

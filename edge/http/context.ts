@@ -8,6 +8,7 @@ import { HOP_HEADER } from "../geo/forward";
 import { isolateOf, type Isolate } from "../isolate";
 import type { RequestContext } from "../versions/manager";
 
+/** Variables are read with c.get(name): Hono's c.var builds a new object of all of them on every access. */
 export type AppEnv = {
   Bindings: Env;
   Variables: {
@@ -37,9 +38,9 @@ export function requestContext(c: Context<AppEnv>): RequestContext {
     waitUntil = (p) => void p; // no execution context (e.g. app.request in a unit test)
   }
   return {
-    colo: c.var.pop,
+    colo: c.get("pop"),
     callerKey: c.req.header("x-user-id") ?? c.req.header("cf-connecting-ip") ?? "anonymous",
-    mayFallBack: c.var.isolate.config.peers.length === 0 || c.req.header(HOP_HEADER) !== undefined,
+    mayFallBack: c.get("isolate").config.peers.length === 0 || c.req.header(HOP_HEADER) !== undefined,
     waitUntil,
   };
 }

@@ -10,31 +10,25 @@ import { readBytes } from "./body";
 import { requestContext, type AppEnv } from "./context";
 
 export const failover = createMiddleware<AppEnv>(async (c, next) => {
-  const { mesh, config } = c.var.isolate;
-  const self = c.var.pop;
+  const { mesh, config } = c.get("isolate");
+  const self = c.get("pop");
   // Peers due for a health check are probed in the background, off this request's path.
   const probes = mesh.health.check(config.peers, (p) => mesh.peerBreakers.get(p), self);
   if (probes) requestContext(c).waitUntil(probes);
-  // A forwarded request is answered here or not at all: it is never forwarded again.
-  if (config.peers.length === 0 || c.req.header(HOP_HEADER) !== undefined) {
-    await next();
-    c.header("x-meridian-route", "local");
-    return;
-  }
+  // Set before the answer exists, where a header is cheap (after it, Hono copies the response
+  // for every header set); a failover below replaces it.
+  c.header("x-meridian-route", "local");
   await next();
-  if (c.res.status !== 503) {
-    c.header("x-meridian-route", "local");
-    return;
-  }
+  // A forwarded request is answered here or not at all: it is never forwarded again.
+  if (c.res.status !== 503 || config.peers.length === 0 || c.req.header(HOP_HEADER) !== undefined) return;
 
   const reason = c.error instanceof CallerStateUnavailable ? "shard-unavailable" : c.error instanceof ModelUnavailable ? "model-unavailable" : "unavailable";
   const localError = c.error?.message ?? "unavailable";
   // The route read the body (and kept it) or failed before touching it: no copy is made up front.
   let body: Uint8Array | null;
   try {
-    body = c.var.body ?? (await readBytes(c.req.raw, config.maxBodyBytes));
+    body = c.get("body") ?? (await readBytes(c.req.raw, config.maxBodyBytes));
   } catch {
-    c.header("x-meridian-route", "local");
     return; // the body was refused (too large): the local 503 stands
   }
   const url = new URL(c.req.url);
@@ -46,16 +40,14 @@ export const failover = createMiddleware<AppEnv>(async (c, next) => {
     locate(self, c.req.raw.cf as CfLocation | undefined),
     self,
   );
-  c.res = undefined; // drop the local 503, or its headers would be merged into the new response
   if (result.ok) {
+    c.res = undefined; // drop the local 503, or its headers would be merged into the peer's answer
     c.res = result.response;
     c.header("x-meridian-route", result.route);
   } else {
+    // Keeps the local answer's headers (CORS, PoP, version, x-meridian-route: local).
     const tried = result.tried.length ? `tried ${result.tried.join(", ")}` : "no healthy peer";
-    c.res = c.json({ error: `${localError}; no other PoP could answer (${tried})` }, 503, {
-      "retry-after": String(result.retryAfterSeconds),
-    });
-    c.header("x-meridian-route", "local");
+    c.res = c.json({ error: `${localError}; no other PoP could answer (${tried})` }, 503, { "retry-after": String(result.retryAfterSeconds) });
   }
   c.header("x-meridian-via", self);
   c.header("x-meridian-reason", reason);

@@ -9,7 +9,7 @@ import { requestContext, type AppEnv } from "./context";
 export const countPredictions = createMiddleware<AppEnv>(async (c, next) => {
   const t0 = performance.now();
   await next();
-  const { recorder } = c.var.isolate;
+  const { recorder } = c.get("isolate");
   const res = c.res;
   const route = res.headers.get("x-meridian-route") ?? "local";
   // A forwarded answer is labelled with what the peer says it served; a request that never got
@@ -18,10 +18,10 @@ export const countPredictions = createMiddleware<AppEnv>(async (c, next) => {
   const failed = c.error instanceof ModelUnavailable ? c.error.version : undefined;
   const served = peer
     ? { model: c.req.param("name") ?? UNKNOWN_MODEL, version: peer, variant: res.headers.get("x-meridian-variant") ?? "" }
-    : (c.var.served ?? (failed && { model: failed.model, version: String(failed.version), variant: "" }));
+    : (c.get("served") ?? (failed && { model: failed.model, version: String(failed.version), variant: "" }));
   const labels = { model: served?.model ?? UNKNOWN_MODEL, version: served?.version ?? "", variant: served?.variant ?? "", route };
   recorder.metrics.inc(REQUESTS, { ...labels, outcome: outcomeOf(res.status) });
   recorder.metrics.observe(DURATION, labels, (performance.now() - t0) / 1000);
-  const report = recorder.report(c.env, c.var.pop);
+  const report = recorder.report(c.env, c.get("pop"));
   if (report) requestContext(c).waitUntil(report);
 });

@@ -3,7 +3,8 @@ import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "./context";
 
 export const popHeader = createMiddleware<AppEnv>(async (c, next) => {
+  // Before the answer, where a header costs nothing; a response forwarded from a peer replaces
+  // the whole response, so it keeps the PoP that served it.
+  c.header("x-meridian-pop", c.get("pop"));
   await next();
-  // A response forwarded from a peer already names the PoP that served it.
-  if (!c.res.headers.has("x-meridian-pop")) c.header("x-meridian-pop", c.var.pop);
 });

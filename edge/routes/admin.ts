@@ -30,7 +30,7 @@ const ShadowSchema = CanarySchema;
 const WINDOW = /^(\d{1,5})(s|m|h)$/;
 
 export const adminRoutes = new Hono<AppEnv>();
-adminRoutes.use("/admin/*", bearerAuth({ tokens: (c) => [c.var.isolate.config.adminToken], realm: "admin", setting: "ADMIN_TOKEN" }));
+adminRoutes.use("/admin/*", bearerAuth({ tokens: (c) => [c.get("isolate").config.adminToken], realm: "admin", setting: "ADMIN_TOKEN" }));
 
 const registryOf = (env: Env, name: string) => env.REGISTRY.get(env.REGISTRY.idFromName(name));
 const actorOf = (c: Context<AppEnv>) => c.req.header("x-meridian-actor")?.slice(0, 120) || "admin";
@@ -42,7 +42,7 @@ function modelName(c: Context<AppEnv>): string {
 }
 
 async function body<T>(c: Context<AppEnv>, schema: z.ZodType<T>): Promise<T> {
-  const parsed = schema.safeParse(await readJson(c.req.raw, c.var.isolate.config.maxBodyBytes));
+  const parsed = schema.safeParse(await readJson(c.req.raw, c.get("isolate").config.maxBodyBytes));
   if (!parsed.success) throw new InvalidInput(`invalid request: ${describeZodError(parsed.error)}`);
   return parsed.data;
 }
@@ -60,7 +60,7 @@ adminRoutes.put("/admin/artifacts/:sha256", async (c) => {
   const length = Number(c.req.header("content-length"));
   if (!Number.isSafeInteger(length) || length <= 0) throw new LengthRequired("content-length is required for artifact uploads");
   // Refused before a byte is stored: a model no PoP can hold must not get as far as R2.
-  const refusal = modelSizeRefusal(length, c.var.isolate.config);
+  const refusal = modelSizeRefusal(length, c.get("isolate").config);
   if (refusal) throw new ModelTooLarge(refusal);
   const existing = await c.env.ARTIFACTS.head(artifactKey(sha256));
   if (existing) {
@@ -85,7 +85,7 @@ adminRoutes.put("/admin/artifacts/:sha256", async (c) => {
 
 // What a push must fit: the CLI checks a model against these before it uploads anything.
 adminRoutes.get("/admin/limits", (c) => {
-  const { maxModelBytes, maxArtifactBytes, maxBodyBytes } = c.var.isolate.config;
+  const { maxModelBytes, maxArtifactBytes, maxBodyBytes } = c.get("isolate").config;
   return c.json({ maxModelBytes, maxArtifactBytes, maxBodyBytes } satisfies AdminLimits);
 });
 
@@ -102,7 +102,7 @@ adminRoutes.post("/admin/models/:name/versions", async (c) => {
   const name = modelName(c);
   const { manifest, signature } = await body(c, PushSchema);
   if (manifest.name !== name) throw new InvalidInput(`manifest names model "${manifest.name}", the URL "${name}"`);
-  await validateVersion(c.env.ARTIFACTS, manifest, signature, c.var.isolate.config);
+  await validateVersion(c.env.ARTIFACTS, manifest, signature, c.get("isolate").config);
   const outcome = await registryOf(c.env, name).register({ manifest, signature, actor: actorOf(c) });
   return outcome.ok ? c.json({ name, version: outcome.value.version, state: "validated" }, 201) : answer(c, outcome);
 });

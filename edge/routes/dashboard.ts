@@ -20,7 +20,7 @@ const COOKIE = "meridian_dashboard";
 const HISTORY_MS = 10 * 60_000;
 const STEP_MS = 10_000;
 
-const tokens = (c: Context<AppEnv>) => [c.var.isolate.config.metricsToken, c.var.isolate.config.adminToken].filter((t): t is string => Boolean(t));
+const tokens = (c: Context<AppEnv>) => [c.get("isolate").config.metricsToken, c.get("isolate").config.adminToken].filter((t): t is string => Boolean(t));
 const guard = bearerAuth({ tokens, realm: "dashboard", setting: "METRICS_TOKEN or ADMIN_TOKEN", cookie: COOKIE });
 
 export const dashboardRoutes = new Hono<AppEnv>();

@@ -23,7 +23,7 @@ export const health = new Hono<AppEnv>()
       registry = err instanceof Error ? err.message : String(err);
     }
     const ready = runtime.status === "ready" && registry === "ok";
-    const { mesh, models, sessions, config } = c.var.isolate;
+    const { mesh, models, sessions, config } = c.get("isolate");
     const peers = config.peers.length ? { peers: { breakers: mesh.peerBreakers.states(), probes: mesh.health.snapshot() } } : {};
     const body = { ready, runtime, registry, models: models.status(), sessions: sessions.stats(), faults, ...peers };
     if (ready) return c.json(body);

@@ -11,10 +11,10 @@ import { models } from "../versions/schema";
 
 export const metricsRoutes = new Hono<AppEnv>().get(
   "/metrics",
-  bearerAuth({ tokens: (c) => [c.var.isolate.config.metricsToken, c.var.isolate.config.adminToken], realm: "metrics", setting: "METRICS_TOKEN or ADMIN_TOKEN" }),
+  bearerAuth({ tokens: (c) => [c.get("isolate").config.metricsToken, c.get("isolate").config.adminToken], realm: "metrics", setting: "METRICS_TOKEN or ADMIN_TOKEN" }),
   async (c) => {
     // This isolate's own counts go in first, so a scrape is never behind the isolate answering it.
-    await c.var.isolate.recorder.report(c.env, c.var.pop, true);
+    await c.get("isolate").recorder.report(c.env, c.get("pop"), true);
     const names = (await drizzle(c.env.DB).select({ name: models.name }).from(models).orderBy(asc(models.name))).map((m) => m.name);
     const [perModel, states] = await Promise.all([
       Promise.all([...names, UNKNOWN_MODEL, FLEET].map((n) => c.env.METRICS.get(c.env.METRICS.idFromName(n)).series())),

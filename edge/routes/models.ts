@@ -11,7 +11,7 @@ export const modelRoutes = new Hono<AppEnv>()
 
 async function metadata(c: Context<AppEnv>, version?: string): Promise<Response> {
   const { manifest } = await resolve(c, version);
-  const versions = await c.var.isolate.models.versions(manifest.name);
+  const versions = await c.get("isolate").models.versions(manifest.name);
   return c.json({
     name: manifest.name,
     versions: versions.map(String),
@@ -32,11 +32,11 @@ async function metadata(c: Context<AppEnv>, version?: string): Promise<Response>
 /** Ready means loaded and warmed up in this isolate; asking loads it (a 503 says why it cannot be). */
 async function ready(c: Context<AppEnv>, version?: string): Promise<Response> {
   const { manifest } = await resolve(c, version);
-  const lease = await c.var.isolate.models.acquire(manifest);
+  const lease = await c.get("isolate").models.acquire(manifest);
   lease.release();
   return c.json({ name: manifest.name, version: String(manifest.version), ready: true, warmup: lease.loaded.warmup });
 }
 
 function resolve(c: Context<AppEnv>, version?: string): Promise<{ manifest: Manifest }> {
-  return c.var.isolate.models.route(c.req.param("name") ?? "", version, requestContext(c));
+  return c.get("isolate").models.route(c.req.param("name") ?? "", version, requestContext(c));
 }

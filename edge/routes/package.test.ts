@@ -103,12 +103,14 @@ describe("CORS", () => {
   });
 
   it("lets a page read the answer and the x-meridian-* headers, errors included", async () => {
-    const res = await post("/v2/models/iris/infer", irisRequest(IRIS_ROWS), { headers: { origin: ORIGIN, "content-type": "application/json" } });
+    // A caller key, so the answer carries the caller-state and rate-limit headers too.
+    const res = await post("/v2/models/iris/infer", irisRequest(IRIS_ROWS), { headers: { origin: ORIGIN, "content-type": "application/json", "x-user-id": "page-1" } });
     expect(res.status).toBe(200);
     expect(res.headers.get("access-control-allow-origin")).toBe("*");
-    const exposed = res.headers.get("access-control-expose-headers")!.split(", ");
-    expect(exposed).toEqual(expect.arrayContaining(["x-meridian-pop", "x-meridian-backend", "x-meridian-model-version", "x-meridian-variant", "x-meridian-route"]));
-    for (const name of exposed) expect(res.headers.has(name), name).toBe(true);
+    const exposed = res.headers.get("access-control-expose-headers")!.split(/, ?/);
+    const carried = [...res.headers.keys()].filter((h) => /^(x-meridian-|ratelimit-)/.test(h));
+    expect(carried).toEqual(expect.arrayContaining(["x-meridian-pop", "x-meridian-backend", "x-meridian-model-version", "x-meridian-variant", "x-meridian-route", "x-meridian-shard", "ratelimit-limit"]));
+    expect(exposed, "every x-meridian-* and ratelimit-* header an answer carries is exposed").toEqual(expect.arrayContaining(carried));
 
     const bad = await post("/v2/models/iris/infer", { inputs: [] }, { headers: { origin: ORIGIN, "content-type": "application/json" } });
     expect(bad.status).toBe(400);

@@ -44,7 +44,7 @@ export const packageRoutes = new Hono<AppEnv>()
  * by caller and place), with its signature, when its manifest opts in.
  */
 async function packageOf(c: Context<AppEnv>, version?: string): Promise<Response> {
-  const { models } = c.var.isolate;
+  const { models } = c.get("isolate");
   const { manifest, variant } = await models.route(c.req.param("name") ?? "", version, requestContext(c));
   const signed = await models.pinned(manifest.name, String(manifest.version));
   if (!servingOf(signed.manifest).download) {

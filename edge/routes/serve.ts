@@ -33,7 +33,7 @@ export async function serve(
   version: string | undefined,
   decode: (body: Body, manifest: Manifest) => InferenceRequest,
 ): Promise<Prediction> {
-  const { models, config, mesh } = c.var.isolate;
+  const { models, config, mesh } = c.get("isolate");
   const ctx = requestContext(c);
   const { manifest, variant, shadow } = await models.route(c.req.param("name") ?? "", version, ctx);
   c.set("served", { model: manifest.name, version: String(manifest.version), variant });
@@ -43,18 +43,18 @@ export async function serve(
   // After route(): a model this PoP cannot load fails (and is forwarded) before the caller is counted.
   const counted = await admit(c.env, mesh, {
     key: c.req.header(CALLER_HEADER),
-    colo: c.var.pop,
-    cf: c.req.raw.cf as CfLocation | undefined,
+    colo: c.get("pop"),
+    cf: () => c.req.raw.cf as CfLocation | undefined,
   });
   for (const [k, v] of Object.entries(counted)) c.header(k, v);
   const request = decode(await readBody(c, config.maxBodyBytes), manifest);
-  const { metrics } = c.var.isolate.recorder;
+  const { metrics } = c.get("isolate").recorder;
   const t0 = performance.now();
   const lease = await models.acquire(manifest);
   metrics.observe(LOAD_WAIT, { model: manifest.name, version: String(manifest.version) }, (performance.now() - t0) / 1000);
   try {
     const timings = { featurizeMs: 0, runMs: 0 };
-    const { result, cache, runRows } = await infer(lease.loaded, manifest, request, { timings, cache: { store: c.var.isolate.responses, waitUntil: (p) => ctx.waitUntil(p) } });
+    const { result, cache, runRows } = await infer(lease.loaded, manifest, request, { timings, cache: { store: c.get("isolate").responses, waitUntil: (p) => ctx.waitUntil(p) } });
     const labels = { model: manifest.name, version: String(manifest.version), variant };
     metrics.observe(FEATURIZE, labels, timings.featurizeMs / 1000);
     metrics.inc(RESPONSE_CACHE, { ...labels, result: cache });
@@ -68,7 +68,7 @@ export async function serve(
       }
     }
     // After the answer: the shadow runs on the same request, and only its comparison is kept.
-    if (shadow) ctx.waitUntil(runShadow(c.var.isolate, shadow, request, result));
+    if (shadow) ctx.waitUntil(runShadow(c.get("isolate"), shadow, request, result));
     return { manifest, request, result };
   } finally {
     lease.release();
