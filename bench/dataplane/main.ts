@@ -673,7 +673,7 @@ async function main(tmp: string, abort: AbortController): Promise<void> {
     if (cs) {
       const mib = (n: number | null) => (n === null ? "-" : `${fmt(n / 2 ** 20)} MiB`);
       console.log(
-        `   largest model a PoP serves (a swap's peak + headroom ≤ ${fmt(cs.limitBytes / 1e6)} MB): fp32 ${mib(cs.ceilingBytes.fp32)}, int8 ${mib(cs.ceilingBytes.int8)} (fitted); measured brackets fp32 ${mib(cs.bracket.fp32.largestFitting)} fits / ${mib(cs.bracket.fp32.smallestOver)} does not, int8 ${mib(cs.bracket.int8.largestFitting)} / ${mib(cs.bracket.int8.smallestOver)}; MAX_MODEL_BYTES ${mib(cs.maxModelBytes)}; bundle ${mib(cs.bundleRawBytes)} of ${mib(cs.bundleLimitBytes)}`,
+        `   largest model a PoP serves (a swap's peak + headroom ≤ ${fmt(cs.limitBytes / 1e6)} MB): fp32 ${mib(cs.ceilingBytes.fp32)}, int8 ${mib(cs.ceilingBytes.int8)} (fitted); measured brackets fp32 ${mib(cs.bracket.fp32.largestFitting)} fits / ${mib(cs.bracket.fp32.smallestOver)} does not, int8 ${mib(cs.bracket.int8.largestFitting)} / ${mib(cs.bracket.int8.smallestOver)}; this run alone would set MAX_MODEL_BYTES to ${mib(cs.maxModelBytes)} (edge/config.ts keeps the lowest of several runs); bundle ${mib(cs.bundleRawBytes)} of ${mib(cs.bundleLimitBytes)}`,
       );
     }
 
