@@ -1,6 +1,6 @@
 // Tensors on the client's side: what a caller hands in (typed arrays, or plain arrays converted
 // by datatype) and the typed outputs read back from a JSON or binary answer. Pure.
-import { decodeBinaryTensor, ELEMENT_BYTES, sliceBinary, splitBody, type BinaryResponseHeader, type TensorInput } from "../shared/binary";
+import { decodeBinaryTensor, ELEMENT_BYTES, sliceBinary, splitBody, TYPED_ARRAYS, type BinaryResponseHeader, type TensorInput } from "../shared/binary";
 import { elementCount, type Datatype } from "../shared/datatypes";
 import type { InferenceResult, OutputTensor } from "../shared/oip";
 import { TensorError, decodeTensor, encodeValues, flatten, toHalf, type TensorValues } from "../shared/tensors";
@@ -28,20 +28,7 @@ export interface InputTensor {
 type Fixed = Exclude<Datatype, "BYTES">;
 
 /** The typed array each datatype travels as (FP16: raw bits). */
-const NATIVE: Record<Fixed, abstract new (...args: never[]) => ArrayBufferView> = {
-  BOOL: Uint8Array,
-  UINT8: Uint8Array,
-  INT8: Int8Array,
-  UINT16: Uint16Array,
-  INT16: Int16Array,
-  FP16: Uint16Array,
-  UINT32: Uint32Array,
-  INT32: Int32Array,
-  FP32: Float32Array,
-  UINT64: BigUint64Array,
-  INT64: BigInt64Array,
-  FP64: Float64Array,
-};
+const NATIVE: Record<Fixed, abstract new (...args: never[]) => ArrayBufferView> = TYPED_ARRAYS;
 
 /** An input as the binary codec takes it: native typed values whose count matches the shape. */
 export function toTensorInput(input: InputTensor): TensorInput {

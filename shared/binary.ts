@@ -29,7 +29,8 @@ export const ELEMENT_BYTES: Record<Exclude<Datatype, "BYTES">, number> = {
 type Fixed = Exclude<Datatype, "BYTES">;
 type TypedArrayOf = { new (buffer: ArrayBufferLike, byteOffset: number, length: number): Exclude<TensorValues, string[]>; BYTES_PER_ELEMENT: number };
 
-const VIEW: Record<Fixed, TypedArrayOf> = {
+/** The typed array each fixed-size datatype travels as, little-endian (FP16: raw half-float bits). */
+export const TYPED_ARRAYS: Record<Fixed, TypedArrayOf> = {
   BOOL: Uint8Array,
   UINT8: Uint8Array,
   INT8: Int8Array,
@@ -119,7 +120,7 @@ export function decodeBinaryTensor(what: string, datatype: Datatype, shape: read
       `${what}: binary_data_size is ${bytes.byteLength} bytes, shape [${shape.join(", ")}] of ${datatype} needs ${count * width} (${count} × ${width})`,
     );
   }
-  const View = VIEW[datatype];
+  const View = TYPED_ARRAYS[datatype];
   const aligned = bytes.byteOffset % View.BYTES_PER_ELEMENT === 0 ? bytes : bytes.slice();
   const values = new View(aligned.buffer, aligned.byteOffset, count);
   if (check) checkValues(what, datatype, values);
@@ -320,7 +321,7 @@ function fromJson(name: string, datatype: Datatype, data: ReadonlyArray<number |
   if (datatype === "BOOL") return Uint8Array.from(data, (v, i) => (typeof v === "boolean" ? Number(v) : bad(i, "a boolean")));
   const float = datatype === "FP16" || datatype === "FP32" || datatype === "FP64";
   const wide = datatype === "INT64" || datatype === "UINT64";
-  const View = VIEW[datatype];
+  const View = TYPED_ARRAYS[datatype];
   const out = new View(new ArrayBuffer(data.length * View.BYTES_PER_ELEMENT), 0, data.length);
   for (let i = 0; i < data.length; i++) {
     const v = data[i];

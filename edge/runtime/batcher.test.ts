@@ -3,11 +3,12 @@
 import { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { Serving } from "../../shared/manifest";
-import { encodeModel, floatTensor, graph, node, valueInfo } from "../../shared/onnx/build";
+import { encodeModel, graph, node, valueInfo } from "../../shared/onnx/build";
 import { manifestFor } from "../../shared/onnx/manifest";
 import { normalRows } from "../../shared/random";
 import { inferBinary, outputBytes, post } from "../../test/edge/client";
 import { admin, fixture, seed } from "../../test/edge/seed";
+import { lookupModel } from "../../test/edge/models";
 
 beforeAll(() => seed([]));
 
@@ -52,16 +53,7 @@ describe("dynamic batching", () => {
   });
 
   it("gives each request its own error: one bad request does not fail the others it was merged with", async () => {
-    // Gather from a 3-element table by caller-given indices: an index past the table fails the run.
-    const bytes = encodeModel(
-      graph({
-        name: "lookup",
-        nodes: [node("Gather", ["table", "idx"], ["value"])],
-        inputs: [valueInfo("idx", "INT64", ["batch"])],
-        outputs: [valueInfo("value", "FP32", ["batch"])],
-        initializers: [floatTensor("table", [3], [10, 20, 30])],
-      }),
-    );
+    const bytes = lookupModel();
     const m = await manifestFor(bytes, { name: "lookup", version: 1, quantization: "none" });
     await admin().publish({ ...m, serving: { batching: { maxBatchSize: 16, maxQueueDelayMs: 25 } } }, bytes, env.TEST_SIGNING_KEY, { promote: true });
     const send = (idx: number[]) => post("/v2/models/lookup/infer", { inputs: [{ name: "idx", datatype: "INT64", shape: [idx.length], data: idx }] });

@@ -4,24 +4,13 @@
 import { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { Manifest } from "../../shared/manifest";
-import { encodeModel, floatTensor, graph, int64Tensor, node, valueInfo } from "../../shared/onnx/build";
+import { encodeModel, graph, int64Tensor, node, valueInfo } from "../../shared/onnx/build";
 import { manifestFor } from "../../shared/onnx/manifest";
 import { get } from "../../test/edge/client";
 import { admin, expectAdminError, seed } from "../../test/edge/seed";
+import { lookupModel } from "../../test/edge/models";
 
 beforeAll(() => seed([]));
-
-/** value = table[idx]: an index past the 3-element table fails the run. */
-const lookup = () =>
-  encodeModel(
-    graph({
-      name: "lookup",
-      nodes: [node("Gather", ["table", "idx"], ["value"])],
-      inputs: [valueInfo("idx", "INT64", ["batch"])],
-      outputs: [valueInfo("value", "FP32", ["batch"])],
-      initializers: [floatTensor("table", [3], [10, 20, 30])],
-    }),
-  );
 
 async function publish(name: string, bytes: Uint8Array, extra: Partial<Manifest> = {}, promote = true): Promise<Manifest> {
   const m = await manifestFor(bytes, { name, version: 1, quantization: "none" });
@@ -32,19 +21,19 @@ const warmup = (idx: number[]) => ({ inputs: [{ name: "idx", datatype: "INT64" a
 
 describe("warm-up and readiness", () => {
   it("is ready only once its warm-up requests ran, and says how many", async () => {
-    await publish("warm-manifest", lookup(), { serving: { warmup: [warmup([0, 1]), warmup([2])] } });
+    await publish("warm-manifest", lookupModel(), { serving: { warmup: [warmup([0, 1]), warmup([2])] } });
     const res = await get("/v2/models/warm-manifest/ready");
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ ready: true, warmup: { requests: 2 } });
-    await publish("warm-generated", lookup());
+    await publish("warm-generated", lookupModel());
     expect(await (await get("/v2/models/warm-generated/ready")).json()).toMatchObject({ ready: true, warmup: { requests: 1 } });
   });
 
   it("refuses a version whose manifest warm-up fails, naming the request and the reason; the serving version stays", async () => {
-    const v1 = await publish("warm-fails", lookup());
-    await expectAdminError(publish("warm-fails", lookup(), { serving: { warmup: [warmup([1]), warmup([9])] } }), 400, /warm-up request 2 of the manifest failed: .*out of .*bounds/i);
-    await expectAdminError(publish("warm-fails", lookup(), { serving: { warmup: [{ inputs: [{ name: "index", datatype: "INT64", shape: [1], data: [0] }] }] } }), 400, /warm-up request 1 of the manifest failed: it has no input "idx"/);
-    await expectAdminError(publish("warm-fails", lookup(), { serving: { warmup: [warmup([1.5])] } }), 400, /warm-up request 1 of the manifest failed: .*element 0 is 1.5/);
+    const v1 = await publish("warm-fails", lookupModel());
+    await expectAdminError(publish("warm-fails", lookupModel(), { serving: { warmup: [warmup([1]), warmup([9])] } }), 400, /warm-up request 2 of the manifest failed: .*out of .*bounds/i);
+    await expectAdminError(publish("warm-fails", lookupModel(), { serving: { warmup: [{ inputs: [{ name: "index", datatype: "INT64", shape: [1], data: [0] }] }] } }), 400, /warm-up request 1 of the manifest failed: it has no input "idx"/);
+    await expectAdminError(publish("warm-fails", lookupModel(), { serving: { warmup: [warmup([1.5])] } }), 400, /warm-up request 1 of the manifest failed: .*element 0 is 1.5/);
     expect(await admin().model("warm-fails")).toMatchObject({ serving: v1.version });
     expect((await get("/v2/models/warm-fails/ready")).status).toBe(200);
   });
