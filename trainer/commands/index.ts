@@ -1,9 +1,11 @@
-// The trainer's commands: `meridian train` (in-process or as a cluster's coordinator) and
-// `meridian worker` (a cluster's gradient worker).
+// The trainer's commands: `meridian train` (in-process or as a cluster's coordinator),
+// `meridian worker` (a cluster's gradient worker) and `meridian shard` (a dataset into a shard set).
 import { InvalidArgumentError, Option, type Command } from "commander";
 import { DATASET_HELP } from "../data";
 import { BACKEND_CHOICES } from "../train/backend-choice";
 import { OPTIMIZERS } from "../train/optimizer";
+import { LOCATION_HELP, SOURCE_HELP } from "../shards";
+import { SHARD_DEFAULTS, parseSize, runShardCommand, type ShardCommandOptions } from "./shard";
 import { TRAIN_DEFAULTS, runTrainCommand, type TrainCommandOptions } from "./train";
 import { runWorkerCommand } from "./worker";
 
@@ -120,4 +122,28 @@ export function registerTrainerCommands<S>(program: Command, { action, publisher
     .option("--quiet", "no periodic summary of gradients", false)
     .option("--verbose", "a line per gradient", false)
     .action(action("worker", (opts) => runWorkerCommand(opts)));
+
+  const sd = SHARD_DEFAULTS;
+  program
+    .command("shard")
+    .description("stream a dataset into fixed-size binary shards + manifest.json (train/held-out split by a seeded hash of each row id)")
+    .argument("<source>", `rows to shard: ${SOURCE_HELP}`)
+    .requiredOption("--out <location>", `where the shard set goes: ${LOCATION_HELP}`)
+    .option("--shard-size <size>", "largest shard file, e.g. 64MiB, 512KiB or bytes", sizeArg, sd.shardSize)
+    .option("--split-seed <n>", "seed of the held-out hash", int("--split-seed"), sd.splitSeed)
+    .option("--test-fraction <x>", "fraction of rows held out", num("--test-fraction"), sd.testFraction)
+    .option("--limit <n>", "spam/mnist: the same seeded subset as train --limit; csv/jsonl: the first n rows", int("--limit"))
+    .option("--dimensions <n>", "hashed features for text data (hashed-bow-v1, default 4096)", int("--dimensions"))
+    .option("--s3-endpoint <url>", "S3-compatible endpoint, e.g. https://<account>.r2.cloudflarestorage.com (env S3_ENDPOINT)")
+    .option("--s3-region <r>", "S3 region (env AWS_REGION; default auto with an endpoint)")
+    .option("--json", "JSON lines on stdout", false)
+    .action(action("shard", async (source: string, opts: ShardCommandOptions) => void (await runShardCommand(source, opts))));
+}
+
+function sizeArg(v: string): number {
+  try {
+    return parseSize(v);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
 }

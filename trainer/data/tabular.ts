@@ -18,14 +18,19 @@ import { MODEL_NAME } from "../../shared/manifest";
 import { splitIndices, splitNote, take } from "./split";
 import { DatasetError, type Dataset, type LoadOptions } from "./types";
 
+/** The one message for a dataset file that cannot be read (missing, a directory, no access). */
+export function datasetFileError(path: string, err: unknown): DatasetError {
+  const code = (err as { code?: string }).code;
+  if (code === "ENOENT") return new DatasetError(`dataset file not found: ${path}`);
+  if (code === "EISDIR") return new DatasetError(`dataset path is a directory, not a file: ${path}`);
+  return new DatasetError(`cannot read dataset file ${path}: ${(err as Error).message}`);
+}
+
 function readText(path: string): string {
   try {
     return readFileSync(path, "utf8");
   } catch (err) {
-    const code = (err as { code?: string }).code;
-    if (code === "ENOENT") throw new DatasetError(`dataset file not found: ${path}`);
-    if (code === "EISDIR") throw new DatasetError(`dataset path is a directory, not a file: ${path}`);
-    throw new DatasetError(`cannot read dataset file ${path}: ${(err as Error).message}`);
+    throw datasetFileError(path, err);
   }
 }
 
@@ -64,7 +69,7 @@ export function parseCsvLine(line: string, where: string): string[] {
   }
 }
 
-const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+export const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
 function toNumber(raw: string, where: string, column: string): number {
   const s = raw.trim();
@@ -86,53 +91,53 @@ function lines(text: string): { line: string; no: number }[] {
   return out;
 }
 
-export function readCsv(path: string): Rows {
-  const all = lines(readText(path).replace(/^\uFEFF/, ""));
-  const header = all.shift();
-  if (!header) throw new DatasetError(`${path}: empty file (expected a header line with a "label" column)`);
-  const columns = parseCsvLine(header.line, `${path}:${header.no}`).map((c) => c.trim());
+// Line-level parsing, shared by the in-memory loader below and the streaming shard writer
+// (trainer/shards/sources), so both accept the same rows with the same messages.
+
+export type CsvHeader = { columns: string[]; labelIndex: number; features: number; featureColumns: string[] };
+
+export function parseCsvHeader(line: string, where: string): CsvHeader {
+  const columns = parseCsvLine(line, where).map((c) => c.trim());
   const labelCols = columns.flatMap((c, i) => (c.toLowerCase() === "label" ? [i] : []));
   if (labelCols.length !== 1) {
-    throw new DatasetError(
-      `${path}:${header.no}: header needs exactly one "label" column (found ${labelCols.length}): ${columns.join(",")}`,
-    );
+    throw new DatasetError(`${where}: header needs exactly one "label" column (found ${labelCols.length}): ${columns.join(",")}`);
   }
-  const li = labelCols[0]!;
+  const labelIndex = labelCols[0]!;
   const features = columns.length - 1;
-  if (features < 1) throw new DatasetError(`${path}:${header.no}: no feature columns besides "label"`);
-  if (all.length === 0) throw new DatasetError(`${path}: no data rows after the header`);
-  const x = new Float32Array(all.length * features);
-  const labels: string[] = [];
-  all.forEach(({ line, no }, r) => {
-    const where = `${path}:${no}`;
-    const fields = parseCsvLine(line, where);
-    if (fields.length !== columns.length) {
-      throw new DatasetError(`${where}: expected ${columns.length} fields (as in the header), got ${fields.length}`);
-    }
-    let c = 0;
-    fields.forEach((f, i) => {
-      if (i === li) return;
-      x[r * features + c++] = toNumber(f, where, columns[i]!);
-    });
-    const label = fields[li]!.trim();
-    if (label === "") throw new DatasetError(`${where}: empty label`);
-    labels.push(label);
-  });
-  return { x, labels, features, columns: columns.filter((_, i) => i !== li) };
+  if (features < 1) throw new DatasetError(`${where}: no feature columns besides "label"`);
+  return { columns, labelIndex, features, featureColumns: columns.filter((_, i) => i !== labelIndex) };
 }
 
-export function readJsonl(path: string, featurizerParams?: Record<string, unknown>): Rows {
-  const all = lines(readText(path));
-  if (all.length === 0) throw new DatasetError(`${path}: empty file (expected one JSON object per line)`);
-  type Kind = "features" | "text" | "fields";
-  let kind: Kind | undefined;
-  let keys: string[] = [];
-  let width = 0;
-  const vectors: number[][] = [];
-  const texts: string[] = [];
-  const labels: string[] = [];
-  for (const { line, no } of all) {
-    const where = `${path}:${no}`;
+/** Parses one data line: its features go to out[offset ..), its label is returned. */
+export function parseCsvRecord(h: CsvHeader, line: string, where: string, out: Float32Array, offset: number): string {
+  const fields = parseCsvLine(line, where);
+  if (fields.length !== h.columns.length) {
+    throw new DatasetError(`${where}: expected ${h.columns.length} fields (as in the header), got ${fields.length}`);
+  }
+  let c = 0;
+  fields.forEach((f, i) => {
+    if (i === h.labelIndex) return;
+    out[offset + c++] = toNumber(f, where, h.columns[i]!);
+  });
+  const label = fields[h.labelIndex]!.trim();
+  if (label === "") throw new DatasetError(`${where}: empty label`);
+  return label;
+}
+
+export type JsonlRecord = { label: string } & ({ kind: "features" | "fields"; values: number[] } | { kind: "text"; text: string });
+
+/** JSONL lines in order: the first record fixes the shape (and keys or width) the others must have. */
+export class JsonlShape {
+  kind: "features" | "text" | "fields" | undefined;
+  keys: string[] = [];
+  width = 0;
+
+  /** Feature count for numeric shapes (0 before the first line, and for text). */
+  get features(): number {
+    return this.kind === "features" ? this.width : this.kind === "fields" ? this.keys.length : 0;
+  }
+
+  parse(line: string, where: string): JsonlRecord {
     let obj: unknown;
     try {
       obj = JSON.parse(line);
@@ -141,58 +146,85 @@ export function readJsonl(path: string, featurizerParams?: Record<string, unknow
     }
     if (typeof obj !== "object" || obj === null || Array.isArray(obj)) throw new DatasetError(`${where}: expected a JSON object`);
     const rec = obj as Record<string, unknown>;
-    const label = rec.label;
-    if (!((typeof label === "string" && label.trim() !== "") || (typeof label === "number" && Number.isFinite(label)))) {
+    const rawLabel = rec.label;
+    if (!((typeof rawLabel === "string" && rawLabel.trim() !== "") || (typeof rawLabel === "number" && Number.isFinite(rawLabel)))) {
       throw new DatasetError(`${where}: "label" must be a non-empty string or a number`);
     }
-    labels.push(String(label).trim());
-    const k: Kind = "features" in rec ? "features" : "text" in rec ? "text" : "fields";
-    if (kind === undefined) {
-      kind = k;
-      keys = Object.keys(rec).filter((key) => key !== "label");
-      if (k === "fields" && keys.length === 0) throw new DatasetError(`${where}: no feature fields besides "label"`);
-    } else if (k !== kind) {
-      throw new DatasetError(`${where}: mixes record shapes (first line uses ${kind === "fields" ? "numeric fields" : `"${kind}"`})`);
+    const label = String(rawLabel).trim();
+    const k = "features" in rec ? "features" : "text" in rec ? "text" : "fields";
+    if (this.kind === undefined) {
+      this.kind = k;
+      this.keys = Object.keys(rec).filter((key) => key !== "label");
+      if (k === "fields" && this.keys.length === 0) throw new DatasetError(`${where}: no feature fields besides "label"`);
+    } else if (k !== this.kind) {
+      throw new DatasetError(`${where}: mixes record shapes (first line uses ${this.kind === "fields" ? "numeric fields" : `"${this.kind}"`})`);
     }
     if (k === "features") {
       const f = rec.features;
       if (!Array.isArray(f) || f.length === 0 || !f.every((v) => typeof v === "number" && Number.isFinite(v))) {
         throw new DatasetError(`${where}: "features" must be a non-empty array of finite numbers`);
       }
-      if (width === 0) width = f.length;
-      if (f.length !== width) throw new DatasetError(`${where}: ${f.length} features, expected ${width} (as on the first line)`);
-      vectors.push(f as number[]);
-    } else if (k === "text") {
+      if (this.width === 0) this.width = f.length;
+      if (f.length !== this.width) throw new DatasetError(`${where}: ${f.length} features, expected ${this.width} (as on the first line)`);
+      return { label, kind: k, values: f as number[] };
+    }
+    if (k === "text") {
       if (typeof rec.text !== "string") throw new DatasetError(`${where}: "text" must be a string`);
-      texts.push(rec.text);
-    } else {
-      const got = Object.keys(rec).filter((key) => key !== "label");
-      const missing = keys.filter((key) => !(key in rec));
-      const extra = got.filter((key) => !keys.includes(key));
-      if (missing.length || extra.length) {
-        throw new DatasetError(
-          `${where}: fields differ from the first line (${[...missing.map((m) => `missing "${m}"`), ...extra.map((e) => `unexpected "${e}"`)].join(", ")})`,
-        );
-      }
-      vectors.push(
-        keys.map((key) => {
-          const v = rec[key];
-          if (typeof v !== "number" || !Number.isFinite(v)) {
-            throw new DatasetError(`${where}: field "${key}": ${JSON.stringify(v)} is not a finite number`);
-          }
-          return v;
-        }),
+      return { label, kind: k, text: rec.text };
+    }
+    const keys = this.keys;
+    const got = Object.keys(rec).filter((key) => key !== "label");
+    const missing = keys.filter((key) => !(key in rec));
+    const extra = got.filter((key) => !keys.includes(key));
+    if (missing.length || extra.length) {
+      throw new DatasetError(
+        `${where}: fields differ from the first line (${[...missing.map((m) => `missing "${m}"`), ...extra.map((e) => `unexpected "${e}"`)].join(", ")})`,
       );
     }
+    const values = keys.map((key) => {
+      const v = rec[key];
+      if (typeof v !== "number" || !Number.isFinite(v)) {
+        throw new DatasetError(`${where}: field "${key}": ${JSON.stringify(v)} is not a finite number`);
+      }
+      return v;
+    });
+    return { label, kind: k, values };
   }
-  if (kind === "text") {
+}
+
+export function readCsv(path: string): Rows {
+  const all = lines(readText(path).replace(/^\uFEFF/, ""));
+  const first = all.shift();
+  if (!first) throw new DatasetError(`${path}: empty file (expected a header line with a "label" column)`);
+  const header = parseCsvHeader(first.line, `${path}:${first.no}`);
+  if (all.length === 0) throw new DatasetError(`${path}: no data rows after the header`);
+  const features = header.features;
+  const x = new Float32Array(all.length * features);
+  const labels = all.map(({ line, no }, r) => parseCsvRecord(header, line, `${path}:${no}`, x, r * features));
+  return { x, labels, features, columns: header.featureColumns };
+}
+
+export function readJsonl(path: string, featurizerParams?: Record<string, unknown>): Rows {
+  const all = lines(readText(path));
+  if (all.length === 0) throw new DatasetError(`${path}: empty file (expected one JSON object per line)`);
+  const shape = new JsonlShape();
+  const vectors: number[][] = [];
+  const texts: string[] = [];
+  const labels: string[] = [];
+  for (const { line, no } of all) {
+    const rec = shape.parse(line, `${path}:${no}`);
+    labels.push(rec.label);
+    if (rec.kind === "text") texts.push(rec.text);
+    else vectors.push(rec.values);
+  }
+  if (shape.kind === "text") {
     const featurizer = hashedBow(featurizerParams ?? {});
     return { x: featurizeBatch(featurizer, texts), labels, features: featurizer.dimensions, featurizer, columns: [] };
   }
-  const features = kind === "features" ? width : keys.length;
+  const features = shape.features;
   const x = new Float32Array(vectors.length * features);
   vectors.forEach((v, r) => x.set(v, r * features));
-  return { x, labels, features, columns: kind === "fields" ? keys : [] };
+  return { x, labels, features, columns: shape.kind === "fields" ? shape.keys : [] };
 }
 
 export function classOrder(labels: readonly string[]): string[] {

