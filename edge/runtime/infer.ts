@@ -35,20 +35,46 @@ export interface Inference {
   runRows: number | null;
 }
 
+/** What every request to a version needs from its manifest, worked out once per manifest object. */
+interface Shape {
+  inputs: Map<string, Manifest["inputs"][number]>;
+  outputs: Set<string>;
+  allOutputs: NonNullable<InferenceRequest["outputs"]>;
+  allNames: string[];
+  cache: ReturnType<typeof servingOf>["cache"];
+}
+const shapes = new WeakMap<Manifest, Shape>();
+
+function shapeOf(manifest: Manifest): Shape {
+  let shape = shapes.get(manifest);
+  if (!shape) {
+    const allNames = manifest.outputs.map((o) => o.name);
+    shape = {
+      inputs: new Map(manifest.inputs.map((s) => [s.name, s])),
+      outputs: new Set(allNames),
+      allOutputs: allNames.map((name) => ({ name })),
+      allNames,
+      cache: servingOf(manifest).cache,
+    };
+    shapes.set(manifest, shape);
+  }
+  return shape;
+}
+
 export async function infer(loaded: LoadedSession, manifest: Manifest, request: InferenceRequest, opts: InferOptions = {}): Promise<Inference> {
   const { timings } = opts;
+  const shape = shapeOf(manifest);
   const tDecode = performance.now();
-  const feeds = decodeInputs(manifest, loaded.featurizer, request);
+  const feeds = decodeInputs(shape.inputs, loaded.featurizer, request);
   if (timings) timings.featurizeMs = performance.now() - tDecode;
-  const wanted = request.outputs ?? manifest.outputs.map((o) => ({ name: o.name, parameters: undefined }));
-  const known = new Set(manifest.outputs.map((o) => o.name));
+  const wanted = request.outputs ?? shape.allOutputs;
   for (const o of wanted) {
-    if (!known.has(o.name)) {
-      throw new InvalidInput(`unknown output "${o.name}"; the model has ${list(known)}`);
+    if (!shape.outputs.has(o.name)) {
+      throw new InvalidInput(`unknown output "${o.name}"; the model has ${list(shape.outputs)}`);
     }
   }
-  const names = [...new Set(wanted.map((o) => o.name))];
-  const settings = servingOf(manifest).cache;
+  const names = request.outputs ? [...new Set(wanted.map((o) => o.name))] : shape.allNames;
+  const settings = shape.cache;
   const cache = opts.cache && usesCache(request, settings.enabled) ? opts.cache : null;
   const key = cache ? await cacheKey(manifest.sha256, feeds, names) : null;
   const hit = key ? await cache!.store.get(key) : null;
@@ -86,8 +112,7 @@ function usesCache(request: InferenceRequest, enabled: boolean): boolean {
   return asked;
 }
 
-function decodeInputs(manifest: Manifest, featurizer: Featurizer | null, request: InferenceRequest): Record<string, ort.Tensor> {
-  const specs = new Map(manifest.inputs.map((s) => [s.name, s]));
+function decodeInputs(specs: Shape["inputs"], featurizer: Featurizer | null, request: InferenceRequest): Record<string, ort.Tensor> {
   const feeds: Record<string, ort.Tensor> = {};
   for (const input of request.inputs) {
     const spec = specs.get(input.name);
