@@ -1,8 +1,8 @@
 // Composes the Worker's routes and middleware; domain errors become HTTP answers here only.
 import { Hono } from "hono";
-import { cors } from "hono/cors";
 import { RouteNotFound } from "./errors";
 import { withIsolate, type AppEnv } from "./http/context";
+import { publicCors } from "./http/cors";
 import { errorAnswer } from "./http/errors";
 import { popHeader } from "./http/pop";
 import { adminRoutes } from "./routes/admin";
@@ -21,7 +21,7 @@ export const app = new Hono<AppEnv>();
  * Listed by name (CORS has no prefixes); package.test.ts checks that every x-meridian-* and
  * ratelimit-* header an answer carries is here.
  */
-export const EXPOSED_HEADERS = [
+const EXPOSED_HEADERS = [
   "x-meridian-pop",
   "x-meridian-model-version",
   "x-meridian-variant",
@@ -43,17 +43,16 @@ export const EXPOSED_HEADERS = [
  * CORS for the public API (predictions, metadata, health, packages and artifacts): any origin, no
  * credentials. Not for /admin, /metrics or /dashboard, which browsers must not call cross-origin.
  */
-const publicCors = cors({
-  origin: "*",
+const cors = publicCors({
   allowMethods: ["GET", "HEAD", "POST", "OPTIONS"],
   allowHeaders: ["content-type", "inference-header-content-length", "x-user-id"],
   exposeHeaders: EXPOSED_HEADERS,
-  maxAge: 86_400,
+  maxAgeSeconds: 86_400,
 });
 
 app.use("*", withIsolate);
-app.use("/v2/*", publicCors); // "/v2" itself included
-app.use("/v1/predict/*", publicCors);
+app.use("/v2/*", cors); // "/v2" itself included
+app.use("/v1/predict/*", cors);
 app.use("*", popHeader);
 app.route("/", health);
 app.route("/", modelRoutes);
