@@ -86,8 +86,10 @@ describe("dynamic batching over real HTTP", () => {
     // workerd cancels as hung a request that waits on another request's promise (a batch's opener
     // running it): before every waiter kept its own timer, some runs of this answered up to 6% 500s.
     const rows = Array.from({ length: 8 }, (_, i) => normalRows(1, 784, 700 + i));
+    // Retries cover connections a loaded machine drops (UND_ERR_SOCKET); a 500 is never retried.
+    const retrying = new MeridianClient({ baseUrl: server.url, retry: { maxAttempts: 3 } });
     const send = (i: number) =>
-      client.infer("mlp784", { inputs: [{ name: "pixels", datatype: "FP32", shape: [1, 784], values: rows[i % rows.length]! }], outputs: [{ name: "probabilities" }], encoding: "binary", binaryOutputs: true });
+      retrying.infer("mlp784", { inputs: [{ name: "pixels", datatype: "FP32", shape: [1, 784], values: rows[i % rows.length]! }], outputs: [{ name: "probabilities" }], encoding: "binary", binaryOutputs: true });
     const alone = [];
     for (let i = 0; i < rows.length; i++) alone.push((await send(i)).result.output("probabilities").values);
     const sent: Array<Promise<{ batchRows: number | null; probabilities?: unknown; error?: string }>> = [];

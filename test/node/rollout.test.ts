@@ -110,7 +110,9 @@ describe("meridian rollout against wrangler dev", () => {
         await new Promise((r) => setTimeout(r, 1000));
       }
       expect(rollout?.state, JSON.stringify(rollout?.history)).toBe("succeeded");
-      expect(rollout!.history.map((h) => h.action)).toEqual(["start", "step", "complete"]);
+      // A step whose gates lacked --min-requests when its interval ended waits ("wait") and then
+      // advances: a loaded machine serves the steady load slower. Nothing else may happen.
+      expect(rollout!.history.map((h) => h.action).filter((a) => a !== "wait")).toEqual(["start", "step", "complete"]);
       const human = await meridian(["rollout", "status", "iris"]);
       expect(human.stdout).toMatch(/^iris: rollout of v2 over v1: succeeded/);
       expect(human.stdout).toMatch(/complete\s+100%\s+everywhere: complete: version 2 serves everyone/);
