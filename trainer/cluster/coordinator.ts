@@ -31,9 +31,12 @@ export type ClusterOptions = {
   prefix: string;
   runId: string;
   sizes: number[];
-  train: Split;
+  /** The training rows, uploaded to Redis for the workers … */
+  train?: Split;
   features: number;
-  /** Fingerprint of the training split (names the data keys). */
+  /** … or a shard set, which workers read themselves (nothing is uploaded): its location and shardSetFingerprint. */
+  shardSet?: { location: string; fingerprint: string };
+  /** Fingerprint of the training split (names the data keys; for a shard set, checked by workers). */
   dataFingerprint: string;
   /** Backup deadline: at least this long after a task was issued … */
   backupMinMs?: number;
@@ -207,6 +210,8 @@ export class ClusterGradients implements GradientSource {
   }
 
   private async uploadData(): Promise<void> {
+    if (this.o.shardSet !== undefined) return; // workers read the shard set themselves
+    if (!this.o.train) throw new ClusterError("ClusterGradients needs train rows or a shard set");
     const ttl = this.o.dataTtlSeconds ?? 3600;
     const { x, y, meta } = this.dataKeys;
     const have = await this.redis.exists(x, y, meta);
@@ -248,7 +253,7 @@ export class ClusterGradients implements GradientSource {
       weightsKey: this.keys.weights(runId, this.session, plan.step),
       claimKey: this.keys.claim(runId, this.session, plan.step, shard),
       doneKey: this.keys.done(runId, this.session, plan.step),
-      data: this.dataKeys,
+      data: this.o.shardSet !== undefined ? { shardSet: this.o.shardSet.location, fingerprint: this.o.shardSet.fingerprint } : this.dataKeys,
       rows: Array.from(plan.shards[shard]!),
       waitMs: this.o.weightsWaitMs ?? 15_000,
       lease: { key: this.keys.lease(runId), session: this.session },

@@ -1,6 +1,7 @@
 // What coordinator and workers agree on: Redis key names, the gradient job's data, and the
 // binary records that carry weights and gradients. Weights, gradients and the training set travel
 // as raw little-endian float32/int32 bytes in Redis keys with expiry; job data only names them.
+// With a shard set (train --shard-set) the job names the set instead and workers read its shards.
 //
 // One step s, shard k:
 //   coordinator  RPUSH w:s <weights>              (a one-element list: a broadcast readers peek at)
@@ -52,8 +53,12 @@ export const GradJobSchema = z.object({
   weightsKey: z.string(),
   claimKey: z.string(),
   doneKey: z.string(),
-  data: z.object({ x: z.string(), y: z.string(), meta: z.string() }),
-  /** Train-row indices of this shard. */
+  /**
+   * Where the rows are: Redis keys the coordinator uploaded, or a shard set (directory, http(s)://,
+   * s3://) each worker reads through its own cache; then nothing of the data passes through Redis.
+   */
+  data: z.union([z.object({ x: z.string(), y: z.string(), meta: z.string() }), z.object({ shardSet: z.string(), fingerprint: z.string() })]),
+  /** Train-row indices of this shard (for a shard set: a train shard's firstRow + the row in it). */
   rows: z.array(z.number().int().min(0)).min(1),
   /** How long to wait for the weights to be published before giving up on the step. */
   waitMs: z.number().int().positive(),

@@ -8,9 +8,13 @@
 import { hostname } from "node:os";
 import { Queue, WaitingError, Worker, type Job } from "bullmq";
 import type { Redis } from "ioredis";
+import { ShardCache } from "../shards/cache";
+import { ShardSet } from "../shards/reader";
+import { openSource, type S3Options, type ShardSource } from "../shards/store";
 import { bytesF32 } from "../train/checkpoint";
 import { computeGradient, gatherRows } from "../train/model";
 import { gatherLabels } from "../train/loop";
+import { gatherShardRows, shardSetFingerprint } from "../train/shard-data";
 import { CANCELLED, DataMetaSchema, GRAD_QUEUE, GradJobSchema, encodeDone, type GradJob } from "./protocol";
 import { connectRedis, probeRedis } from "./redis";
 
@@ -26,11 +30,15 @@ export type WorkerOptions = {
   maxStalled?: number;
   /** Testing aid: sleep this long before each gradient (a slow machine). */
   slowMs?: number;
+  /** Shard-set jobs: byte budget of this worker's shard cache (default: 9 of the set's largest shards). */
+  cacheBytes?: number;
+  s3?: S3Options;
   name?: string;
   log?: (event: string, data: Record<string, unknown>) => void;
 };
 
-type CachedData = { x: Float32Array; y: Int32Array; features: number };
+/** A job's rows, gathered into a batch: from the Redis copy of the training set or from a shard set. */
+type CachedData = { features: number; gather(rows: number[], buffer: Float32Array): Promise<{ x: Float32Array; y: Int32Array }> };
 
 export type GradientWorker = {
   id: string;
@@ -68,21 +76,38 @@ export async function startGradientWorker(o: WorkerOptions): Promise<GradientWor
   const cache = new Map<string, Promise<CachedData>>();
   const stats = { won: 0, late: 0, stale: 0, failed: 0, yielded: 0 };
 
+  const sources: ShardSource[] = [];
+  const fromRedis = async (keys: { x: string; y: string; meta: string }): Promise<CachedData> => {
+    const [xb, yb, meta] = await Promise.all([redis.getBuffer(keys.x), redis.getBuffer(keys.y), redis.get(keys.meta)]);
+    if (!xb || !yb || !meta) throw new Error(`training data ${keys.x} is not in Redis (expired, or the coordinator is gone)`);
+    const m = DataMetaSchema.parse(JSON.parse(meta));
+    const x = bytesF32(xb);
+    const y = new Int32Array(bytesF32(yb).buffer);
+    if (x.length !== m.rows * m.features || y.length !== m.rows) throw new Error(`training data ${keys.x} is truncated`);
+    log("data_loaded", { key: keys.x, rows: m.rows, features: m.features });
+    return { features: m.features, gather: async (rows, buffer) => ({ x: gatherRows(x, m.features, rows, buffer), y: gatherLabels(y, rows) }) };
+  };
+  // A shard set: only its manifest up front; shards are read (and verified) as jobs need them.
+  const fromShards = async (spec: { shardSet: string; fingerprint: string }): Promise<CachedData> => {
+    const source = await openSource(spec.shardSet, o.s3 ? { s3: o.s3 } : {});
+    sources.push(source);
+    const set = await ShardSet.open(source);
+    if (shardSetFingerprint(set) !== spec.fingerprint) throw new Error(`the shard set at ${spec.shardSet} is not the one the coordinator trains on (its train shards differ)`);
+    const entries = set.shards("train");
+    const largest = Math.max(...entries.map((e) => e.bytes));
+    const shardCache = new ShardCache(set, entries, o.cacheBytes ?? 9 * largest);
+    log("data_loaded", { shardSet: source.location, rows: set.manifest.rows.train, features: set.features, cacheBytes: shardCache.budgetBytes });
+    return { features: set.features, gather: (rows, buffer) => gatherShardRows(shardCache, entries, set.features, Int32Array.from(rows), buffer) };
+  };
   const dataFor = (job: GradJob): Promise<CachedData> => {
-    let hit = cache.get(job.data.x);
+    const d = job.data;
+    const key = "x" in d ? d.x : `${d.shardSet}#${d.fingerprint}`;
+    let hit = cache.get(key);
     if (!hit) {
-      hit = (async () => {
-        const [x, y, meta] = await Promise.all([redis.getBuffer(job.data.x), redis.getBuffer(job.data.y), redis.get(job.data.meta)]);
-        if (!x || !y || !meta) throw new Error(`training data ${job.data.x} is not in Redis (expired, or the coordinator is gone)`);
-        const m = DataMetaSchema.parse(JSON.parse(meta));
-        const entry: CachedData = { x: bytesF32(x), y: new Int32Array(bytesF32(y).buffer), features: m.features };
-        if (entry.x.length !== m.rows * m.features || entry.y.length !== m.rows) throw new Error(`training data ${job.data.x} is truncated`);
-        log("data_loaded", { key: job.data.x, rows: m.rows, features: m.features });
-        return entry;
-      })();
-      hit.catch(() => cache.delete(job.data.x));
+      hit = "x" in d ? fromRedis(d) : fromShards(d);
+      hit.catch(() => cache.delete(key));
       if (cache.size >= 2) cache.delete(cache.keys().next().value!);
-      cache.set(job.data.x, hit);
+      cache.set(key, hit);
     }
     return hit;
   };
@@ -131,8 +156,7 @@ export async function startGradientWorker(o: WorkerOptions): Promise<GradientWor
       let buffer = batches.pop() ?? new Float32Array(0);
       if (buffer.length < g.rows.length * data.features) buffer = new Float32Array(g.rows.length * data.features);
       batch = buffer;
-      const x = gatherRows(data.x, data.features, g.rows, buffer);
-      const y = gatherLabels(data.y, g.rows);
+      const { x, y } = await data.gather(g.rows, buffer);
       const w0 = performance.now();
       const gatherMs = w0 - g0;
       const wBytes = await waitForWeights(conn, g);
@@ -203,6 +227,7 @@ export async function startGradientWorker(o: WorkerOptions): Promise<GradientWor
       await worker.close();
       await queue.close();
       for (const c of all) c.disconnect();
+      for (const s of sources) s.close();
     },
   };
 }

@@ -56,7 +56,12 @@ export function registerTrainerCommands<S>(program: Command, { action, publisher
   program
     .command("train")
     .description("train an MLP, export model.onnx + model-int8.onnx with manifests")
-    .requiredOption("--dataset <spec>", `training data: ${DATASET_HELP}`)
+    .option("--dataset <spec>", `training data, loaded into memory: ${DATASET_HELP}`)
+    .option("--shard-set <location>", "training data streamed from a `meridian shard` set: a directory, http(s):// URL or s3://<bucket>/<prefix>")
+    .option("--block-shards <n>", "shard sets: shards whose rows are shuffled together (memory and cache unit of the order)", int("--block-shards"), d.blockShards)
+    .option("--cache <size>", "shard sets: byte budget of the shard cache, e.g. 512MiB (default: two blocks of shards plus one)", (v: string) => sizeArg(v, "--cache"))
+    .option("--s3-endpoint <url>", "shard sets on S3-compatible storage: the endpoint (env S3_ENDPOINT)")
+    .option("--s3-region <r>", "shard sets on S3: the region (env AWS_REGION; default auto with an endpoint)")
     .requiredOption("--out <dir>", "directory for model.onnx, model-int8.onnx, their manifests and training.json")
     .option("--epochs <n>", "passes over the training split", int("--epochs"), d.epochs)
     .option("--batch-size <n>", "rows per step (split across shards in a cluster)", int("--batch-size"), d.batchSize)
@@ -93,6 +98,7 @@ export function registerTrainerCommands<S>(program: Command, { action, publisher
       action("train", async (raw: Record<string, unknown>) => {
       const opts = {
         ...raw,
+        ...(raw.cache !== undefined ? { cacheBytes: raw.cache as number } : {}),
         waitWorkersMs: Math.round((raw.waitWorkers as number) * 1000),
         backupMinMs: raw.backupAfter as number,
         backupFactor: raw.backups === false ? 0 : d.backupFactor,
@@ -117,6 +123,9 @@ export function registerTrainerCommands<S>(program: Command, { action, publisher
     .option("--concurrency <n>", "jobs at once (1 per core is right for CPU backends)", int("--concurrency"), 1)
     .option("--lock-ms <ms>", "job lock: a killed worker's job is retried once this expires; keep it above the longest gradient time", int("--lock-ms"), 30_000)
     .option("--stalled-ms <ms>", "how often to look for stalled jobs", int("--stalled-ms"), 30_000)
+    .option("--cache <size>", "jobs on a shard set (train --cluster --shard-set): byte budget of this worker's shard cache, e.g. 1GiB (default: 9 of the set's largest shards)", (v: string) => sizeArg(v, "--cache"))
+    .option("--s3-endpoint <url>", "shard sets on S3-compatible storage: the endpoint (env S3_ENDPOINT)")
+    .option("--s3-region <r>", "shard sets on S3: the region (env AWS_REGION; default auto with an endpoint)")
     .addOption(new Option("--slow-ms <ms>", "testing aid: sleep before each gradient").argParser(int("--slow-ms")).hideHelp())
     .option("--json", "JSON lines on stdout", false)
     .option("--quiet", "no periodic summary of gradients", false)
@@ -129,7 +138,7 @@ export function registerTrainerCommands<S>(program: Command, { action, publisher
     .description("stream a dataset into fixed-size binary shards + manifest.json (train/held-out split by a seeded hash of each row id)")
     .argument("<source>", `rows to shard: ${SOURCE_HELP}`)
     .requiredOption("--out <location>", `where the shard set goes: ${LOCATION_HELP}`)
-    .option("--shard-size <size>", "largest shard file, e.g. 64MiB, 512KiB or bytes", sizeArg, sd.shardSize)
+    .option("--shard-size <size>", "largest shard file, e.g. 64MiB, 512KiB or bytes", (v: string) => sizeArg(v), sd.shardSize)
     .option("--split-seed <n>", "seed of the held-out hash", int("--split-seed"), sd.splitSeed)
     .option("--test-fraction <x>", "fraction of rows held out", num("--test-fraction"), sd.testFraction)
     .option("--limit <n>", "spam/mnist: the same seeded subset as train --limit; csv/jsonl: the first n rows", int("--limit"))
@@ -140,9 +149,9 @@ export function registerTrainerCommands<S>(program: Command, { action, publisher
     .action(action("shard", async (source: string, opts: ShardCommandOptions) => void (await runShardCommand(source, opts))));
 }
 
-function sizeArg(v: string): number {
+function sizeArg(v: string, flag = "--shard-size"): number {
   try {
-    return parseSize(v);
+    return parseSize(v, flag);
   } catch (err) {
     throw new InvalidArgumentError((err as Error).message);
   }

@@ -21,11 +21,11 @@ export const SHARD_DEFAULTS = { shardSize: DEFAULT_SHARD_BYTES, splitSeed: 1, te
 const UNITS: Record<string, number> = { "": 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: 1 << 20, mb: 1 << 20, mib: 1 << 20, g: 1 << 30, gb: 1 << 30, gib: 1 << 30 };
 
 /** "64MiB", "512k", "1048576" → bytes (binary units: a shard size is a buffer size). */
-export function parseSize(v: string): number {
+export function parseSize(v: string, flag = "--shard-size"): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(v);
   const unit = m ? UNITS[m[2]!.toLowerCase()] : undefined;
   const bytes = m && unit !== undefined ? Math.floor(Number(m[1]) * unit) : NaN;
-  if (!(Number.isSafeInteger(bytes) && bytes > 0)) throw new UsageError(`--shard-size takes a size like 64MiB, 512KiB or 1048576 (got "${v}")`);
+  if (!(Number.isSafeInteger(bytes) && bytes > 0)) throw new UsageError(`${flag} takes a size like 64MiB, 512KiB or 1048576 (got "${v}")`);
   return bytes;
 }
 

@@ -5,7 +5,6 @@ import { join, resolve } from "node:path";
 import { MODEL_NAME } from "../../shared/manifest";
 import type { Int8Format } from "../../shared/onnx/mlp";
 import type { ClusterGradients } from "../cluster/coordinator";
-import type { Dataset } from "../data";
 import { UsageError } from "../errors";
 import type { ExportResult } from "../export/export";
 import type { BackendInfo } from "../train/backend";
@@ -15,24 +14,32 @@ import type { GradientSource, TrainConfig, TrainResult } from "../train/loop";
 import { OPTIMIZERS, type OptimizerKind } from "../train/optimizer";
 import type { TrainEvents } from "../train/events";
 import { HumanEvents, JsonEvents } from "../train/progress";
+import { openTrainInput, type TrainInput } from "./train-input";
 
 // TensorFlow.js, BullMQ and onnxruntime load only once the options are known to be good, so
 // `--help` and flag mistakes answer at once.
 const heavy = async () => {
-  const [coordinator, redis, data, exporter, backend, checkpoint, loop] = await Promise.all([
+  const [coordinator, redis, exporter, backend, checkpoint, loop, shardData] = await Promise.all([
     import("../cluster/coordinator"),
     import("../cluster/redis"),
-    import("../data"),
     import("../export/export"),
     import("../train/backend"),
     import("../train/checkpoint"),
     import("../train/loop"),
+    import("../train/shard-data"),
   ]);
-  return { ...coordinator, ...redis, ...data, ...exporter, ...backend, ...checkpoint, ...loop };
+  return { ...coordinator, ...redis, ...exporter, ...backend, ...checkpoint, ...loop, shardSetFingerprint: shardData.shardSetFingerprint };
 };
 
 export type TrainCommandOptions = {
-  dataset: string;
+  /** Exactly one of dataset (loaded into memory) and shardSet (streamed). */
+  dataset?: string;
+  shardSet?: string;
+  /** Shard sets: shards shuffled together, and the shard cache's byte budget. */
+  blockShards: number;
+  cacheBytes?: number;
+  s3Endpoint?: string;
+  s3Region?: string;
   out: string;
   epochs: number;
   batchSize: number;
@@ -66,7 +73,7 @@ export type TrainCommandOptions = {
 
 export type TrainCommandResult = {
   backend: BackendInfo;
-  data: Dataset;
+  data: TrainInput;
   config: TrainConfig;
   result: TrainResult;
   exported: ExportResult;
@@ -86,11 +93,21 @@ export const TRAIN_DEFAULTS = {
   backupMinMs: 2000,
   backupFactor: 4,
   checkpointEvery: 50,
+  blockShards: 4,
   version: 1,
   int8Format: "auto" as const,
 };
 
 function validate(o: TrainCommandOptions): void {
+  if ((o.dataset === undefined) === (o.shardSet === undefined)) throw new UsageError("pass exactly one of --dataset <spec> and --shard-set <location>");
+  if (o.shardSet !== undefined) {
+    if (o.shardSet.trim() === "") throw new UsageError("--shard-set is empty (expected a directory, http(s):// URL or s3://<bucket>/<prefix>)");
+    // The rows, split and features of a shard set were fixed by `meridian shard`.
+    if (o.limit !== undefined) throw new UsageError("--limit does not apply to --shard-set (pass it to `meridian shard`)");
+    if (o.dimensions !== undefined) throw new UsageError("--dimensions does not apply to --shard-set (pass it to `meridian shard`)");
+  }
+  if (!(Number.isInteger(o.blockShards) && o.blockShards >= 1)) throw new UsageError(`--block-shards must be a positive integer (got ${o.blockShards})`);
+  if (o.cacheBytes !== undefined && !(Number.isSafeInteger(o.cacheBytes) && o.cacheBytes >= 1)) throw new UsageError(`--cache must be a positive size (got ${o.cacheBytes})`);
   const positiveInt = (v: number | undefined, flag: string): void => {
     if (v !== undefined && !(Number.isInteger(v) && v >= 1)) throw new UsageError(`${flag} must be a positive integer (got ${v})`);
   };
@@ -124,16 +141,15 @@ export async function runTrainCommand(o: TrainCommandOptions, events?: TrainEven
   const {
     ClusterGradients,
     waitForWorkers,
-    loadDataset,
     buildExport,
     writeExport,
     describeBackend,
     selectBackend,
     FileCheckpointStore,
     RedisCheckpointStore,
-    LocalGradients,
     runIdFor,
     splitFingerprint,
+    shardSetFingerprint,
     train,
     probeRedis,
   } = await heavy();
@@ -142,22 +158,16 @@ export async function runTrainCommand(o: TrainCommandOptions, events?: TrainEven
   ev.info(describeBackend(backend), { backend: backend.name, detail: backend.detail, skipped: backend.skipped });
 
   const t0 = performance.now();
-  const data = loadDataset(o.dataset, {
-    splitSeed: o.splitSeed,
-    testFraction: o.testFraction,
-    ...(o.limit !== undefined ? { limit: o.limit } : {}),
-    ...(o.dimensions !== undefined ? { featurizerParams: { dimensions: o.dimensions } } : {}),
-  });
-  ev.info(`data: ${data.source}; ${data.train.rows} train / ${data.test.rows} held-out rows (${Math.round(performance.now() - t0)} ms)`, {
+  const data = await openTrainInput(o);
+  ev.info(`data: ${data.source}; ${data.trainRows} train / ${data.testRows} held-out rows (${Math.round(performance.now() - t0)} ms)`, {
     source: data.source,
-    train: data.train.rows,
-    test: data.test.rows,
+    train: data.trainRows,
+    test: data.testRows,
   });
   ev.info(`split: ${data.splitNote}`, { split: data.splitNote });
 
-  const hidden = o.hidden ?? [data.featurizer ? 64 : 128];
+  const hidden = o.hidden ?? [data.text ? 64 : 128];
   const sizes = [data.features, ...hidden, data.labels.length];
-  const fingerprint = splitFingerprint(data.train, data.features);
 
   let gradients: GradientSource;
   let checkpoints: CheckpointStore | undefined;
@@ -175,6 +185,9 @@ export async function runTrainCommand(o: TrainCommandOptions, events?: TrainEven
   };
   try {
     if (o.cluster) {
+      // Rows in memory are uploaded to Redis once; a shard set is read by each worker through its own cache.
+      const { dataset, shards: shardSet } = data;
+      const fingerprint = shardSet ? shardSet.fingerprint() : splitFingerprint(dataset!.train, dataset!.features);
       // One gradient shard per connected worker unless --shards says otherwise.
       const workers = await waitForWorkers({ redisUrl: redisUrl!, prefix: o.prefix, timeoutMs: o.waitWorkersMs, log: (m) => ev.info(m) });
       shards = o.shards ?? workers;
@@ -188,8 +201,8 @@ export async function runTrainCommand(o: TrainCommandOptions, events?: TrainEven
         prefix: o.prefix,
         runId,
         sizes,
-        train: data.train,
         features: data.features,
+        ...(shardSet ? { shardSet: { location: shardSet.set.source.location, fingerprint: shardSetFingerprint(shardSet.set) } } : { train: dataset!.train }),
         dataFingerprint: fingerprint,
         backupMinMs: o.backupMinMs,
         backupFactor: o.backupFactor,
@@ -198,30 +211,30 @@ export async function runTrainCommand(o: TrainCommandOptions, events?: TrainEven
       gradients = cluster;
       checkpoints = o.checkpointDir ? new FileCheckpointStore(resolve(o.checkpointDir)) : new RedisCheckpointStore(cluster.connection, o.prefix);
     } else {
-      gradients = new LocalGradients(sizes, data.train);
+      gradients = data.localGradients(sizes);
       if (o.checkpointEvery > 0) checkpoints = new FileCheckpointStore(resolve(o.checkpointDir ?? join(o.out, "checkpoints")));
     }
 
     const config: TrainConfig = { ...cfgBase, shards };
-    const result = await train({ cfg: config, data, gradients, events: ev, ...(checkpoints ? { checkpoints } : {}), fresh: o.fresh });
+    const result = await train({ cfg: config, data: data.train, gradients, events: ev, ...(checkpoints ? { checkpoints } : {}), fresh: o.fresh });
 
     const exported = await buildExport({
       sizes,
       params: result.params,
-      data,
+      data: data.exportData,
       name: o.name ?? data.name,
       version: o.version,
       int8Format: o.int8Format,
       extraMetrics: {
         train_accuracy: result.epochs[result.epochs.length - 1]?.trainAccuracy ?? 0,
-        train_rows: data.train.rows,
+        train_rows: data.trainRows,
         steps: result.steps,
       },
     });
     const out = resolve(o.out);
     const files = await writeExport(out, exported);
     const report = {
-      dataset: { spec: o.dataset, source: data.source, split: data.splitNote, train: data.train.rows, test: data.test.rows, labels: data.labels },
+      dataset: { spec: o.dataset ?? o.shardSet, source: data.source, split: data.splitNote, train: data.trainRows, test: data.testRows, labels: data.labels },
       backend: { name: backend.name, detail: backend.detail },
       mode: gradients.kind,
       config,
@@ -242,6 +255,7 @@ export async function runTrainCommand(o: TrainCommandOptions, events?: TrainEven
         targets: exported.targets,
       },
       ...(cluster ? { cluster: cluster.stats } : {}),
+      ...(data.shards ? { shardCache: { budgetBytes: data.shards.cache.budgetBytes, ...data.shards.cache.stats } } : {}),
     };
     await mkdir(out, { recursive: true });
     await writeFile(join(out, "training.json"), JSON.stringify(report, null, 2) + "\n");
@@ -265,5 +279,6 @@ export async function runTrainCommand(o: TrainCommandOptions, events?: TrainEven
     return { backend, data, config, result, exported, files };
   } finally {
     await cluster?.close();
+    data.close();
   }
 }

@@ -10,6 +10,10 @@ export type WorkerCommandOptions = {
   lockMs: number;
   stalledMs: number;
   slowMs?: number;
+  /** Shard-set jobs: the shard cache's byte budget, and S3 options for s3:// sets. */
+  cache?: number;
+  s3Endpoint?: string;
+  s3Region?: string;
   json: boolean;
   quiet: boolean;
   verbose?: boolean;
@@ -48,6 +52,8 @@ export async function runWorkerCommand(o: WorkerCommandOptions): Promise<void> {
     lockMs: o.lockMs,
     stalledMs: o.stalledMs,
     ...(o.slowMs ? { slowMs: o.slowMs } : {}),
+    ...(o.cache !== undefined ? { cacheBytes: o.cache } : {}),
+    ...(o.s3Endpoint || o.s3Region ? { s3: { ...(o.s3Endpoint ? { endpoint: o.s3Endpoint } : {}), ...(o.s3Region ? { region: o.s3Region } : {}) } } : {}),
     log: (event, data) => print(event, data, `${event} ${Object.entries(data).map(([k, v]) => `${k}=${String(v)}`).join(" ")}`),
   });
   print("ready", { worker: w.id, redis: redactUrl(url), prefix: o.prefix }, `worker ${w.id} ready on ${redactUrl(url)} (prefix ${o.prefix})`);

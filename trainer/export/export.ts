@@ -11,8 +11,8 @@ import type { Manifest, Quantization } from "../../shared/manifest";
 import { argmaxRows, buildMlpFp32, buildMlpInt8, type Int8Format, type MlpSpec } from "../../shared/onnx/mlp";
 import { manifestFor } from "../../shared/onnx/manifest";
 import { seededPermutation } from "../data/split";
-import type { Dataset } from "../data/types";
-import { scorePredictions, type Evaluation } from "../train/evaluate";
+import type { Dataset, Split } from "../data/types";
+import { ScoreAccumulator, type Evaluation } from "../train/metrics";
 import { gatherRows, predictProbabilities, toDenseLayers } from "../train/model";
 import { loadOrt, runProbabilities, type OrtRuntime } from "./runtime";
 
@@ -28,10 +28,50 @@ export class ExportError extends Error {
   override name = "ExportError";
 }
 
+/**
+ * What the export reads of the data: a Dataset in memory (exportDataOf), or a shard set whose
+ * held-out rows are streamed shard by shard (train/shard-data.ts).
+ */
+export type ExportData = {
+  features: number;
+  labels: readonly string[];
+  positive?: number;
+  /** The featurizer {id, params} for text models, else null. */
+  preprocessing: { id: string; params: Record<string, unknown> } | null;
+  heldOutRows: number;
+  /** The first `rows` held-out rows (the parity check). */
+  sample(rows: number): Promise<Float32Array>;
+  /** A seeded sample of up to `rows` training rows (int8 calibration). */
+  calibration(rows: number): Promise<Split>;
+  /** The whole held-out split, in order, in blocks. */
+  heldOut(): AsyncIterable<Split>;
+};
+
+/** A Dataset in memory as export data: the held-out split is one block. */
+export function exportDataOf(data: Dataset): ExportData {
+  const F = data.features;
+  return {
+    features: F,
+    labels: data.labels,
+    ...(data.positive !== undefined ? { positive: data.positive } : {}),
+    preprocessing: data.featurizer ? { id: data.featurizer.id, params: { ...data.featurizer.params } } : null,
+    heldOutRows: data.test.rows,
+    sample: async (rows) => data.test.x.subarray(0, rows * F),
+    calibration: async (rows) => {
+      const n = Math.min(rows, data.train.rows);
+      const idx = seededPermutation(data.train.rows, 0x1a8).subarray(0, n);
+      return { x: gatherRows(data.train.x, F, idx), y: Int32Array.from(idx, (i) => data.train.y[i]!), rows: n };
+    },
+    async *heldOut() {
+      yield data.test;
+    },
+  };
+}
+
 export type ExportOptions = {
   sizes: number[];
   params: Float32Array;
-  data: Dataset;
+  data: Dataset | ExportData;
   name: string;
   version: number;
   int8Format: Int8Format | "auto";
@@ -76,7 +116,8 @@ export function int8NameFor(name: string): string {
 
 /** Builds, checks and scores both graphs; writes nothing. */
 export async function buildExport(o: ExportOptions): Promise<ExportResult> {
-  const { data, sizes } = o;
+  const { sizes } = o;
+  const data = "heldOut" in o.data ? o.data : exportDataOf(o.data);
   const classes = sizes[sizes.length - 1]!;
   const F = data.features;
   const spec: MlpSpec = { layers: toDenseLayers(sizes, o.params), ...TENSOR_NAMES };
@@ -84,8 +125,8 @@ export async function buildExport(o: ExportOptions): Promise<ExportResult> {
 
   // fp32 and the parity check against TF.js
   const fp32 = buildMlpFp32(spec);
-  const nParity = Math.min(o.parityRows ?? 64, data.test.rows);
-  const sample = data.test.x.subarray(0, nParity * F);
+  const nParity = Math.min(o.parityRows ?? 64, data.heldOutRows);
+  const sample = await data.sample(nParity);
   const tfProbs = predictProbabilities(sizes, o.params, sample, nParity);
   const ortProbs = await runProbabilities(rt, fp32, TENSOR_NAMES, sample, nParity, F);
   const diff = maxAbsDiff(tfProbs, ortProbs);
@@ -99,15 +140,19 @@ export async function buildExport(o: ExportOptions): Promise<ExportResult> {
   }
 
   const score = async (bytes: Uint8Array): Promise<Evaluation> => {
-    const probs = await runProbabilities(rt, bytes, TENSOR_NAMES, data.test.x, data.test.rows, F);
-    return scorePredictions(argmaxRows(probs, classes), data.test.y, data.positive, { values: probs, classes });
+    const acc = new ScoreAccumulator(data.positive, true);
+    for await (const b of data.heldOut()) {
+      const probs = await runProbabilities(rt, bytes, TENSOR_NAMES, b.x, b.rows, F);
+      acc.add(argmaxRows(probs, classes), b.y, { values: probs, classes });
+    }
+    return acc.result();
   };
   const fp32Eval = await score(fp32);
 
   // int8: calibrate on a seeded sample of training rows
-  const nCal = Math.min(o.calibrationRows ?? 512, data.train.rows);
-  const calRows = seededPermutation(data.train.rows, 0x1a8).subarray(0, nCal);
-  const calibration = gatherRows(data.train.x, F, calRows);
+  const cal = await data.calibration(o.calibrationRows ?? 512);
+  const nCal = cal.rows;
+  const calibration = cal.x;
   const formats: Int8Format[] = o.int8Format === "auto" ? ["qlinear", "dynamic"] : [o.int8Format];
   const tried: { format: Int8Format; accuracy: number; bytes: number; model: Uint8Array; ev: Evaluation }[] = [];
   for (const format of formats) {
@@ -119,12 +164,12 @@ export async function buildExport(o: ExportOptions): Promise<ExportResult> {
   const best = tried.reduce((a, b) => (b.accuracy > a.accuracy ? b : a));
 
   const labels = { [TENSOR_NAMES.output]: [...data.labels] };
-  const preprocessing = data.featurizer ? { id: data.featurizer.id, params: { ...data.featurizer.params } } : null;
+  const preprocessing = data.preprocessing;
   const common = {
     ...o.extraMetrics,
     accuracy_fp32: fp32Eval.accuracy,
     accuracy_int8: best.ev.accuracy,
-    heldout_rows: data.test.rows,
+    heldout_rows: data.heldOutRows,
   };
   const metricsOf = (ev: Evaluation): Record<string, number> => {
     const m: Record<string, number> = { ...common, accuracy: ev.accuracy };

@@ -7,3 +7,5 @@ export { SOURCE_HELP, checkSourceReadable, openRowSource, parseSourceSpec, type 
 export { SPLIT_METHOD, isHeldOut, murmur3_32 } from "./split";
 export { LOCATION_HELP, StoreError, openSource, openStore, type S3Options, type ShardSource, type ShardStore } from "./store";
 export { writeShards, type WriteOptions } from "./writer";
+export { ShardOrder, type ShardBatch, type ShardOrderOptions } from "./order";
+export { ShardCache, ShardCacheError, type CacheStats, type ShardReader } from "./cache";

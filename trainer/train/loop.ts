@@ -8,7 +8,7 @@ import type { Checkpoint, CheckpointStore } from "./checkpoint";
 import { evaluateAsync, type Evaluation } from "./evaluate";
 import { averageGradients, computeGradient, gatherRows, initParams, type ShardGradient } from "./model";
 import { applyGradients, createOptimizerState, type OptimizerConfig, type OptimizerState } from "./optimizer";
-import { BatchPlanner, type StepPlan } from "./plan";
+import { BatchPlanner, type Planner, type StepPlan } from "./plan";
 import type { EpochStats, TrainEvents } from "./events";
 
 export type TrainConfig = {
@@ -72,6 +72,34 @@ export class LocalGradients implements GradientSource {
   }
 }
 
+/**
+ * What train() needs of its data: shape, the batch order and held-out scoring. A Dataset in memory
+ * is one (inMemoryData); a streamed shard set (train/shard-data.ts) is another.
+ */
+export interface TrainData {
+  readonly features: number;
+  readonly labels: readonly string[];
+  readonly trainRows: number;
+  /** Names the training data (and its order) in run ids. */
+  fingerprint(): string;
+  planner(batchSize: number, seed: number, shards: number): Planner;
+  /** Scores the model on the whole held-out split. */
+  evaluate(sizes: readonly number[], params: Float32Array): Promise<Evaluation>;
+}
+
+export function inMemoryData(data: Dataset): TrainData {
+  return {
+    features: data.features,
+    labels: data.labels,
+    trainRows: data.train.rows,
+    fingerprint: () => splitFingerprint(data.train, data.features),
+    planner: (batchSize, seed, shards) => new BatchPlanner(data.train.rows, batchSize, seed, shards),
+    evaluate: (sizes, params) => evaluateAsync(sizes, params, data.test, data.positive),
+  };
+}
+
+const isTrainData = (d: Dataset | TrainData): d is TrainData => "trainRows" in d;
+
 /** Content hash of a split (rows, features and labels): names the data in run ids and Redis keys. */
 export function splitFingerprint(split: Split, features: number): string {
   const h = createHash("sha256");
@@ -123,7 +151,7 @@ export type TrainResult = {
 
 export type TrainOptions = {
   cfg: TrainConfig;
-  data: Dataset;
+  data: Dataset | TrainData;
   gradients: GradientSource;
   events: TrainEvents;
   checkpoints?: CheckpointStore;
@@ -141,14 +169,15 @@ export function totalSteps(cfg: TrainConfig, trainRows: number): number {
 }
 
 export async function train(o: TrainOptions): Promise<TrainResult> {
-  const { cfg, data, gradients, events } = o;
+  const { cfg, gradients, events } = o;
+  const data = isTrainData(o.data) ? o.data : inMemoryData(o.data);
   if (cfg.sizes[0] !== data.features) throw new Error(`model takes ${cfg.sizes[0]} inputs, the data has ${data.features}`);
   if (cfg.sizes[cfg.sizes.length - 1] !== data.labels.length) {
     throw new Error(`model has ${cfg.sizes[cfg.sizes.length - 1]} outputs, the data has ${data.labels.length} classes`);
   }
-  const runId = o.runId ?? runIdFor(cfg, splitFingerprint(data.train, data.features));
-  const planner = new BatchPlanner(data.train.rows, cfg.batchSize, cfg.seed, cfg.shards);
-  const total = totalSteps(cfg, data.train.rows);
+  const runId = o.runId ?? runIdFor(cfg, data.fingerprint());
+  const planner = data.planner(cfg.batchSize, cfg.seed, cfg.shards);
+  const total = totalSteps(cfg, data.trainRows);
 
   let params: Float32Array;
   let opt: OptimizerState;
@@ -196,7 +225,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       seconds,
       stepsPerSec: ep.steps / seconds,
     };
-    if (cfg.evalEachEpoch && !final) stats.test = await evaluateAsync(cfg.sizes, params, data.test, data.positive);
+    if (cfg.evalEachEpoch && !final) stats.test = await data.evaluate(cfg.sizes, params);
     epochs.push(stats);
     events.epochEnd(stats);
   };
@@ -245,7 +274,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     await o.afterStep?.(step + 1, params);
   }
   await finishEpoch(true);
-  const test = await evaluateAsync(cfg.sizes, params, data.test, data.positive);
+  const test = await data.evaluate(cfg.sizes, params);
   const last = epochs[epochs.length - 1];
   if (last) last.test = test;
   events.evaluation(test);

@@ -16,33 +16,61 @@ export function scorePredictions(
   positive?: number,
   probabilities?: { values: Float32Array; classes: number },
 ): Evaluation {
-  const n = y.length;
-  let correct = 0;
-  let tp = 0;
-  let fp = 0;
-  let fn = 0;
-  for (let i = 0; i < n; i++) {
-    const p = predicted[i]!;
-    const t = y[i]!;
-    if (p === t) correct++;
-    if (positive !== undefined) {
-      if (p === positive && t === positive) tp++;
-      else if (p === positive) fp++;
-      else if (t === positive) fn++;
+  const acc = new ScoreAccumulator(positive, probabilities !== undefined);
+  acc.add(predicted, y, probabilities);
+  return acc.result();
+}
+
+/**
+ * scorePredictions over chunks (held-out shards streamed one at a time). Sums run row by row in
+ * the same order, so one chunk scores exactly as scorePredictions does.
+ */
+export class ScoreAccumulator {
+  private n = 0;
+  private correct = 0;
+  private tp = 0;
+  private fp = 0;
+  private fn = 0;
+  private loss = 0;
+
+  constructor(
+    private readonly positive: number | undefined,
+    private readonly withLoss: boolean,
+  ) {}
+
+  /** `probabilities.values` is row-major [rows × classes]; needed when the accumulator scores loss. */
+  add(predicted: ArrayLike<number>, y: ArrayLike<number>, probabilities?: { values: Float32Array; classes: number }): void {
+    const n = y.length;
+    const { positive } = this;
+    for (let i = 0; i < n; i++) {
+      const p = predicted[i]!;
+      const t = y[i]!;
+      if (p === t) this.correct++;
+      if (positive !== undefined) {
+        if (p === positive && t === positive) this.tp++;
+        else if (p === positive) this.fp++;
+        else if (t === positive) this.fn++;
+      }
     }
+    if (this.withLoss) {
+      if (!probabilities) throw new Error("ScoreAccumulator: probabilities are needed for the loss");
+      const { values, classes } = probabilities;
+      for (let i = 0; i < n; i++) this.loss -= Math.log(Math.max(values[i * classes + y[i]!]!, 1e-12));
+    }
+    this.n += n;
   }
-  const ev: Evaluation = { rows: n, accuracy: n ? correct / n : 0 };
-  if (probabilities) {
-    let loss = 0;
-    for (let i = 0; i < n; i++) loss -= Math.log(Math.max(probabilities.values[i * probabilities.classes + y[i]!]!, 1e-12));
-    ev.loss = n ? loss / n : 0;
+
+  result(): Evaluation {
+    const { n, tp, fp, fn } = this;
+    const ev: Evaluation = { rows: n, accuracy: n ? this.correct / n : 0 };
+    if (this.withLoss) ev.loss = n ? this.loss / n : 0;
+    if (this.positive !== undefined) {
+      ev.precision = tp + fp ? tp / (tp + fp) : 0;
+      ev.recall = tp + fn ? tp / (tp + fn) : 0;
+      ev.f1 = ev.precision + ev.recall ? (2 * ev.precision * ev.recall) / (ev.precision + ev.recall) : 0;
+    }
+    return ev;
   }
-  if (positive !== undefined) {
-    ev.precision = tp + fp ? tp / (tp + fp) : 0;
-    ev.recall = tp + fn ? tp / (tp + fn) : 0;
-    ev.f1 = ev.precision + ev.recall ? (2 * ev.precision * ev.recall) / (ev.precision + ev.recall) : 0;
-  }
-  return ev;
 }
 
 export function formatEvaluation(ev: Evaluation): string {

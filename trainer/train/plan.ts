@@ -30,7 +30,13 @@ export function shardRows(rows: Int32Array, shards: number): Int32Array[] {
   return out;
 }
 
-export class BatchPlanner {
+/** Where each step's rows come from: BatchPlanner for rows in memory, a ShardOrder for shard sets. */
+export interface Planner {
+  readonly stepsPerEpoch: number;
+  plan(step: number): StepPlan;
+}
+
+export class BatchPlanner implements Planner {
   readonly stepsPerEpoch: number;
   private cached: { epoch: number; perm: Int32Array } | undefined;
 

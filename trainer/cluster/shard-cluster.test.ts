@@ -1,0 +1,123 @@
+// Cluster training from a shard set: job data names the set and the rows; each `meridian worker`
+// process reads the shards it needs through its own cache, so no training data goes into Redis,
+// and the run ends on the same weights, bit for bit, as the in-process run with as many parts.
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startRedis, type TestRedis } from "../../dev/redis";
+import { spawnWorker, type WorkerProcess } from "../../dev/workers";
+import { seededNormal } from "../../shared/random";
+import { TRAIN_DEFAULTS, runTrainCommand } from "../commands/train";
+import { ShardSet } from "../shards/reader";
+import { openRowSource } from "../shards/sources";
+import { FsStore } from "../shards/store/fs";
+import { writeShards } from "../shards/writer";
+import { selectBackend } from "../train/backend";
+import { silentEvents } from "../train/events";
+import { runIdFor, train, type TrainConfig } from "../train/loop";
+import { ShardGradients, ShardTrainingData, shardSetFingerprint } from "../train/shard-data";
+import { ClusterGradients } from "./coordinator";
+
+const F = 10;
+let tmp: string;
+let dir: string;
+let redis: TestRedis;
+const started: WorkerProcess[] = [];
+
+beforeAll(async () => {
+  tmp = await mkdtemp(join(tmpdir(), "meridian-shard-cluster-"));
+  const normal = seededNormal(7);
+  const centers = Array.from({ length: 3 }, () => Array.from({ length: F }, () => normal() * 2));
+  const lines = [[...Array.from({ length: F }, (_, f) => `f${f}`), "label"].join(",")];
+  for (let r = 0; r < 400; r++) lines.push([...centers[r % 3]!.map((c) => (c + normal()).toFixed(5)), `c${r % 3}`].join(","));
+  await writeFile(join(tmp, "rows.csv"), lines.join("\n") + "\n");
+  dir = join(tmp, "set");
+  await writeShards(await openRowSource(`csv:${join(tmp, "rows.csv")}`, { splitSeed: 1 }), new FsStore(dir), { shardBytes: 1024, splitSeed: 1, testFraction: 0.2 });
+  redis = await startRedis();
+  await selectBackend("auto");
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all(started.map((w) => w.stop()));
+  await redis?.stop();
+  await rm(tmp, { recursive: true, force: true });
+});
+
+const cfg: TrainConfig = { sizes: [F, 16, 3], epochs: 2, batchSize: 32, optimizer: { kind: "adam", lr: 0.01 }, seed: 4, shards: 2, checkpointEvery: 0, evalEachEpoch: false };
+const open = async () => new ShardTrainingData(await ShardSet.open(new FsStore(dir)), { blockShards: 2, cacheBytes: 8 * 1024 });
+
+async function clusterRun(prefix: string, afterStep?: (step: number) => void) {
+  const data = await open();
+  const c = await ClusterGradients.open({
+    redisUrl: redis.url,
+    prefix,
+    runId: runIdFor(cfg, data.fingerprint()),
+    sizes: cfg.sizes,
+    features: F,
+    shardSet: { location: data.set.source.location, fingerprint: shardSetFingerprint(data.set) },
+    dataFingerprint: data.fingerprint(),
+    backupMinMs: 500,
+    leaseMs: 1000,
+  });
+  try {
+    return { data, result: await train({ cfg, data, gradients: c, events: silentEvents, ...(afterStep ? { afterStep } : {}) }) };
+  } finally {
+    await c.close();
+  }
+}
+
+async function inProcess() {
+  const data = await open();
+  return train({ cfg, data, gradients: new ShardGradients(cfg.sizes, data), events: silentEvents });
+}
+
+const workerArgs = ["--backend", "auto", "--lock-ms", "3000", "--stalled-ms", "1000", "--cache", "8KiB"];
+
+describe("train --cluster from a shard set", () => {
+  it("workers read the shards themselves; nothing of the data in Redis; same weights as in-process", async () => {
+    const prefix = `${redis.prefix}-shards`;
+    const ws = await Promise.all([0, 1].map(() => spawnWorker({ redisUrl: redis.url, prefix, args: workerArgs })));
+    started.push(...ws);
+    const reference = await inProcess();
+    const { data: remote, result: viaCluster } = await clusterRun(prefix);
+    expect(viaCluster.steps).toBe(reference.steps);
+    expect(Buffer.from(viaCluster.params.buffer).equals(Buffer.from(reference.params.buffer))).toBe(true);
+    expect(viaCluster.test.accuracy).toBeGreaterThan(0.9);
+    // The coordinator read no train shard (it only evaluates on the held-out ones).
+    expect(remote.cache.stats.loads).toBe(0);
+    const r = new Redis(redis.url);
+    try {
+      expect(await r.keys(`${prefix}:data:*`)).toEqual([]);
+    } finally {
+      r.disconnect();
+    }
+    const loaded = ws.flatMap((w) => w.events.filter((e) => e.event === "data_loaded"));
+    expect(loaded.map((e) => e.shardSet)).toEqual([dir, dir]);
+  }, 120_000);
+
+  it("meridian train --cluster --shard-set: end to end through the command (workers of the first test)", async () => {
+    const out = join(tmp, "cmd");
+    const r = await runTrainCommand(
+      { ...TRAIN_DEFAULTS, shardSet: dir, out, backend: "auto", json: true, cluster: true, redisUrl: redis.url, prefix: `${redis.prefix}-shards`, epochs: 4, batchSize: 32, lr: 0.01, hidden: [16], checkpointEvery: 0, fresh: false, push: false, promote: false },
+      silentEvents,
+    );
+    expect(r.result.test.accuracy).toBeGreaterThan(0.9);
+    const report = JSON.parse(await readFile(join(out, "training.json"), "utf8"));
+    expect(report.mode).toBe("cluster (BullMQ)");
+    expect(report.config.shards).toBe(2);
+  }, 120_000);
+
+  it("a worker killed mid-run loses nothing: its jobs go to the other, and the weights are the same bits", async () => {
+    const prefix = `${redis.prefix}-kill`;
+    const [victim, survivor] = await Promise.all([0, 1].map(() => spawnWorker({ redisUrl: redis.url, prefix, args: workerArgs })));
+    started.push(victim!, survivor!);
+    const reference = await inProcess();
+    const { result } = await clusterRun(prefix, (step) => {
+      if (step === 5) victim!.kill();
+    });
+    expect(Buffer.from(result.params.buffer).equals(Buffer.from(reference.params.buffer))).toBe(true);
+    expect(survivor!.events.filter((e) => e.event === "gradient").length).toBeGreaterThan(result.steps); // it took over
+  }, 120_000);
+});
