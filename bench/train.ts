@@ -14,7 +14,13 @@
 //                     negative, so coordination / compute cannot change sign with load;
 //  3. scaling efficiency of 2 workers = steps/s with 2 workers ÷ (2 × steps/s of the baseline),
 //     against 1 worker and against in-process;
-//  4. fp32 vs int8 held-out accuracy and file size (spam and mnist).
+//  4. fp32 vs int8 held-out accuracy and file size (spam and mnist);
+//  5. gradient precision: the 2-worker hub with fp32 gradients (the exact reference, mode
+//     "2 workers" above) vs bf16 gradients (`--gradients bf16`, run in the same round right after
+//     it): gradient and done-record bytes per step as the coordinator received them, coordination
+//     ms per step and steps/s, as bf16 ÷ fp32 ratios per round; and held-out accuracy after the
+//     quality run's epochs with 2 shards, fp32 vs bf16 (in-process with each shard's gradient
+//     rounded as a worker sends it: the same bits as the cluster run, trainer/cluster/bf16-cluster.test.ts).
 // Each round runs the three modes back to back, so they share the machine's load of the moment;
 // every figure is reported as its spread across rounds (min/median/max of per-round values), and
 // a target counts as met only when the whole spread is inside it.
@@ -34,6 +40,7 @@ import { loadDataset, type Dataset } from "../trainer/data";
 import { buildExport } from "../trainer/export/export";
 import { selectBackend } from "../trainer/train/backend";
 import { silentEvents, type StepEvent } from "../trainer/train/events";
+import type { GradientEncoding } from "../trainer/train/gradient-encoding";
 import { LocalGradients, splitFingerprint, train, type GradientSource, type TimedGradient, type TrainConfig } from "../trainer/train/loop";
 import { computeGradient, gatherRows, initParams } from "../trainer/train/model";
 import type { StepPlan } from "../trainer/train/plan";
@@ -79,6 +86,9 @@ class GatherRecorder implements GradientSource {
   constructor(private readonly inner: GradientSource) {}
   get kind(): string {
     return this.inner.kind;
+  }
+  get encoding(): GradientEncoding | undefined {
+    return this.inner.encoding;
   }
   async compute(params: Float32Array, plan: StepPlan, next?: StepPlan): Promise<TimedGradient[]> {
     const parts = await this.inner.compute(params, plan, next);
@@ -175,6 +185,25 @@ type SpeedResult = {
   pingPongMs: number;
   /** Coordinator-side breakdown of cluster steps (medians over all rounds, ms). */
   trace: Record<"oneWorker" | "twoWorkers", { publishMs: number; barrierMs: number; waitedMs: number }>;
+  /** 2 workers with fp32 gradients (= mode "2 workers") vs bf16 gradients, same round. */
+  gradients: GradientComparison;
+};
+
+type GradientSide = {
+  /** Medians over all rounds' measured steps (bytes) … */
+  gradientBytesPerStep: number;
+  doneRecordBytesPerStep: number;
+  weightsBytesPerStep: number;
+  coordinationMs: Spread;
+  stepsPerSec: Spread;
+  publishMs: number;
+  barrierMs: number;
+};
+type GradientComparison = {
+  fp32: GradientSide;
+  bf16: GradientSide & { rounds: ModeRound[] };
+  /** bf16 ÷ fp32: bytes (deterministic) and per-round ratios of coordination ms and steps/s. */
+  ratios: { gradientBytes: number; doneRecordBytes: number; transferBytes: number; coordinationMs: Spread; stepsPerSec: Spread };
 };
 
 async function speed(redis: TestRedis, workers: WorkerProcess[], spec: string): Promise<SpeedResult> {
@@ -195,16 +224,18 @@ async function speed(redis: TestRedis, workers: WorkerProcess[], spec: string): 
     evalEachEpoch: false,
   };
   const rounds: Record<Mode, ModeRound[]> = { "in-process": [], "1 worker": [], "2 workers": [] };
-  const traces: Record<"oneWorker" | "twoWorkers", StepTrace[]> = { oneWorker: [], twoWorkers: [] };
+  const traces: Record<"oneWorker" | "twoWorkers" | "twoWorkersBf16", StepTrace[]> = { oneWorker: [], twoWorkers: [], twoWorkersBf16: [] };
+  const bf16Rounds: ModeRound[] = [];
   // Three worker processes: one alone on its own queue prefix ("1 worker"), two sharing another
   // ("2 workers"). Idle workers block in Redis and use no CPU, so every round can run all three
   // modes back to back under the same machine load, and ratios are taken within a round.
   const prefixOf = (shards: number) => `${redis.prefix}-${shards}w`;
-  const cluster = async (shards: number): Promise<ModeRound> => {
+  const cluster = async (shards: number, gradients: GradientEncoding = "fp32"): Promise<ModeRound> => {
     const c = await ClusterGradients.open({
       redisUrl: redis.url,
       prefix: prefixOf(shards),
-      runId: `bench-${spec}-${shards}`,
+      runId: `bench-${spec}-${shards}${gradients === "fp32" ? "" : `-${gradients}`}`,
+      gradients,
       sizes,
       train: data.train,
       features: data.features,
@@ -212,8 +243,8 @@ async function speed(redis: TestRedis, workers: WorkerProcess[], spec: string): 
       leaseMs: 2000,
     });
     try {
-      const r = await measure(data, { ...cfg, shards }, c);
-      traces[shards === 1 ? "oneWorker" : "twoWorkers"].push(...c.traces.slice(WARMUP_STEPS));
+      const r = await measure(data, { ...cfg, shards, gradients }, c);
+      traces[shards === 1 ? "oneWorker" : gradients === "bf16" ? "twoWorkersBf16" : "twoWorkers"].push(...c.traces.slice(WARMUP_STEPS));
       return r;
     } finally {
       await c.close();
@@ -227,10 +258,12 @@ async function speed(redis: TestRedis, workers: WorkerProcess[], spec: string): 
     rounds["in-process"].push(await measure(data, cfg, new LocalGradients(sizes, data.train)));
     rounds["1 worker"].push(await cluster(1));
     rounds["2 workers"].push(await cluster(2));
+    bf16Rounds.push(await cluster(2, "bf16"));
     const [a, b, c] = MODES.map((m) => rounds[m].at(-1)!) as [ModeRound, ModeRound, ModeRound];
     log(
       `  round ${r + 1}: steps/s in-process ${fmt(a.stepsPerSec)}, 1 worker ${fmt(b.stepsPerSec)}, 2 workers ${fmt(c.stepsPerSec)}; ` +
-        `coordination/compute ${[a, b, c].map((m) => fmt(m.coordinationPerCompute.median)).join(" / ")}`,
+        `coordination/compute ${[a, b, c].map((m) => fmt(m.coordinationPerCompute.median)).join(" / ")}; ` +
+        `2 workers bf16 gradients: ${fmt(bf16Rounds.at(-1)!.stepsPerSec)} steps/s, coord ${fmt(bf16Rounds.at(-1)!.coordinationMs.median)} ms vs fp32 ${fmt(c.coordinationMs.median)} ms`,
     );
   }
 
@@ -257,6 +290,34 @@ async function speed(redis: TestRedis, workers: WorkerProcess[], spec: string): 
     split: await splitCeiling(sizes, batch, SPLIT_MS),
     pingPongMs: await redisPingPong(redis.url, params * 4),
     trace: { oneWorker: traceSummary(traces.oneWorker), twoWorkers: traceSummary(traces.twoWorkers) },
+    gradients: gradientComparison(rounds["2 workers"], bf16Rounds, traces.twoWorkers, traces.twoWorkersBf16),
+  };
+}
+
+function gradientComparison(fp32Rounds: ModeRound[], bf16Rounds: ModeRound[], fp32Traces: StepTrace[], bf16Traces: StepTrace[]): GradientComparison {
+  const side = (rounds: ModeRound[], t: StepTrace[]): GradientSide => ({
+    gradientBytesPerStep: summarize(t.map((x) => x.gradientBytes)).median,
+    doneRecordBytesPerStep: summarize(t.map((x) => x.recordBytes)).median,
+    weightsBytesPerStep: summarize(t.map((x) => x.weightsBytes)).median,
+    coordinationMs: spread(rounds.map((r) => r.coordinationMs.median)),
+    stepsPerSec: spread(rounds.map((r) => r.stepsPerSec)),
+    publishMs: summarize(t.map((x) => x.publishMs)).median,
+    barrierMs: summarize(t.map((x) => x.barrierMs)).median,
+  });
+  const fp32 = side(fp32Rounds, fp32Traces);
+  const bf16 = side(bf16Rounds, bf16Traces);
+  const perRound = (f: (i: number) => number) => spread(bf16Rounds.map((_, i) => f(i)));
+  return {
+    fp32,
+    bf16: { ...bf16, rounds: bf16Rounds },
+    ratios: {
+      gradientBytes: bf16.gradientBytesPerStep / fp32.gradientBytesPerStep,
+      doneRecordBytes: bf16.doneRecordBytesPerStep / fp32.doneRecordBytesPerStep,
+      // Out (weights broadcast, fp32 either way) and in (done records).
+      transferBytes: (bf16.weightsBytesPerStep + bf16.doneRecordBytesPerStep) / (fp32.weightsBytesPerStep + fp32.doneRecordBytesPerStep),
+      coordinationMs: perRound((i) => bf16Rounds[i]!.coordinationMs.median / fp32Rounds[i]!.coordinationMs.median),
+      stepsPerSec: perRound((i) => bf16Rounds[i]!.stepsPerSec / fp32Rounds[i]!.stepsPerSec),
+    },
   };
 }
 
@@ -270,6 +331,10 @@ async function quality(spec: string) {
   const r = await train({ cfg, data, gradients: new LocalGradients(sizes, data.train), events: silentEvents });
   const trainSeconds = (performance.now() - t) / 1000;
   const ex = await buildExport({ sizes, params: r.params, data, name: spec, version: 1, int8Format: "auto" });
+  // Gradient precision: the same run with 2 shards, fp32 vs bf16 gradients (what a 2-worker hub computes).
+  const twoShards = async (gradients: GradientEncoding) =>
+    (await train({ cfg: { ...cfg, shards: 2, gradients }, data, gradients: new LocalGradients(sizes, data.train, gradients), events: silentEvents })).test.accuracy;
+  const [fp32Acc, bf16Acc] = [await twoShards("fp32"), await twoShards("bf16")];
   const pr = (e: { precision?: number; recall?: number }) => (e.precision !== undefined ? { precision: e.precision, recall: e.recall! } : {});
   return {
     dataset: spec,
@@ -283,6 +348,7 @@ async function quality(spec: string) {
     sizeRatio: ex.sizeRatio,
     parityMaxAbsDiff: ex.parity.maxAbsDiff,
     runtime: ex.runtime,
+    gradients: { shards: 2, fp32Accuracy: fp32Acc, bf16Accuracy: bf16Acc, bf16MinusFp32Points: (bf16Acc - fp32Acc) * 100 },
   };
 }
 type Quality = Awaited<ReturnType<typeof quality>>;
@@ -373,6 +439,24 @@ async function main(): Promise<void> {
       ),
     );
   }
+  if (speeds.length) {
+    console.log(`\nGradient precision — 2 workers, fp32 (exact, = "2 workers" above) vs bf16 gradients, same rounds; bytes are medians per step as the coordinator received them`);
+    const q = (d: string) => qualities.find((x) => x.dataset === d)?.gradients;
+    console.log(
+      table(
+        ["dataset", "grad B fp32", "grad B bf16", "ratio", "records ratio", "out+in ratio", "coord ms fp32", "coord ms bf16", "coord ratio", "steps/s ratio", "acc fp32", "acc bf16", "Δ points"],
+        speeds.map((sp) => {
+          const g = sp.gradients;
+          return [
+            sp.dataset, g.fp32.gradientBytesPerStep, g.bf16.gradientBytesPerStep, g.ratios.gradientBytes, g.ratios.doneRecordBytes, g.ratios.transferBytes,
+            g.fp32.coordinationMs.median, g.bf16.coordinationMs.median, fmtSpread(g.ratios.coordinationMs), fmtSpread(g.ratios.stepsPerSec),
+            q(sp.dataset)?.fp32Accuracy ?? null, q(sp.dataset)?.bf16Accuracy ?? null, q(sp.dataset)?.bf16MinusFp32Points ?? null,
+          ];
+        }),
+      ),
+    );
+    console.log(`(out+in = weights broadcast, fp32 either way, + done records; accuracy: held-out after the quality run's epochs with 2 shards)`);
+  }
   const targets = targetRows(speeds, qualities);
   console.log(`\nTargets: met only when the whole spread across ${ROUNDS} rounds is inside the target`);
   console.log(
@@ -406,6 +490,7 @@ async function main(): Promise<void> {
       coordination: "step wall time − compute − apply (averaging + Adam on the coordinator); never negative. coordinationPerCompute = coordination ÷ compute per step, median over the round's steps",
       scaling: "per round: steps/s with 2 workers (2 shards, same global batch) ÷ (2 × steps/s of 1 worker), and ÷ (2 × steps/s in-process)",
       spread: "each figure is a per-round value (median over that round's steps, or a within-round ratio); min/median/max across rounds",
+      gradients: "2 workers with fp32 gradients (mode \"2 workers\") vs bf16 gradients, measured right after it in the same round; bytes per step from the coordinator's step traces (gradient payloads of the records used, whole done records, the weights broadcast); ratios bf16 ÷ fp32, coordination and steps/s per round. Accuracy: the quality run's config with 2 shards, fp32 vs each shard's gradient rounded to bf16 (the same bits as a cluster run)",
       targets: "met only when the whole spread is inside the target (max below an upper bound, min at or above a lower one); int8 figures are deterministic, one value",
     },
     speed: speeds,

@@ -16,11 +16,14 @@
 // a new job; the first record per shard wins, later copies are dropped (and a worker that sees
 // the shard's claim key before computing skips it).
 // A killed worker's job also comes back through BullMQ's stalled-job check (worker side).
+// Gradients travel as float32 (exact, the default) or bfloat16 (`gradients: "bf16"`: workers round
+// to nearest even, half the bytes); the weights broadcast is float32 either way.
 import { randomBytes } from "node:crypto";
 import { Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Split } from "../data/types";
 import { f32Bytes } from "../train/checkpoint";
+import type { GradientEncoding } from "../train/gradient-encoding";
 import type { GradientSource, TimedGradient } from "../train/loop";
 import type { StepPlan } from "../train/plan";
 import { CANCELLED, GRAD_QUEUE, decodeDone, keysFor, type Done, type GradJob, type Keys } from "./protocol";
@@ -56,6 +59,8 @@ export type ClusterOptions = {
   dataTtlSeconds?: number;
   /** Wait this long for a coordinator lease held by a previous (crashed) coordinator. */
   leaseMs?: number;
+  /** How workers send gradients: fp32 (exact, default) or bf16 (half the bytes). */
+  gradients?: GradientEncoding;
   log?: (message: string, data?: Record<string, unknown>) => void;
 };
 
@@ -78,7 +83,15 @@ export class ClusterError extends Error {
   override name = "ClusterError";
 }
 
-export type BarrierStats = { backups: number; lateOrDuplicate: number; workerErrors: number };
+export type BarrierStats = {
+  backups: number;
+  lateOrDuplicate: number;
+  workerErrors: number;
+  /** Gradient payload bytes of the records used (one per shard and step) … */
+  gradientBytes: number;
+  /** … and every done record received, headers, late copies and errors included. */
+  recordBytes: number;
+};
 
 /** Where one step's time went on the coordinator (ms), with the slowest shard's worker timings. */
 export type StepTrace = {
@@ -91,6 +104,12 @@ export type StepTrace = {
   computeMs?: number;
   /** Jobs of this step were queued during the previous step (off the critical path). */
   preissued: boolean;
+  /** Bytes the weights broadcast wrote (float32 whatever the gradient encoding). */
+  weightsBytes: number;
+  /** Gradient payload bytes of the records used (shards × parameters × 4 or 2). */
+  gradientBytes: number;
+  /** All done records received this step (JSON headers, late copies and errors included). */
+  recordBytes: number;
 };
 
 /**
@@ -129,7 +148,9 @@ export async function waitForWorkers(o: {
 
 export class ClusterGradients implements GradientSource {
   readonly kind = "cluster (BullMQ)";
-  readonly stats: BarrierStats = { backups: 0, lateOrDuplicate: 0, workerErrors: 0 };
+  readonly stats: BarrierStats = { backups: 0, lateOrDuplicate: 0, workerErrors: 0, gradientBytes: 0, recordBytes: 0 };
+  readonly encoding: GradientEncoding;
+  private readonly paramCount: number;
   /** Per-step timings, most recent last (bounded). */
   readonly traces: StepTrace[] = [];
   private readonly keys: Keys;
@@ -157,6 +178,8 @@ export class ClusterGradients implements GradientSource {
     private readonly leaseConn: Redis,
   ) {
     this.keys = keysFor(o.prefix);
+    this.encoding = o.gradients ?? "fp32";
+    this.paramCount = o.sizes.slice(1).reduce((a, out, i) => a + (o.sizes[i]! + 1) * out, 0);
     this.dataKeys = this.keys.data(o.dataFingerprint);
   }
 
@@ -258,6 +281,7 @@ export class ClusterGradients implements GradientSource {
       waitMs: this.o.weightsWaitMs ?? 15_000,
       lease: { key: this.keys.lease(runId), session: this.session },
       ttlSeconds: ttl,
+      gradients: this.encoding,
     };
     return {
       name: "gradient",
@@ -304,7 +328,8 @@ export class ClusterGradients implements GradientSource {
     const issued = plan.shards.map(() => t1);
     const attempts = plan.shards.map(() => 0);
     const errors = plan.shards.map(() => 0);
-    const results = new Map<number, { rec: Done; grads: Float32Array }>();
+    const results = new Map<number, { rec: Done; grads: Float32Array; payloadBytes: number }>();
+    let recordBytes = 0;
     const stepTimeout = this.o.stepTimeoutMs ?? 600_000;
     const maxBackups = this.o.maxBackups ?? 3;
 
@@ -337,7 +362,8 @@ export class ClusterGradients implements GradientSource {
       const waitS = Math.min(1, Math.max(0.01, Number.isFinite(nextDeadline) ? (nextDeadline - performance.now()) / 1000 : 1));
       const popped = await this.blocking.blpopBuffer(doneKey, waitS);
       if (!popped) continue;
-      const { rec, grads } = decodeDone(popped[1]);
+      recordBytes += popped[1].length;
+      const { rec, grads, payloadBytes } = decodeDone(popped[1]);
       if (rec.error !== undefined) {
         this.stats.workerErrors++;
         errors[rec.shard]!++;
@@ -351,7 +377,17 @@ export class ClusterGradients implements GradientSource {
         this.stats.lateOrDuplicate++;
         continue;
       }
-      results.set(rec.shard, { rec, grads });
+      // A worker that does not know the run's encoding (one from before bf16 ignores the job's
+      // field and sends fp32) would mix precisions silently: stop with the reason instead.
+      if ((rec.encoding ?? "fp32") !== this.encoding) {
+        throw new ClusterError(
+          `step ${plan.step + 1}, shard ${rec.shard}: worker ${rec.worker} sent ${rec.encoding ?? "fp32"} gradients${rec.encoding ? "" : " (no encoding in its record: a worker from before --gradients bf16?)"}, this run uses ${this.encoding}; update or stop that worker`,
+        );
+      }
+      if (grads.length !== this.paramCount) {
+        throw new ClusterError(`step ${plan.step + 1}, shard ${rec.shard}: worker ${rec.worker} sent ${grads.length} gradient values, the model has ${this.paramCount}`);
+      }
+      results.set(rec.shard, { rec, grads, payloadBytes });
       if (rec.computeMs !== undefined) {
         this.computeSamples.push(rec.computeMs);
         if (this.computeSamples.length > 50) this.computeSamples.shift();
@@ -368,7 +404,10 @@ export class ClusterGradients implements GradientSource {
       return g;
     });
     const slowest = [...results.values()].reduce((a, b) => ((b.rec.computeMs ?? 0) > (a.rec.computeMs ?? 0) ? b : a)).rec;
-    const trace: StepTrace = { publishMs: t1 - t0, barrierMs: t2 - t1, preissued };
+    const gradientBytes = [...results.values()].reduce((a, r) => a + r.payloadBytes, 0);
+    this.stats.gradientBytes += gradientBytes;
+    this.stats.recordBytes += recordBytes;
+    const trace: StepTrace = { publishMs: t1 - t0, barrierMs: t2 - t1, preissued, weightsBytes: params.byteLength, gradientBytes, recordBytes };
     if (slowest.waitedMs !== undefined) trace.waitedMs = slowest.waitedMs;
     if (slowest.computeMs !== undefined) trace.computeMs = slowest.computeMs;
     this.traces.push(trace);

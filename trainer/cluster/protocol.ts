@@ -11,9 +11,14 @@
 //   coordinator  BLPOP done:s until every shard has a record (the barrier); the first record per
 //                shard wins, later ones (backup tasks, retried stalled jobs) are dropped. A worker
 //                that finds the claim set before computing skips the work.
+// Gradients: float32 (the exact reference), or with `gradients: "bf16"` in the job, bfloat16 rounded
+// to nearest even (half the bytes); the record names its encoding and the coordinator refuses a
+// record whose encoding is not the run's (a worker from before bf16, say).
 // (Pushing 1 MB through a Lua script to make claim-and-push atomic cost ~3 ms against ~1.3 ms for
 // the plain pipeline; the coordinator's first-wins rule is what keeps results correct anyway.)
 import { z } from "zod";
+import { bf16ToF32 } from "../../shared/bf16";
+import { GRADIENT_BYTES, GRADIENT_ENCODINGS } from "../train/gradient-encoding";
 
 export const GRAD_QUEUE = "grad";
 
@@ -65,6 +70,8 @@ export const GradJobSchema = z.object({
   /** The coordinator's lease: a worker stops waiting for weights once it is gone or changed hands. */
   lease: z.object({ key: z.string(), session: z.string() }),
   ttlSeconds: z.number().int().positive(),
+  /** How the worker encodes the gradient it pushes (absent in jobs from before bf16: fp32). */
+  gradients: z.enum(GRADIENT_ENCODINGS).default("fp32"),
 });
 export type GradJob = z.infer<typeof GradJobSchema>;
 
@@ -82,13 +89,21 @@ export const DoneSchema = z.object({
   /** … and how long the worker then blocked waiting for the step's weights. */
   waitedMs: z.number().optional(),
   error: z.string().optional(),
+  /** Encoding of the gradient that follows the header (absent: fp32, a worker from before bf16). */
+  encoding: z.enum(GRADIENT_ENCODINGS).optional(),
 });
 export type Done = z.infer<typeof DoneSchema>;
 
 export const DataMetaSchema = z.object({ rows: z.number().int().positive(), features: z.number().int().positive() });
 
-/** A done record: u32 JSON length | JSON | zero padding to 4 | float32 gradient (none on error). */
-export function encodeDone(rec: Done, grads?: Float32Array): Buffer {
+/**
+ * A done record: u32 JSON length | JSON | zero padding to 4 | gradient (none on error): float32
+ * values, or bfloat16 bit patterns when `rec.encoding` is "bf16".
+ */
+export function encodeDone(rec: Done, grads?: Float32Array | Uint16Array): Buffer {
+  if (grads && (grads instanceof Uint16Array) !== (rec.encoding === "bf16")) {
+    throw new Error(`encodeDone: a ${grads instanceof Uint16Array ? "bf16" : "fp32"} payload under encoding ${rec.encoding ?? "fp32"}`);
+  }
   const json = Buffer.from(JSON.stringify(rec));
   const head = 4 + json.length;
   const pad = (4 - (head % 4)) % 4;
@@ -99,13 +114,16 @@ export function encodeDone(rec: Done, grads?: Float32Array): Buffer {
   return out;
 }
 
-export function decodeDone(b: Buffer): { rec: Done; grads: Float32Array | null } {
+/** Decodes a done record; a bf16 gradient comes back as float32 (exact: every bfloat16 is a float32). */
+export function decodeDone(b: Buffer): { rec: Done; grads: Float32Array | null; payloadBytes: number } {
   if (b.length < 4) throw new Error("truncated done record");
   const len = b.readUInt32LE(0);
   const rec = DoneSchema.parse(JSON.parse(b.toString("utf8", 4, 4 + len)));
   const start = 4 + len + ((4 - ((4 + len) % 4)) % 4);
-  if (start >= b.length) return { rec, grads: null };
+  if (start >= b.length) return { rec, grads: null, payloadBytes: 0 };
+  const payloadBytes = b.length - start;
+  const width = GRADIENT_BYTES[rec.encoding ?? "fp32"];
+  if (payloadBytes % width !== 0) throw new Error(`done record: ${payloadBytes} gradient bytes is not a whole number of ${rec.encoding ?? "fp32"} values`);
   const bytes = b.buffer.slice(b.byteOffset + start, b.byteOffset + b.length);
-  return { rec, grads: new Float32Array(bytes) };
+  return { rec, grads: width === 2 ? bf16ToF32(new Uint16Array(bytes)) : new Float32Array(bytes), payloadBytes };
 }
-

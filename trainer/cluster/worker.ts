@@ -2,10 +2,12 @@
 // before its weights: the worker loads the training set (once, then cached), then blocks on the
 // step's weights list (BLMOVE w w: a peek that waits until the coordinator publishes), runs the
 // same computeGradient as the in-process loop, and pushes its record with the gradient to the
-// step's done list (protocol.ts).
+// step's done list (protocol.ts) — float32, or bfloat16 (round to nearest even) when the job says
+// `gradients: "bf16"`.
 // A killed worker's job is retried elsewhere through BullMQ's stalled-job check (its lock expires
 // after lockDuration); the coordinator's backup tasks cover slow workers.
 import { hostname } from "node:os";
+import { f32ToBf16 } from "../../shared/bf16";
 import { Queue, WaitingError, Worker, type Job } from "bullmq";
 import type { Redis } from "ioredis";
 import { ShardCache } from "../shards/cache";
@@ -137,7 +139,24 @@ export async function startGradientWorker(o: WorkerOptions): Promise<GradientWor
 
   const processor = async (job: Job, token?: string): Promise<Record<string, unknown>> => {
     const parsed = GradJobSchema.safeParse(job.data);
-    if (!parsed.success) throw new Error(`malformed gradient job ${job.id}: ${parsed.error.issues[0]?.message}`);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const message = `malformed gradient job ${job.id}: ${issue?.path.join(".") ?? ""}: ${issue?.message}`;
+      stats.failed++;
+      // Say so to the coordinator if the job names its done list (a newer coordinator, say, with
+      // a gradient encoding this worker does not know), instead of leaving it to a deadline.
+      const d = job.data as { doneKey?: unknown; shard?: unknown; attempt?: unknown; ttlSeconds?: unknown } | undefined;
+      if (typeof d?.doneKey === "string" && Number.isInteger(d.shard) && (d.shard as number) >= 0 && Number.isInteger(d.attempt) && (d.attempt as number) >= 0) {
+        await redis
+          .multi()
+          .rpush(d.doneKey, encodeDone({ shard: d.shard as number, attempt: d.attempt as number, worker: id, error: message }))
+          .expire(d.doneKey, typeof d.ttlSeconds === "number" ? d.ttlSeconds : 600)
+          .exec()
+          .catch(() => {});
+      }
+      log("error", { message });
+      throw new Error(message);
+    }
     const g = parsed.data;
     const base = { shard: g.shard, attempt: g.attempt, worker: id };
     const conn = idle.pop() ?? connectRedis(o.redisUrl);
@@ -179,7 +198,8 @@ export async function startGradientWorker(o: WorkerOptions): Promise<GradientWor
       const t0 = performance.now();
       const grad = computeGradient(g.sizes, weights, x, y);
       const computeMs = performance.now() - t0;
-      const record = encodeDone({ ...base, loss: grad.loss, correct: grad.correct, n: grad.n, computeMs, gatherMs, waitedMs }, grad.grads);
+      const head = { ...base, loss: grad.loss, correct: grad.correct, n: grad.n, computeMs, gatherMs, waitedMs, encoding: g.gradients };
+      const record = encodeDone(head, g.gradients === "bf16" ? f32ToBf16(grad.grads) : grad.grads);
       const won = await store(g, record);
       if (won) stats.won++;
       else stats.late++;

@@ -3,6 +3,7 @@
 import { InvalidArgumentError, Option, type Command } from "commander";
 import { DATASET_HELP } from "../data";
 import { BACKEND_CHOICES } from "../train/backend-choice";
+import { GRADIENT_ENCODINGS } from "../train/gradient-encoding";
 import { OPTIMIZERS } from "../train/optimizer";
 import { LOCATION_HELP, SOURCE_HELP } from "../shards";
 import { SHARD_DEFAULTS, parseSize, runShardCommand, type ShardCommandOptions } from "./shard";
@@ -83,6 +84,11 @@ export function registerTrainerCommands<S>(program: Command, { action, publisher
     .option("--wait-workers <s>", "seconds to wait for a first worker", num("--wait-workers"), d.waitWorkersMs / 1000)
     .option("--backup-after <ms>", "re-issue a shard still missing after max(ms, 4 x median compute)", int("--backup-after"), d.backupMinMs)
     .option("--no-backups", "never re-issue slow shards (rely on stalled-job retries only)")
+    .addOption(
+      new Option("--gradients <enc>", "--cluster: gradient precision workers send (fp32 exact; bf16 rounds to nearest even, half the bytes; part of the run id)")
+        .choices([...GRADIENT_ENCODINGS])
+        .default(d.gradients),
+    )
     .option("--checkpoint-every <n>", "checkpoint every n steps (0: never)", int("--checkpoint-every"), d.checkpointEvery)
     .option("--checkpoint-dir <dir>", "checkpoints on disk (default: <out>/checkpoints in-process, Redis in a cluster)")
     .option("--fresh", "ignore an existing checkpoint of this run", false)

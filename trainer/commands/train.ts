@@ -10,6 +10,7 @@ import type { ExportResult } from "../export/export";
 import type { BackendInfo } from "../train/backend";
 import { parseBackendChoice } from "../train/backend-choice";
 import type { CheckpointStore } from "../train/checkpoint";
+import { GRADIENT_ENCODINGS, type GradientEncoding } from "../train/gradient-encoding";
 import type { GradientSource, TrainConfig, TrainResult } from "../train/loop";
 import { OPTIMIZERS, type OptimizerKind } from "../train/optimizer";
 import type { TrainEvents } from "../train/events";
@@ -61,6 +62,8 @@ export type TrainCommandOptions = {
   waitWorkersMs: number;
   backupMinMs: number;
   backupFactor: number;
+  /** --cluster: how workers send gradients (fp32 exact, the default; bf16 half the bytes). */
+  gradients: GradientEncoding;
   checkpointEvery: number;
   checkpointDir?: string;
   fresh: boolean;
@@ -92,6 +95,7 @@ export const TRAIN_DEFAULTS = {
   waitWorkersMs: 30_000,
   backupMinMs: 2000,
   backupFactor: 4,
+  gradients: "fp32" as GradientEncoding,
   checkpointEvery: 50,
   blockShards: 4,
   version: 1,
@@ -127,6 +131,11 @@ function validate(o: TrainCommandOptions): void {
   if (o.hidden?.some((h) => !(Number.isInteger(h) && h >= 1))) throw new UsageError(`--hidden must list positive integers`);
   if (o.name !== undefined && !MODEL_NAME.test(o.name)) throw new UsageError(`--name must match ${MODEL_NAME}`);
   if (!["auto", "qlinear", "dynamic"].includes(o.int8Format)) throw new UsageError(`--int8-format must be auto, qlinear or dynamic`);
+  const gradients = o.gradients ?? "fp32";
+  if (!(GRADIENT_ENCODINGS as readonly string[]).includes(gradients)) {
+    throw new UsageError(`--gradients must be one of ${GRADIENT_ENCODINGS.join(", ")} (got ${gradients})`);
+  }
+  if (gradients !== "fp32" && !o.cluster) throw new UsageError(`--gradients ${gradients} applies to --cluster (in-process gradients never travel)`);
   parseBackendChoice(o.backend); // unknown backend → a clear error before any work
 }
 
@@ -181,6 +190,7 @@ export async function runTrainCommand(o: TrainCommandOptions, events?: TrainEven
     seed: o.seed,
     checkpointEvery: o.checkpointEvery,
     evalEachEpoch: true,
+    gradients: o.gradients ?? "fp32",
     ...(o.maxSteps !== undefined ? { maxSteps: o.maxSteps } : {}),
   };
   try {
@@ -206,6 +216,7 @@ export async function runTrainCommand(o: TrainCommandOptions, events?: TrainEven
         dataFingerprint: fingerprint,
         backupMinMs: o.backupMinMs,
         backupFactor: o.backupFactor,
+        gradients: cfgBase.gradients,
         log: (m, d) => ev.info(m, d),
       });
       gradients = cluster;

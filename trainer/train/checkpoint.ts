@@ -4,6 +4,7 @@
 import { mkdir, readFile, rename, rm, rmdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Redis } from "ioredis";
+import type { GradientEncoding } from "./gradient-encoding";
 import type { OptimizerState } from "./optimizer";
 
 export type Checkpoint = {
@@ -13,6 +14,8 @@ export type Checkpoint = {
   params: Float32Array;
   opt: OptimizerState;
   savedAt: string;
+  /** The gradient encoding of the run (absent in checkpoints from before it: fp32). */
+  gradients?: GradientEncoding;
 };
 
 export interface CheckpointStore {
@@ -45,7 +48,15 @@ export function bytesF32(b: Uint8Array, offset = 0, count?: number): Float32Arra
 
 export function encodeCheckpoint(c: Checkpoint): Buffer {
   const header = Buffer.from(
-    JSON.stringify({ runId: c.runId, step: c.step, t: c.opt.t, params: c.params.length, moments: c.opt.m.length, savedAt: c.savedAt }),
+    JSON.stringify({
+      runId: c.runId,
+      step: c.step,
+      t: c.opt.t,
+      params: c.params.length,
+      moments: c.opt.m.length,
+      savedAt: c.savedAt,
+      ...(c.gradients ? { gradients: c.gradients } : {}),
+    }),
   );
   const headEnd = 12 + header.length;
   const pad = (4 - (headEnd % 4)) % 4;
@@ -72,6 +83,7 @@ export function decodeCheckpoint(b: Buffer): Checkpoint {
     params: number;
     moments: number;
     savedAt: string;
+    gradients?: GradientEncoding;
   };
   let o = 12 + hl + ((4 - ((12 + hl) % 4)) % 4);
   const take = (n: number): Float32Array => {
@@ -82,7 +94,7 @@ export function decodeCheckpoint(b: Buffer): Checkpoint {
   const params = take(h.params);
   const m = take(h.moments);
   const v = take(h.moments);
-  return { runId: h.runId, step: h.step, params, opt: { t: h.t, m, v }, savedAt: h.savedAt };
+  return { runId: h.runId, step: h.step, params, opt: { t: h.t, m, v }, savedAt: h.savedAt, ...(h.gradients ? { gradients: h.gradients } : {}) };
 }
 
 export class FileCheckpointStore implements CheckpointStore {

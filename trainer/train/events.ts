@@ -21,6 +21,8 @@ export type RunStartEvent = {
   startStep: number;
   resumedFrom: number | null;
   shards: number;
+  /** How shard gradients travel: fp32 (exact) or bf16. */
+  gradients: "fp32" | "bf16";
   checkpoints: string | null;
 };
 export type EpochStartEvent = { epoch: number; epochs: number; steps: number; startAt: number };

@@ -4,7 +4,9 @@
 // In-process and cluster runs differ only in the GradientSource they pass in.
 import { createHash } from "node:crypto";
 import type { Dataset, Split } from "../data/types";
+import { roundToBf16 } from "../../shared/bf16";
 import type { Checkpoint, CheckpointStore } from "./checkpoint";
+import type { GradientEncoding } from "./gradient-encoding";
 import { evaluateAsync, type Evaluation } from "./evaluate";
 import { averageGradients, computeGradient, gatherRows, initParams, type ShardGradient } from "./model";
 import { applyGradients, createOptimizerState, type OptimizerConfig, type OptimizerState } from "./optimizer";
@@ -26,6 +28,8 @@ export type TrainConfig = {
   checkpointEvery: number;
   /** Evaluate on the held-out split at the end of each epoch (the final evaluation always runs). */
   evalEachEpoch: boolean;
+  /** How shard gradients travel (default fp32, exact); must match the GradientSource's encoding. */
+  gradients?: GradientEncoding;
 };
 
 /**
@@ -40,6 +44,8 @@ export type TimedGradient = ShardGradient & { computeMs?: number; gatherMs?: num
  */
 export interface GradientSource {
   readonly kind: string;
+  /** The precision gradients arrive in (absent: fp32, exact). */
+  readonly encoding?: GradientEncoding;
   compute(params: Float32Array, plan: StepPlan, next?: StepPlan): Promise<TimedGradient[]>;
   close?(): Promise<void>;
 }
@@ -49,7 +55,11 @@ export function gatherLabels(y: Int32Array, rows: ArrayLike<number>): Int32Array
   return Int32Array.from({ length: rows.length }, (_, r) => y[rows[r]!]!);
 }
 
-/** In-process gradients: each shard computed here, one after another. */
+/**
+ * In-process gradients: each shard computed here, one after another. With encoding "bf16" each
+ * shard's gradient is rounded to bfloat16 as a worker would send it (the reference for cluster
+ * bf16 runs: same bits).
+ */
 export class LocalGradients implements GradientSource {
   readonly kind = "in-process";
   /** The batch buffer, reused every step (computeGradient keeps no reference to it). */
@@ -57,6 +67,7 @@ export class LocalGradients implements GradientSource {
   constructor(
     private readonly sizes: number[],
     private readonly train: Split,
+    readonly encoding: GradientEncoding = "fp32",
   ) {}
   async compute(params: Float32Array, plan: StepPlan): Promise<TimedGradient[]> {
     const cols = this.sizes[0]!;
@@ -67,7 +78,9 @@ export class LocalGradients implements GradientSource {
       const y = gatherLabels(this.train.y, rows);
       const t1 = performance.now();
       const g = computeGradient(this.sizes, params, x, y);
-      return { ...g, gatherMs: t1 - t0, computeMs: performance.now() - t1 };
+      const computeMs = performance.now() - t1;
+      if (this.encoding === "bf16") roundToBf16(g.grads);
+      return { ...g, gatherMs: t1 - t0, computeMs };
     });
   }
 }
@@ -114,7 +127,8 @@ export function splitFingerprint(split: Split, features: number): string {
  * Left out: epochs and max steps (they only decide where it stops, so a longer run can resume a
  * shorter one's checkpoint) and the shard count (it changes only float rounding, so a cluster
  * restarted with fewer workers still resumes). Runs are bit-identical for the same seed AND
- * shard count.
+ * shard count. The gradient encoding is in it unless fp32 (so fp32 ids are those from before it
+ * existed, and their checkpoints still resume): bf16 gradients change the trajectory.
  */
 export function runIdFor(cfg: TrainConfig, dataFingerprint: string): string {
   const key = JSON.stringify({
@@ -123,6 +137,7 @@ export function runIdFor(cfg: TrainConfig, dataFingerprint: string): string {
     optimizer: cfg.optimizer,
     seed: cfg.seed,
     batch: cfg.batchSize,
+    ...(cfg.gradients && cfg.gradients !== "fp32" ? { gradients: cfg.gradients } : {}),
   });
   return createHash("sha256").update(key).digest("hex").slice(0, 16);
 }
@@ -175,6 +190,10 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   if (cfg.sizes[cfg.sizes.length - 1] !== data.labels.length) {
     throw new Error(`model has ${cfg.sizes[cfg.sizes.length - 1]} outputs, the data has ${data.labels.length} classes`);
   }
+  const encoding = cfg.gradients ?? "fp32";
+  if ((gradients.encoding ?? "fp32") !== encoding) {
+    throw new Error(`the run is configured for ${encoding} gradients but its gradient source (${gradients.kind}) delivers ${gradients.encoding ?? "fp32"}`);
+  }
   const runId = o.runId ?? runIdFor(cfg, data.fingerprint());
   const planner = data.planner(cfg.batchSize, cfg.seed, cfg.shards);
   const total = totalSteps(cfg, data.trainRows);
@@ -184,6 +203,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   let step = 0;
   let resumedFrom: number | null = null;
   const ckpt: Checkpoint | null = o.checkpoints && !o.fresh ? await o.checkpoints.load(runId) : null;
+  if (ckpt && (ckpt.gradients ?? "fp32") !== encoding) {
+    throw new Error(`checkpoint of run ${runId} was trained with ${ckpt.gradients ?? "fp32"} gradients, this run uses ${encoding} (pass --fresh to start over)`);
+  }
   if (ckpt) {
     params = ckpt.params;
     opt = ckpt.opt;
@@ -202,6 +224,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     startStep: step,
     resumedFrom,
     shards: cfg.shards,
+    gradients: encoding,
     checkpoints: o.checkpoints && cfg.checkpointEvery > 0 ? `every ${cfg.checkpointEvery} steps to ${o.checkpoints.where}` : null,
   });
 
@@ -268,7 +291,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       stepsPerSec: ep.steps / ((performance.now() - ep.t0) / 1000),
     });
     if (o.checkpoints && cfg.checkpointEvery > 0 && (step + 1) % cfg.checkpointEvery === 0 && step + 1 < total) {
-      await o.checkpoints.save({ runId, step: step + 1, params, opt, savedAt: new Date().toISOString() });
+      await o.checkpoints.save({ runId, step: step + 1, params, opt, savedAt: new Date().toISOString(), gradients: encoding });
       events.checkpoint({ step: step + 1, where: o.checkpoints.where });
     }
     await o.afterStep?.(step + 1, params);

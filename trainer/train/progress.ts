@@ -50,7 +50,7 @@ export class HumanEvents implements TrainEvents {
   runStart(e: RunStartEvent): void {
     const resumed = e.resumedFrom !== null ? `, resumed from the checkpoint at step ${e.resumedFrom}` : "";
     this.out(
-      `run ${e.runId} (${e.mode}): ${e.totalSteps} steps, ${e.stepsPerEpoch} per epoch, ${e.shards} shard${e.shards === 1 ? "" : "s"} per step${resumed}`,
+      `run ${e.runId} (${e.mode}): ${e.totalSteps} steps, ${e.stepsPerEpoch} per epoch, ${e.shards} shard${e.shards === 1 ? "" : "s"} per step${e.gradients !== "fp32" ? `, ${e.gradients} gradients` : ""}${resumed}`,
     );
     if (e.checkpoints) this.out(`checkpoints: ${e.checkpoints}`);
   }
