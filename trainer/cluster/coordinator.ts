@@ -16,6 +16,8 @@
 // a new job; the first record per shard wins, later copies are dropped (and a worker that sees
 // the shard's claim key before computing skips it).
 // A killed worker's job also comes back through BullMQ's stalled-job check (worker side).
+// Fencing: the lease carries an epoch; the weights publish and Redis checkpoints are Lua scripts
+// refused once the epoch moved, and a refused coordinator stops with LeaseLostError (see below).
 // Gradients travel as float32 (exact, the default) or bfloat16 (`gradients: "bf16"`: workers round
 // to nearest even, half the bytes); the weights broadcast is float32 either way.
 import { randomBytes } from "node:crypto";
@@ -64,23 +66,83 @@ export type ClusterOptions = {
   log?: (message: string, data?: Record<string, unknown>) => void;
 };
 
-/** KEYS: lease. ARGV: session, ttl ms. Extends the lease only if this session still holds it. */
-const RENEW_LEASE_LUA = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 1
-end
-return 0`;
+// Fencing. The lease key holds "<epoch>:<session>"; the epoch key is the run's fencing token,
+// INCRemented by every coordinator that takes the lease. Every coordinator write that matters
+// (weights publish = committing the previous step, checkpoint save/clear) is one of the scripts
+// below, which refuse the write when the epoch key no longer equals the writer's epoch: a
+// coordinator that was paused past its lease (GC, SIGSTOP, a VM migration) and comes back after
+// another one took over cannot overwrite the new holder's state, and stops.
 
-/** KEYS: lease. ARGV: session. Deletes the lease only if this session holds it. */
+/** KEYS: lease, epoch. ARGV: session, ttl ms. Takes a free lease with the next epoch (0: held). */
+const ACQUIRE_LEASE_LUA = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local e = redis.call('INCR', KEYS[2])
+redis.call('EXPIRE', KEYS[2], 2592000)
+redis.call('SET', KEYS[1], e .. ':' .. ARGV[1], 'PX', ARGV[2])
+return e`;
+
+/**
+ * KEYS: lease, epoch. ARGV: lease value, ttl ms, epoch. Holder only: extends the lease if it still
+ * holds this value (compare-and-pexpire), or sets it again if it expired and nobody took the run
+ * since (the epoch is unchanged). Returns {1 renewed | 0 lost, current epoch}.
+ */
+const RENEW_LEASE_LUA = `
+local v = redis.call('GET', KEYS[1])
+local cur = tonumber(redis.call('GET', KEYS[2]) or '0')
+if v == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return {1, cur}
+end
+if (not v) and cur == tonumber(ARGV[3]) then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return {1, cur}
+end
+return {0, cur}`;
+
+/** KEYS: lease. ARGV: lease value. Deletes the lease only if this session holds it. */
 const RELEASE_LEASE_LUA = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end
 return 0`;
 
+const FENCE_LUA = `
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+if cur ~= tonumber(ARGV[1]) then return {0, cur} end
+`;
+
+/** KEYS: epoch, weights, [previous weights]. ARGV: epoch, weights bytes, ttl s. The step's weights broadcast. */
+const PUBLISH_LUA = `${FENCE_LUA}
+redis.call('DEL', KEYS[2])
+redis.call('RPUSH', KEYS[2], ARGV[2])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+if KEYS[3] then redis.call('UNLINK', KEYS[3]) end
+return {1, cur}`;
+
+/** KEYS: epoch, key. ARGV: epoch, value, ttl s. */
+const FENCED_SET_LUA = `${FENCE_LUA}
+redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
+return {1, cur}`;
+
+/** KEYS: epoch, key. ARGV: epoch. */
+const FENCED_DEL_LUA = `${FENCE_LUA}
+redis.call('DEL', KEYS[2])
+return {1, cur}`;
+
 export class ClusterError extends Error {
   override name = "ClusterError";
+}
+
+/** A fenced write was refused (or a renewal found the run taken): another coordinator holds the run. */
+export class LeaseLostError extends ClusterError {
+  override name = "LeaseLostError";
+  constructor(
+    readonly runId: string,
+    readonly from: number,
+    readonly to: number,
+  ) {
+    super(`lost the lease: epoch moved from ${from} to ${to} (another coordinator took over run ${runId}); stopping`);
+  }
 }
 
 export type BarrierStats = {
@@ -163,9 +225,10 @@ export class ClusterGradients implements GradientSource {
   /** The last step whose weights were published. */
   private published: number | undefined;
   private leaseTimer: NodeJS.Timeout | undefined;
-  private leaseHeld = false;
-  /** Set when a renewal found the lease gone or owned by another coordinator. */
-  private leaseLost = false;
+  /** This coordinator's fencing token (0 until it holds the lease). */
+  private epoch = 0;
+  /** Set when a renewal or a fenced write found the epoch moved on: the epoch it moved to. */
+  private lostTo: number | undefined;
   private lastDataRefresh = Date.now();
   private stepsDone = 0;
 
@@ -204,13 +267,53 @@ export class ClusterGradients implements GradientSource {
     return this.o.log ?? (() => {});
   }
 
-  /** One coordinator per run: SET NX lease, renewed in the background; waits out a crashed holder. */
+  /** The lease key's value while this coordinator holds it. */
+  private get leaseValue(): string {
+    return `${this.epoch}:${this.session}`;
+  }
+
+  /** This coordinator's fencing epoch (0 before it took the lease). */
+  get leaseEpoch(): number {
+    return this.epoch;
+  }
+
+  /** Throws LeaseLostError once a renewal or a fenced write saw another coordinator's epoch. */
+  private assertLease(): void {
+    if (this.lostTo !== undefined) throw new LeaseLostError(this.o.runId, this.epoch, this.lostTo);
+  }
+
+  /** Runs a fencing script (returns {ok, current epoch}); a refusal marks the lease lost and throws. */
+  private async fenced(script: string, keys: string[], args: (string | number | Buffer)[]): Promise<void> {
+    this.assertLease();
+    const [ok, cur] = (await this.redis.eval(script, keys.length + 1, this.keys.epoch(this.o.runId), ...keys, this.epoch, ...args)) as [number, number];
+    if (ok !== 1) {
+      this.lostTo = cur;
+      this.assertLease();
+    }
+  }
+
+  /** Checkpoint writes that land only while this coordinator's epoch is the run's (RedisCheckpointStore). */
+  readonly fencedWrites = {
+    set: (key: string, value: Buffer, ttlSeconds: number): Promise<void> => this.fenced(FENCED_SET_LUA, [key], [value, ttlSeconds]),
+    del: (key: string): Promise<void> => this.fenced(FENCED_DEL_LUA, [key], []),
+  };
+
+  /**
+   * One coordinator per run: a free lease is taken with the next epoch (INCR) and renewed in the
+   * background by its holder only; waits out a crashed (or paused) holder.
+   */
   private async takeLease(): Promise<void> {
     const key = this.keys.lease(this.o.runId);
+    const epochKey = this.keys.epoch(this.o.runId);
     const ms = this.o.leaseMs ?? 5000;
     const until = Date.now() + 3 * ms;
     let announced = false;
-    while ((await this.leaseConn.set(key, this.session, "PX", ms, "NX")) !== "OK") {
+    for (;;) {
+      const e = Number(await this.leaseConn.eval(ACQUIRE_LEASE_LUA, 2, key, epochKey, this.session, ms));
+      if (e > 0) {
+        this.epoch = e;
+        break;
+      }
       if (Date.now() > until) {
         throw new ClusterError(`run ${this.o.runId} is being coordinated by another process (lease ${key} held)`);
       }
@@ -220,12 +323,14 @@ export class ClusterGradients implements GradientSource {
       }
       await new Promise((r) => setTimeout(r, 250));
     }
-    this.leaseHeld = true;
+    this.log(`run ${this.o.runId}: coordinator lease taken, epoch ${this.epoch}`, { epoch: this.epoch });
     this.leaseTimer = setInterval(() => {
+      if (this.lostTo !== undefined) return;
       this.leaseConn
-        .eval(RENEW_LEASE_LUA, 1, key, this.session, ms)
-        .then((ok) => {
-          if (ok !== 1) this.leaseLost = true;
+        .eval(RENEW_LEASE_LUA, 2, key, epochKey, this.leaseValue, ms, this.epoch)
+        .then((r) => {
+          const [ok, cur] = r as [number, number];
+          if (ok !== 1) this.lostTo = cur;
         })
         .catch(() => {});
     }, Math.max(200, ms / 3));
@@ -279,7 +384,7 @@ export class ClusterGradients implements GradientSource {
       data: this.o.shardSet !== undefined ? { shardSet: this.o.shardSet.location, fingerprint: this.o.shardSet.fingerprint } : this.dataKeys,
       rows: Array.from(plan.shards[shard]!),
       waitMs: this.o.weightsWaitMs ?? 15_000,
-      lease: { key: this.keys.lease(runId), session: this.session },
+      lease: { key: this.keys.lease(runId), session: this.leaseValue, epoch: this.epoch, epochKey: this.keys.epoch(runId) },
       ttlSeconds: ttl,
       gradients: this.encoding,
     };
@@ -308,16 +413,14 @@ export class ClusterGradients implements GradientSource {
     const k = plan.shards.length;
     const weightsKey = this.keys.weights(runId, this.session, plan.step);
     const doneKey = this.keys.done(runId, this.session, plan.step);
-    if (this.leaseLost) {
-      throw new ClusterError(`run ${runId}: lost the coordinator lease (another coordinator took over, or Redis lost it)`);
-    }
+    this.assertLease();
     const preissued = this.preissued === plan.step;
     if (!preissued) await this.issue(plan);
 
     const t0 = performance.now();
-    const publish = this.redis.pipeline().del(weightsKey).rpush(weightsKey, f32Bytes(params)).expire(weightsKey, ttl);
-    if (this.prevWeightsKey) publish.unlink(this.prevWeightsKey); // nobody needs the previous step's weights now
-    await publish.exec();
+    // Publishing step s's weights commits step s-1's update: fenced (refused once the epoch moved).
+    // The previous step's weights go in the same script: nobody needs them now.
+    await this.fenced(PUBLISH_LUA, this.prevWeightsKey ? [weightsKey, this.prevWeightsKey] : [weightsKey], [f32Bytes(params), ttl]);
     this.prevWeightsKey = weightsKey;
     this.published = plan.step;
     const t1 = performance.now();
@@ -343,6 +446,8 @@ export class ClusterGradients implements GradientSource {
     };
 
     while (results.size < k) {
+      // A renewal found another coordinator's epoch (we were paused past the lease, say): stop.
+      this.assertLease();
       const now = performance.now();
       if (now - t1 > stepTimeout) {
         const missing = plan.shards.map((_, i) => i).filter((i) => !results.has(i));
@@ -424,7 +529,7 @@ export class ClusterGradients implements GradientSource {
   async close(): Promise<void> {
     if (this.leaseTimer) clearInterval(this.leaseTimer);
     const cleanup = this.redis.multi();
-    if (this.leaseHeld) cleanup.eval(RELEASE_LEASE_LUA, 1, this.keys.lease(this.o.runId), this.session);
+    if (this.epoch > 0) cleanup.eval(RELEASE_LEASE_LUA, 1, this.keys.lease(this.o.runId), this.leaseValue);
     if (this.prevWeightsKey) cleanup.unlink(this.prevWeightsKey);
     if (this.preissued !== undefined && this.preissued !== this.published) {
       // Workers may be holding the pre-issued next step's jobs, waiting for weights that will never come.

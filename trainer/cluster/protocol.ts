@@ -14,6 +14,8 @@
 // Gradients: float32 (the exact reference), or with `gradients: "bf16"` in the job, bfloat16 rounded
 // to nearest even (half the bytes); the record names its encoding and the coordinator refuses a
 // record whose encoding is not the run's (a worker from before bf16, say).
+// Fencing: each job carries the coordinator's epoch (lease.epoch, lease.epochKey); a worker drops a
+// job whose epoch is older than the run's current one (coordinator.ts has the scripts).
 // (Pushing 1 MB through a Lua script to make claim-and-push atomic cost ~3 ms against ~1.3 ms for
 // the plain pipeline; the coordinator's first-wins rule is what keeps results correct anyway.)
 import { z } from "zod";
@@ -39,8 +41,15 @@ export function keysFor(prefix: string) {
     claim: (runId: string, session: string, step: number, shard: number) => `${run(runId, session)}:c:${step}:${shard}`,
     /** The step's barrier: one record (with its gradient) per delivered shard. */
     done: (runId: string, session: string, step: number) => `${run(runId, session)}:done:${step}`,
+    /** Holds "<epoch>:<session>" of the coordinator holding the run (PX leaseMs, renewed by it). */
     lease: (runId: string) => `${prefix}:run:${runId}:lease`,
+    /** The run's fencing token: INCR by each coordinator that takes the lease; never expires early. */
+    epoch: (runId: string) => `${prefix}:run:${runId}:epoch`,
     checkpoint: (runId: string) => `${prefix}:ckpt:${runId}`,
+    /** A cluster run's `train` options (JSON), for `meridian coordinator --standby`; gone once the run finished. */
+    spec: (runId: string) => `${prefix}:run:${runId}:spec`,
+    /** Set of run ids that stored a spec. */
+    runs: `${prefix}:runs`,
   };
 }
 
@@ -67,8 +76,12 @@ export const GradJobSchema = z.object({
   rows: z.array(z.number().int().min(0)).min(1),
   /** How long to wait for the weights to be published before giving up on the step. */
   waitMs: z.number().int().positive(),
-  /** The coordinator's lease: a worker stops waiting for weights once it is gone or changed hands. */
-  lease: z.object({ key: z.string(), session: z.string() }),
+  /**
+   * The coordinator's lease: a worker stops waiting for weights once it is gone or changed hands.
+   * `session` is the lease key's whole value ("<epoch>:<session>"); `epoch`/`epochKey` (absent
+   * in jobs from before fencing) let a worker drop a job whose epoch is older than the run's.
+   */
+  lease: z.object({ key: z.string(), session: z.string(), epoch: z.number().int().min(0).optional(), epochKey: z.string().optional() }),
   ttlSeconds: z.number().int().positive(),
   /** How the worker encodes the gradient it pushes (absent in jobs from before bf16: fp32). */
   gradients: z.enum(GRADIENT_ENCODINGS).default("fp32"),

@@ -125,12 +125,30 @@ export async function startGradientWorker(o: WorkerOptions): Promise<GradientWor
    * that one finishes — or if the weights take longer than waitMs. A job is never dropped while
    * its coordinator is alive.
    */
+  /**
+   * Fencing: the run's current coordinator epoch is newer than the job's, so the coordinator that
+   * issued it lost the run (it was paused or partitioned past its lease): drop the job, with a log line.
+   */
+  const staleEpoch = async (g: GradJob, current?: string | null): Promise<boolean> => {
+    const { epoch, epochKey } = g.lease;
+    if (epoch === undefined || epochKey === undefined) return false; // a job from before fencing
+    const cur = Number(current === undefined ? await redis.get(epochKey) : current);
+    if (!(cur > epoch)) return false;
+    log("stale_epoch", { step: g.step, shard: g.shard, epoch, current: cur, message: `dropping job of step ${g.step + 1}, shard ${g.shard}: epoch ${epoch} < current ${cur}` });
+    return true;
+  };
+
   const waitForWeights = async (conn: Redis, g: GradJob): Promise<Buffer | "stale" | "yield"> => {
     const until = performance.now() + g.waitMs;
     for (;;) {
       const w = await conn.blmoveBuffer(g.weightsKey, g.weightsKey, "RIGHT", "LEFT", 0.2);
       if (w) return w.equals(CANCELLED) ? "stale" : w;
-      const [lease, waiting] = await Promise.all([redis.get(g.lease.key), queue.getJobs(["prioritized", "wait"], 0, 3, true)]);
+      const [lease, epoch, waiting] = await Promise.all([
+        redis.get(g.lease.key),
+        g.lease.epochKey !== undefined ? redis.get(g.lease.epochKey) : Promise.resolve(null),
+        queue.getJobs(["prioritized", "wait"], 0, 3, true),
+      ]);
+      if (await staleEpoch(g, epoch)) return "stale";
       if (lease !== g.lease.session) return "stale";
       if (waiting.some((j) => j?.data?.runId === g.runId && typeof j.data.step === "number" && j.data.step < g.step)) return "yield";
       if (performance.now() >= until) return "yield";
@@ -162,6 +180,11 @@ export async function startGradientWorker(o: WorkerOptions): Promise<GradientWor
     const conn = idle.pop() ?? connectRedis(o.redisUrl);
     let batch: Float32Array | undefined;
     try {
+      // Issued by a coordinator that has since lost the run to a newer epoch: nothing to do.
+      if (await staleEpoch(g)) {
+        stats.stale++;
+        return { outcome: "stale_epoch", step: g.step, shard: g.shard };
+      }
       // Someone (the original or a backup) already delivered this shard: nothing to do.
       if (await redis.exists(g.claimKey)) {
         stats.late++;

@@ -1,5 +1,6 @@
 // The trainer's commands: `meridian train` (in-process or as a cluster's coordinator),
-// `meridian worker` (a cluster's gradient worker) and `meridian shard` (a dataset into a shard set).
+// `meridian worker` (a cluster's gradient worker), `meridian coordinator --standby` (takes over a
+// cluster run whose coordinator died) and `meridian shard` (a dataset into a shard set).
 import { InvalidArgumentError, Option, type Command } from "commander";
 import { DATASET_HELP } from "../data";
 import { BACKEND_CHOICES } from "../train/backend-choice";
@@ -9,6 +10,7 @@ import { LOCATION_HELP, SOURCE_HELP } from "../shards";
 import { SHARD_DEFAULTS, parseSize, runShardCommand, type ShardCommandOptions } from "./shard";
 import { TRAIN_DEFAULTS, runTrainCommand, type TrainCommandOptions } from "./train";
 import { runWorkerCommand } from "./worker";
+import { runCoordinatorCommand } from "./coordinator";
 
 function int(flag: string): (v: string) => number {
   return (v) => {
@@ -84,6 +86,7 @@ export function registerTrainerCommands<S>(program: Command, { action, publisher
     .option("--wait-workers <s>", "seconds to wait for a first worker", num("--wait-workers"), d.waitWorkersMs / 1000)
     .option("--backup-after <ms>", "re-issue a shard still missing after max(ms, 4 x median compute)", int("--backup-after"), d.backupMinMs)
     .option("--no-backups", "never re-issue slow shards (rely on stalled-job retries only)")
+    .option("--lease-ms <ms>", "--cluster: coordinator lease (a standby or restart takes over this long after the holder stops renewing)", int("--lease-ms"))
     .addOption(
       new Option("--gradients <enc>", "--cluster: gradient precision workers send (fp32 exact; bf16 rounds to nearest even, half the bytes; part of the run id)")
         .choices([...GRADIENT_ENCODINGS])
@@ -108,6 +111,7 @@ export function registerTrainerCommands<S>(program: Command, { action, publisher
         waitWorkersMs: Math.round((raw.waitWorkers as number) * 1000),
         backupMinMs: raw.backupAfter as number,
         backupFactor: raw.backups === false ? 0 : d.backupFactor,
+        ...(raw.leaseMs !== undefined ? { leaseMs: raw.leaseMs as number } : {}),
       } as unknown as TrainCommandOptions;
       const push = Boolean(raw.push || raw.promote);
       const setup = push ? await publisher.setup(raw as PushFlags) : undefined;
@@ -137,6 +141,17 @@ export function registerTrainerCommands<S>(program: Command, { action, publisher
     .option("--quiet", "no periodic summary of gradients", false)
     .option("--verbose", "a line per gradient", false)
     .action(action("worker", (opts) => runWorkerCommand(opts)));
+
+  program
+    .command("coordinator")
+    .description("--standby: wait for a `train --cluster` run whose coordinator is gone, and take it over (its options are stored in Redis)")
+    .option("--standby", "wait for runs without a coordinator and take them over", false)
+    .option("--redis-url <url>", "Redis (default: $REDIS_URL)")
+    .option("--prefix <p>", "BullMQ/Redis key prefix (must match the runs')", d.prefix)
+    .option("--poll-ms <ms>", "how often to look for runs without a coordinator", int("--poll-ms"), 1000)
+    .option("--once", "exit after the first run taken over has finished", false)
+    .option("--json", "JSON lines on stdout", false)
+    .action(action("coordinator", (opts) => runCoordinatorCommand(opts)));
 
   const sd = SHARD_DEFAULTS;
   program

@@ -20,8 +20,9 @@ import { openTrainInput, type TrainInput } from "./train-input";
 // TensorFlow.js, BullMQ and onnxruntime load only once the options are known to be good, so
 // `--help` and flag mistakes answer at once.
 const heavy = async () => {
-  const [coordinator, redis, exporter, backend, checkpoint, loop, shardData] = await Promise.all([
+  const [coordinator, protocol, redis, exporter, backend, checkpoint, loop, shardData] = await Promise.all([
     import("../cluster/coordinator"),
+    import("../cluster/protocol"),
     import("../cluster/redis"),
     import("../export/export"),
     import("../train/backend"),
@@ -29,7 +30,7 @@ const heavy = async () => {
     import("../train/loop"),
     import("../train/shard-data"),
   ]);
-  return { ...coordinator, ...redis, ...exporter, ...backend, ...checkpoint, ...loop, shardSetFingerprint: shardData.shardSetFingerprint };
+  return { ...coordinator, keysFor: protocol.keysFor, ...redis, ...exporter, ...backend, ...checkpoint, ...loop, shardSetFingerprint: shardData.shardSetFingerprint };
 };
 
 export type TrainCommandOptions = {
@@ -62,6 +63,8 @@ export type TrainCommandOptions = {
   waitWorkersMs: number;
   backupMinMs: number;
   backupFactor: number;
+  /** --cluster: the coordinator lease's time to live (default 5000 ms). */
+  leaseMs?: number;
   /** --cluster: how workers send gradients (fp32 exact, the default; bf16 half the bytes). */
   gradients: GradientEncoding;
   checkpointEvery: number;
@@ -139,6 +142,25 @@ function validate(o: TrainCommandOptions): void {
   parseBackendChoice(o.backend); // unknown backend → a clear error before any work
 }
 
+/**
+ * What a standby coordinator needs to run this cluster run again: the options with local paths
+ * made absolute and the shard count fixed (it is part of the run id), without anything that
+ * publishes or names this process's Redis URL.
+ */
+export function runSpec(o: TrainCommandOptions, shards: number): TrainCommandOptions {
+  const abs = (spec: string): string => {
+    const m = /^(csv|jsonl):(.*)$/.exec(spec);
+    return m ? `${m[1]}:${resolve(m[2]!)}` : spec;
+  };
+  const spec: TrainCommandOptions = { ...o, out: resolve(o.out), shards, fresh: false, push: false, promote: false };
+  delete spec.redisUrl;
+  if (o.dataset !== undefined) spec.dataset = abs(o.dataset);
+  if (o.shardSet !== undefined && !/^[a-z][a-z0-9+.-]*:\/\//i.test(o.shardSet)) spec.shardSet = resolve(o.shardSet);
+  if (o.checkpointDir !== undefined) spec.checkpointDir = resolve(o.checkpointDir);
+  for (const k of ["url", "token", "key"]) delete (spec as Record<string, unknown>)[k];
+  return spec;
+}
+
 export async function runTrainCommand(o: TrainCommandOptions, events?: TrainEvents): Promise<TrainCommandResult> {
   validate(o);
   const ev = events ?? (o.json ? new JsonEvents() : new HumanEvents());
@@ -161,6 +183,7 @@ export async function runTrainCommand(o: TrainCommandOptions, events?: TrainEven
     shardSetFingerprint,
     train,
     probeRedis,
+    keysFor,
   } = await heavy();
   if (o.cluster) await probeRedis(redisUrl!); // Redis down: say so before loading anything
   const backend = await selectBackend(o.backend);
@@ -181,6 +204,7 @@ export async function runTrainCommand(o: TrainCommandOptions, events?: TrainEven
   let gradients: GradientSource;
   let checkpoints: CheckpointStore | undefined;
   let cluster: ClusterGradients | undefined;
+  let specKey: string | undefined;
   let shards = o.shards ?? 1;
   const cfgBase = {
     sizes,
@@ -216,11 +240,16 @@ export async function runTrainCommand(o: TrainCommandOptions, events?: TrainEven
         dataFingerprint: fingerprint,
         backupMinMs: o.backupMinMs,
         backupFactor: o.backupFactor,
+        ...(o.leaseMs !== undefined ? { leaseMs: o.leaseMs } : {}),
         gradients: cfgBase.gradients,
         log: (m, d) => ev.info(m, d),
       });
       gradients = cluster;
-      checkpoints = o.checkpointDir ? new FileCheckpointStore(resolve(o.checkpointDir)) : new RedisCheckpointStore(cluster.connection, o.prefix);
+      checkpoints = o.checkpointDir ? new FileCheckpointStore(resolve(o.checkpointDir)) : new RedisCheckpointStore(cluster.connection, o.prefix, undefined, cluster.fencedWrites);
+      // The run's spec, so `meridian coordinator --standby` can take over without this command line.
+      specKey = keysFor(o.prefix).spec(runId);
+      await cluster.fencedWrites.set(specKey, Buffer.from(JSON.stringify(runSpec(o, shards))), 7 * 24 * 3600);
+      await cluster.connection.sadd(keysFor(o.prefix).runs, runId);
     } else {
       gradients = data.localGradients(sizes);
       if (o.checkpointEvery > 0) checkpoints = new FileCheckpointStore(resolve(o.checkpointDir ?? join(o.out, "checkpoints")));
@@ -228,6 +257,11 @@ export async function runTrainCommand(o: TrainCommandOptions, events?: TrainEven
 
     const config: TrainConfig = { ...cfgBase, shards };
     const result = await train({ cfg: config, data: data.train, gradients, events: ev, ...(checkpoints ? { checkpoints } : {}), fresh: o.fresh });
+    if (cluster && specKey) {
+      // Trained: nothing left for a standby to take over (export runs from result.params).
+      await cluster.fencedWrites.del(specKey);
+      await cluster.connection.srem(keysFor(o.prefix).runs, result.runId);
+    }
 
     const exported = await buildExport({
       sizes,

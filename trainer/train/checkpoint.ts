@@ -125,11 +125,22 @@ export class FileCheckpointStore implements CheckpointStore {
   }
 }
 
+/**
+ * Writes that only land while the writer still holds the run's lease (a cluster coordinator's
+ * fencing epoch, cluster/coordinator.ts); they throw when the epoch has moved on.
+ */
+export interface FencedWrites {
+  set(key: string, value: Buffer, ttlSeconds: number): Promise<void>;
+  del(key: string): Promise<void>;
+}
+
 export class RedisCheckpointStore implements CheckpointStore {
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
     private readonly ttlSeconds = 7 * 24 * 3600,
+    /** Saves and clears through these (a coordinator's fenced writes) instead of plain SET/DEL. */
+    private readonly fenced?: FencedWrites,
   ) {}
   get where(): string {
     return `redis key ${this.prefix}:ckpt:<run>`;
@@ -142,9 +153,11 @@ export class RedisCheckpointStore implements CheckpointStore {
     return b ? decodeCheckpoint(b) : null;
   }
   async save(c: Checkpoint): Promise<void> {
-    await this.redis.set(this.key(c.runId), encodeCheckpoint(c), "EX", this.ttlSeconds);
+    if (this.fenced) await this.fenced.set(this.key(c.runId), encodeCheckpoint(c), this.ttlSeconds);
+    else await this.redis.set(this.key(c.runId), encodeCheckpoint(c), "EX", this.ttlSeconds);
   }
   async clear(runId: string): Promise<void> {
-    await this.redis.del(this.key(runId));
+    if (this.fenced) await this.fenced.del(this.key(runId));
+    else await this.redis.del(this.key(runId));
   }
 }
