@@ -104,7 +104,9 @@ describe("npm run mesh", () => {
     const results = [];
     for (const at of clients) {
       await infer(at); // warm the connection and the PoP
-      results.push(await infer(at));
+      // The least noisy of three: on a loaded machine one answer can wait tens of ms for a core.
+      const tries = [await infer(at), await infer(at), await infer(at)];
+      results.push(tries.reduce((a, b) => (b.ms - b.upstreamMs < a.ms - a.upstreamMs ? b : a)));
     }
     for (const [i, r] of results.entries()) {
       expect(r.frontPop).toBe("FRA");
