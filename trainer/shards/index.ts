@@ -4,7 +4,7 @@
 export { DEFAULT_SHARD_BYTES, MANIFEST_KEY, ShardFormatError, parseShardManifest, type ShardEntry, type ShardManifest, type SplitName } from "./format";
 export { ShardSet, type RowBlock, type ShardBlock } from "./reader";
 export { SOURCE_HELP, checkSourceReadable, openRowSource, parseSourceSpec, type RowSource, type SourceOptions, type SourceRow } from "./sources";
-export { SPLIT_METHOD, isHeldOut, murmur3_32 } from "./split";
+export { SPLIT_METHOD, isHeldOut } from "./split";
 export { LOCATION_HELP, StoreError, openSource, openStore, type S3Options, type ShardSource, type ShardStore } from "./store";
 export { writeShards, type WriteOptions } from "./writer";
 export { ShardOrder, type ShardBatch, type ShardOrderOptions } from "./order";
