@@ -148,6 +148,26 @@ describe("argument validation (no edge needed)", () => {
     expectFailure(unreachable, /^meridian: list failed: cannot reach http:\/\/127\.0\.0\.1:\d+: ECONNREFUSED$/m);
   });
 
+  it("train --rollout: refuses --promote beside it, bad rollout flags and missing credentials before loading any data", async () => {
+    const key = (await writeKeyPair(join(tmp, "rollout-args"))).privateKeyFile;
+    const env = { MERIDIAN_URL: `http://127.0.0.1:${await closedPort()}`, MERIDIAN_TOKEN: "t" };
+    const out = join(tmp, "never-written");
+    const train = (...extra: string[]) => meridian(["train", "--dataset", "weather", "--out", out, "--rollout", "--key", key, ...extra], env);
+    const [stray, both, steps, agreement, noToken] = await Promise.all([
+      meridian(["train", "--dataset", "weather", "--out", out, "--push", "--steps", "50,100", "--by-region"], env),
+      train("--promote"),
+      train("--steps", "5,1,100"),
+      train("--min-agreement", "99%"),
+      meridian(["train", "--dataset", "weather", "--out", out, "--rollout", "--key", key], { MERIDIAN_URL: env.MERIDIAN_URL }),
+    ]);
+    expectUsageError(stray, /^error: --steps, --by-region only apply with --rollout$/);
+    expectFailure(both, /^meridian: train failed: --rollout and --promote both decide what serves: pass one/);
+    expectFailure(steps, /^meridian: train failed: rollout flags: steps must increase: 5,1,100$/m);
+    expectFailure(agreement, /^meridian: train failed: rollout flags: the agreement gate cannot be evaluated without shadow traffic/);
+    expectFailure(noToken, /^meridian: train failed: no admin token: pass --token or set MERIDIAN_TOKEN$/m);
+    expect(() => statSync(out)).toThrow(); // nothing trained, nothing written
+  });
+
   it("predict: refuses missing or malformed rows before any request, and names an unreachable edge", async () => {
     const env = { MERIDIAN_URL: `http://127.0.0.1:${await closedPort()}` };
     const [none, both, notJson, notRows, unreachable] = await Promise.all([
@@ -207,7 +227,8 @@ describe("publish flow against wrangler dev", () => {
     const credentials = { adminToken: TOKEN, publicKey: made.publicKey, privateKey: readFileSync(made.privateKeyFile, "utf8").trim() };
     // A short pointer TTL so a promote shows up in predictions within the polling window. A model
     // ceiling above the default, for the tens of MB the transport test pushes; the size test goes over it.
-    server = await startSeeded({ stateDir: state, credentials, vars: { POINTER_TTL_MS: "200", MAX_MODEL_BYTES: String(MODEL_CEILING) } });
+    // Metrics flushed every 500 ms, so a rollout's gates see its traffic within a short step.
+    server = await startSeeded({ stateDir: state, credentials, vars: { POINTER_TTL_MS: "200", METRICS_FLUSH_MS: "500", MAX_MODEL_BYTES: String(MODEL_CEILING) } });
     env = { MERIDIAN_URL: server.url, MERIDIAN_TOKEN: TOKEN, MERIDIAN_SIGNING_KEY_FILE: join(keys, "meridian-signing.key") };
   }, 120_000);
 
@@ -425,9 +446,87 @@ describe("publish flow against wrangler dev", () => {
     expect(run.code, run.stderr).toBe(0);
     const published = run.stdout.trim().split("\n").map((l) => JSON.parse(l) as { event?: string; name?: string; version?: number; promoted?: boolean }).find((e) => e.event === "published");
     expect(published).toMatchObject({ name: "flowers", version: 1, promoted: true });
+    // The held-out accuracy's Wilson interval rides in the manifest's metrics, and the edge took it.
+    const manifest = JSON.parse(readFileSync(join(out, "published.manifest.json"), "utf8")) as Manifest;
+    const { accuracy, accuracy_ci95_low: low, accuracy_ci95_high: high, heldout_correct: correct, heldout_rows: heldOut } = manifest.metrics;
+    expect(correct! / heldOut!).toBeCloseTo(accuracy!, 12);
+    expect(low).toBeLessThanOrEqual(accuracy!);
+    expect(high).toBeGreaterThanOrEqual(accuracy!);
+    const stored = await connect({ url: server.url, token: TOKEN }).model("flowers");
+    expect(stored?.versions.map((v) => v.version)).toEqual([1]);
     const metadata = await new MeridianClient({ baseUrl: server.url }).metadata("flowers");
     expect(metadata).toMatchObject({ name: "flowers", properties: { version: "1", quantization: expect.stringMatching(/^int8/) } });
   });
+
+  it("train --rollout: the trained version goes out step by step under load and serves everyone; one that disagrees with stable rolls back, exit 1, stable untouched", async () => {
+    // Iris rows; "blooms-swapped" has every label moved to the next class, so a model trained on
+    // it disagrees with one trained on the real labels wherever both learned anything.
+    const rows = [[5.1, 3.5, 1.4, 0.2, 0], [4.9, 3.0, 1.4, 0.2, 0], [6.4, 3.2, 4.5, 1.5, 1], [5.5, 2.3, 4.0, 1.3, 1], [6.3, 3.3, 6.0, 2.5, 2], [7.1, 3.0, 5.9, 2.1, 2]] as const;
+    const names = ["setosa", "versicolor", "virginica"];
+    const write = (file: string, shift: number) =>
+      writeFileSync(file, ["a,b,c,d,label", ...Array.from({ length: 10 }, () => rows.map((r) => [...r.slice(0, 4), names[(r[4] + shift) % 3]].join(","))).flat()].join("\n") + "\n");
+    const good = join(tmp, "blooms.csv");
+    const swapped = join(tmp, "blooms-swapped.csv");
+    write(good, 0);
+    write(swapped, 1);
+    const train = (csv: string, out: string, ...extra: string[]) =>
+      meridian(["train", "--dataset", `csv:${csv}`, "--out", join(tmp, out), "--name", "blooms", "--epochs", "20", "--batch-size", "8", "--lr", "0.05", "--checkpoint-every", "0", ...extra], env);
+    const events = (stdout: string) => stdout.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown> & { event?: string; action?: string });
+
+    // Nothing serves "blooms" yet: refused once the name is known, before a training step.
+    const early = await train(good, "blooms-0", "--rollout");
+    expectFailure(early, /^meridian: train failed: --rollout replaces the serving version of "blooms", and nothing serves it yet: publish a first version with --push --promote$/m);
+    expect(() => statSync(join(tmp, "blooms-0"))).toThrow();
+
+    const first = await train(good, "blooms-1", "--push", "--promote", "--json");
+    expect(first.code, first.stderr).toBe(0);
+
+    // Load: distinct callers, so the sticky canary split sends some of them to the candidate.
+    let running = true;
+    const statuses: Record<number, number> = {};
+    let n = 0;
+    const loop = async () => {
+      while (running) {
+        const res = await fetch(`${server.url}/v1/predict/blooms`, {
+          method: "POST",
+          headers: { "content-type": "application/json", "x-user-id": `caller-${n++}` },
+          body: JSON.stringify({ instances: [rows[n % rows.length]!.slice(0, 4)] }),
+        });
+        await res.arrayBuffer();
+        statuses[res.status] = (statuses[res.status] ?? 0) + 1;
+      }
+    };
+    const loops = [loop(), loop()];
+    try {
+      const rollout = ["--steps", "50,100", "--interval", "2s", "--min-requests", "10", "--max-p99-ratio", "100"];
+      const second = await train(good, "blooms-2", "--seed", "2", "--rollout", ...rollout, "--json");
+      expect(second.code, second.stderr).toBe(0);
+      const seen = events(second.stdout);
+      expect(seen.find((e) => e.event === "pushed")).toMatchObject({ name: "blooms", version: 2 });
+      // Each step as it happened ("wait": a step that lacked --min-requests at its end, on a loaded machine).
+      expect(seen.filter((e) => e.event === "rollout" && e.action !== "wait").map((e) => [e.action, e.percent])).toEqual([["start", 50], ["step", 100], ["complete", 100]]);
+      expect(seen.at(-1)).toMatchObject({ event: "published", name: "blooms", version: 2, promoted: true, rollout: "succeeded" });
+      const status = await ok(["rollout", "status", "blooms"]);
+      expect(status.rollout).toMatchObject({ version: 2, stable: 1, state: "succeeded" });
+      expect(status.rollout.history.map((h: { action: string }) => h.action)).toEqual(seen.filter((e) => e.event === "rollout").map((e) => e.action));
+
+      // v3 learned the swapped labels: the shadow phase's agreement gate fails and rolls it back.
+      const third = await train(swapped, "blooms-3", "--rollout", "--shadow", "100", "--min-agreement", "90%", ...rollout);
+      expectFailure(third, /^meridian: train failed: rollout of blooms v3 rolled back in its shadow phase \(agreement: \d+ of \d+ shadow rows agreed .*; limit 90\.00%\); v2 still serves$/m);
+      expect(third.stdout).toMatch(/^pushed blooms v3 \(validated\); rolling it out$/m);
+      expect(third.stdout).toMatch(/^rollout: \S+\s+shadow\s+\d+%\s+\S+: started by /m);
+      expect(third.stdout).toMatch(/^rollout: \S+\s+rollback\s+.*agreement/m);
+      const history = await meridian(["rollout", "status", "blooms"], env);
+      expect(history.stdout).toMatch(/^blooms: rollout of v3 over v2: rolled_back/);
+      expect(history.stdout).toMatch(/rollback\s+.*agreement/);
+    } finally {
+      running = false;
+      await Promise.all(loops);
+    }
+    expect(Object.keys(statuses).filter((s) => Number(s) >= 500)).toEqual([]);
+    const list = await ok(["list"]);
+    expect(list.models.find((m: { name: string }) => m.name === "blooms")).toMatchObject({ serving: 2 });
+  }, 300_000);
 
   it("train --dataset spam --push: the edge featurizes raw text exactly as the trainer did", async () => {
     const out = join(tmp, "trained-spam");

@@ -3,7 +3,7 @@
 import { Command } from "commander";
 import { registerTrainerCommands } from "../trainer/commands";
 import { registerAdminCommands } from "./admin";
-import { publishSetup, publishTrained } from "./admin/publish-trained";
+import { publishCheck, publishOptions, publishSetup, publishTrained } from "./admin/publish-trained";
 import { action, fail } from "./failure";
 
 export function buildProgram(): Command {
@@ -11,7 +11,7 @@ export function buildProgram(): Command {
     .description("Meridian: train models, publish and serve their versions at the edge")
     .showHelpAfterError("(run with --help for usage)")
     .configureOutput({ outputError: (str, write) => write(str) });
-  registerTrainerCommands(program, { action, publisher: { setup: publishSetup, publish: publishTrained } });
+  registerTrainerCommands(program, { action, publisher: { options: publishOptions, setup: publishSetup, check: publishCheck, publish: publishTrained } });
   registerAdminCommands(program);
   return program;
 }

@@ -8,6 +8,7 @@ import { GRADIENT_ENCODINGS } from "../train/gradient-encoding";
 import { OPTIMIZERS } from "../train/optimizer";
 import { LOCATION_HELP, SOURCE_HELP } from "../shards";
 import { SHARD_DEFAULTS, parseSize, runShardCommand, type ShardCommandOptions } from "./shard";
+import { UsageError } from "../errors";
 import { TRAIN_DEFAULTS, runTrainCommand, type TrainCommandOptions } from "./train";
 import { runWorkerCommand } from "./worker";
 import { runCoordinatorCommand } from "./coordinator";
@@ -40,23 +41,34 @@ export interface TrainerHooks<S> {
   publisher: TrainPublisher<S>;
 }
 
-/** The flags of `train` that publishing reads. */
+/** The flags of `train` that publishing reads (the rollout's own flags come from publisher.options). */
 export interface PushFlags {
   url?: string;
   token?: string;
   key?: string;
   promote?: boolean;
+  rollout?: boolean;
 }
 
 export interface TrainPublisher<S> {
-  /** Checks credentials before training starts; its result is handed to publish(). */
+  /** Adds the flags only publishing reads (the rollout's, parsed as `meridian rollout` parses them). */
+  options(cmd: Command): Command;
+  /** Checks credentials (and rollout flags) before anything loads; its result is handed on. */
   setup(flags: PushFlags): Promise<S>;
-  publish(out: string, flags: PushFlags, setup: S): Promise<{ name: string; version: number; state: string; promoted: boolean }>;
+  /** Once the model's name is known, before the first training step (a rollout: the edge can take one). */
+  check(name: string, flags: PushFlags, setup: S): Promise<void>;
+  /** Publishes --out; progress goes to `say` (a line, or its JSON form with --json). */
+  publish(
+    out: string,
+    flags: PushFlags,
+    setup: S,
+    say: (text: string, data: Record<string, unknown>) => void,
+  ): Promise<{ name: string; version: number; state: string; promoted: boolean; rollout?: string }>;
 }
 
 export function registerTrainerCommands<S>(program: Command, { action, publisher }: TrainerHooks<S>): void {
   const d = TRAIN_DEFAULTS;
-  program
+  const train = program
     .command("train")
     .description("train an MLP, export model.onnx + model-int8.onnx with manifests")
     .option("--dataset <spec>", `training data, loaded into memory: ${DATASET_HELP}`)
@@ -100,10 +112,11 @@ export function registerTrainerCommands<S>(program: Command, { action, publisher
     .addOption(new Option("--int8-format <f>", "int8 graph form (auto: qlinear unless it costs > 0.5 points)").choices(["auto", "qlinear", "dynamic"]).default(d.int8Format))
     .option("--push", "publish the int8 model as the next version (signed; needs --token and a key)", false)
     .option("--promote", "push, then make it the serving version", false)
+    .option("--rollout", "push, then roll it out progressively over the serving version (the flags of `meridian rollout`) and follow it; exit 1 if it rolls back", false)
     .option("--url <url>", "edge base URL for --push (env MERIDIAN_URL)")
     .option("--token <token>", "admin token for --push (env MERIDIAN_TOKEN)")
-    .option("--key <file>", "signing key for --push (env MERIDIAN_SIGNING_KEY or MERIDIAN_SIGNING_KEY_FILE)")
-    .action(
+    .option("--key <file>", "signing key for --push (env MERIDIAN_SIGNING_KEY or MERIDIAN_SIGNING_KEY_FILE)");
+  publisher.options(train).action(
       action("train", async (raw: Record<string, unknown>) => {
       const opts = {
         ...raw,
@@ -113,13 +126,17 @@ export function registerTrainerCommands<S>(program: Command, { action, publisher
         backupFactor: raw.backups === false ? 0 : d.backupFactor,
         ...(raw.leaseMs !== undefined ? { leaseMs: raw.leaseMs as number } : {}),
       } as unknown as TrainCommandOptions;
-      const push = Boolean(raw.push || raw.promote);
-      const setup = push ? await publisher.setup(raw as PushFlags) : undefined;
-      await runTrainCommand(opts);
+      // Both decide what serves, differently: a promote at once, a rollout step by step with gates.
+      if (raw.rollout && raw.promote) throw new UsageError("--rollout and --promote both decide what serves: pass one (--promote serves it at once, --rollout step by step behind gates)");
+      const push = Boolean(raw.push || raw.promote || raw.rollout);
+      const flags = raw as PushFlags;
+      const setup = push ? await publisher.setup(flags) : undefined;
+      await runTrainCommand(opts, undefined, push ? { beforeTraining: (name) => publisher.check(name, flags, setup as S) } : {});
       if (push) {
-        const r = await publisher.publish(opts.out, raw as PushFlags, setup as S);
-        if (raw.json) process.stdout.write(JSON.stringify({ event: "published", ...r }) + "\n");
-        else process.stdout.write(`pushed ${r.name} v${r.version} (${r.state})${r.promoted ? `, now serving` : `; serve it with: meridian promote ${r.name} ${r.version}`}\n`);
+        const say = (text: string, data: Record<string, unknown>): void => void process.stdout.write(raw.json ? JSON.stringify(data) + "\n" : text + "\n");
+        const r = await publisher.publish(opts.out, flags, setup as S, say);
+        const serving = r.rollout ? `, now serving everyone (rollout ${r.rollout})` : r.promoted ? `, now serving` : `; serve it with: meridian promote ${r.name} ${r.version}`;
+        say(`pushed ${r.name} v${r.version} (${r.state})${serving}`, { event: "published", ...r });
       }
       }),
     );

@@ -48,6 +48,7 @@ export async function runShardCommand(spec: string, o: ShardCommandOptions): Pro
     await store.prepare();
     const source = await openRowSource(spec, {
       splitSeed: o.splitSeed,
+      testFraction: o.testFraction,
       ...(o.limit !== undefined ? { limit: o.limit } : {}),
       ...(o.dimensions !== undefined ? { featurizerParams: { dimensions: o.dimensions } } : {}),
     });

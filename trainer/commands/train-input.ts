@@ -1,7 +1,7 @@
 // What `meridian train` trains on: `--dataset` (loaded into memory) or `--shard-set` (streamed
 // from a directory, http(s):// or s3:// through a byte-bounded cache). Both end up as the same
 // few things: TrainData for the loop, a local GradientSource, ExportData, and a report line.
-import type { Dataset } from "../data";
+import type { Dataset, InputStandardization } from "../data";
 import type { ExportData } from "../export/export";
 import type { GradientSource, TrainData } from "../train/loop";
 import type { ShardTrainingData } from "../train/shard-data";
@@ -13,6 +13,8 @@ export type TrainInput = {
   splitNote: string;
   features: number;
   labels: readonly string[];
+  /** Tabular data the loader standardised (recorded in training.json: raw rows need it). */
+  standardization?: InputStandardization;
   /** Text data (a featurizer made x): a smaller default hidden layer. */
   text: boolean;
   trainRows: number;
@@ -56,6 +58,7 @@ export async function openTrainInput(o: InputOptions): Promise<TrainInput> {
     features: data.features,
     labels: data.labels,
     text: data.featurizer !== undefined,
+    ...(data.standardization ? { standardization: data.standardization } : {}),
     trainRows: data.train.rows,
     testRows: data.test.rows,
     train: data,

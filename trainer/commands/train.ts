@@ -14,6 +14,8 @@ import { GRADIENT_ENCODINGS, type GradientEncoding } from "../train/gradient-enc
 import type { GradientSource, TrainConfig, TrainResult } from "../train/loop";
 import { OPTIMIZERS, type OptimizerKind } from "../train/optimizer";
 import type { TrainEvents } from "../train/events";
+import { formatAccuracy } from "../train/interval";
+import { intervalMetrics, type Evaluation } from "../train/metrics";
 import { HumanEvents, JsonEvents } from "../train/progress";
 import { openTrainInput, type TrainInput } from "./train-input";
 
@@ -157,11 +159,16 @@ export function runSpec(o: TrainCommandOptions, shards: number): TrainCommandOpt
   if (o.dataset !== undefined) spec.dataset = abs(o.dataset);
   if (o.shardSet !== undefined && !/^[a-z][a-z0-9+.-]*:\/\//i.test(o.shardSet)) spec.shardSet = resolve(o.shardSet);
   if (o.checkpointDir !== undefined) spec.checkpointDir = resolve(o.checkpointDir);
-  for (const k of ["url", "token", "key"]) delete (spec as Record<string, unknown>)[k];
+  for (const k of ["url", "token", "key", "rollout"]) delete (spec as Record<string, unknown>)[k];
   return spec;
 }
 
-export async function runTrainCommand(o: TrainCommandOptions, events?: TrainEvents): Promise<TrainCommandResult> {
+export type TrainHooks = {
+  /** Once the data is open and the model's name known, before any training step (publishing's checks). */
+  beforeTraining?(name: string): Promise<void>;
+};
+
+export async function runTrainCommand(o: TrainCommandOptions, events?: TrainEvents, hooks: TrainHooks = {}): Promise<TrainCommandResult> {
   validate(o);
   const ev = events ?? (o.json ? new JsonEvents() : new HumanEvents());
   const redisUrl = (o.redisUrl ?? process.env.REDIS_URL)?.trim() || undefined;
@@ -197,6 +204,12 @@ export async function runTrainCommand(o: TrainCommandOptions, events?: TrainEven
     test: data.testRows,
   });
   ev.info(`split: ${data.splitNote}`, { split: data.splitNote });
+  try {
+    await hooks.beforeTraining?.(o.name ?? data.name);
+  } catch (err) {
+    data.close();
+    throw err;
+  }
 
   const hidden = o.hidden ?? [data.text ? 64 : 128];
   const sizes = [data.features, ...hidden, data.labels.length];
@@ -276,10 +289,20 @@ export async function runTrainCommand(o: TrainCommandOptions, events?: TrainEven
         steps: result.steps,
       },
     });
+    // Each manifest carries its own accuracy's interval (export's metricsOf does not know it yet).
+    for (const m of [exported.fp32, exported.int8]) m.manifest.metrics = { ...m.manifest.metrics, ...intervalMetrics(m.evaluation) };
     const out = resolve(o.out);
     const files = await writeExport(out, exported);
     const report = {
-      dataset: { spec: o.dataset ?? o.shardSet, source: data.source, split: data.splitNote, train: data.trainRows, test: data.testRows, labels: data.labels },
+      dataset: {
+        spec: o.dataset ?? o.shardSet,
+        source: data.source,
+        split: data.splitNote,
+        train: data.trainRows,
+        test: data.testRows,
+        labels: data.labels,
+        ...(data.standardization ? { standardization: data.standardization } : {}),
+      },
       backend: { name: backend.name, detail: backend.detail },
       mode: gradients.kind,
       config,
@@ -306,13 +329,13 @@ export async function runTrainCommand(o: TrainCommandOptions, events?: TrainEven
     await writeFile(join(out, "training.json"), JSON.stringify(report, null, 2) + "\n");
     files.push(join(out, "training.json"));
 
-    const pct = (v: number): string => `${(v * 100).toFixed(2)}%`;
     ev.info(
       `export (${exported.runtime}): fp32 ONNX matches TF.js on ${exported.parity.rows} rows (max |Δp| ${exported.parity.maxAbsDiff.toExponential(1)})`,
       { parity: exported.parity },
     );
+    const acc = (e: Evaluation): string => formatAccuracy(e.accuracy, e.accuracyInterval, e.rows);
     ev.info(
-      `held-out: fp32 ${pct(exported.fp32.evaluation.accuracy)} (${exported.fp32.bytes.length} B), int8 ${exported.int8.format} ${pct(exported.int8.evaluation.accuracy)} (${exported.int8.bytes.length} B, ${exported.sizeRatio.toFixed(2)}x smaller, ${(exported.accuracyDrop * 100).toFixed(2)} points)`,
+      `held-out: fp32 accuracy ${acc(exported.fp32.evaluation)} (${exported.fp32.bytes.length} B); int8 ${exported.int8.format} accuracy ${acc(exported.int8.evaluation)} (${exported.int8.bytes.length} B, ${exported.sizeRatio.toFixed(2)}x smaller, ${(exported.accuracyDrop * 100).toFixed(2)} points)`,
       { fp32: exported.fp32.evaluation, int8: exported.int8.evaluation, sizeRatio: exported.sizeRatio },
     );
     if (!exported.targets.int8Accuracy || !exported.targets.int8Size) {

@@ -1,13 +1,14 @@
-// `--dataset spam | mnist | csv:<path> | jsonl:<path>` → a split, featurized Dataset.
+// `--dataset spam | mnist | weather | csv:<path> | jsonl:<path>` → a split, featurized Dataset.
 import { loadMnist } from "./mnist";
 import { loadSpam } from "./spam";
 import { loadTabular } from "./tabular";
+import { loadWeather } from "./weather";
 import { DatasetError, type Dataset, type LoadOptions } from "./types";
 
-export type { Dataset, LoadOptions, Split } from "./types";
+export type { Dataset, InputStandardization, LoadOptions, Split } from "./types";
 export { DatasetError } from "./types";
 
-export const DATASET_HELP = "spam | mnist | csv:<path> | jsonl:<path>";
+export const DATASET_HELP = "spam | mnist | weather | csv:<path> | jsonl:<path>";
 
 export function loadDataset(spec: string, opts: LoadOptions): Dataset {
   if (opts.limit !== undefined && !(Number.isInteger(opts.limit) && opts.limit >= 2)) {
@@ -15,6 +16,7 @@ export function loadDataset(spec: string, opts: LoadOptions): Dataset {
   }
   if (spec === "spam") return loadSpam(opts);
   if (spec === "mnist") return loadMnist(opts);
+  if (spec === "weather") return loadWeather(opts);
   const m = /^(csv|jsonl):(.+)$/.exec(spec);
   if (m) return loadTabular(m[1] as "csv" | "jsonl", m[2]!, opts);
   throw new DatasetError(`unknown dataset "${spec}" (expected ${DATASET_HELP})`);

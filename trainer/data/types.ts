@@ -1,5 +1,9 @@
 // What every data source produces: a featurized, split dataset ready for the MLP.
 import type { Featurizer } from "../../shared/featurize";
+import type { Standardization } from "./standardize";
+
+/** Inputs the loader standardised: what a caller must do to raw rows before the model sees them. */
+export type InputStandardization = Standardization & { features: string[] };
 
 export type Split = {
   /** Row-major [rows × features] float32. */
@@ -23,6 +27,8 @@ export type Dataset = {
   positive?: number;
   /** Text datasets: the featurizer that turns raw text into the features (its id/params go in the manifest). */
   featurizer?: Featurizer;
+  /** Tabular data standardised by the loader (statistics of the training split). */
+  standardization?: InputStandardization;
   train: Split;
   test: Split;
 };

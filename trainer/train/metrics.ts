@@ -1,8 +1,14 @@
 // Scoring predictions: accuracy for every model; precision, recall and F1 of the positive class
 // for binary tasks (spam = positive). Scores TF.js and onnxruntime outputs alike. No tensors here.
+import { formatAccuracy, wilsonInterval, type Interval } from "./interval";
+
 export type Evaluation = {
   rows: number;
+  /** Rows predicted right (accuracy = correct / rows). */
+  correct: number;
   accuracy: number;
+  /** 95% Wilson score interval of the accuracy (from correct and rows). */
+  accuracyInterval: Interval;
   /** Mean cross-entropy (only when probabilities are known). */
   loss?: number;
   precision?: number;
@@ -62,7 +68,8 @@ export class ScoreAccumulator {
 
   result(): Evaluation {
     const { n, tp, fp, fn } = this;
-    const ev: Evaluation = { rows: n, accuracy: n ? this.correct / n : 0 };
+    const { correct } = this;
+    const ev: Evaluation = { rows: n, correct, accuracy: n ? correct / n : 0, accuracyInterval: wilsonInterval(correct, n) };
     if (this.withLoss) ev.loss = n ? this.loss / n : 0;
     if (this.positive !== undefined) {
       ev.precision = tp + fp ? tp / (tp + fp) : 0;
@@ -75,8 +82,21 @@ export class ScoreAccumulator {
 
 export function formatEvaluation(ev: Evaluation): string {
   const pct = (v: number): string => `${(v * 100).toFixed(2)}%`;
-  const parts = [`accuracy ${pct(ev.accuracy)}`];
+  const parts = [`accuracy ${formatAccuracy(ev.accuracy, ev.accuracyInterval, ev.rows, 2)}`];
   if (ev.loss !== undefined) parts.unshift(`loss ${ev.loss.toFixed(4)}`);
   if (ev.precision !== undefined) parts.push(`precision ${pct(ev.precision)}`, `recall ${pct(ev.recall!)}`, `F1 ${pct(ev.f1!)}`);
-  return `${parts.join(", ")} (${ev.rows} held-out rows)`;
+  return parts.join(", ");
+}
+
+/**
+ * The accuracy interval as manifest metrics (a manifest's `metrics` are flat numbers):
+ * `accuracy_ci95_low`, `accuracy_ci95_high` and `heldout_correct`, so anyone can recompute it.
+ */
+export function intervalMetrics(ev: Evaluation): Record<string, number> {
+  const level = Math.round(ev.accuracyInterval.confidence * 100);
+  return {
+    [`accuracy_ci${level}_low`]: ev.accuracyInterval.low,
+    [`accuracy_ci${level}_high`]: ev.accuracyInterval.high,
+    heldout_correct: ev.correct,
+  };
 }

