@@ -44,15 +44,27 @@ export function sliceBounds(params: number, slices: number, r: number): [number,
   return [Math.floor((params * r) / slices), Math.floor((params * (r + 1)) / slices)];
 }
 
-/** KEYS: arrivals, ready. ARGV: shard, slices, ttl s. */
+/** KEYS: arrivals, ready. ARGV: shard, slices, ttl s. Returns 1 when this arrival completed the step. */
 export const ARRIVE_LUA = `
 redis.call('SADD', KEYS[1], ARGV[1])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) and redis.call('EXISTS', KEYS[2]) == 0 then
   redis.call('RPUSH', KEYS[2], ARGV[2])
   redis.call('EXPIRE', KEYS[2], ARGV[3])
+  return 1
 end
-return 1`;
+return 0`;
+
+/**
+ * KEYS: reduced, claim, the K gradient slices. ARGV: owner, claim ms. Takes the reducer slot and
+ * returns the K slices in the same round trip; nil when the slice is reduced or its slot held.
+ */
+const CLAIM_LUA = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return nil end
+if not redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2], 'NX') then return nil end
+local out = {}
+for i = 3, #KEYS do out[i - 2] = redis.call('LINDEX', KEYS[i], 0) end
+return out`;
 
 /** KEYS: list. ARGV: value, ttl s. Pushes only into an empty list (first copy wins). */
 const PUSH_FIRST_LUA = `
@@ -145,13 +157,8 @@ export async function awaitReduced(o: ReduceOptions): Promise<ReduceResult | "st
         const first = (o.firstSlice ?? 0) % slices;
         const order = [...still.filter((i) => i >= first), ...still.filter((i) => i < first)];
         for (const i of order) {
-          const taken = await redis.set(keys.claim(step, i), o.owner, "PX", o.claimMs, "NX");
-          if (taken !== "OK") continue;
-          const t0 = performance.now();
-          const slice = await reduceSlice(o, slices, i, r);
-          r.reduceMs += performance.now() - t0;
-          r.slicesReduced++;
-          got[i] = slice;
+          const slice = await reduceIfFree(o, slices, i, r);
+          if (slice) got[i] = slice;
         }
         if (got.every((g) => g)) break;
       }
@@ -173,16 +180,19 @@ export async function awaitReduced(o: ReduceOptions): Promise<ReduceResult | "st
   return r;
 }
 
-/** Reduces slice i of the step (every gradient is in) and stores it unless a copy is there; returns the stored bytes. */
-async function reduceSlice(o: ReduceOptions, slices: number, i: number, r: ReduceResult): Promise<Buffer> {
+/**
+ * Reduces slice i of the step if its reducer slot is free (every gradient is in) and stores it
+ * unless a copy is there; returns the stored bytes, or null when someone else has the slot.
+ */
+export async function reduceIfFree(o: ReduceOptions, slices: number, i: number, r: ReduceResult): Promise<Buffer | null> {
   const { redis, keys, step } = o;
-  const p = redis.pipeline();
-  for (let j = 0; j < slices; j++) p.lindexBuffer(keys.grad(step, j, i), 0);
-  const res = (await p.exec()) ?? [];
+  const t0 = performance.now();
+  const grads = Array.from({ length: slices }, (_, j) => keys.grad(step, j, i));
+  const res = (await redis.callBuffer("EVAL", CLAIM_LUA, 2 + slices, keys.reduced(step, i), keys.claim(step, i), ...grads, o.owner, o.claimMs)) as (Buffer | null)[] | null;
+  if (!res) return null;
   const [start, end] = sliceBounds(o.paramCount, slices, i);
-  const parts = res.map(([err, v], j) => {
-    const b = v as Buffer | null;
-    if (err || !b) throw new Error(`step ${step + 1}: the gradient of shard ${j} (slice ${i}) is gone from Redis (expired?)`);
+  const parts = res.map((b, j) => {
+    if (!b) throw new Error(`step ${step + 1}: the gradient of shard ${j} (slice ${i}) is gone from Redis (expired?)`);
     r.bytesRead += b.length;
     return { n: b.readUInt32LE(0), g: decodeValues(b, 4, o.encoding, end - start, `gradient slice ${i} of shard ${j}, step ${step + 1}`) };
   });
@@ -200,10 +210,11 @@ async function reduceSlice(o: ReduceOptions, slices: number, i: number, r: Reduc
   }
   const bytes = encodeReduced(out, o.encoding);
   const stored = await redis.eval(PUSH_FIRST_LUA, 1, keys.reduced(step, i), bytes, o.ttlSeconds);
+  r.reduceMs += performance.now() - t0;
+  r.slicesReduced++;
   if (Number(stored) === 1) {
     r.bytesWritten += bytes.length;
     return bytes;
   }
-  const first = await redis.lindexBuffer(keys.reduced(step, i), 0);
-  return first ?? bytes;
+  return (await redis.lindexBuffer(keys.reduced(step, i), 0)) ?? bytes;
 }

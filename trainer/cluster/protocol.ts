@@ -14,6 +14,8 @@
 // Gradients: float32 (the exact reference), or with `gradients: "bf16"` in the job, bfloat16 rounded
 // to nearest even (half the bytes); the record names its encoding and the coordinator refuses a
 // record whose encoding is not the run's (a worker from before bf16, say).
+// With `--reduce replicated` no weights are published after the session's snapshot and done
+// records carry no gradient: workers exchange gradient slices among themselves (allreduce.ts).
 // Fencing: each job carries the coordinator's epoch (lease.epoch, lease.epochKey); a worker drops a
 // job whose epoch is older than the run's current one (coordinator.ts has the scripts).
 // (Pushing 1 MB through a Lua script to make claim-and-push atomic cost ~3 ms against ~1.3 ms for

@@ -4,6 +4,9 @@
 // same computeGradient as the in-process loop, and pushes its record with the gradient to the
 // step's done list (protocol.ts) — float32, or bfloat16 (round to nearest even) when the job says
 // `gradients: "bf16"`.
+// With `--reduce replicated` (the job's `replica`) there are no weights to wait for: the worker
+// brings its own replica to the step instead (allreduce.ts), delivers its gradient in slices and
+// helps reduce.
 // A killed worker's job is retried elsewhere through BullMQ's stalled-job check (its lock expires
 // after lockDuration); the coordinator's backup tasks cover slow workers.
 import { hostname } from "node:os";
@@ -17,7 +20,7 @@ import { bytesF32 } from "../train/checkpoint";
 import { computeGradient, gatherRows, type ShardGradient } from "../train/model";
 import { gatherLabels } from "../train/loop";
 import { gatherShardRows, shardSetFingerprint } from "../train/shard-data";
-import { ARRIVE_LUA, awaitReduced, encodeGradSlice, reduceKeys, sliceBounds } from "./allreduce";
+import { ARRIVE_LUA, awaitReduced, encodeGradSlice, reduceIfFree, reduceKeys, sliceBounds } from "./allreduce";
 import { CANCELLED, DataMetaSchema, GRAD_QUEUE, GradJobSchema, encodeDone, type Done, type GradJob } from "./protocol";
 import { Replica } from "./replica";
 import { connectRedis, probeRedis } from "./redis";
@@ -197,8 +200,11 @@ export async function startGradientWorker(o: WorkerOptions): Promise<GradientWor
     return { replica: replica!, reduceMs, slicesReduced };
   };
 
-  /** One MULTI: the gradient's slices, the done record, the claim and the arrival. True if this worker claimed the shard first. */
-  const deliverSlices = async (g: GradJob, rs: NonNullable<GradJob["replica"]>, grad: ShardGradient, head: Done): Promise<boolean> => {
+  /**
+   * One MULTI: the gradient's slices, the done record, the claim and the arrival. `won`: this
+   * worker claimed the shard first; `completed`: its arrival was the step's last.
+   */
+  const deliverSlices = async (g: GradJob, rs: NonNullable<GradJob["replica"]>, grad: ShardGradient, head: Done): Promise<{ won: boolean; completed: boolean }> => {
     const keys = reduceKeys(rs.base);
     const m = redis.multi();
     for (let r = 0; r < rs.slices; r++) {
@@ -212,7 +218,7 @@ export async function startGradientWorker(o: WorkerOptions): Promise<GradientWor
     const res = await m.exec();
     const err = res?.find(([e]) => e)?.[0];
     if (err) throw err;
-    return res?.[2 * rs.slices + 2]?.[1] === "OK";
+    return { won: res?.[2 * rs.slices + 2]?.[1] === "OK", completed: res?.[2 * rs.slices + 3]?.[1] === 1 };
   };
 
   const processor = async (job: Job, token?: string): Promise<Record<string, unknown>> => {
@@ -297,9 +303,17 @@ export async function startGradientWorker(o: WorkerOptions): Promise<GradientWor
       const grad = computeGradient(g.sizes, weights, x, y);
       const computeMs = performance.now() - t0;
       head = { ...head, loss: grad.loss, correct: grad.correct, n: grad.n, computeMs };
-      const won = rs
-        ? await deliverSlices(g, rs, grad, head)
-        : await store(g, encodeDone(head, g.gradients === "bf16" ? f32ToBf16(grad.grads) : grad.grads));
+      let won: boolean;
+      if (rs) {
+        const d = await deliverSlices(g, rs, grad, head);
+        won = d.won;
+        // The step's last gradient: reduce this worker's own slice now, before anyone is woken.
+        if (d.completed) {
+          const r = { grads: new Float32Array(0), slicesReduced: 0, reduceMs: 0, bytesRead: 0, bytesWritten: 0 };
+          const opts = { redis, blocking: conn, keys: reduceKeys(rs.base), step: g.step, paramCount: grad.grads.length, encoding: g.gradients, ttlSeconds: g.ttlSeconds, claimMs: rs.claimMs, owner: id, check: async () => "ok" as const };
+          await reduceIfFree(opts, rs.slices, g.shard % rs.slices, r);
+        }
+      } else won = await store(g, encodeDone(head, g.gradients === "bf16" ? f32ToBf16(grad.grads) : grad.grads));
       if (won) stats.won++;
       else stats.late++;
       log("gradient", { step: g.step, shard: g.shard, attempt: g.attempt, ms: Math.round(computeMs * 10) / 10, won });
