@@ -3,6 +3,8 @@
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { Worker as Thread } from "node:worker_threads";
+import type { Dataset } from "../trainer/data";
+import { computeGradient, gatherRows, initParams } from "../trainer/train/model";
 import { summarize } from "./lib";
 
 /**
@@ -79,16 +81,19 @@ const START_DELAY_MS = 8000;
 
 /**
  * The compute-only ceiling for 2 workers, without Redis or BullMQ: the gradient of the full batch
- * in one process, then of half the batch in two processes at once (median ms each). The two
- * start computing at the same agreed instant and keep going for the same wall time (`measureMs`),
- * so their measured steps really overlap (process start-up varies by more than a whole
- * measurement). On this kind of VM the two halves slow each other down (shared memory
- * bandwidth), so splitting a batch gains less than 2x before any coordination cost.
+ * in one process, then in two processes at once either half the batch each ("split": strong
+ * scaling; ceiling = full ÷ half, at most 2) or the full batch each ("replicate": weak scaling;
+ * ceiling = full alone ÷ full beside another, at most 1) (median ms each). The two start computing
+ * at the same agreed instant and keep going for the same wall time (`measureMs`), so their
+ * measured steps really overlap (process start-up varies by more than a whole measurement). On
+ * this kind of VM the two slow each other down (shared memory bandwidth), so splitting a batch
+ * gains less than 2x before any coordination cost.
  */
 export async function splitCeiling(
   sizes: number[],
   batch: number,
   measureMs: number,
+  mode: "split" | "replicate" = "split",
 ): Promise<{ fullMs: number; halfConcurrentMs: number; ceiling: number }> {
   const root = join(import.meta.dirname, "..");
   const code = `(async () => {
@@ -112,7 +117,44 @@ export async function splitCeiling(
     });
   const fullMs = await run(batch);
   const startAt = Date.now() + START_DELAY_MS;
-  const halves = await Promise.all([run(Math.ceil(batch / 2), startAt), run(Math.floor(batch / 2), startAt)]);
+  const rows = mode === "split" ? [Math.ceil(batch / 2), Math.floor(batch / 2)] : [batch, batch];
+  const halves = await Promise.all(rows.map((n) => run(n, startAt)));
   const halfConcurrentMs = Math.max(...halves);
   return { fullMs, halfConcurrentMs, ceiling: fullMs / halfConcurrentMs };
+}
+
+/**
+ * In-process gradient time for a batch of `batch` rows: the minimum of 7 runs after 2 warm-ups
+ * (on a shared machine the minimum is the least disturbed figure).
+ */
+export function gradientMs(data: Dataset, sizes: number[], batch: number): number {
+  const params = initParams(sizes, 1);
+  const rows = Int32Array.from({ length: batch }, (_, i) => i % data.train.rows);
+  const x = gatherRows(data.train.x, data.features, rows);
+  const y = Int32Array.from(rows, (r) => data.train.y[r]!);
+  const times: number[] = [];
+  for (let i = 0; i < 9; i++) {
+    const t0 = performance.now();
+    computeGradient(sizes, params, x, y);
+    times.push(performance.now() - t0);
+  }
+  return Math.min(...times.slice(2));
+}
+
+/** The (even) batch whose in-process gradient takes about `targetMs`: doubling, then interpolation. */
+export function calibrateBatch(data: Dataset, sizes: number[], targetMs: number): { batch: number; probes: { batch: number; ms: number }[] } {
+  const probes = [{ batch: 32, ms: gradientMs(data, sizes, 32) }];
+  while (probes.at(-1)!.ms < targetMs && probes.at(-1)!.batch < 8192) {
+    const batch = probes.at(-1)!.batch * 2;
+    probes.push({ batch, ms: gradientMs(data, sizes, batch) });
+  }
+  let batch = probes.at(-1)!.batch;
+  if (probes.length >= 2) {
+    const [a, b] = probes.slice(-2) as [{ batch: number; ms: number }, { batch: number; ms: number }];
+    const perRow = (b.ms - a.ms) / (b.batch - a.batch);
+    if (perRow > 0) batch = a.batch + (targetMs - a.ms) / perRow;
+  }
+  batch = Math.min(Math.max(Math.round(batch / 2) * 2, 32), 8192);
+  probes.push({ batch, ms: gradientMs(data, sizes, batch) });
+  return { batch, probes };
 }

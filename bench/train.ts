@@ -42,11 +42,10 @@ import { selectBackend } from "../trainer/train/backend";
 import { silentEvents, type StepEvent } from "../trainer/train/events";
 import type { GradientEncoding } from "../trainer/train/gradient-encoding";
 import { LocalGradients, splitFingerprint, train, type GradientSource, type TimedGradient, type TrainConfig } from "../trainer/train/loop";
-import { computeGradient, gatherRows, initParams } from "../trainer/train/model";
 import type { StepPlan } from "../trainer/train/plan";
 import { envNumber, resultsDir } from "./host";
 import { fmt, fmtSpread, metBySpread, rounded, spread, summarize, table, type Cell, type Spread, type Summary } from "./lib";
-import { parallelCapacity, redisPingPong, splitCeiling } from "./train-probes";
+import { calibrateBatch, parallelCapacity, redisPingPong, splitCeiling } from "./train-probes";
 
 const ROOT = join(import.meta.dirname, "..");
 const TARGET_COMPUTE_MS = envNumber("BENCH_COMPUTE_MS", 50);
@@ -95,42 +94,6 @@ class GatherRecorder implements GradientSource {
     this.gatherMs.push(Math.max(...parts.map((p) => p.gatherMs ?? NaN)));
     return parts;
   }
-}
-
-/**
- * In-process gradient time for a batch of `batch` rows: the minimum of 7 runs after 2 warm-ups
- * (on a shared machine the minimum is the least disturbed figure).
- */
-function gradientMs(data: Dataset, sizes: number[], batch: number): number {
-  const params = initParams(sizes, 1);
-  const rows = Int32Array.from({ length: batch }, (_, i) => i % data.train.rows);
-  const x = gatherRows(data.train.x, data.features, rows);
-  const y = Int32Array.from(rows, (r) => data.train.y[r]!);
-  const times: number[] = [];
-  for (let i = 0; i < 9; i++) {
-    const t0 = performance.now();
-    computeGradient(sizes, params, x, y);
-    times.push(performance.now() - t0);
-  }
-  return Math.min(...times.slice(2));
-}
-
-/** The (even) batch whose in-process gradient takes about TARGET_COMPUTE_MS: doubling, then interpolation. */
-function calibrateBatch(data: Dataset, sizes: number[]): { batch: number; probes: { batch: number; ms: number }[] } {
-  const probes = [{ batch: 32, ms: gradientMs(data, sizes, 32) }];
-  while (probes.at(-1)!.ms < TARGET_COMPUTE_MS && probes.at(-1)!.batch < 8192) {
-    const batch = probes.at(-1)!.batch * 2;
-    probes.push({ batch, ms: gradientMs(data, sizes, batch) });
-  }
-  let batch = probes.at(-1)!.batch;
-  if (probes.length >= 2) {
-    const [a, b] = probes.slice(-2) as [{ batch: number; ms: number }, { batch: number; ms: number }];
-    const perRow = (b.ms - a.ms) / (b.batch - a.batch);
-    if (perRow > 0) batch = a.batch + (TARGET_COMPUTE_MS - a.ms) / perRow;
-  }
-  batch = Math.min(Math.max(Math.round(batch / 2) * 2, 32), 8192);
-  probes.push({ batch, ms: gradientMs(data, sizes, batch) });
-  return { batch, probes };
 }
 
 async function measure(data: Dataset, cfg: TrainConfig, inner: GradientSource): Promise<ModeRound> {
@@ -211,7 +174,7 @@ async function speed(redis: TestRedis, workers: WorkerProcess[], spec: string): 
   const data = loadDataset(spec, { splitSeed: 1, testFraction: 0.2 });
   const sizes = [data.features, HIDDEN[spec] ?? 64, data.labels.length];
   const params = sizes.slice(1).reduce((a, o, i) => a + (sizes[i]! + 1) * o, 0);
-  const { batch, probes } = calibrateBatch(data, sizes);
+  const { batch, probes } = calibrateBatch(data, sizes, TARGET_COMPUTE_MS);
   log(`${spec}: ${data.train.rows} train rows (${Math.round(performance.now() - t0)} ms); batch ${batch}: ${probes.map((p) => `${p.batch} rows ${p.ms.toFixed(1)} ms`).join(", ")}`);
   const cfg: TrainConfig = {
     sizes,

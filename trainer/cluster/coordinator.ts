@@ -20,14 +20,22 @@
 // refused once the epoch moved, and a refused coordinator stops with LeaseLostError (see below).
 // Gradients travel as float32 (exact, the default) or bfloat16 (`gradients: "bf16"`: workers round
 // to nearest even, half the bytes); the weights broadcast is float32 either way.
+// `reduce: "replicated"` (allreduce.ts): no weights broadcast and no gradient reaches the
+// coordinator. It publishes a snapshot when the session starts (and every snapshotEvery steps),
+// workers keep replicas and reduce the gradient in slices among themselves; the coordinator's
+// barrier collects only the shards' records (loss, rows, replica checksums) and then reads the
+// reduced gradient like any replica, reducing a slice itself only when nobody did within a grace.
 import { randomBytes } from "node:crypto";
 import { Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Split } from "../data/types";
-import { f32Bytes } from "../train/checkpoint";
+import { encodeCheckpoint, f32Bytes } from "../train/checkpoint";
 import type { GradientEncoding } from "../train/gradient-encoding";
-import type { GradientSource, TimedGradient } from "../train/loop";
+import type { GradientSource, ReduceMode, RunState, TimedGradient } from "../train/loop";
+import type { OptimizerConfig } from "../train/optimizer";
 import type { StepPlan } from "../train/plan";
+import { awaitReduced, reduceKeys, type ReduceKeys } from "./allreduce";
+import { replicaChecksum } from "./replica";
 import { CANCELLED, GRAD_QUEUE, decodeDone, keysFor, type Done, type GradJob, type Keys } from "./protocol";
 import { connectRedis, probeRedis, redactUrl } from "./redis";
 
@@ -63,6 +71,17 @@ export type ClusterOptions = {
   leaseMs?: number;
   /** How workers send gradients: fp32 (exact, default) or bf16 (half the bytes). */
   gradients?: GradientEncoding;
+  /** Who averages the gradient: the coordinator (hub, default) or the workers' replicas (replicated). */
+  reduce?: ReduceMode;
+  /** Replicated: the run's optimizer (workers apply it), … */
+  optimizer?: OptimizerConfig;
+  /** … a snapshot every this many steps (replicas that fell behind start over from it), … */
+  snapshotEvery?: number;
+  /** … replica checksums every this many steps (0: never), … */
+  checksumEvery?: number;
+  /** … the reducer slot lease, and how long the coordinator leaves a ready slice to the workers. */
+  claimMs?: number;
+  reduceGraceMs?: number;
   log?: (message: string, data?: Record<string, unknown>) => void;
 };
 
@@ -119,6 +138,13 @@ redis.call('EXPIRE', KEYS[2], ARGV[3])
 if KEYS[3] then redis.call('UNLINK', KEYS[3]) end
 return {1, cur}`;
 
+/** KEYS: epoch, list. ARGV: epoch, value, ttl s. Replaces a one-element list (a replicated run's snapshot). */
+const FENCED_REPLACE_LUA = `${FENCE_LUA}
+redis.call('DEL', KEYS[2])
+redis.call('RPUSH', KEYS[2], ARGV[2])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+return {1, cur}`;
+
 /** KEYS: epoch, key. ARGV: epoch, value, ttl s. */
 const FENCED_SET_LUA = `${FENCE_LUA}
 redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
@@ -166,8 +192,13 @@ export type StepTrace = {
   computeMs?: number;
   /** Jobs of this step were queued during the previous step (off the critical path). */
   preissued: boolean;
-  /** Bytes the weights broadcast wrote (float32 whatever the gradient encoding). */
+  /** Bytes the weights broadcast wrote (float32 whatever the gradient encoding; 0 when replicated). */
   weightsBytes: number;
+  /** Replicated: reduced-gradient bytes the coordinator read, and slices it had to reduce itself. */
+  reducedBytes?: number;
+  slicesReducedHere?: number;
+  /** Replicated: the slowest shard's time reducing earlier steps' slices. */
+  reduceMs?: number;
   /** Gradient payload bytes of the records used (shards × parameters × 4 or 2). */
   gradientBytes: number;
   /** All done records received this step (JSON headers, late copies and errors included). */
@@ -208,8 +239,12 @@ export async function waitForWorkers(o: {
   }
 }
 
+export class ReplicaDivergedError extends ClusterError {
+  override name = "ReplicaDivergedError";
+}
+
 export class ClusterGradients implements GradientSource {
-  readonly kind = "cluster (BullMQ)";
+  readonly kind: string;
   readonly stats: BarrierStats = { backups: 0, lateOrDuplicate: 0, workerErrors: 0, gradientBytes: 0, recordBytes: 0 };
   readonly encoding: GradientEncoding;
   private readonly paramCount: number;
@@ -231,6 +266,17 @@ export class ClusterGradients implements GradientSource {
   private lostTo: number | undefined;
   private lastDataRefresh = Date.now();
   private stepsDone = 0;
+  readonly reduce: ReduceMode;
+  /** Replicated: this session's reduction keys, its latest snapshot step and the one before. */
+  private readonly rkeys: ReduceKeys;
+  private snapshotStep: number | undefined;
+  private logsFrom: number | undefined;
+  /** Steps between snapshots (the loop calls sync() on them). */
+  readonly syncEvery: number | undefined;
+  /** Slices of each step whose reduced gradient is still kept (for replay). */
+  private readonly slicesPerStep = new Map<number, number>();
+  /** The run's optimizer state (from sync; the loop updates it in place): replica checksums cover it. */
+  private opt: RunState["opt"] | undefined;
 
   private constructor(
     private readonly o: ClusterOptions,
@@ -244,6 +290,11 @@ export class ClusterGradients implements GradientSource {
     this.encoding = o.gradients ?? "fp32";
     this.paramCount = o.sizes.slice(1).reduce((a, out, i) => a + (o.sizes[i]! + 1) * out, 0);
     this.dataKeys = this.keys.data(o.dataFingerprint);
+    this.reduce = o.reduce ?? "hub";
+    this.kind = this.reduce === "replicated" ? "cluster (BullMQ, replicated)" : "cluster (BullMQ)";
+    this.rkeys = reduceKeys(this.keys.session(o.runId, this.session));
+    if (this.reduce === "replicated" && !o.optimizer) throw new ClusterError("reduce: replicated needs the run's optimizer");
+    this.syncEvery = this.reduce === "replicated" ? (o.snapshotEvery ?? 16) : undefined;
   }
 
   /** Connects, takes the run's lease, uploads the training set (once per content hash). */
@@ -388,6 +439,16 @@ export class ClusterGradients implements GradientSource {
       ttlSeconds: ttl,
       gradients: this.encoding,
     };
+    if (this.reduce === "replicated") {
+      data.replica = {
+        base: this.keys.session(runId, this.session),
+        slices: plan.shards.length,
+        optimizer: this.o.optimizer!,
+        snapshotStep: this.snapshotStep ?? 0,
+        checksumEvery: this.o.checksumEvery ?? 16,
+        claimMs: this.o.claimMs ?? 5000,
+      };
+    }
     return {
       name: "gradient",
       data,
@@ -417,11 +478,16 @@ export class ClusterGradients implements GradientSource {
     const preissued = this.preissued === plan.step;
     if (!preissued) await this.issue(plan);
 
+    const replicated = this.reduce === "replicated";
     const t0 = performance.now();
-    // Publishing step s's weights commits step s-1's update: fenced (refused once the epoch moved).
-    // The previous step's weights go in the same script: nobody needs them now.
-    await this.fenced(PUBLISH_LUA, this.prevWeightsKey ? [weightsKey, this.prevWeightsKey] : [weightsKey], [f32Bytes(params), ttl]);
-    this.prevWeightsKey = weightsKey;
+    if (replicated) {
+      if (this.snapshotStep === undefined) throw new ClusterError("reduce: replicated: sync() publishes the snapshot before the first step");
+    } else {
+      // Publishing step s's weights commits step s-1's update: fenced (refused once the epoch moved).
+      // The previous step's weights go in the same script: nobody needs them now.
+      await this.fenced(PUBLISH_LUA, this.prevWeightsKey ? [weightsKey, this.prevWeightsKey] : [weightsKey], [f32Bytes(params), ttl]);
+      this.prevWeightsKey = weightsKey;
+    }
     this.published = plan.step;
     const t1 = performance.now();
     // Queue the next step's jobs while this one computes.
@@ -431,7 +497,8 @@ export class ClusterGradients implements GradientSource {
     const issued = plan.shards.map(() => t1);
     const attempts = plan.shards.map(() => 0);
     const errors = plan.shards.map(() => 0);
-    const results = new Map<number, { rec: Done; grads: Float32Array; payloadBytes: number }>();
+    const results = new Map<number, { rec: Done; grads: Float32Array | null; payloadBytes: number }>();
+    const ours = replicated && this.o.checksumEvery !== 0 ? { step: plan.step, checksum: replicaChecksum(params, this.opt!) } : undefined;
     let recordBytes = 0;
     const stepTimeout = this.o.stepTimeoutMs ?? 600_000;
     const maxBackups = this.o.maxBackups ?? 3;
@@ -478,7 +545,7 @@ export class ClusterGradients implements GradientSource {
         if (!results.has(rec.shard)) await issueBackup(rec.shard, `worker ${rec.worker} failed: ${rec.error}`);
         continue;
       }
-      if (results.has(rec.shard) || !grads) {
+      if (results.has(rec.shard) || (!replicated && !grads)) {
         this.stats.lateOrDuplicate++;
         continue;
       }
@@ -489,7 +556,12 @@ export class ClusterGradients implements GradientSource {
           `step ${plan.step + 1}, shard ${rec.shard}: worker ${rec.worker} sent ${rec.encoding ?? "fp32"} gradients${rec.encoding ? "" : " (no encoding in its record: a worker from before --gradients bf16?)"}, this run uses ${this.encoding}; update or stop that worker`,
         );
       }
-      if (grads.length !== this.paramCount) {
+      if (rec.replica && ours && rec.replica.step === ours.step && rec.replica.checksum !== ours.checksum) {
+        throw new ReplicaDivergedError(
+          `step ${plan.step + 1}, shard ${rec.shard}: the replica of worker ${rec.worker} diverged (checksum ${rec.replica.checksum}, the coordinator's ${ours.checksum}); restart that worker (it starts over from the snapshot)`,
+        );
+      }
+      if (grads && grads.length !== this.paramCount) {
         throw new ClusterError(`step ${plan.step + 1}, shard ${rec.shard}: worker ${rec.worker} sent ${grads.length} gradient values, the model has ${this.paramCount}`);
       }
       results.set(rec.shard, { rec, grads, payloadBytes });
@@ -500,21 +572,71 @@ export class ClusterGradients implements GradientSource {
     }
     const t2 = performance.now();
     await issuing;
-
-    const out: TimedGradient[] = plan.shards.map((_, i) => {
-      const { rec, grads } = results.get(i)!;
-      const g: TimedGradient = { grads, loss: rec.loss!, correct: rec.correct!, n: rec.n!, worker: rec.worker };
-      if (rec.computeMs !== undefined) g.computeMs = rec.computeMs;
-      if (rec.gatherMs !== undefined) g.gatherMs = rec.gatherMs;
-      return g;
-    });
     const slowest = [...results.values()].reduce((a, b) => ((b.rec.computeMs ?? 0) > (a.rec.computeMs ?? 0) ? b : a)).rec;
+
+    let out: TimedGradient[];
+    let reduced: { bytes: number; here: number } | undefined;
+    if (replicated) {
+      // Read the reduced gradient like any replica; reduce a slice here only if no worker did within the grace.
+      const r = await awaitReduced({
+        redis: this.redis,
+        blocking: this.blocking,
+        keys: this.rkeys,
+        step: plan.step,
+        paramCount: this.paramCount,
+        encoding: this.encoding,
+        ttlSeconds: ttl,
+        claimMs: this.o.claimMs ?? 5000,
+        // The last step's reduction has no worker waiting for it: the coordinator does it at once.
+        claimAfterMs: next ? (this.o.reduceGraceMs ?? 2000) : 0,
+        owner: `coordinator:${this.session}`,
+        check: async () => {
+          this.assertLease();
+          if (performance.now() - t1 > stepTimeout) throw new ClusterError(`step ${plan.step + 1}: the reduced gradient did not appear within ${Math.round(stepTimeout / 1000)} s`);
+          return "ok";
+        },
+      });
+      if (typeof r === "string") throw new ClusterError(`step ${plan.step + 1}: reduction ended with ${r}`);
+      reduced = { bytes: r.bytesRead, here: r.slicesReduced };
+      // The shards' loss and rows, summed the way averageGradients sums them.
+      const total = [...results.values()].reduce((a, x) => a + x.rec.n!, 0);
+      let loss = 0;
+      let correct = 0;
+      for (let i = 0; i < k; i++) {
+        const { rec } = results.get(i)!;
+        loss += (rec.n! / total) * rec.loss!;
+        correct += rec.correct!;
+      }
+      const g: TimedGradient = { grads: r.grads, loss, correct, n: total };
+      if (slowest.computeMs !== undefined) g.computeMs = slowest.computeMs;
+      out = [g];
+      // Every slice is reduced: the shards' gradients are no longer needed (the reduced slices are, for replay).
+      const drop: string[] = [];
+      for (let j = 0; j < k; j++) for (let i = 0; i < k; i++) drop.push(this.rkeys.grad(plan.step, j, i));
+      for (let i = 0; i < k; i++) drop.push(this.rkeys.claim(plan.step, i));
+      drop.push(this.rkeys.arrivals(plan.step));
+      void this.redis.unlink(...drop).catch(() => {});
+      this.slicesPerStep.set(plan.step, k);
+    } else {
+      out = plan.shards.map((_, i) => {
+        const { rec, grads } = results.get(i)!;
+        const g: TimedGradient = { grads: grads!, loss: rec.loss!, correct: rec.correct!, n: rec.n!, worker: rec.worker };
+        if (rec.computeMs !== undefined) g.computeMs = rec.computeMs;
+        if (rec.gatherMs !== undefined) g.gatherMs = rec.gatherMs;
+        return g;
+      });
+    }
     const gradientBytes = [...results.values()].reduce((a, r) => a + r.payloadBytes, 0);
     this.stats.gradientBytes += gradientBytes;
     this.stats.recordBytes += recordBytes;
-    const trace: StepTrace = { publishMs: t1 - t0, barrierMs: t2 - t1, preissued, weightsBytes: params.byteLength, gradientBytes, recordBytes };
+    const trace: StepTrace = { publishMs: t1 - t0, barrierMs: t2 - t1, preissued, weightsBytes: replicated ? 0 : params.byteLength, gradientBytes, recordBytes };
     if (slowest.waitedMs !== undefined) trace.waitedMs = slowest.waitedMs;
     if (slowest.computeMs !== undefined) trace.computeMs = slowest.computeMs;
+    if (slowest.reduceMs !== undefined) trace.reduceMs = slowest.reduceMs;
+    if (reduced) {
+      trace.reducedBytes = reduced.bytes;
+      trace.slicesReducedHere = reduced.here;
+    }
     this.traces.push(trace);
     if (this.traces.length > 1000) this.traces.shift();
     void this.redis.unlink(doneKey).catch(() => {});
@@ -526,11 +648,44 @@ export class ClusterGradients implements GradientSource {
     return out;
   }
 
+  /**
+   * Replicated: publishes the run's state as the session's snapshot (fenced: a coordinator that lost
+   * the run cannot), which new or lagging replicas start from, and drops the reduced gradients from
+   * before the previous snapshot (jobs issued before this call may still name that one).
+   * The loop calls it before the first step and every syncEvery steps; it keeps mutating the same
+   * parameter and optimizer arrays, which the replica checksums read.
+   */
+  async sync(state: RunState): Promise<void> {
+    if (this.reduce !== "replicated") return;
+    this.opt = state.opt;
+    const snap = encodeCheckpoint({ runId: this.o.runId, step: state.step, params: state.params, opt: state.opt, savedAt: new Date().toISOString() });
+    await this.fenced(FENCED_REPLACE_LUA, [this.rkeys.snapshot], [snap, Math.max(this.o.dataTtlSeconds ?? 3600, this.o.ttlSeconds ?? 600)]);
+    const prev = this.snapshotStep;
+    this.snapshotStep = state.step;
+    if (prev !== undefined) this.dropLogsBefore(prev);
+  }
+
+  /** Unlinks the reduced gradients (and ready markers) of the steps before `step`. */
+  private dropLogsBefore(step: number): void {
+    const drop: string[] = [];
+    for (const [s, k] of this.slicesPerStep) {
+      if (s >= step) continue;
+      drop.push(this.rkeys.ready(s));
+      for (let i = 0; i < k; i++) drop.push(this.rkeys.reduced(s, i));
+      this.slicesPerStep.delete(s);
+    }
+    if (drop.length > 0) void this.redis.unlink(...drop).catch(() => {});
+  }
+
   async close(): Promise<void> {
     if (this.leaseTimer) clearInterval(this.leaseTimer);
     const cleanup = this.redis.multi();
     if (this.epoch > 0) cleanup.eval(RELEASE_LEASE_LUA, 1, this.keys.lease(this.o.runId), this.leaseValue);
     if (this.prevWeightsKey) cleanup.unlink(this.prevWeightsKey);
+    if (this.reduce === "replicated") {
+      this.dropLogsBefore(Infinity);
+      cleanup.unlink(this.rkeys.snapshot);
+    }
     if (this.preissued !== undefined && this.preissued !== this.published) {
       // Workers may be holding the pre-issued next step's jobs, waiting for weights that will never come.
       const key = this.keys.weights(this.o.runId, this.session, this.preissued);

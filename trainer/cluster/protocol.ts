@@ -14,6 +14,8 @@
 // Gradients: float32 (the exact reference), or with `gradients: "bf16"` in the job, bfloat16 rounded
 // to nearest even (half the bytes); the record names its encoding and the coordinator refuses a
 // record whose encoding is not the run's (a worker from before bf16, say).
+// With `--reduce replicated` no weights are published after the session's snapshot and done
+// records carry no gradient: workers exchange gradient slices among themselves (allreduce.ts).
 // Fencing: each job carries the coordinator's epoch (lease.epoch, lease.epochKey); a worker drops a
 // job whose epoch is older than the run's current one (coordinator.ts has the scripts).
 // (Pushing 1 MB through a Lua script to make claim-and-push atomic cost ~3 ms against ~1.3 ms for
@@ -21,6 +23,7 @@
 import { z } from "zod";
 import { bf16ToF32 } from "../../shared/bf16";
 import { GRADIENT_BYTES, GRADIENT_ENCODINGS } from "../train/gradient-encoding";
+import { OPTIMIZERS } from "../train/optimizer";
 
 export const GRAD_QUEUE = "grad";
 
@@ -30,6 +33,8 @@ export type Keys = ReturnType<typeof keysFor>;
 export function keysFor(prefix: string) {
   const run = (runId: string, session: string) => `${prefix}:run:${runId}:${session}`;
   return {
+    /** A coordinator session's run key (replicated runs keep their reduction under it). */
+    session: run,
     data: (fingerprint: string) => ({
       x: `${prefix}:data:${fingerprint}:x`,
       y: `${prefix}:data:${fingerprint}:y`,
@@ -85,6 +90,31 @@ export const GradJobSchema = z.object({
   ttlSeconds: z.number().int().positive(),
   /** How the worker encodes the gradient it pushes (absent in jobs from before bf16: fp32). */
   gradients: z.enum(GRADIENT_ENCODINGS).default("fp32"),
+  /**
+   * `--reduce replicated` (allreduce.ts): the worker keeps a replica, computes with it instead of
+   * waiting for weights, delivers its gradient in slices and helps reduce. Absent: the hub.
+   */
+  replica: z
+    .object({
+      /** The session's run key: reduction keys and the snapshot live under it. */
+      base: z.string(),
+      /** Slices of this step (= its shards). */
+      slices: z.number().int().positive(),
+      optimizer: z.object({
+        kind: z.enum(OPTIMIZERS),
+        lr: z.number().positive(),
+        beta1: z.number().optional(),
+        beta2: z.number().optional(),
+        epsilon: z.number().optional(),
+      }),
+      /** Step of the session's latest snapshot: a replica behind it starts over from the snapshot. */
+      snapshotStep: z.number().int().min(0),
+      /** Send the replica's checksum when the step is a multiple of this (0: never). */
+      checksumEvery: z.number().int().min(0),
+      /** Reducer slot lease. */
+      claimMs: z.number().int().positive(),
+    })
+    .optional(),
 });
 export type GradJob = z.infer<typeof GradJobSchema>;
 
@@ -104,6 +134,11 @@ export const DoneSchema = z.object({
   error: z.string().optional(),
   /** Encoding of the gradient that follows the header (absent: fp32, a worker from before bf16). */
   encoding: z.enum(GRADIENT_ENCODINGS).optional(),
+  /** Replicated runs: the checksum of the worker's replica before this step (every checksumEvery steps). */
+  replica: z.object({ step: z.number().int().min(0), checksum: z.string() }).optional(),
+  /** Replicated runs: time this job spent reducing slices for earlier steps, and how many. */
+  reduceMs: z.number().optional(),
+  slicesReduced: z.number().int().optional(),
 });
 export type Done = z.infer<typeof DoneSchema>;
 

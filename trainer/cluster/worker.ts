@@ -4,6 +4,9 @@
 // same computeGradient as the in-process loop, and pushes its record with the gradient to the
 // step's done list (protocol.ts) — float32, or bfloat16 (round to nearest even) when the job says
 // `gradients: "bf16"`.
+// With `--reduce replicated` (the job's `replica`) there are no weights to wait for: the worker
+// brings its own replica to the step instead (allreduce.ts), delivers its gradient in slices and
+// helps reduce.
 // A killed worker's job is retried elsewhere through BullMQ's stalled-job check (its lock expires
 // after lockDuration); the coordinator's backup tasks cover slow workers.
 import { hostname } from "node:os";
@@ -14,10 +17,12 @@ import { ShardCache } from "../shards/cache";
 import { ShardSet } from "../shards/reader";
 import { openSource, type S3Options, type ShardSource } from "../shards/store";
 import { bytesF32 } from "../train/checkpoint";
-import { computeGradient, gatherRows } from "../train/model";
+import { computeGradient, gatherRows, type ShardGradient } from "../train/model";
 import { gatherLabels } from "../train/loop";
 import { gatherShardRows, shardSetFingerprint } from "../train/shard-data";
-import { CANCELLED, DataMetaSchema, GRAD_QUEUE, GradJobSchema, encodeDone, type GradJob } from "./protocol";
+import { ARRIVE_LUA, awaitReduced, encodeGradSlice, reduceIfFree, reduceKeys, sliceBounds } from "./allreduce";
+import { CANCELLED, DataMetaSchema, GRAD_QUEUE, GradJobSchema, encodeDone, type Done, type GradJob } from "./protocol";
+import { Replica } from "./replica";
 import { connectRedis, probeRedis } from "./redis";
 
 export type WorkerOptions = {
@@ -32,6 +37,8 @@ export type WorkerOptions = {
   maxStalled?: number;
   /** Testing aid: sleep this long before each gradient (a slow machine). */
   slowMs?: number;
+  /** Testing aid: flip one parameter of this worker's replica before computing this step (a diverged replica). */
+  corruptReplicaAtStep?: number;
   /** Shard-set jobs: byte budget of this worker's shard cache (default: 9 of the set's largest shards). */
   cacheBytes?: number;
   s3?: S3Options;
@@ -118,14 +125,6 @@ export async function startGradientWorker(o: WorkerOptions): Promise<GradientWor
   const queue = new Queue(GRAD_QUEUE, { connection: { url: o.redisUrl }, prefix: o.prefix });
 
   /**
-   * Blocking peek at the step's weights, in short slices. Between slices: give up if the
-   * coordinator is gone (its lease changed hands or expired), and hand the job back to the queue
-   * if a job of an earlier step of the same run is waiting — a retried stalled job or a backup
-   * task, which this worker should take instead of sitting on a step that cannot start before
-   * that one finishes — or if the weights take longer than waitMs. A job is never dropped while
-   * its coordinator is alive.
-   */
-  /**
    * Fencing: the run's current coordinator epoch is newer than the job's, so the coordinator that
    * issued it lost the run (it was paused or partitioned past its lease): drop the job, with a log line.
    */
@@ -138,21 +137,88 @@ export async function startGradientWorker(o: WorkerOptions): Promise<GradientWor
     return true;
   };
 
-  const waitForWeights = async (conn: Redis, g: GradJob): Promise<Buffer | "stale" | "yield"> => {
+  /**
+   * Between slices of a blocking wait: give up if the coordinator is gone (its lease changed hands
+   * or expired) or its epoch is stale; hand the job back to the queue if a job of an earlier step
+   * of the same run is waiting — a retried stalled job or a backup task, which this worker should
+   * take instead of sitting on a step that cannot start before that one finishes — or once `until`
+   * passed. A job is never dropped while its coordinator is alive.
+   */
+  const checkWaiting = async (g: GradJob, until: number): Promise<"ok" | "stale" | "yield"> => {
+    const [lease, epoch, waiting] = await Promise.all([
+      redis.get(g.lease.key),
+      g.lease.epochKey !== undefined ? redis.get(g.lease.epochKey) : Promise.resolve(null),
+      queue.getJobs(["prioritized", "wait"], 0, 3, true),
+    ]);
+    if (await staleEpoch(g, epoch)) return "stale";
+    if (lease !== g.lease.session) return "stale";
+    if (waiting.some((j) => j?.data?.runId === g.runId && typeof j.data.step === "number" && j.data.step < g.step)) return "yield";
+    if (performance.now() >= until) return "yield";
+    return "ok";
+  };
+
+  /** Blocking peek at a one-element list (the step's weights, a snapshot), in short slices. */
+  const peek = async (conn: Redis, g: GradJob, key: string): Promise<Buffer | "stale" | "yield"> => {
     const until = performance.now() + g.waitMs;
     for (;;) {
-      const w = await conn.blmoveBuffer(g.weightsKey, g.weightsKey, "RIGHT", "LEFT", 0.2);
+      const w = await conn.blmoveBuffer(key, key, "RIGHT", "LEFT", 0.2);
       if (w) return w.equals(CANCELLED) ? "stale" : w;
-      const [lease, epoch, waiting] = await Promise.all([
-        redis.get(g.lease.key),
-        g.lease.epochKey !== undefined ? redis.get(g.lease.epochKey) : Promise.resolve(null),
-        queue.getJobs(["prioritized", "wait"], 0, 3, true),
-      ]);
-      if (await staleEpoch(g, epoch)) return "stale";
-      if (lease !== g.lease.session) return "stale";
-      if (waiting.some((j) => j?.data?.runId === g.runId && typeof j.data.step === "number" && j.data.step < g.step)) return "yield";
-      if (performance.now() >= until) return "yield";
+      const c = await checkWaiting(g, until);
+      if (c !== "ok") return c;
     }
+  };
+
+  // --reduce replicated: this worker's replica (one run session at a time). Every change to it
+  // happens synchronously after an await and re-checks the step, so concurrent jobs need no lock.
+  let replica: Replica | undefined;
+  /** Brings the replica to the job's step: the session's snapshot if needed, then the reduced gradients since (helping to reduce them). */
+  const advanceReplica = async (conn: Redis, g: GradJob, rs: NonNullable<GradJob["replica"]>) => {
+    const keys = reduceKeys(rs.base);
+    const until = performance.now() + g.waitMs;
+    const check = () => checkWaiting(g, until);
+    let reduceMs = 0;
+    let slicesReduced = 0;
+    if (!replica || replica.base !== rs.base || replica.step < rs.snapshotStep) {
+      const snap = await peek(conn, g, keys.snapshot);
+      if (typeof snap === "string") return snap;
+      if (!replica || replica.base !== rs.base || replica.step < rs.snapshotStep) {
+        replica = Replica.fromSnapshot(rs.base, snap, rs.optimizer);
+        log("snapshot_loaded", { step: replica.step });
+      }
+    }
+    for (let r = replica; r.step < g.step; r = replica!) {
+      const at = r.step;
+      const red = await awaitReduced({
+        redis, blocking: conn, keys, step: at, paramCount: r.params.length, encoding: g.gradients, ttlSeconds: g.ttlSeconds,
+        claimMs: rs.claimMs, firstSlice: g.shard, check, owner: id,
+      });
+      if (typeof red === "string") return red;
+      reduceMs += red.reduceMs;
+      slicesReduced += red.slicesReduced;
+      if (replica === r && r.step === at) r.apply(red.grads); // else another job applied it meanwhile
+    }
+    return { replica: replica!, reduceMs, slicesReduced };
+  };
+
+  /**
+   * One MULTI: the gradient's slices, the done record, the claim and the arrival. `won`: this
+   * worker claimed the shard first; `completed`: its arrival was the step's last.
+   */
+  const deliverSlices = async (g: GradJob, rs: NonNullable<GradJob["replica"]>, grad: ShardGradient, head: Done): Promise<{ won: boolean; completed: boolean }> => {
+    const keys = reduceKeys(rs.base);
+    const m = redis.multi();
+    for (let r = 0; r < rs.slices; r++) {
+      const [a, b] = sliceBounds(grad.grads.length, rs.slices, r);
+      const key = keys.grad(g.step, g.shard, r);
+      m.rpush(key, encodeGradSlice(grad.n, grad.grads.subarray(a, b), g.gradients)).expire(key, g.ttlSeconds);
+    }
+    m.rpush(g.doneKey, encodeDone(head)).expire(g.doneKey, g.ttlSeconds);
+    m.set(g.claimKey, "1", "EX", g.ttlSeconds, "NX");
+    m.eval(ARRIVE_LUA, 2, keys.arrivals(g.step), keys.ready(g.step), g.shard, rs.slices, g.ttlSeconds);
+    const res = await m.exec();
+    const err = res?.find(([e]) => e)?.[0];
+    if (err) throw err;
+    return { won: res?.[2 * rs.slices + 2]?.[1] === "OK", completed: res?.[2 * rs.slices + 3]?.[1] === 1 };
   };
 
   const processor = async (job: Job, token?: string): Promise<Record<string, unknown>> => {
@@ -201,29 +267,53 @@ export async function startGradientWorker(o: WorkerOptions): Promise<GradientWor
       const { x, y } = await data.gather(g.rows, buffer);
       const w0 = performance.now();
       const gatherMs = w0 - g0;
-      const wBytes = await waitForWeights(conn, g);
+      // Hub: wait for the step's weights. Replicated: bring this worker's replica to the step.
+      const rs = g.replica;
+      const ready = rs ? await advanceReplica(conn, g, rs) : await peek(conn, g, g.weightsKey);
       const waitedMs = performance.now() - w0;
-      if (wBytes === "yield") {
+      if (ready === "yield") {
         stats.yielded++;
         log("yield", { step: g.step, shard: g.shard });
         await job.moveToWait(token);
         throw new WaitingError();
       }
-      if (wBytes === "stale") {
+      if (ready === "stale") {
         stats.stale++;
         return { outcome: "stale", step: g.step, shard: g.shard }; // the step never came, or is over
       }
-      const weights = bytesF32(wBytes);
       // The gradient is synchronous and blocks BullMQ's lock renewal timer: start it with a
       // fresh, full lock (the command goes out now; Redis applies it while we compute).
       if (token) void job.extendLock(token, o.lockMs ?? 30_000).catch(() => {});
       if (o.slowMs) await sleep(o.slowMs);
+      let weights: Float32Array;
+      let head: Done = { ...base, gatherMs, waitedMs, encoding: g.gradients };
+      if (Buffer.isBuffer(ready)) weights = bytesF32(ready);
+      else {
+        // Another job of this worker may have moved the replica past the step while we slept: the step is over.
+        if (ready.replica !== replica || ready.replica.step !== g.step) {
+          stats.late++;
+          return { outcome: "late", step: g.step, shard: g.shard };
+        }
+        weights = ready.replica.params;
+        if (o.corruptReplicaAtStep === g.step) weights[0] = weights[0]! + 1;
+        head = { ...head, reduceMs: ready.reduceMs, slicesReduced: ready.slicesReduced };
+        if (rs!.checksumEvery > 0 && g.step % rs!.checksumEvery === 0) head.replica = { step: g.step, checksum: ready.replica.checksum() };
+      }
       const t0 = performance.now();
       const grad = computeGradient(g.sizes, weights, x, y);
       const computeMs = performance.now() - t0;
-      const head = { ...base, loss: grad.loss, correct: grad.correct, n: grad.n, computeMs, gatherMs, waitedMs, encoding: g.gradients };
-      const record = encodeDone(head, g.gradients === "bf16" ? f32ToBf16(grad.grads) : grad.grads);
-      const won = await store(g, record);
+      head = { ...head, loss: grad.loss, correct: grad.correct, n: grad.n, computeMs };
+      let won: boolean;
+      if (rs) {
+        const d = await deliverSlices(g, rs, grad, head);
+        won = d.won;
+        // The step's last gradient: reduce this worker's own slice now, before anyone is woken.
+        if (d.completed) {
+          const r = { grads: new Float32Array(0), slicesReduced: 0, reduceMs: 0, bytesRead: 0, bytesWritten: 0 };
+          const opts = { redis, blocking: conn, keys: reduceKeys(rs.base), step: g.step, paramCount: grad.grads.length, encoding: g.gradients, ttlSeconds: g.ttlSeconds, claimMs: rs.claimMs, owner: id, check: async () => "ok" as const };
+          await reduceIfFree(opts, rs.slices, g.shard % rs.slices, r);
+        }
+      } else won = await store(g, encodeDone(head, g.gradients === "bf16" ? f32ToBf16(grad.grads) : grad.grads));
       if (won) stats.won++;
       else stats.late++;
       log("gradient", { step: g.step, shard: g.shard, attempt: g.attempt, ms: Math.round(computeMs * 10) / 10, won });

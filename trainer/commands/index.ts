@@ -5,6 +5,7 @@ import { InvalidArgumentError, Option, type Command } from "commander";
 import { DATASET_HELP } from "../data";
 import { BACKEND_CHOICES } from "../train/backend-choice";
 import { GRADIENT_ENCODINGS } from "../train/gradient-encoding";
+import { REDUCE_MODES } from "../train/loop";
 import { OPTIMIZERS } from "../train/optimizer";
 import { LOCATION_HELP, SOURCE_HELP } from "../shards";
 import { SHARD_DEFAULTS, parseSize, runShardCommand, type ShardCommandOptions } from "./shard";
@@ -103,6 +104,11 @@ export function registerTrainerCommands<S>(program: Command, { action, publisher
       new Option("--gradients <enc>", "--cluster: gradient precision workers send (fp32 exact; bf16 rounds to nearest even, half the bytes; part of the run id)")
         .choices([...GRADIENT_ENCODINGS])
         .default(d.gradients),
+    )
+    .addOption(
+      new Option("--reduce <mode>", "--cluster: who averages gradients (hub: the coordinator; replicated: workers keep replicas and reduce in slices, no weights broadcast)")
+        .choices([...REDUCE_MODES])
+        .default("hub"),
     )
     .option("--checkpoint-every <n>", "checkpoint every n steps (0: never)", int("--checkpoint-every"), d.checkpointEvery)
     .option("--checkpoint-dir <dir>", "checkpoints on disk (default: <out>/checkpoints in-process, Redis in a cluster)")

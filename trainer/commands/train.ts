@@ -11,7 +11,7 @@ import type { BackendInfo } from "../train/backend";
 import { parseBackendChoice } from "../train/backend-choice";
 import type { CheckpointStore } from "../train/checkpoint";
 import { GRADIENT_ENCODINGS, type GradientEncoding } from "../train/gradient-encoding";
-import type { GradientSource, TrainConfig, TrainResult } from "../train/loop";
+import { REDUCE_MODES, type GradientSource, type ReduceMode, type TrainConfig, type TrainResult } from "../train/loop";
 import { OPTIMIZERS, type OptimizerKind } from "../train/optimizer";
 import type { TrainEvents } from "../train/events";
 import { formatAccuracy } from "../train/interval";
@@ -69,6 +69,8 @@ export type TrainCommandOptions = {
   leaseMs?: number;
   /** --cluster: how workers send gradients (fp32 exact, the default; bf16 half the bytes). */
   gradients: GradientEncoding;
+  /** --cluster: who averages the gradient (hub: the coordinator; replicated: the workers, which keep replicas). */
+  reduce?: ReduceMode;
   checkpointEvery: number;
   checkpointDir?: string;
   fresh: boolean;
@@ -141,6 +143,9 @@ function validate(o: TrainCommandOptions): void {
     throw new UsageError(`--gradients must be one of ${GRADIENT_ENCODINGS.join(", ")} (got ${gradients})`);
   }
   if (gradients !== "fp32" && !o.cluster) throw new UsageError(`--gradients ${gradients} applies to --cluster (in-process gradients never travel)`);
+  const reduce = o.reduce ?? "hub";
+  if (!(REDUCE_MODES as readonly string[]).includes(reduce)) throw new UsageError(`--reduce must be one of ${REDUCE_MODES.join(", ")} (got ${reduce})`);
+  if (reduce !== "hub" && !o.cluster) throw new UsageError(`--reduce ${reduce} applies to --cluster`);
   parseBackendChoice(o.backend); // unknown backend → a clear error before any work
 }
 
@@ -228,6 +233,7 @@ export async function runTrainCommand(o: TrainCommandOptions, events?: TrainEven
     checkpointEvery: o.checkpointEvery,
     evalEachEpoch: true,
     gradients: o.gradients ?? "fp32",
+    reduce: o.reduce ?? "hub",
     ...(o.maxSteps !== undefined ? { maxSteps: o.maxSteps } : {}),
   };
   try {
@@ -255,6 +261,8 @@ export async function runTrainCommand(o: TrainCommandOptions, events?: TrainEven
         backupFactor: o.backupFactor,
         ...(o.leaseMs !== undefined ? { leaseMs: o.leaseMs } : {}),
         gradients: cfgBase.gradients,
+        reduce: cfgBase.reduce,
+        optimizer: cfgBase.optimizer,
         log: (m, d) => ev.info(m, d),
       });
       gradients = cluster;

@@ -30,7 +30,19 @@ export type TrainConfig = {
   evalEachEpoch: boolean;
   /** How shard gradients travel (default fp32, exact); must match the GradientSource's encoding. */
   gradients?: GradientEncoding;
+  /**
+   * Who averages: the coordinator (hub, default) or the workers' replicas (replicated). It changes
+   * the math only with bf16 gradients: the replicas' reduced gradient travels in bf16 too, so the
+   * average is rounded once more (done here for every source, so in-process is the reference).
+   */
+  reduce?: ReduceMode;
 };
+
+export const REDUCE_MODES = ["hub", "replicated"] as const;
+export type ReduceMode = (typeof REDUCE_MODES)[number];
+
+/** What a run's state is at a step boundary: a checkpoint's content. */
+export type RunState = { step: number; params: Float32Array; opt: OptimizerState };
 
 /**
  * A shard's gradient, and where it was computed how long gathering its batch rows and computing
@@ -47,8 +59,14 @@ export interface GradientSource {
   /** The precision gradients arrive in (absent: fp32, exact). */
   readonly encoding?: GradientEncoding;
   compute(params: Float32Array, plan: StepPlan, next?: StepPlan): Promise<TimedGradient[]>;
+  /** Told the run's state before the first step and every `syncEvery` steps (replicated sources publish it). */
+  sync?(state: RunState): Promise<void>;
+  readonly syncEvery?: number | undefined;
   close?(): Promise<void>;
 }
+
+/** Does the run round the averaged gradient to bf16 (replicas exchange it in bf16)? */
+const roundsAverage = (cfg: TrainConfig): boolean => cfg.reduce === "replicated" && cfg.gradients === "bf16";
 
 /** Labels of the given rows. */
 export function gatherLabels(y: Int32Array, rows: ArrayLike<number>): Int32Array {
@@ -128,7 +146,8 @@ export function splitFingerprint(split: Split, features: number): string {
  * shorter one's checkpoint) and the shard count (it changes only float rounding, so a cluster
  * restarted with fewer workers still resumes). Runs are bit-identical for the same seed AND
  * shard count. The gradient encoding is in it unless fp32 (so fp32 ids are those from before it
- * existed, and their checkpoints still resume): bf16 gradients change the trajectory.
+ * existed, and their checkpoints still resume): bf16 gradients change the trajectory. So does
+ * reduce "replicated" with bf16 (the average is rounded too); with fp32 it is the same math as the hub.
  */
 export function runIdFor(cfg: TrainConfig, dataFingerprint: string): string {
   const key = JSON.stringify({
@@ -138,6 +157,7 @@ export function runIdFor(cfg: TrainConfig, dataFingerprint: string): string {
     seed: cfg.seed,
     batch: cfg.batchSize,
     ...(cfg.gradients && cfg.gradients !== "fp32" ? { gradients: cfg.gradients } : {}),
+    ...(roundsAverage(cfg) ? { reduce: cfg.reduce } : {}),
   });
   return createHash("sha256").update(key).digest("hex").slice(0, 16);
 }
@@ -202,6 +222,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   let opt: OptimizerState;
   let step = 0;
   let resumedFrom: number | null = null;
+  let startStep = 0;
   const ckpt: Checkpoint | null = o.checkpoints && !o.fresh ? await o.checkpoints.load(runId) : null;
   if (ckpt && (ckpt.gradients ?? "fp32") !== encoding) {
     throw new Error(`checkpoint of run ${runId} was trained with ${ckpt.gradients ?? "fp32"} gradients, this run uses ${encoding} (pass --fresh to start over)`);
@@ -210,6 +231,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     params = ckpt.params;
     opt = ckpt.opt;
     step = ckpt.step;
+    startStep = step;
     resumedFrom = ckpt.step;
   } else {
     params = initParams(cfg.sizes, cfg.seed);
@@ -261,10 +283,14 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       const stepsThisEpoch = Math.min(planner.stepsPerEpoch, total - plan.epoch * planner.stepsPerEpoch);
       events.epochStart({ epoch: plan.epoch, epochs: Math.ceil(total / planner.stepsPerEpoch), steps: stepsThisEpoch, startAt: plan.index });
     }
+    if (gradients.sync && (step === startStep || (gradients.syncEvery && step % gradients.syncEvery === 0))) {
+      await gradients.sync({ step, params, opt });
+    }
     const s0 = performance.now();
     const parts = await gradients.compute(params, plan, step + 1 < total ? planner.plan(step + 1) : undefined);
     const a0 = performance.now();
     const g = averageGradients(parts);
+    if (roundsAverage(cfg)) roundToBf16(g.grads);
     applyGradients(cfg.optimizer, params, g.grads, opt);
     const now = performance.now();
     const ms = now - s0;

@@ -1,6 +1,9 @@
 // The gradient step's apply half: plain TypeScript over the flat parameter vector, so the
 // coordinator needs no tensors, its state is three Float32Arrays and a counter (trivial to
-// checkpoint), and it gives the same bits on every machine (float64 arithmetic, float32 storage).
+// checkpoint), and it gives the same bits on every machine (float64 arithmetic, float32 storage):
+// only +, −, ×, ÷ and sqrt, which IEEE 754 rounds exactly, so replicas on different machines
+// (--reduce replicated) stay identical. (Math.pow is not correctly rounded and may differ
+// between engines: β^t is a fixed sequence of multiplications instead.)
 
 export const OPTIMIZERS = ["adam", "sgd"] as const;
 export type OptimizerKind = (typeof OPTIMIZERS)[number];
@@ -39,8 +42,8 @@ export function applyGradients(cfg: OptimizerConfig, params: Float32Array, grads
   const b1 = cfg.beta1 ?? 0.9;
   const b2 = cfg.beta2 ?? 0.999;
   const eps = cfg.epsilon ?? 1e-7; // tf.train.adam's default
-  const c1 = 1 - b1 ** state.t;
-  const c2 = 1 - b2 ** state.t;
+  const c1 = 1 - powi(b1, state.t);
+  const c2 = 1 - powi(b2, state.t);
   const { m, v } = state;
   for (let i = 0; i < params.length; i++) {
     const g = grads[i]!;
@@ -50,4 +53,15 @@ export function applyGradients(cfg: OptimizerConfig, params: Float32Array, grads
     v[i] = vi;
     params[i] = params[i]! - (lr * (mi / c1)) / (Math.sqrt(vi / c2) + eps);
   }
+}
+
+/** x^n for an integer n ≥ 0 by repeated squaring: the same multiplications, so the same bits, everywhere. */
+export function powi(x: number, n: number): number {
+  let result = 1;
+  let base = x;
+  for (let e = n; e > 0; e = Math.floor(e / 2)) {
+    if (e % 2 === 1) result *= base;
+    base *= base;
+  }
+  return result;
 }

@@ -1,0 +1,220 @@
+// `--reduce replicated`: the averaged gradient is reduced by the workers themselves, in slices,
+// through Redis (a reduce-scatter and an all-gather), so no process reads every gradient and the
+// weights are never broadcast after a session's first snapshot.
+//
+// One step s with K shards; the parameter vector is cut into K slices (sliceBounds):
+//   worker of shard j   MULTI: RPUSH g:s:j:r <slice r of its gradient> for every r, its done record,
+//                       the claim, and the arrival (SADD arr:s j; the K-th distinct shard pushes
+//                       ready:s = "K"). One atomic round trip.
+//   any participant     once ready:s exists, takes reducer slot r with SET rc:s:r NX PX claimMs (a
+//                       lease: a reducer that dies loses the slot when it expires), reads slice r
+//                       of the K gradients, averages them weighted by rows in shard order (float64,
+//                       rounded once, exactly as averageGradients does), and pushes r:s:r unless
+//                       another copy is there (first wins; a one-element list: readers peek).
+//   every replica       peeks r:s:0 … r:s:K-1 and applies the same gradient with the same optimizer
+//                       code (optimizer.ts: + − × ÷ sqrt only), so replicas stay bit-identical.
+// Nobody waits inside its own gradient job for the other shards (one worker with two shards would
+// deadlock): a participant reduces while it waits for the reduced gradient it needs next, or the
+// coordinator does it after a grace period when no worker is left to.
+// Slices travel in the run's encoding (bf16 halves every transfer, reduced slices included); each
+// gradient slice starts with the shard's row count (u32) so a reducer needs nothing else.
+import type { Redis } from "ioredis";
+import { bf16ToF32, f32ToBf16 } from "../../shared/bf16";
+import { GRADIENT_BYTES, type GradientEncoding } from "../train/gradient-encoding";
+
+/** Keys of one coordinator session's reduction, under its run key (`base`). */
+export function reduceKeys(base: string) {
+  return {
+    grad: (step: number, shard: number, slice: number) => `${base}:g:${step}:${shard}:${slice}`,
+    /** Set of shards delivered for the step. */
+    arrivals: (step: number) => `${base}:arr:${step}`,
+    /** One element, the step's slice count, once every shard delivered. */
+    ready: (step: number) => `${base}:ready:${step}`,
+    reduced: (step: number, slice: number) => `${base}:r:${step}:${slice}`,
+    /** Reducer slot lease of (step, slice). */
+    claim: (step: number, slice: number) => `${base}:rc:${step}:${slice}`,
+    /** One element: the session's latest snapshot (an encoded checkpoint) replicas start from. */
+    snapshot: `${base}:snap`,
+  };
+}
+export type ReduceKeys = ReturnType<typeof reduceKeys>;
+
+/** Parameter slice r of K: [start, end). */
+export function sliceBounds(params: number, slices: number, r: number): [number, number] {
+  return [Math.floor((params * r) / slices), Math.floor((params * (r + 1)) / slices)];
+}
+
+/** KEYS: arrivals, ready. ARGV: shard, slices, ttl s. Returns 1 when this arrival completed the step. */
+export const ARRIVE_LUA = `
+redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) and redis.call('EXISTS', KEYS[2]) == 0 then
+  redis.call('RPUSH', KEYS[2], ARGV[2])
+  redis.call('EXPIRE', KEYS[2], ARGV[3])
+  return 1
+end
+return 0`;
+
+/**
+ * KEYS: reduced, claim, the K gradient slices. ARGV: owner, claim ms. Takes the reducer slot and
+ * returns the K slices in the same round trip; nil when the slice is reduced or its slot held.
+ */
+const CLAIM_LUA = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return nil end
+if not redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2], 'NX') then return nil end
+local out = {}
+for i = 3, #KEYS do out[i - 2] = redis.call('LINDEX', KEYS[i], 0) end
+return out`;
+
+/** KEYS: list. ARGV: value, ttl s. Pushes only into an empty list (first copy wins). */
+const PUSH_FIRST_LUA = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1`;
+
+/** A gradient slice on the wire: u32 rows | values (float32, or bfloat16 bit patterns). */
+export function encodeGradSlice(rows: number, values: Float32Array, encoding: GradientEncoding): Buffer {
+  const body = encoding === "bf16" ? f32ToBf16(values) : values;
+  const out = Buffer.alloc(4 + body.byteLength);
+  out.writeUInt32LE(rows, 0);
+  Buffer.from(body.buffer, body.byteOffset, body.byteLength).copy(out, 4);
+  return out;
+}
+
+function decodeValues(b: Buffer, offset: number, encoding: GradientEncoding, expect: number, what: string): Float32Array {
+  const width = GRADIENT_BYTES[encoding];
+  if (b.length - offset !== expect * width) throw new Error(`${what}: ${b.length - offset} bytes, expected ${expect} ${encoding} values`);
+  const bytes = b.buffer.slice(b.byteOffset + offset, b.byteOffset + b.length);
+  return width === 2 ? bf16ToF32(new Uint16Array(bytes)) : new Float32Array(bytes);
+}
+
+/** A reduced slice on the wire: its values in the run's encoding. */
+export function encodeReduced(values: Float32Array, encoding: GradientEncoding): Buffer {
+  const body = encoding === "bf16" ? f32ToBf16(values) : values;
+  return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+}
+
+/** One step's reduction as seen by one participant. */
+export type ReduceOptions = {
+  redis: Redis;
+  /** A connection this call may block on. */
+  blocking: Redis;
+  keys: ReduceKeys;
+  step: number;
+  paramCount: number;
+  encoding: GradientEncoding;
+  ttlSeconds: number;
+  /** Reducer slot lease. */
+  claimMs: number;
+  /** Wait this long after the step's gradients are all in before taking slots (the coordinator's grace). */
+  claimAfterMs?: number;
+  /** Which slice to try first (spreads the slots over participants). */
+  firstSlice?: number;
+  /** Called between blocking waits: "ok" to keep waiting, anything else to give up with it. */
+  check: () => Promise<"ok" | "stale" | "yield">;
+  owner: string;
+};
+
+export type ReduceResult = { grads: Float32Array; slicesReduced: number; reduceMs: number; bytesRead: number; bytesWritten: number };
+
+/**
+ * The step's averaged gradient: waits for the reduced slices, taking free reducer slots itself
+ * once every shard's gradient is in.
+ */
+export async function awaitReduced(o: ReduceOptions): Promise<ReduceResult | "stale" | "yield"> {
+  const { redis, blocking, keys, step } = o;
+  let slices: number | undefined;
+  let got: (Buffer | null)[] = [];
+  let readyAt: number | undefined;
+  const r: ReduceResult = { grads: new Float32Array(0), slicesReduced: 0, reduceMs: 0, bytesRead: 0, bytesWritten: 0 };
+  for (;;) {
+    if (slices === undefined) {
+      const ready = await redis.lindex(keys.ready(step), 0);
+      if (ready !== null) {
+        slices = Number(ready);
+        got = new Array<Buffer | null>(slices).fill(null);
+        readyAt = performance.now();
+      }
+    }
+    if (slices !== undefined) {
+      const missing = got.map((g, i) => (g ? -1 : i)).filter((i) => i >= 0);
+      if (missing.length > 0) {
+        const p = redis.pipeline();
+        for (const i of missing) p.lindexBuffer(keys.reduced(step, i), 0);
+        const res = (await p.exec()) ?? [];
+        missing.forEach((i, k) => {
+          const v = res[k]?.[1] as Buffer | null | undefined;
+          if (v) {
+            got[i] = v;
+            r.bytesRead += v.length;
+          }
+        });
+      }
+      const still = got.map((g, i) => (g ? -1 : i)).filter((i) => i >= 0);
+      if (still.length === 0) break;
+      if (performance.now() - readyAt! >= (o.claimAfterMs ?? 0)) {
+        const first = (o.firstSlice ?? 0) % slices;
+        const order = [...still.filter((i) => i >= first), ...still.filter((i) => i < first)];
+        for (const i of order) {
+          const slice = await reduceIfFree(o, slices, i, r);
+          if (slice) got[i] = slice;
+        }
+        if (got.every((g) => g)) break;
+      }
+    }
+    // Block until something changes: the step becoming ready, or the first missing slice.
+    const key = slices === undefined ? keys.ready(step) : keys.reduced(step, got.findIndex((g) => !g));
+    const v = await blocking.blmoveBuffer(key, key, "LEFT", "LEFT", 0.2);
+    if (!v) {
+      const c = await o.check();
+      if (c !== "ok") return c;
+    }
+  }
+  const grads = new Float32Array(o.paramCount);
+  got.forEach((b, i) => {
+    const [start, end] = sliceBounds(o.paramCount, slices!, i);
+    grads.set(decodeValues(b!, 0, o.encoding, end - start, `reduced slice ${i} of step ${step + 1}`), start);
+  });
+  r.grads = grads;
+  return r;
+}
+
+/**
+ * Reduces slice i of the step if its reducer slot is free (every gradient is in) and stores it
+ * unless a copy is there; returns the stored bytes, or null when someone else has the slot.
+ */
+export async function reduceIfFree(o: ReduceOptions, slices: number, i: number, r: ReduceResult): Promise<Buffer | null> {
+  const { redis, keys, step } = o;
+  const t0 = performance.now();
+  const grads = Array.from({ length: slices }, (_, j) => keys.grad(step, j, i));
+  const res = (await redis.callBuffer("EVAL", CLAIM_LUA, 2 + slices, keys.reduced(step, i), keys.claim(step, i), ...grads, o.owner, o.claimMs)) as (Buffer | null)[] | null;
+  if (!res) return null;
+  const [start, end] = sliceBounds(o.paramCount, slices, i);
+  const parts = res.map((b, j) => {
+    if (!b) throw new Error(`step ${step + 1}: the gradient of shard ${j} (slice ${i}) is gone from Redis (expired?)`);
+    r.bytesRead += b.length;
+    return { n: b.readUInt32LE(0), g: decodeValues(b, 4, o.encoding, end - start, `gradient slice ${i} of shard ${j}, step ${step + 1}`) };
+  });
+  // The same arithmetic as averageGradients: float64 in shard order, rounded once to float32.
+  const total = parts.reduce((a, p) => a + p.n, 0);
+  const weights = parts.map((p) => p.n / total);
+  const out = new Float32Array(end - start);
+  if (parts.length === 1) out.set(parts[0]!.g);
+  else {
+    for (let e = 0; e < out.length; e++) {
+      let acc = 0;
+      for (let k = 0; k < parts.length; k++) acc += weights[k]! * parts[k]!.g[e]!;
+      out[e] = acc;
+    }
+  }
+  const bytes = encodeReduced(out, o.encoding);
+  const stored = await redis.eval(PUSH_FIRST_LUA, 1, keys.reduced(step, i), bytes, o.ttlSeconds);
+  r.reduceMs += performance.now() - t0;
+  r.slicesReduced++;
+  if (Number(stored) === 1) {
+    r.bytesWritten += bytes.length;
+    return bytes;
+  }
+  return (await redis.lindexBuffer(keys.reduced(step, i), 0)) ?? bytes;
+}
