@@ -48,7 +48,7 @@ export type ClusterOptions = {
   train?: Split;
   features: number;
   /** … or a shard set, which workers read themselves (nothing is uploaded): its location and shardSetFingerprint. */
-  shardSet?: { location: string; fingerprint: string };
+  shardSet?: { location: string; fingerprint: string; ahead?: (step: number) => number[] };
   /** Fingerprint of the training split (names the data keys; for a shard set, checked by workers). */
   dataFingerprint: string;
   /** Backup deadline: at least this long after a task was issued … */
@@ -343,6 +343,19 @@ export class ClusterGradients implements GradientSource {
     }
   }
 
+  /** Checkpoints on disk (FileCheckpointStore): files named by this epoch, written only after checking it is still the run's. */
+  readonly fileFence = {
+    epoch: (): number => this.epoch,
+    check: async (): Promise<void> => {
+      this.assertLease();
+      const cur = Number(await this.redis.get(this.keys.epoch(this.o.runId)));
+      if (cur !== this.epoch) {
+        this.lostTo = cur;
+        this.assertLease();
+      }
+    },
+  };
+
   /** Checkpoint writes that land only while this coordinator's epoch is the run's (RedisCheckpointStore). */
   readonly fencedWrites = {
     set: (key: string, value: Buffer, ttlSeconds: number): Promise<void> => this.fenced(FENCED_SET_LUA, [key], [value, ttlSeconds]),
@@ -419,6 +432,12 @@ export class ClusterGradients implements GradientSource {
     return Math.max(min, factor * s[Math.floor(s.length / 2)]!);
   }
 
+  /** A shard-set job's data: the set, and the train shards the steps from this one read (workers prefetch them). */
+  private shardSetData(step: number): GradJob["data"] {
+    const { location, fingerprint, ahead } = this.o.shardSet!;
+    return { shardSet: location, fingerprint, ...(ahead ? { ahead: ahead(step) } : {}) };
+  }
+
   private job(plan: StepPlan, shard: number, attempt: number) {
     const { runId } = this.o;
     const ttl = this.o.ttlSeconds ?? 600;
@@ -432,7 +451,7 @@ export class ClusterGradients implements GradientSource {
       weightsKey: this.keys.weights(runId, this.session, plan.step),
       claimKey: this.keys.claim(runId, this.session, plan.step, shard),
       doneKey: this.keys.done(runId, this.session, plan.step),
-      data: this.o.shardSet !== undefined ? { shardSet: this.o.shardSet.location, fingerprint: this.o.shardSet.fingerprint } : this.dataKeys,
+      data: this.o.shardSet !== undefined ? this.shardSetData(plan.step) : this.dataKeys,
       rows: Array.from(plan.shards[shard]!),
       waitMs: this.o.weightsWaitMs ?? 15_000,
       lease: { key: this.keys.lease(runId), session: this.leaseValue, epoch: this.epoch, epochKey: this.keys.epoch(runId) },

@@ -13,7 +13,7 @@ import { seededNormal } from "../../shared/random";
 import { spawnWorker, type WorkerProcess } from "../../dev/workers";
 import { startRedis, type TestRedis } from "../../dev/redis";
 import { TRAIN_DEFAULTS, runTrainCommand, type TrainCommandOptions } from "../commands/train";
-import { RedisCheckpointStore } from "../train/checkpoint";
+import { FileCheckpointStore, RedisCheckpointStore } from "../train/checkpoint";
 import { silentEvents } from "../train/events";
 import { splitFingerprint } from "../train/loop";
 import { initParams } from "../train/model";
@@ -132,6 +132,8 @@ describe("fencing", () => {
       expect(await admin.incr(keys.epoch(runId))).toBe(2);
       await expect(store.save({ ...ckpt, step: 2 })).rejects.toThrow(/^lost the lease: epoch moved from 1 to 2 /);
       expect((await store.load(runId))?.step).toBe(1); // not overwritten
+      // Checkpoints on disk (--checkpoint-dir) are refused the same way.
+      await expect(new FileCheckpointStore(join(tmp, "fenced-ckpt"), c.fileFence).save({ ...ckpt, step: 2 })).rejects.toThrow(/^lost the lease: epoch moved from 1 to 2 /);
       const plan = new BatchPlanner(train.rows, 64, 3, 2).plan(0);
       await expect(c.compute(params, plan)).rejects.toBeInstanceOf(LeaseLostError);
 

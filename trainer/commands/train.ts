@@ -255,7 +255,9 @@ export async function runTrainCommand(o: TrainCommandOptions, events?: TrainEven
         runId,
         sizes,
         features: data.features,
-        ...(shardSet ? { shardSet: { location: shardSet.set.source.location, fingerprint: shardSetFingerprint(shardSet.set) } } : { train: dataset!.train }),
+        ...(shardSet
+          ? { shardSet: { location: shardSet.set.source.location, fingerprint: shardSetFingerprint(shardSet.set), ahead: (step: number) => shardSet.shardsAhead(step) } }
+          : { train: dataset!.train }),
         dataFingerprint: fingerprint,
         backupMinMs: o.backupMinMs,
         backupFactor: o.backupFactor,
@@ -266,7 +268,7 @@ export async function runTrainCommand(o: TrainCommandOptions, events?: TrainEven
         log: (m, d) => ev.info(m, d),
       });
       gradients = cluster;
-      checkpoints = o.checkpointDir ? new FileCheckpointStore(resolve(o.checkpointDir)) : new RedisCheckpointStore(cluster.connection, o.prefix, undefined, cluster.fencedWrites);
+      checkpoints = o.checkpointDir ? new FileCheckpointStore(resolve(o.checkpointDir), cluster.fileFence) : new RedisCheckpointStore(cluster.connection, o.prefix, undefined, cluster.fencedWrites);
       // The run's spec, so `meridian coordinator --standby` can take over without this command line.
       specKey = keysFor(o.prefix).spec(runId);
       await cluster.fencedWrites.set(specKey, Buffer.from(JSON.stringify(runSpec(o, shards))), 7 * 24 * 3600);

@@ -1,7 +1,7 @@
 // Checkpoints: weights + optimizer state + step, as one binary blob, kept on disk or in Redis.
 //   "MRDNCKP1" | u32 header length | header JSON (UTF-8) | zero padding to 4 bytes |
 //   params f32[paramCount] | m f32[k] | v f32[k]        (little-endian; k = 0 for sgd)
-import { mkdir, readFile, rename, rm, rmdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, readdir, rename, rm, rmdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Redis } from "ioredis";
 import type { GradientEncoding } from "./gradient-encoding";
@@ -97,30 +97,66 @@ export function decodeCheckpoint(b: Buffer): Checkpoint {
   return { runId: h.runId, step: h.step, params, opt: { t: h.t, m, v }, savedAt: h.savedAt, ...(h.gradients ? { gradients: h.gradients } : {}) };
 }
 
+/**
+ * A cluster coordinator's fencing for checkpoints on disk, which has no compare-and-set: its
+ * epoch names each file it writes, and check() throws once another coordinator took the run.
+ */
+export interface FileFence {
+  epoch(): number;
+  check(): Promise<void>;
+}
+
+/**
+ * Checkpoints as files: `<run>.ckpt` in-process; `<run>.e<epoch>.ckpt` under a fence, and load
+ * takes the highest epoch's, so a coordinator paused past its lease that writes after all (between
+ * its check and the rename) cannot replace what the run's current coordinator saved.
+ */
 export class FileCheckpointStore implements CheckpointStore {
-  constructor(readonly dir: string) {}
+  constructor(
+    readonly dir: string,
+    private readonly fence?: FileFence,
+  ) {}
   get where(): string {
     return this.dir;
   }
-  private path(runId: string): string {
-    return join(this.dir, `${runId}.ckpt`);
+  private file(runId: string, epoch: number): string {
+    return join(this.dir, epoch > 0 ? `${runId}.e${epoch}.ckpt` : `${runId}.ckpt`);
   }
-  async load(runId: string): Promise<Checkpoint | null> {
+  /** The run's checkpoint files with their epochs (0: unfenced), highest epoch first. */
+  private async files(runId: string): Promise<{ path: string; epoch: number }[]> {
+    let names: string[];
     try {
-      return decodeCheckpoint(await readFile(this.path(runId)));
+      names = await readdir(this.dir);
     } catch (err) {
-      if ((err as { code?: string }).code === "ENOENT") return null;
+      if ((err as { code?: string }).code === "ENOENT") return [];
       throw err;
     }
+    const out: { path: string; epoch: number }[] = [];
+    for (const n of names) {
+      if (n === `${runId}.ckpt`) out.push({ path: join(this.dir, n), epoch: 0 });
+      const m = /^(.+)\.e(\d+)\.ckpt$/.exec(n);
+      if (m && m[1] === runId) out.push({ path: join(this.dir, n), epoch: Number(m[2]) });
+    }
+    return out.sort((a, b) => b.epoch - a.epoch);
+  }
+  async load(runId: string): Promise<Checkpoint | null> {
+    const [newest] = await this.files(runId);
+    return newest ? decodeCheckpoint(await readFile(newest.path)) : null;
   }
   async save(c: Checkpoint): Promise<void> {
+    await this.fence?.check();
+    const epoch = this.fence?.epoch() ?? 0;
     await mkdir(this.dir, { recursive: true });
-    const tmp = `${this.path(c.runId)}.tmp-${process.pid}`;
+    const path = this.file(c.runId, epoch);
+    const tmp = `${path}.tmp-${process.pid}`;
     await writeFile(tmp, encodeCheckpoint(c));
-    await rename(tmp, this.path(c.runId)); // atomic: a crash leaves the old or the new one
+    await rename(tmp, path); // atomic: a crash leaves the old or the new one
+    // Older epochs' files are superseded (a newer epoch's is never touched).
+    for (const f of await this.files(c.runId)) if (f.epoch < epoch) await rm(f.path, { force: true });
   }
   async clear(runId: string): Promise<void> {
-    await rm(this.path(runId), { force: true });
+    await this.fence?.check();
+    for (const f of await this.files(runId)) await rm(f.path, { force: true });
     await rmdir(this.dir).catch(() => {}); // only if now empty
   }
 }
