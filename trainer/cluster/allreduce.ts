@@ -18,7 +18,11 @@
 // coordinator does it after a grace period when no worker is left to.
 // Slices travel in the run's encoding (bf16 halves every transfer, reduced slices included); each
 // gradient slice starts with the shard's row count (u32) so a reducer needs nothing else.
+// Where slices live: on the run's Redis, or spread over reduce nodes (`--reduce-redis`: slice r's
+// keys on node r mod R, plain Redis servers), so no single Redis carries every byte of a step.
+import { createHash } from "node:crypto";
 import type { Redis } from "ioredis";
+import { connectRedis, redactUrl } from "./redis";
 import { bf16ToF32, f32ToBf16 } from "../../shared/bf16";
 import { GRADIENT_BYTES, type GradientEncoding } from "../train/gradient-encoding";
 
@@ -38,6 +42,57 @@ export function reduceKeys(base: string) {
   };
 }
 export type ReduceKeys = ReturnType<typeof reduceKeys>;
+
+/** A slice's Redis: a connection for commands and one this process may block on. */
+export type SliceNode = { redis: Redis; blocking: Redis };
+
+/** The Redis servers slices live on: slice r on node r mod R. */
+export class SliceNodes {
+  private constructor(
+    private readonly nodes: SliceNode[],
+    /** True when the only node is the run's own Redis (then a delivery can be one MULTI). */
+    readonly shared: boolean,
+    private readonly owned: Redis[],
+  ) {}
+
+  /** The run's Redis holds every slice. */
+  static onRunRedis(redis: Redis, blocking: Redis): SliceNodes {
+    return new SliceNodes([{ redis, blocking }], true, []);
+  }
+
+  /** Dedicated reduce nodes (redis:// URLs). */
+  static connect(urls: readonly string[]): SliceNodes {
+    if (urls.length === 0) throw new Error("SliceNodes.connect: no reduce node");
+    const owned: Redis[] = [];
+    const nodes = urls.map((u) => {
+      const n = { redis: connectRedis(u), blocking: connectRedis(u) };
+      owned.push(n.redis, n.blocking);
+      return n;
+    });
+    return new SliceNodes(nodes, false, owned);
+  }
+
+  get count(): number {
+    return this.nodes.length;
+  }
+
+  of(slice: number): SliceNode {
+    return this.nodes[slice % this.nodes.length]!;
+  }
+
+  close(): void {
+    for (const r of this.owned) r.disconnect();
+  }
+}
+
+/**
+ * Names a list of reduce nodes without their credentials (jobs carry it, so every worker can check
+ * that it reduces on the same servers as the coordinator): "" for none.
+ */
+export function reduceNodesFingerprint(urls: readonly string[]): string {
+  if (urls.length === 0) return "";
+  return createHash("sha256").update(urls.map(redactUrl).join("\n")).digest("hex").slice(0, 12);
+}
 
 /** Parameter slice r of K: [start, end). */
 export function sliceBounds(params: number, slices: number, r: number): [number, number] {
@@ -97,9 +152,11 @@ export function encodeReduced(values: Float32Array, encoding: GradientEncoding):
 
 /** One step's reduction as seen by one participant. */
 export type ReduceOptions = {
+  /** The run's Redis (arrivals, readiness) and a connection to it this call may block on. */
   redis: Redis;
-  /** A connection this call may block on. */
   blocking: Redis;
+  /** Where the slices live. */
+  nodes: SliceNodes;
   keys: ReduceKeys;
   step: number;
   paramCount: number;
@@ -140,11 +197,10 @@ export async function awaitReduced(o: ReduceOptions): Promise<ReduceResult | "st
     if (slices !== undefined) {
       const missing = got.map((g, i) => (g ? -1 : i)).filter((i) => i >= 0);
       if (missing.length > 0) {
-        const p = redis.pipeline();
-        for (const i of missing) p.lindexBuffer(keys.reduced(step, i), 0);
-        const res = (await p.exec()) ?? [];
+        // Sent back to back on each node's connection (pipelined by the socket), answered together.
+        const res = await Promise.all(missing.map((i) => o.nodes.of(i).redis.lindexBuffer(keys.reduced(step, i), 0)));
         missing.forEach((i, k) => {
-          const v = res[k]?.[1] as Buffer | null | undefined;
+          const v = res[k];
           if (v) {
             got[i] = v;
             r.bytesRead += v.length;
@@ -164,8 +220,11 @@ export async function awaitReduced(o: ReduceOptions): Promise<ReduceResult | "st
       }
     }
     // Block until something changes: the step becoming ready, or the first missing slice.
-    const key = slices === undefined ? keys.ready(step) : keys.reduced(step, got.findIndex((g) => !g));
-    const v = await blocking.blmoveBuffer(key, key, "LEFT", "LEFT", 0.2);
+    const waitOn = slices === undefined ? { key: keys.ready(step), conn: blocking } : (() => {
+      const i = got.findIndex((g) => !g);
+      return { key: keys.reduced(step, i), conn: o.nodes.of(i).blocking };
+    })();
+    const v = await waitOn.conn.blmoveBuffer(waitOn.key, waitOn.key, "LEFT", "LEFT", 0.2);
     if (!v) {
       const c = await o.check();
       if (c !== "ok") return c;
@@ -185,7 +244,8 @@ export async function awaitReduced(o: ReduceOptions): Promise<ReduceResult | "st
  * unless a copy is there; returns the stored bytes, or null when someone else has the slot.
  */
 export async function reduceIfFree(o: ReduceOptions, slices: number, i: number, r: ReduceResult): Promise<Buffer | null> {
-  const { redis, keys, step } = o;
+  const { keys, step } = o;
+  const { redis } = o.nodes.of(i);
   const t0 = performance.now();
   const grads = Array.from({ length: slices }, (_, j) => keys.grad(step, j, i));
   const res = (await redis.callBuffer("EVAL", CLAIM_LUA, 2 + slices, keys.reduced(step, i), keys.claim(step, i), ...grads, o.owner, o.claimMs)) as (Buffer | null)[] | null;

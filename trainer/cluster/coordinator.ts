@@ -34,7 +34,7 @@ import type { GradientEncoding } from "../train/gradient-encoding";
 import type { GradientSource, ReduceMode, RunState, TimedGradient } from "../train/loop";
 import type { OptimizerConfig } from "../train/optimizer";
 import type { StepPlan } from "../train/plan";
-import { awaitReduced, reduceKeys, type ReduceKeys } from "./allreduce";
+import { SliceNodes, awaitReduced, reduceKeys, reduceNodesFingerprint, type ReduceKeys } from "./allreduce";
 import { replicaChecksum } from "./replica";
 import { CANCELLED, GRAD_QUEUE, decodeDone, keysFor, type Done, type GradJob, type Keys } from "./protocol";
 import { connectRedis, probeRedis, redactUrl } from "./redis";
@@ -79,9 +79,11 @@ export type ClusterOptions = {
   snapshotEvery?: number;
   /** … replica checksums every this many steps (0: never), … */
   checksumEvery?: number;
-  /** … the reducer slot lease, and how long the coordinator leaves a ready slice to the workers. */
+  /** … the reducer slot lease, and how long the coordinator leaves a ready slice to the workers, … */
   claimMs?: number;
   reduceGraceMs?: number;
+  /** … and the reduce nodes the slices spread over (redis:// URLs; default: the run's Redis). Workers need the same list. */
+  reduceRedis?: string[];
   log?: (message: string, data?: Record<string, unknown>) => void;
 };
 
@@ -273,6 +275,8 @@ export class ClusterGradients implements GradientSource {
   private logsFrom: number | undefined;
   /** Steps between snapshots (the loop calls sync() on them). */
   readonly syncEvery: number | undefined;
+  /** Replicated: where the slices live. */
+  private readonly nodes: SliceNodes;
   /** Slices of each step whose reduced gradient is still kept (for replay). */
   private readonly slicesPerStep = new Map<number, number>();
   /** The run's optimizer state (from sync; the loop updates it in place): replica checksums cover it. */
@@ -295,6 +299,8 @@ export class ClusterGradients implements GradientSource {
     this.rkeys = reduceKeys(this.keys.session(o.runId, this.session));
     if (this.reduce === "replicated" && !o.optimizer) throw new ClusterError("reduce: replicated needs the run's optimizer");
     this.syncEvery = this.reduce === "replicated" ? (o.snapshotEvery ?? 16) : undefined;
+    if (o.reduceRedis?.length && this.reduce !== "replicated") throw new ClusterError("reduce nodes (--reduce-redis) apply to reduce: replicated");
+    this.nodes = o.reduceRedis?.length ? SliceNodes.connect(o.reduceRedis) : SliceNodes.onRunRedis(redis, blocking);
   }
 
   /** Connects, takes the run's lease, uploads the training set (once per content hash). */
@@ -467,6 +473,7 @@ export class ClusterGradients implements GradientSource {
         checksumEvery: this.o.checksumEvery ?? 16,
         claimMs: this.o.claimMs ?? 5000,
       };
+      if (this.o.reduceRedis?.length) data.replica.nodes = { count: this.o.reduceRedis.length, fingerprint: reduceNodesFingerprint(this.o.reduceRedis) };
     }
     return {
       name: "gradient",
@@ -600,6 +607,7 @@ export class ClusterGradients implements GradientSource {
       const r = await awaitReduced({
         redis: this.redis,
         blocking: this.blocking,
+        nodes: this.nodes,
         keys: this.rkeys,
         step: plan.step,
         paramCount: this.paramCount,
@@ -630,11 +638,12 @@ export class ClusterGradients implements GradientSource {
       if (slowest.computeMs !== undefined) g.computeMs = slowest.computeMs;
       out = [g];
       // Every slice is reduced: the shards' gradients are no longer needed (the reduced slices are, for replay).
-      const drop: string[] = [];
-      for (let j = 0; j < k; j++) for (let i = 0; i < k; i++) drop.push(this.rkeys.grad(plan.step, j, i));
-      for (let i = 0; i < k; i++) drop.push(this.rkeys.claim(plan.step, i));
-      drop.push(this.rkeys.arrivals(plan.step));
-      void this.redis.unlink(...drop).catch(() => {});
+      for (let i = 0; i < k; i++) {
+        const drop = [this.rkeys.claim(plan.step, i)];
+        for (let j = 0; j < k; j++) drop.push(this.rkeys.grad(plan.step, j, i));
+        void this.nodes.of(i).redis.unlink(...drop).catch(() => {});
+      }
+      void this.redis.unlink(this.rkeys.arrivals(plan.step)).catch(() => {});
       this.slicesPerStep.set(plan.step, k);
     } else {
       out = plan.shards.map((_, i) => {
@@ -686,14 +695,12 @@ export class ClusterGradients implements GradientSource {
 
   /** Unlinks the reduced gradients (and ready markers) of the steps before `step`. */
   private dropLogsBefore(step: number): void {
-    const drop: string[] = [];
     for (const [s, k] of this.slicesPerStep) {
       if (s >= step) continue;
-      drop.push(this.rkeys.ready(s));
-      for (let i = 0; i < k; i++) drop.push(this.rkeys.reduced(s, i));
+      void this.redis.unlink(this.rkeys.ready(s)).catch(() => {});
+      for (let i = 0; i < k; i++) void this.nodes.of(i).redis.unlink(this.rkeys.reduced(s, i)).catch(() => {});
       this.slicesPerStep.delete(s);
     }
-    if (drop.length > 0) void this.redis.unlink(...drop).catch(() => {});
   }
 
   async close(): Promise<void> {
@@ -712,6 +719,7 @@ export class ClusterGradients implements GradientSource {
     }
     await cleanup.exec().catch(() => {});
     await this.queue.close().catch(() => {});
+    this.nodes.close();
     this.redis.disconnect();
     this.blocking.disconnect();
     this.leaseConn.disconnect();

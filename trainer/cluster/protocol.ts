@@ -75,8 +75,10 @@ export const GradJobSchema = z.object({
   /**
    * Where the rows are: Redis keys the coordinator uploaded, or a shard set (directory, http(s)://,
    * s3://) each worker reads through its own cache; then nothing of the data passes through Redis.
+   * A shard set's `ahead`: train shards the steps from this one read, in order of need (the
+   * current block, then the next): the worker prefetches what fits its cache.
    */
-  data: z.union([z.object({ x: z.string(), y: z.string(), meta: z.string() }), z.object({ shardSet: z.string(), fingerprint: z.string() })]),
+  data: z.union([z.object({ x: z.string(), y: z.string(), meta: z.string() }), z.object({ shardSet: z.string(), fingerprint: z.string(), ahead: z.array(z.number().int().min(0)).optional() })]),
   /** Train-row indices of this shard (for a shard set: a train shard's firstRow + the row in it). */
   rows: z.array(z.number().int().min(0)).min(1),
   /** How long to wait for the weights to be published before giving up on the step. */
@@ -113,6 +115,12 @@ export const GradJobSchema = z.object({
       checksumEvery: z.number().int().min(0),
       /** Reducer slot lease. */
       claimMs: z.number().int().positive(),
+      /**
+       * Slices on dedicated reduce nodes (`--reduce-redis`): how many, and their fingerprint
+       * (reduceNodesFingerprint: no credentials), which must match the worker's own list.
+       * Absent: the run's Redis.
+       */
+      nodes: z.object({ count: z.number().int().positive(), fingerprint: z.string() }).optional(),
     })
     .optional(),
 });

@@ -78,3 +78,12 @@ export function connectRedis(url: string, opts: RedisOptions = {}): Redis {
   });
   return r;
 }
+
+/** `--reduce-redis` (or REDUCE_REDIS_URLS): a comma-separated list of redis:// URLs, each checked; [] when unset. */
+export function reduceRedisUrls(flag: string | undefined): string[] {
+  const raw = (flag ?? process.env.REDUCE_REDIS_URLS ?? "").trim();
+  if (raw === "") return [];
+  const urls = raw.split(",").map((u) => u.trim()).filter(Boolean);
+  for (const u of urls) redisOptions(u); // a bad URL is a clear error now, not at the first step
+  return urls;
+}

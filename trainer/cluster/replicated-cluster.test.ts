@@ -232,6 +232,52 @@ describe("replicated with fewer workers than shards", () => {
   });
 });
 
+describe("slices on dedicated reduce nodes (--reduce-redis)", () => {
+  const nodes: TestRedis[] = [];
+  beforeAll(async () => {
+    nodes.push(await startRedis(), await startRedis());
+  }, 60_000);
+  afterAll(async () => {
+    await Promise.all(nodes.map((n) => n.stop()));
+  });
+  const inputBytes = async (url: string): Promise<number> => {
+    const r = new Redis(url);
+    try {
+      return Number(/total_net_input_bytes:(\d+)/.exec(await r.info("stats"))![1]);
+    } finally {
+      r.disconnect();
+    }
+  };
+
+  it("two workers spread the slices over two reduce nodes: same bits, the gradient bytes go to the nodes", async () => {
+    const p = `${redis.prefix}-rep-nodes`;
+    const urls = nodes.map((n) => n.url);
+    started.push(...(await workers(p, 2, ["--reduce-redis", urls.join(",")])));
+    const before = await Promise.all(urls.map(inputBytes));
+    const c = await cluster(p, "nodes", "replicated", "bf16", { reduceRedis: urls });
+    const r = await runOn(c, { reduce: "replicated", gradients: "bf16" });
+    const after = await Promise.all(urls.map(inputBytes));
+    expect(sameBits(r.params, (await reference({ reduce: "replicated", gradients: "bf16" })).params)).toBe(true);
+    // Each node got at least its half of every gradient (2 shards × half the parameters × 2 bytes a step).
+    const params = 20 * 24 + 24 + 24 * 3 + 3;
+    for (let i = 0; i < 2; i++) expect(after[i]! - before[i]!).toBeGreaterThan(STEPS * params * 2);
+  });
+
+  it("a worker without the run's reduce nodes says so, and the run stops with its reason", async () => {
+    const p = `${redis.prefix}-rep-nodes-missing`;
+    const w = await startGradientWorker({ redisUrl: redis.url, prefix: p, name: "no-nodes", lockMs: 3000 });
+    const c = await cluster(p, "nodes-missing", "replicated", "fp32", { reduceRedis: nodes.map((n) => n.url), backupFactor: 0, maxBackups: 0 });
+    try {
+      await expect(train({ cfg: { ...cfg, reduce: "replicated", shards: 1 }, data, gradients: c, events: silentEvents })).rejects.toThrow(
+        /worker no-nodes failed: the run reduces on 2 reduce node\(s\) \(fingerprint [0-9a-f]{12}\); this worker has none: start it with the same --reduce-redis/,
+      );
+    } finally {
+      await c.close();
+      await w.close();
+    }
+  });
+});
+
 describe("replica checksums", () => {
   it("a worker whose replica diverged stops the run, naming it", async () => {
     const p = `${redis.prefix}-rep-diverge`;

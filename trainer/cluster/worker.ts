@@ -20,7 +20,7 @@ import { bytesF32 } from "../train/checkpoint";
 import { computeGradient, gatherRows, type ShardGradient } from "../train/model";
 import { gatherLabels } from "../train/loop";
 import { gatherShardRows, shardSetFingerprint } from "../train/shard-data";
-import { ARRIVE_LUA, awaitReduced, encodeGradSlice, reduceIfFree, reduceKeys, sliceBounds } from "./allreduce";
+import { ARRIVE_LUA, SliceNodes, awaitReduced, encodeGradSlice, reduceIfFree, reduceKeys, reduceNodesFingerprint, sliceBounds } from "./allreduce";
 import { CANCELLED, DataMetaSchema, GRAD_QUEUE, GradJobSchema, encodeDone, type Done, type GradJob } from "./protocol";
 import { Replica } from "./replica";
 import { connectRedis, probeRedis } from "./redis";
@@ -37,6 +37,8 @@ export type WorkerOptions = {
   maxStalled?: number;
   /** Testing aid: sleep this long before each gradient (a slow machine). */
   slowMs?: number;
+  /** `--reduce-redis`: the reduce nodes replicated runs spread their slices over (the same list as the coordinator's). */
+  reduceRedis?: string[];
   /** Testing aid: flip one parameter of this worker's replica before computing this step (a diverged replica). */
   corruptReplicaAtStep?: number;
   /** Shard-set jobs: byte budget of this worker's shard cache (default: 9 of the set's largest shards). */
@@ -47,7 +49,11 @@ export type WorkerOptions = {
 };
 
 /** A job's rows, gathered into a batch: from the Redis copy of the training set or from a shard set. */
-type CachedData = { features: number; gather(rows: number[], buffer: Float32Array): Promise<{ x: Float32Array; y: Int32Array }> };
+type CachedData = {
+  features: number;
+  /** `ahead`: train shards the next steps read (shard sets), prefetched as far as the cache allows. */
+  gather(rows: number[], buffer: Float32Array, ahead?: readonly number[]): Promise<{ x: Float32Array; y: Int32Array }>;
+};
 
 export type GradientWorker = {
   id: string;
@@ -105,8 +111,23 @@ export async function startGradientWorker(o: WorkerOptions): Promise<GradientWor
     const entries = set.shards("train");
     const largest = Math.max(...entries.map((e) => e.bytes));
     const shardCache = new ShardCache(set, entries, o.cacheBytes ?? 9 * largest);
+    // As in-process (ShardGradients): prefetch reaches as many shards ahead as the cache holds.
+    const aheadShards = Math.max(1, Math.floor(shardCache.budgetBytes / largest));
     log("data_loaded", { shardSet: source.location, rows: set.manifest.rows.train, features: set.features, cacheBytes: shardCache.budgetBytes });
-    return { features: set.features, gather: (rows, buffer) => gatherShardRows(shardCache, entries, set.features, Int32Array.from(rows), buffer) };
+    let loads = 0;
+    return {
+      features: set.features,
+      gather: async (rows, buffer, ahead) => {
+        if (ahead?.length) shardCache.prefetch(ahead.filter((s) => s < entries.length).slice(0, aheadShards));
+        const b = await gatherShardRows(shardCache, entries, set.features, Int32Array.from(rows), buffer);
+        // One line per shard load (not per job): what this worker read from the store so far.
+        if (shardCache.stats.loads !== loads) {
+          loads = shardCache.stats.loads;
+          log("shard_cache", { ...shardCache.stats, bytes: shardCache.bytes, budgetBytes: shardCache.budgetBytes });
+        }
+        return b;
+      },
+    };
   };
   const dataFor = (job: GradJob): Promise<CachedData> => {
     const d = job.data;
@@ -171,6 +192,17 @@ export async function startGradientWorker(o: WorkerOptions): Promise<GradientWor
   // --reduce replicated: this worker's replica (one run session at a time). Every change to it
   // happens synchronously after an await and re-checks the step, so concurrent jobs need no lock.
   let replica: Replica | undefined;
+  const ownNodes = o.reduceRedis?.length ? { nodes: SliceNodes.connect(o.reduceRedis), fingerprint: reduceNodesFingerprint(o.reduceRedis) } : undefined;
+  /** The job's slice nodes: this worker's reduce nodes if the run uses the same ones, else the run's Redis. */
+  const nodesFor = (rs: NonNullable<GradJob["replica"]>, conn: Redis): SliceNodes => {
+    if (!rs.nodes) return SliceNodes.onRunRedis(redis, conn);
+    if (!ownNodes || ownNodes.fingerprint !== rs.nodes.fingerprint) {
+      throw new Error(
+        `the run reduces on ${rs.nodes.count} reduce node(s) (fingerprint ${rs.nodes.fingerprint}); this worker has ${ownNodes ? `${ownNodes.nodes.count} (fingerprint ${ownNodes.fingerprint})` : "none"}: start it with the same --reduce-redis (or REDUCE_REDIS_URLS)`,
+      );
+    }
+    return ownNodes.nodes;
+  };
   /** Brings the replica to the job's step: the session's snapshot if needed, then the reduced gradients since (helping to reduce them). */
   const advanceReplica = async (conn: Redis, g: GradJob, rs: NonNullable<GradJob["replica"]>) => {
     const keys = reduceKeys(rs.base);
@@ -189,7 +221,7 @@ export async function startGradientWorker(o: WorkerOptions): Promise<GradientWor
     for (let r = replica; r.step < g.step; r = replica!) {
       const at = r.step;
       const red = await awaitReduced({
-        redis, blocking: conn, keys, step: at, paramCount: r.params.length, encoding: g.gradients, ttlSeconds: g.ttlSeconds,
+        redis, blocking: conn, nodes: nodesFor(rs, conn), keys, step: at, paramCount: r.params.length, encoding: g.gradients, ttlSeconds: g.ttlSeconds,
         claimMs: rs.claimMs, firstSlice: g.shard, check, owner: id,
       });
       if (typeof red === "string") return red;
@@ -201,24 +233,37 @@ export async function startGradientWorker(o: WorkerOptions): Promise<GradientWor
   };
 
   /**
-   * One MULTI: the gradient's slices, the done record, the claim and the arrival. `won`: this
-   * worker claimed the shard first; `completed`: its arrival was the step's last.
+   * The gradient's slices, then (one MULTI on the run's Redis) the done record, the claim and the
+   * arrival — all one MULTI when the slices live there too. `won`: this worker claimed the shard
+   * first; `completed`: its arrival was the step's last. Slices pushed before a crash that kept
+   * the rest from landing are harmless: the backup's copy goes behind them, readers take the first.
    */
-  const deliverSlices = async (g: GradJob, rs: NonNullable<GradJob["replica"]>, grad: ShardGradient, head: Done): Promise<{ won: boolean; completed: boolean }> => {
+  const deliverSlices = async (g: GradJob, rs: NonNullable<GradJob["replica"]>, grad: ShardGradient, head: Done, nodes: SliceNodes): Promise<{ won: boolean; completed: boolean }> => {
     const keys = reduceKeys(rs.base);
     const m = redis.multi();
+    const perNode = new Map<Redis, ReturnType<Redis["pipeline"]>>();
     for (let r = 0; r < rs.slices; r++) {
       const [a, b] = sliceBounds(grad.grads.length, rs.slices, r);
       const key = keys.grad(g.step, g.shard, r);
-      m.rpush(key, encodeGradSlice(grad.n, grad.grads.subarray(a, b), g.gradients)).expire(key, g.ttlSeconds);
+      const value = encodeGradSlice(grad.n, grad.grads.subarray(a, b), g.gradients);
+      if (nodes.shared) m.rpush(key, value).expire(key, g.ttlSeconds);
+      else {
+        const node = nodes.of(r).redis;
+        if (!perNode.has(node)) perNode.set(node, node.pipeline());
+        perNode.get(node)!.rpush(key, value).expire(key, g.ttlSeconds);
+      }
     }
+    const pushed = await Promise.all([...perNode.values()].map((p) => p.exec()));
+    const failed = pushed.flatMap((res) => res ?? []).find(([e]) => e)?.[0];
+    if (failed) throw failed;
+    const base = nodes.shared ? 2 * rs.slices : 0;
     m.rpush(g.doneKey, encodeDone(head)).expire(g.doneKey, g.ttlSeconds);
     m.set(g.claimKey, "1", "EX", g.ttlSeconds, "NX");
     m.eval(ARRIVE_LUA, 2, keys.arrivals(g.step), keys.ready(g.step), g.shard, rs.slices, g.ttlSeconds);
     const res = await m.exec();
     const err = res?.find(([e]) => e)?.[0];
     if (err) throw err;
-    return { won: res?.[2 * rs.slices + 2]?.[1] === "OK", completed: res?.[2 * rs.slices + 3]?.[1] === 1 };
+    return { won: res?.[base + 2]?.[1] === "OK", completed: res?.[base + 3]?.[1] === 1 };
   };
 
   const processor = async (job: Job, token?: string): Promise<Record<string, unknown>> => {
@@ -264,7 +309,7 @@ export async function startGradientWorker(o: WorkerOptions): Promise<GradientWor
       let buffer = batches.pop() ?? new Float32Array(0);
       if (buffer.length < g.rows.length * data.features) buffer = new Float32Array(g.rows.length * data.features);
       batch = buffer;
-      const { x, y } = await data.gather(g.rows, buffer);
+      const { x, y } = await data.gather(g.rows, buffer, "ahead" in g.data ? g.data.ahead : undefined);
       const w0 = performance.now();
       const gatherMs = w0 - g0;
       // Hub: wait for the step's weights. Replicated: bring this worker's replica to the step.
@@ -305,12 +350,13 @@ export async function startGradientWorker(o: WorkerOptions): Promise<GradientWor
       head = { ...head, loss: grad.loss, correct: grad.correct, n: grad.n, computeMs };
       let won: boolean;
       if (rs) {
-        const d = await deliverSlices(g, rs, grad, head);
+        const nodes = nodesFor(rs, conn);
+        const d = await deliverSlices(g, rs, grad, head, nodes);
         won = d.won;
         // The step's last gradient: reduce this worker's own slice now, before anyone is woken.
         if (d.completed) {
           const r = { grads: new Float32Array(0), slicesReduced: 0, reduceMs: 0, bytesRead: 0, bytesWritten: 0 };
-          const opts = { redis, blocking: conn, keys: reduceKeys(rs.base), step: g.step, paramCount: grad.grads.length, encoding: g.gradients, ttlSeconds: g.ttlSeconds, claimMs: rs.claimMs, owner: id, check: async () => "ok" as const };
+          const opts = { redis, blocking: conn, nodes, keys: reduceKeys(rs.base), step: g.step, paramCount: grad.grads.length, encoding: g.gradients, ttlSeconds: g.ttlSeconds, claimMs: rs.claimMs, owner: id, check: async () => "ok" as const };
           await reduceIfFree(opts, rs.slices, g.shard % rs.slices, r);
         }
       } else won = await store(g, encodeDone(head, g.gradients === "bf16" ? f32ToBf16(grad.grads) : grad.grads));
@@ -361,6 +407,7 @@ export async function startGradientWorker(o: WorkerOptions): Promise<GradientWor
       await queue.close();
       for (const c of all) c.disconnect();
       for (const s of sources) s.close();
+      ownNodes?.nodes.close();
     },
   };
 }

@@ -18,6 +18,8 @@ export type CoordinatorCommandOptions = {
   json: boolean;
   /** Stop after the first run it took over and finished (tests, scripts). */
   once?: boolean;
+  /** Replicated runs' reduce nodes (never stored with a run's spec: URLs may carry credentials). */
+  reduceRedis?: string;
 };
 
 export async function runCoordinatorCommand(o: CoordinatorCommandOptions, events?: TrainEvents): Promise<void> {
@@ -42,7 +44,8 @@ export async function runCoordinatorCommand(o: CoordinatorCommandOptions, events
         const spec = JSON.parse(raw) as TrainCommandOptions;
         ev.info(`run ${runId}: no coordinator; taking over`, { takeover: runId });
         try {
-          await runTrainCommand({ ...spec, redisUrl, json: o.json, fresh: false }, ev);
+          const reduceRedis = spec.reduce === "replicated" ? (o.reduceRedis ?? process.env.REDUCE_REDIS_URLS) : undefined;
+          await runTrainCommand({ ...spec, redisUrl, json: o.json, fresh: false, ...(reduceRedis ? { reduceRedis } : {}) }, ev);
           ev.info(`run ${runId}: finished`, { finished: runId });
           if (o.once) return;
         } catch (err) {

@@ -105,6 +105,7 @@ export function registerTrainerCommands<S>(program: Command, { action, publisher
         .choices([...GRADIENT_ENCODINGS])
         .default(d.gradients),
     )
+    .option("--reduce-redis <urls>", "--reduce replicated: comma-separated redis:// URLs the gradient slices spread over (env REDUCE_REDIS_URLS; workers need the same list; default: the run's Redis)")
     .addOption(
       new Option("--reduce <mode>", "--cluster: who averages gradients (hub: the coordinator; replicated: workers keep replicas and reduce in slices, no weights broadcast)")
         .choices([...REDUCE_MODES])
@@ -159,6 +160,7 @@ export function registerTrainerCommands<S>(program: Command, { action, publisher
     .option("--cache <size>", "jobs on a shard set (train --cluster --shard-set): byte budget of this worker's shard cache, e.g. 1GiB (default: 9 of the set's largest shards)", (v: string) => sizeArg(v, "--cache"))
     .option("--s3-endpoint <url>", "shard sets on S3-compatible storage: the endpoint (env S3_ENDPOINT)")
     .option("--s3-region <r>", "shard sets on S3: the region (env AWS_REGION; default auto with an endpoint)")
+    .option("--reduce-redis <urls>", "replicated runs: the reduce nodes, as the coordinator's --reduce-redis (env REDUCE_REDIS_URLS)")
     .addOption(new Option("--slow-ms <ms>", "testing aid: sleep before each gradient").argParser(int("--slow-ms")).hideHelp())
     .option("--json", "JSON lines on stdout", false)
     .option("--quiet", "no periodic summary of gradients", false)
@@ -173,6 +175,7 @@ export function registerTrainerCommands<S>(program: Command, { action, publisher
     .option("--prefix <p>", "BullMQ/Redis key prefix (must match the runs')", d.prefix)
     .option("--poll-ms <ms>", "how often to look for runs without a coordinator", int("--poll-ms"), 1000)
     .option("--once", "exit after the first run taken over has finished", false)
+    .option("--reduce-redis <urls>", "replicated runs: the reduce nodes (not stored with a run: they may carry credentials; env REDUCE_REDIS_URLS)")
     .option("--json", "JSON lines on stdout", false)
     .action(action("coordinator", (opts) => runCoordinatorCommand(opts)));
 
@@ -185,7 +188,7 @@ export function registerTrainerCommands<S>(program: Command, { action, publisher
     .option("--shard-size <size>", "largest shard file, e.g. 64MiB, 512KiB or bytes", (v: string) => sizeArg(v), sd.shardSize)
     .option("--split-seed <n>", "seed of the held-out hash", int("--split-seed"), sd.splitSeed)
     .option("--test-fraction <x>", "fraction of rows held out", num("--test-fraction"), sd.testFraction)
-    .option("--limit <n>", "spam/mnist: the same seeded subset as train --limit; csv/jsonl: the first n rows", int("--limit"))
+    .option("--limit <n>", "spam/mnist: the same seeded subset as train --limit (mnist-augmented: of images, then all their copies); csv/jsonl: the first n rows", int("--limit"))
     .option("--dimensions <n>", "hashed features for text data (hashed-bow-v1, default 4096)", int("--dimensions"))
     .option("--s3-endpoint <url>", "S3-compatible endpoint, e.g. https://<account>.r2.cloudflarestorage.com (env S3_ENDPOINT)")
     .option("--s3-region <r>", "S3 region (env AWS_REGION; default auto with an endpoint)")

@@ -71,6 +71,8 @@ export type TrainCommandOptions = {
   gradients: GradientEncoding;
   /** --cluster: who averages the gradient (hub: the coordinator; replicated: the workers, which keep replicas). */
   reduce?: ReduceMode;
+  /** --reduce replicated: the reduce nodes slices spread over (comma-separated redis:// URLs; env REDUCE_REDIS_URLS). */
+  reduceRedis?: string;
   checkpointEvery: number;
   checkpointDir?: string;
   fresh: boolean;
@@ -146,6 +148,7 @@ function validate(o: TrainCommandOptions): void {
   const reduce = o.reduce ?? "hub";
   if (!(REDUCE_MODES as readonly string[]).includes(reduce)) throw new UsageError(`--reduce must be one of ${REDUCE_MODES.join(", ")} (got ${reduce})`);
   if (reduce !== "hub" && !o.cluster) throw new UsageError(`--reduce ${reduce} applies to --cluster`);
+  if (o.reduceRedis !== undefined && reduce !== "replicated") throw new UsageError("--reduce-redis applies to --reduce replicated");
   parseBackendChoice(o.backend); // unknown backend → a clear error before any work
 }
 
@@ -164,7 +167,8 @@ export function runSpec(o: TrainCommandOptions, shards: number): TrainCommandOpt
   if (o.dataset !== undefined) spec.dataset = abs(o.dataset);
   if (o.shardSet !== undefined && !/^[a-z][a-z0-9+.-]*:\/\//i.test(o.shardSet)) spec.shardSet = resolve(o.shardSet);
   if (o.checkpointDir !== undefined) spec.checkpointDir = resolve(o.checkpointDir);
-  for (const k of ["url", "token", "key", "rollout"]) delete (spec as Record<string, unknown>)[k];
+  // Credentials stay out of Redis: a standby brings its own URLs.
+  for (const k of ["url", "token", "key", "rollout", "reduceRedis"]) delete (spec as Record<string, unknown>)[k];
   return spec;
 }
 
@@ -195,9 +199,12 @@ export async function runTrainCommand(o: TrainCommandOptions, events?: TrainEven
     shardSetFingerprint,
     train,
     probeRedis,
+    reduceRedisUrls,
     keysFor,
   } = await heavy();
   if (o.cluster) await probeRedis(redisUrl!); // Redis down: say so before loading anything
+  const reduceRedis = o.cluster ? reduceRedisUrls(o.reduceRedis) : [];
+  for (const u of reduceRedis) await probeRedis(u);
   const backend = await selectBackend(o.backend);
   ev.info(describeBackend(backend), { backend: backend.name, detail: backend.detail, skipped: backend.skipped });
 
@@ -265,6 +272,7 @@ export async function runTrainCommand(o: TrainCommandOptions, events?: TrainEven
         gradients: cfgBase.gradients,
         reduce: cfgBase.reduce,
         optimizer: cfgBase.optimizer,
+        reduceRedis,
         log: (m, d) => ev.info(m, d),
       });
       gradients = cluster;

@@ -14,6 +14,8 @@ export type WorkerCommandOptions = {
   cache?: number;
   s3Endpoint?: string;
   s3Region?: string;
+  /** Replicated runs' reduce nodes (comma-separated; env REDUCE_REDIS_URLS). */
+  reduceRedis?: string;
   json: boolean;
   quiet: boolean;
   verbose?: boolean;
@@ -23,12 +25,14 @@ export async function runWorkerCommand(o: WorkerCommandOptions): Promise<void> {
   const url = (o.redisUrl ?? process.env.REDIS_URL)?.trim() || undefined;
   if (!url) throw new UsageError("meridian worker needs a Redis: set REDIS_URL or pass --redis-url");
   parseBackendChoice(o.backend);
-  const [{ startGradientWorker }, { redactUrl, probeRedis }, { describeBackend, selectBackend }] = await Promise.all([
+  const [{ startGradientWorker }, { redactUrl, probeRedis, reduceRedisUrls }, { describeBackend, selectBackend }] = await Promise.all([
     import("../cluster/worker"),
     import("../cluster/redis"),
     import("../train/backend"),
   ]);
   await probeRedis(url); // Redis down: say so before loading a backend
+  const reduceRedis = reduceRedisUrls(o.reduceRedis);
+  for (const u of reduceRedis) await probeRedis(u);
   // People get a line per event except gradients, which are summarised every 10 s (--verbose: each).
   let window = { n: 0, ms: 0 };
   const print = (event: string, data: Record<string, unknown>, human: string): void => {
@@ -53,6 +57,7 @@ export async function runWorkerCommand(o: WorkerCommandOptions): Promise<void> {
     stalledMs: o.stalledMs,
     ...(o.slowMs ? { slowMs: o.slowMs } : {}),
     ...(o.cache !== undefined ? { cacheBytes: o.cache } : {}),
+    ...(reduceRedis.length ? { reduceRedis } : {}),
     ...(o.s3Endpoint || o.s3Region ? { s3: { ...(o.s3Endpoint ? { endpoint: o.s3Endpoint } : {}), ...(o.s3Region ? { region: o.s3Region } : {}) } } : {}),
     log: (event, data) => print(event, data, `${event} ${Object.entries(data).map(([k, v]) => `${k}=${String(v)}`).join(" ")}`),
   });
