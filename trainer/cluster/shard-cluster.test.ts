@@ -48,7 +48,7 @@ afterAll(async () => {
 const cfg: TrainConfig = { sizes: [F, 16, 3], epochs: 2, batchSize: 32, optimizer: { kind: "adam", lr: 0.01 }, seed: 4, shards: 2, checkpointEvery: 0, evalEachEpoch: false };
 const open = async () => new ShardTrainingData(await ShardSet.open(new FsStore(dir)), { blockShards: 2, cacheBytes: 8 * 1024 });
 
-async function clusterRun(prefix: string, afterStep?: (step: number) => void) {
+async function clusterRun(prefix: string, afterStep?: (step: number) => void, ahead = false) {
   const data = await open();
   const c = await ClusterGradients.open({
     redisUrl: redis.url,
@@ -56,7 +56,7 @@ async function clusterRun(prefix: string, afterStep?: (step: number) => void) {
     runId: runIdFor(cfg, data.fingerprint()),
     sizes: cfg.sizes,
     features: F,
-    shardSet: { location: data.set.source.location, fingerprint: shardSetFingerprint(data.set) },
+    shardSet: { location: data.set.source.location, fingerprint: shardSetFingerprint(data.set), ...(ahead ? { ahead: (step: number) => data.shardsAhead(step) } : {}) },
     dataFingerprint: data.fingerprint(),
     backupMinMs: 500,
     leaseMs: 1000,
@@ -95,6 +95,8 @@ describe("train --cluster from a shard set", () => {
     }
     const loaded = ws.flatMap((w) => w.events.filter((e) => e.event === "data_loaded"));
     expect(loaded.map((e) => e.shardSet)).toEqual([dir, dir]);
+    // Jobs without `ahead` (a coordinator that does not send it): workers read on demand only.
+    for (const w of ws) expect(w.events.filter((e) => e.event === "shard_cache").at(-1)?.prefetched).toBe(0);
   }, 120_000);
 
   it("meridian train --cluster --shard-set: end to end through the command (workers of the first test)", async () => {
@@ -107,6 +109,23 @@ describe("train --cluster from a shard set", () => {
     const report = JSON.parse(await readFile(join(out, "training.json"), "utf8"));
     expect(report.mode).toBe("cluster (BullMQ)");
     expect(report.config.shards).toBe(2);
+    // The command's jobs carry the shards the next steps read: the workers prefetched them.
+    const ws = started.slice(0, 2);
+    for (const w of ws) expect(Number(w.events.filter((e) => e.event === "shard_cache").at(-1)?.prefetched)).toBeGreaterThan(0);
+  }, 120_000);
+
+  it("jobs carry the next steps' shards (ahead): workers prefetch them, and the weights are the same bits", async () => {
+    const prefix = `${redis.prefix}-ahead`;
+    const w = await spawnWorker({ redisUrl: redis.url, prefix, args: workerArgs });
+    started.push(w);
+    const reference = await inProcess();
+    const { result } = await clusterRun(prefix, undefined, true);
+    expect(Buffer.from(result.params.buffer).equals(Buffer.from(reference.params.buffer))).toBe(true);
+    const stats = w.events.filter((e) => e.event === "shard_cache").at(-1)!;
+    expect(Number(stats.prefetched)).toBeGreaterThan(0);
+    // Every load but the very first ones was a prefetch: reads ahead of need, not on demand.
+    expect(Number(stats.misses)).toBeLessThan(Number(stats.loads));
+    expect(Number(stats.bytesRead)).toBeGreaterThan(0);
   }, 120_000);
 
   it("a worker killed mid-run loses nothing: its jobs go to the other, and the weights are the same bits", async () => {

@@ -87,7 +87,7 @@ describe("meridian shard", () => {
       meridian(["shard", `csv:${csv}`, "--out", out, "--test-fraction", "1.5"]),
     ]);
     const [unknown, missing, unwritable, badS3, http, noBucket, tiny, fraction] = runs;
-    expectFailure(unknown!, 'meridian: shard failed: unknown source "imagenet" (expected spam | mnist | weather | csv:<path> | jsonl:<path>)');
+    expectFailure(unknown!, 'meridian: shard failed: unknown source "imagenet" (expected spam | mnist | weather | mnist-augmented:<copies> | csv:<path> | jsonl:<path>)');
     expectFailure(missing!, `meridian: shard failed: dataset file not found: ${join(tmp, "missing.csv")}`);
     expectFailure(unwritable!, `meridian: shard failed: cannot write to ${join(file, "sub")}: not a directory (a file is in the way)`);
     expectFailure(badS3!, 'meridian: shard failed: bad S3 URL "s3://Not_A_Bucket/x": bucket "Not_A_Bucket" is not 3-63 lowercase letters, digits, dots and hyphens');

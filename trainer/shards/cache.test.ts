@@ -101,6 +101,51 @@ describe("ShardCache", () => {
     expect(() => new ShardCache(reader, entries, largest - 1)).toThrow(/below the largest shard/);
   });
 
+  it("counts stalls: a get() that waits for a load (a miss, or a prefetch not finished); a held shard is none", async () => {
+    const reader = new CountingReader();
+    const cache = new ShardCache(reader, entries, 4 * largest);
+    await cache.get(1); // a miss: waits for its load
+    expect(cache.stats).toMatchObject({ misses: 1, hits: 0, stalls: 1 });
+    await cache.get(1); // held
+    expect(cache.stats).toMatchObject({ misses: 1, hits: 1, stalls: 1 });
+    cache.prefetch([2]);
+    await cache.get(2); // prefetched but still loading: a hit that stalls
+    expect(cache.stats).toMatchObject({ misses: 1, hits: 2, stalls: 2, prefetched: 1 });
+    cache.prefetch([3]);
+    await new Promise((r) => setTimeout(r, 20)); // the prefetch arrives before it is needed
+    await cache.get(3);
+    expect(cache.stats).toMatchObject({ misses: 1, hits: 3, stalls: 2, prefetched: 2, loads: 3 });
+    expect(cache.stats.stallMs).toBeGreaterThan(0);
+  });
+
+  it("hands an evicted shard's memory to the load that evicted it (same size only)", async () => {
+    const reuses: (ArrayBuffer | undefined)[] = [];
+    // Shards 0..3 of one size (the last, 4, smaller), as a real set's.
+    const same = [0, 1, 2, 3, 4].map((i) => entryOf(i, i === 4 ? 20 : 50));
+    const reader: ShardReader = {
+      async read(e, reuse) {
+        reuses.push(reuse);
+        await new Promise((r) => setTimeout(r, 1));
+        const buffer = reuse ?? new ArrayBuffer(e.bytes);
+        const x = new Float32Array(buffer, e.xOffset, e.rows * F).fill(e.index);
+        return { entry: e, rows: e.rows, x, y: new Int32Array(buffer, e.yOffset, e.rows).fill(e.index) };
+      },
+    };
+    const cache = new ShardCache(reader, same, 2 * same[0]!.bytes);
+    const b0 = await cache.get(0);
+    const mem0 = b0.x.buffer;
+    await cache.get(1);
+    expect(reuses).toEqual([undefined, undefined]);
+    const b2 = await cache.get(2); // evicts 0: its memory is read into
+    expect(reuses[2]).toBe(mem0);
+    expect(b2.x.buffer).toBe(mem0);
+    expect(b2.x[0]).toBe(2);
+    expect(cache.has(0)).toBe(false);
+    await cache.get(4); // evicts 1, whose size differs: a fresh buffer
+    expect(reuses[3]).toBeUndefined();
+    expect(cache.bytes).toBeLessThanOrEqual(cache.budgetBytes);
+  });
+
   it("a failed load is an error at get(), and a failed prefetch is retried there", async () => {
     const reader = new CountingReader();
     const cache = new ShardCache(reader, entries, 4 * largest);

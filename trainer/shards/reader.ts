@@ -1,7 +1,6 @@
 // Reading a shard set back: the manifest, whole shards (size, sha256 and header checked against
 // the manifest before any row is used), rows streamed shard by shard, and row ranges by byte-range
 // reads for random access.
-import { createHash } from "node:crypto";
 import {
   MANIFEST_KEY,
   ShardFormatError,
@@ -12,6 +11,7 @@ import {
   type ShardManifest,
   type SplitName,
 } from "./format";
+import { sha256Of } from "./hash";
 import { StoreError, type ShardSource } from "./store";
 
 /** Rows of one split as the trainer takes them: row-major x [rows × features] and y [rows]. */
@@ -46,12 +46,16 @@ export class ShardSet {
     return this.manifest.shards.filter((s) => s.split === split);
   }
 
-  /** One whole shard, verified: a corrupt or swapped shard is an error naming it. */
-  async read(entry: ShardEntry): Promise<ShardBlock> {
+  /**
+   * One whole shard, verified: a corrupt or swapped shard is an error naming it. `reuse`: memory
+   * of a shard nobody uses any more, which the store may read into (see ShardSource.get).
+   */
+  async read(entry: ShardEntry, reuse?: ArrayBuffer): Promise<ShardBlock> {
     const what = `shard ${entry.key} of ${this.source.location}`;
-    const raw = await this.source.get(entry.key);
-    if (raw.length !== entry.bytes) throw new ShardFormatError(`${what} is corrupt: ${raw.length} B, the manifest says ${entry.bytes} B`);
-    const sha = createHash("sha256").update(raw).digest("hex");
+    const fetched = await this.source.get(entry.key, reuse);
+    if (fetched.length !== entry.bytes) throw new ShardFormatError(`${what} is corrupt: ${fetched.length} B, the manifest says ${entry.bytes} B`);
+    // Hashed off the main thread; the bytes may come back as a new view of the same memory.
+    const { hex: sha, bytes: raw } = await sha256Of(fetched);
     if (sha !== entry.sha256) throw new ShardFormatError(`${what} is corrupt: sha256 ${sha} does not match the manifest's ${entry.sha256}`);
     const h = decodeHeader(raw, what);
     if (h.features !== this.features || h.rows !== entry.rows || h.split !== entry.split || h.index !== entry.index) {
@@ -67,9 +71,18 @@ export class ShardSet {
     };
   }
 
-  /** The split's shards in order, one in memory at a time. */
+  /**
+   * The split's shards in order, one in memory at a time: a block is valid until the next one is
+   * asked for, whose bytes are read into the same memory when the sizes match (copy what you keep).
+   * Streaming a large held-out split so allocates one shard buffer, not one per shard.
+   */
   async *blocks(split: SplitName): AsyncGenerator<ShardBlock> {
-    for (const entry of this.shards(split)) yield await this.read(entry);
+    let reuse: ArrayBuffer | undefined;
+    for (const entry of this.shards(split)) {
+      const b = await this.read(entry, reuse);
+      yield b;
+      reuse = b.x.buffer instanceof ArrayBuffer && b.x.buffer.byteLength === entry.bytes ? b.x.buffer : undefined;
+    }
   }
 
   /** The split's rows in order; x is a view into the current shard (copy it to keep it). */
@@ -119,3 +132,4 @@ const ints = (b: Uint8Array): Int32Array => {
   const a = aligned(b);
   return new Int32Array(a.buffer, a.byteOffset, a.length / 4);
 };
+

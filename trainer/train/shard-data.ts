@@ -99,7 +99,11 @@ export class ShardGradients implements GradientSource {
   async compute(params: Float32Array, plan: StepPlan): Promise<TimedGradient[]> {
     const { cache, entries, features } = this.data;
     // Ask for this step's block and what follows, as far as the budget goes: loads overlap compute.
-    cache.prefetch(this.data.orderFor(plan.step).shardsAhead(plan.step, this.data.aheadShards));
+    cache.prefetch(this.data.shardsAhead(plan.step));
+    // One turn of the event loop per step: the gradient holds the thread, and a prefetch (open,
+    // read, hash in the thread pool) only moves on between steps; without this turn it would
+    // move only when a gather waits for it.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     const out: TimedGradient[] = [];
     for (const rows of plan.shards) {
       const t0 = performance.now();
@@ -155,6 +159,11 @@ export class ShardTrainingData implements TrainData {
   planner(batchSize: number, seed: number, shards: number): Planner {
     this.order = new ShardOrder({ rows: this.entries.map((e) => e.rows), seed, batchSize, blockShards: this.o.blockShards });
     return new ShardPlanner(this.order, this.entries, shards);
+  }
+
+  /** Train shards the steps from `step` on read, in order of need, as many as the cache holds: what to prefetch (in-process, and workers through their jobs). */
+  shardsAhead(step: number): number[] {
+    return this.orderFor(step).shardsAhead(step, this.aheadShards);
   }
 
   /** The order train() planned with (ShardGradients prefetches by it). */

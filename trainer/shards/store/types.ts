@@ -17,8 +17,12 @@ export class StoreError extends Error {
 export interface ShardSource {
   /** Where the set is (a path or URL), for messages. */
   readonly location: string;
-  /** The whole object at `key` (relative to the set's root). */
-  get(key: string): Promise<Uint8Array>;
+  /**
+   * The whole object at `key` (relative to the set's root). `reuse`: memory the caller no longer
+   * needs; a store may read into it when it is exactly the object's size (the directory store
+   * does), so reading shard after shard allocates nothing new. Others ignore it.
+   */
+  get(key: string, reuse?: ArrayBuffer): Promise<Uint8Array>;
   /** Exactly `length` bytes of `key` from `offset`; a short answer is an error. */
   getRange(key: string, offset: number, length: number): Promise<Uint8Array>;
   /** Releases connections (a no-op where there are none). */
