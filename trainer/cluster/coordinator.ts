@@ -24,9 +24,11 @@ import { randomBytes } from "node:crypto";
 import { Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Split } from "../data/types";
+import type { Arch } from "../train/arch";
 import { f32Bytes } from "../train/checkpoint";
 import type { GradientEncoding } from "../train/gradient-encoding";
 import type { GradientSource, TimedGradient } from "../train/loop";
+import { modelFor } from "../train/models";
 import type { StepPlan } from "../train/plan";
 import { CANCELLED, GRAD_QUEUE, decodeDone, keysFor, type Done, type GradJob, type Keys } from "./protocol";
 import { connectRedis, probeRedis, redactUrl } from "./redis";
@@ -35,7 +37,7 @@ export type ClusterOptions = {
   redisUrl: string;
   prefix: string;
   runId: string;
-  sizes: number[];
+  arch: Arch;
   /** The training rows, uploaded to Redis for the workers … */
   train?: Split;
   features: number;
@@ -242,7 +244,7 @@ export class ClusterGradients implements GradientSource {
   ) {
     this.keys = keysFor(o.prefix);
     this.encoding = o.gradients ?? "fp32";
-    this.paramCount = o.sizes.slice(1).reduce((a, out, i) => a + (o.sizes[i]! + 1) * out, 0);
+    this.paramCount = modelFor(o.arch).paramCount();
     this.dataKeys = this.keys.data(o.dataFingerprint);
   }
 
@@ -377,7 +379,9 @@ export class ClusterGradients implements GradientSource {
       step: plan.step,
       shard,
       attempt,
-      sizes: this.o.sizes,
+      arch: this.o.arch,
+      // for workers from before `arch` (they read an MLP's sizes)
+      ...(this.o.arch.kind === "mlp" ? { sizes: this.o.arch.sizes } : {}),
       weightsKey: this.keys.weights(runId, this.session, plan.step),
       claimKey: this.keys.claim(runId, this.session, plan.step, shard),
       doneKey: this.keys.done(runId, this.session, plan.step),

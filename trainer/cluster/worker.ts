@@ -14,10 +14,11 @@ import { ShardCache } from "../shards/cache";
 import { ShardSet } from "../shards/reader";
 import { openSource, type S3Options, type ShardSource } from "../shards/store";
 import { bytesF32 } from "../train/checkpoint";
-import { computeGradient, gatherRows } from "../train/model";
+import { gatherRows } from "../train/model";
+import { modelFor } from "../train/models";
 import { gatherLabels } from "../train/loop";
 import { gatherShardRows, shardSetFingerprint } from "../train/shard-data";
-import { CANCELLED, DataMetaSchema, GRAD_QUEUE, GradJobSchema, encodeDone, type GradJob } from "./protocol";
+import { CANCELLED, DataMetaSchema, GRAD_QUEUE, GradJobSchema, encodeDone, jobArch, type GradJob } from "./protocol";
 import { connectRedis, probeRedis } from "./redis";
 
 export type WorkerOptions = {
@@ -219,7 +220,7 @@ export async function startGradientWorker(o: WorkerOptions): Promise<GradientWor
       if (token) void job.extendLock(token, o.lockMs ?? 30_000).catch(() => {});
       if (o.slowMs) await sleep(o.slowMs);
       const t0 = performance.now();
-      const grad = computeGradient(g.sizes, weights, x, y);
+      const grad = modelFor(jobArch(g)).computeGradient(weights, x, y);
       const computeMs = performance.now() - t0;
       const head = { ...base, loss: grad.loss, correct: grad.correct, n: grad.n, computeMs, gatherMs, waitedMs, encoding: g.gradients };
       const record = encodeDone(head, g.gradients === "bf16" ? f32ToBf16(grad.grads) : grad.grads);
