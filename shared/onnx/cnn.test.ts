@@ -3,9 +3,9 @@
 import * as ortNode from "onnxruntime-node";
 import * as ortWeb from "onnxruntime-web";
 import { describe, expect, it } from "vitest";
-import { normalRows, seededNormal } from "../random";
-import { buildCnnFp32, buildCnnInt8, cnnForward, convShapes, type CnnSpec, type ConvLayer } from "./cnn";
-import { argmaxRows, type DenseLayer } from "./mlp";
+import { normalRows } from "../random";
+import { buildCnnFp32, buildCnnInt8, cnnForward, cnnWeights, type CnnSpec } from "./cnn";
+import { argmaxRows } from "./mlp";
 
 ortWeb.env.wasm.numThreads = 1;
 ortWeb.env.logLevel = "error";
@@ -15,28 +15,6 @@ const RUNTIMES: [string, Ort][] = [
   ["onnxruntime-node", ortNode],
   ["onnxruntime-web", ortWeb as unknown as Ort],
 ];
-
-/** A small seeded CNN on an h×w×c image (He-normal weights, small biases). */
-export function smallCnn(image: [number, number, number], conv: { filters: number; kernel: number; pool: number }[], dense: number[], seed: number): CnnSpec {
-  const normal = seededNormal(seed);
-  const fill = (n: number, std: number) => Float32Array.from({ length: n }, () => normal() * std);
-  let ci = image[2];
-  const convLayers: ConvLayer[] = conv.map((c) => {
-    const l = { weights: fill(c.kernel * c.kernel * ci * c.filters, Math.sqrt(2 / (c.kernel * c.kernel * ci))), bias: fill(c.filters, 0.1), kernel: c.kernel, inChannels: ci, filters: c.filters, pool: c.pool };
-    ci = c.filters;
-    return l;
-  });
-  const last = convShapes({ image, conv: convLayers })[conv.length - 1]!;
-  const sizes = [last.h * last.w * last.c, ...dense];
-  const denseLayers: DenseLayer[] = sizes.slice(1).map((o, j) => ({
-    weights: fill(sizes[j]! * o, Math.sqrt(2 / sizes[j]!)),
-    bias: fill(o, 0.1),
-    inputs: sizes[j]!,
-    outputs: o,
-    activation: j + 2 < sizes.length ? "relu" : "none",
-  }));
-  return { image, conv: convLayers, dense: denseLayers, input: "features", output: "probabilities", label: "label" };
-}
 
 async function run(ort: Ort, bytes: Uint8Array, x: Float32Array, rows: number, features: number): Promise<{ p: Float32Array; labels: number[] }> {
   const opts = ort === ortNode ? { extra: { session: { x64quantprecision: "1" } } } : {};
@@ -58,9 +36,9 @@ const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
 describe("CNN → ONNX", () => {
   const cases: [string, CnnSpec][] = [
     // one channel (the input is reshaped straight to NCHW), MNIST-sized
-    ["28x28x1, c8k3p2-c16k5p2, d32", smallCnn([28, 28, 1], [{ filters: 8, kernel: 3, pool: 2 }, { filters: 16, kernel: 5, pool: 2 }], [32, 10], 1)],
+    ["28x28x1, c8k3p2-c16k5p2, d32", cnnWeights([28, 28, 1], [{ filters: 8, kernel: 3, pool: 2 }, { filters: 16, kernel: 5, pool: 2 }], [32, 10], 1)],
     // three channels (NHWC → NCHW transpose), an odd size (pooling floors), no pool in block 2, 1x1 kernel
-    ["9x7x3, c4k3p2-c5k1p1, no hidden", smallCnn([9, 7, 3], [{ filters: 4, kernel: 3, pool: 2 }, { filters: 5, kernel: 1, pool: 1 }], [4], 2)],
+    ["9x7x3, c4k3p2-c5k1p1, no hidden", cnnWeights([9, 7, 3], [{ filters: 4, kernel: 3, pool: 2 }, { filters: 5, kernel: 1, pool: 1 }], [4], 2)],
   ];
   for (const [name, spec] of cases) {
     const F = spec.image[0] * spec.image[1] * spec.image[2];

@@ -6,6 +6,7 @@
 import { attr, encodeModel, floatTensor, graph, int8Tensor, int32Tensor, int64Tensor, node, uint8Tensor, valueInfo } from "./build";
 import { argmaxRows, softmaxRows, uint8Params, quantizeWeightsPerColumn, type DenseLayer, type Range } from "./mlp";
 import type { onnx } from "./proto";
+import { seededNormal } from "../random";
 
 export type ConvLayer = {
   /** [kernel, kernel, inChannels, filters] row-major (HWIO, TF.js's filter layout). */
@@ -398,4 +399,35 @@ export function buildCnnInt8(spec: CnnSpec, calibration: Float32Array, rows: num
   nodes.push(...head(spec, logits));
   const { inputs, outputs } = signature(spec);
   return encodeModel(graph({ name: "cnn_int8_qlinear", nodes, inputs, outputs, initializers: inits }));
+}
+
+/**
+ * A seeded CNN (He-normal weights, N(0, 0.1²) biases) named like the trainer's exports
+ * (features → probabilities, label): fixtures and tests. `dense` ends with the classes.
+ */
+export function cnnWeights(
+  image: [number, number, number],
+  conv: readonly { filters: number; kernel: number; pool: number }[],
+  dense: readonly number[],
+  seed: number,
+): CnnSpec {
+  const normal = seededNormal(seed);
+  const fill = (n: number, std: number) => Float32Array.from({ length: n }, () => normal() * std);
+  let ci = image[2];
+  const convLayers: ConvLayer[] = conv.map((c) => {
+    const fan = c.kernel * c.kernel * ci;
+    const l = { weights: fill(fan * c.filters, Math.sqrt(2 / fan)), bias: fill(c.filters, 0.1), kernel: c.kernel, inChannels: ci, filters: c.filters, pool: c.pool };
+    ci = c.filters;
+    return l;
+  });
+  const last = convShapes({ image, conv: convLayers })[conv.length - 1]!;
+  const sizes = [last.h * last.w * last.c, ...dense];
+  const denseLayers: DenseLayer[] = sizes.slice(1).map((o, j) => ({
+    weights: fill(sizes[j]! * o, Math.sqrt(2 / sizes[j]!)),
+    bias: fill(o, 0.1),
+    inputs: sizes[j]!,
+    outputs: o,
+    activation: j + 2 < sizes.length ? "relu" : "none",
+  }));
+  return { image, conv: convLayers, dense: denseLayers, input: "features", output: "probabilities", label: "label" };
 }

@@ -188,7 +188,8 @@ describe("--gradients bf16 over 2 workers", () => {
   it("the CLI: --gradients bf16 trains a cluster run under its own run id; without --cluster it is a usage error", async () => {
     const base: TrainCommandOptions = {
       ...TRAIN_DEFAULTS,
-      dataset: "mnist", limit: 300, out: "", json: true, cluster: true, redisUrl: redis.url, prefix: prefix(), shards: 2,
+      // 280 digits: 240 train rows (mnist keeps the official 6:1 split), 8 full steps of 2 shards
+      dataset: "mnist", limit: 280, out: "", json: true, cluster: true, redisUrl: redis.url, prefix: prefix(), shards: 2,
       epochs: 1, batchSize: 32, hidden: [16], checkpointEvery: 0, backend: "auto", fresh: false, push: false, promote: false,
       gradients: "bf16",
     };

@@ -21,7 +21,7 @@ import { openTrainInput, type TrainInput } from "./train-input";
 // TensorFlow.js, BullMQ and onnxruntime load only once the options are known to be good, so
 // `--help` and flag mistakes answer at once.
 const heavy = async () => {
-  const [coordinator, protocol, redis, exporter, backend, checkpoint, loop, shardData] = await Promise.all([
+  const [coordinator, protocol, redis, exporter, backend, checkpoint, loop, shardData, models] = await Promise.all([
     import("../cluster/coordinator"),
     import("../cluster/protocol"),
     import("../cluster/redis"),
@@ -30,8 +30,9 @@ const heavy = async () => {
     import("../train/checkpoint"),
     import("../train/loop"),
     import("../train/shard-data"),
+    import("../train/models"),
   ]);
-  return { ...coordinator, keysFor: protocol.keysFor, ...redis, ...exporter, ...backend, ...checkpoint, ...loop, shardSetFingerprint: shardData.shardSetFingerprint };
+  return { modelFor: models.modelFor, ...coordinator, keysFor: protocol.keysFor, ...redis, ...exporter, ...backend, ...checkpoint, ...loop, shardSetFingerprint: shardData.shardSetFingerprint };
 };
 
 export type TrainCommandOptions = {
@@ -189,6 +190,7 @@ export async function runTrainCommand(o: TrainCommandOptions, events?: TrainEven
     train,
     probeRedis,
     keysFor,
+    modelFor,
   } = await heavy();
   if (o.cluster) await probeRedis(redisUrl!); // Redis down: say so before loading anything
   const backend = await selectBackend(o.backend);
@@ -210,6 +212,11 @@ export async function runTrainCommand(o: TrainCommandOptions, events?: TrainEven
   } catch (err) {
     data.close();
     throw err instanceof ArchError ? new UsageError(err.message) : err;
+  }
+  const int8Formats = modelFor(arch).int8Formats;
+  if (o.int8Format !== "auto" && !int8Formats.includes(o.int8Format)) {
+    data.close();
+    throw new UsageError(`int8 format ${o.int8Format} is not available for a ${arch.kind} (available: ${int8Formats.join(", ")})`);
   }
   ev.info(`model: ${describeArch(arch)}`, { arch });
 
