@@ -24,11 +24,10 @@ import { randomBytes } from "node:crypto";
 import { Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Split } from "../data/types";
-import type { Arch } from "../train/arch";
+import { archParamCount, type Arch } from "../train/arch";
 import { f32Bytes } from "../train/checkpoint";
 import type { GradientEncoding } from "../train/gradient-encoding";
 import type { GradientSource, TimedGradient } from "../train/loop";
-import { modelFor } from "../train/models";
 import type { StepPlan } from "../train/plan";
 import { CANCELLED, GRAD_QUEUE, decodeDone, keysFor, type Done, type GradJob, type Keys } from "./protocol";
 import { connectRedis, probeRedis, redactUrl } from "./redis";
@@ -244,7 +243,7 @@ export class ClusterGradients implements GradientSource {
   ) {
     this.keys = keysFor(o.prefix);
     this.encoding = o.gradients ?? "fp32";
-    this.paramCount = modelFor(o.arch).paramCount();
+    this.paramCount = archParamCount(o.arch);
     this.dataKeys = this.keys.data(o.dataFingerprint);
   }
 

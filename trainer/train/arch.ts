@@ -72,6 +72,23 @@ export function cnnShapes(a: CnnArch): { h: number; w: number; c: number }[] {
   return out;
 }
 
+/**
+ * The flat parameter count, from the shapes alone (no TF.js: the coordinator checks gradient
+ * lengths with it). Equal to the architecture module's layout (tested).
+ */
+export function archParamCount(a: Arch): number {
+  const dense = (sizes: readonly number[]): number => sizes.slice(1).reduce((n, out, i) => n + (sizes[i]! + 1) * out, 0);
+  if (a.kind === "mlp") return dense(a.sizes);
+  let channels = a.input[2];
+  let n = 0;
+  for (const c of a.conv) {
+    n += (c.kernel * c.kernel * channels + 1) * c.filters;
+    channels = c.filters;
+  }
+  const last = cnnShapes(a)[a.conv.length - 1]!;
+  return n + dense([last.h * last.w * last.c, ...a.dense, a.classes]);
+}
+
 export const ARCH_HELP = "mlp | mlp:<hidden,…> | cnn | cnn:<filters,…>[/<dense,…>] (3x3 kernels, 2x2 pools)";
 
 /**

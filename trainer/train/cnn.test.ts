@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { cnnForward } from "../../shared/onnx/cnn";
 import { seededNormal } from "../../shared/random";
 import { loadDataset } from "../data";
-import { ArchError, parseArch, type CnnArch } from "./arch";
+import { ArchError, archParamCount, mlp, parseArch, type CnnArch } from "./arch";
 import { selectBackend } from "./backend";
 import { cnnGradient, cnnInit, cnnLayout, cnnLogits, cnnParamCount, toCnnSpec } from "./cnn";
 import { silentEvents } from "./events";
@@ -104,6 +104,12 @@ describe("CNN parameters and --arch", () => {
     ]);
     expect(cnnParamCount(tiny)).toBe(54 + 3 + 108 + 4 + 180 + 5 + 15 + 3);
     expect(modelFor(tiny).paramCount()).toBe(cnnParamCount(tiny));
+    // the TF.js-free count the coordinator uses
+    expect(archParamCount(tiny)).toBe(cnnParamCount(tiny));
+    const dflt = parseArch("cnn", { features: 784, classes: 10, shape: [28, 28, 1] }, []);
+    expect(archParamCount(dflt)).toBe(modelFor(dflt).paramCount());
+    expect(archParamCount(dflt)).toBe(105_866);
+    expect(archParamCount(mlp([784, 128, 10]))).toBe(modelFor(mlp([784, 128, 10])).paramCount());
   });
 
   it("init is seeded: same seed same bits, another seed other values, He-scaled", () => {
