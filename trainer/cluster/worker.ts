@@ -17,11 +17,12 @@ import { ShardCache } from "../shards/cache";
 import { ShardSet } from "../shards/reader";
 import { openSource, type S3Options, type ShardSource } from "../shards/store";
 import { bytesF32 } from "../train/checkpoint";
-import { computeGradient, gatherRows, type ShardGradient } from "../train/model";
+import { gatherRows, type ShardGradient } from "../train/model";
+import { modelFor } from "../train/models";
 import { gatherLabels } from "../train/loop";
 import { gatherShardRows, shardSetFingerprint } from "../train/shard-data";
 import { ARRIVE_LUA, SliceNodes, awaitReduced, encodeGradSlice, reduceIfFree, reduceKeys, reduceNodesFingerprint, sliceBounds } from "./allreduce";
-import { CANCELLED, DataMetaSchema, GRAD_QUEUE, GradJobSchema, encodeDone, type Done, type GradJob } from "./protocol";
+import { CANCELLED, DataMetaSchema, GRAD_QUEUE, GradJobSchema, encodeDone, jobArch, type Done, type GradJob } from "./protocol";
 import { Replica } from "./replica";
 import { connectRedis, probeRedis } from "./redis";
 
@@ -345,7 +346,7 @@ export async function startGradientWorker(o: WorkerOptions): Promise<GradientWor
         if (rs!.checksumEvery > 0 && g.step % rs!.checksumEvery === 0) head.replica = { step: g.step, checksum: ready.replica.checksum() };
       }
       const t0 = performance.now();
-      const grad = computeGradient(g.sizes, weights, x, y);
+      const grad = modelFor(jobArch(g)).computeGradient(weights, x, y);
       const computeMs = performance.now() - t0;
       head = { ...head, loss: grad.loss, correct: grad.correct, n: grad.n, computeMs };
       let won: boolean;

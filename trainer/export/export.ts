@@ -1,5 +1,6 @@
 // Trained weights → ONNX (fp32 and int8) + manifests, checked before anything is written:
-//   1. buildMlpFp32 / buildMlpInt8 (shared/onnx/mlp.ts), int8 calibrated on training rows;
+//   1. the architecture's graphs (MLP: shared/onnx/mlp.ts, CNN: shared/onnx/cnn.ts, through
+//      train/models.ts), int8 calibrated on training rows;
 //   2. parity: the fp32 graph run by onnxruntime must match TF.js on sample inputs (1e-4);
 //   3. held-out scoring of both graphs with onnxruntime (what a server will actually compute);
 //   4. manifests via manifestFor, with preprocessing {id, params} for text models.
@@ -8,12 +9,14 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Manifest, Quantization } from "../../shared/manifest";
-import { argmaxRows, buildMlpFp32, buildMlpInt8, type Int8Format, type MlpSpec } from "../../shared/onnx/mlp";
+import { argmaxRows, type Int8Format } from "../../shared/onnx/mlp";
 import { manifestFor } from "../../shared/onnx/manifest";
 import { seededPermutation } from "../data/split";
 import type { Dataset, Split } from "../data/types";
 import { ScoreAccumulator, type Evaluation } from "../train/metrics";
-import { gatherRows, predictProbabilities, toDenseLayers } from "../train/model";
+import { archClasses, type Arch } from "../train/arch";
+import { gatherRows } from "../train/model";
+import { modelFor, probabilitiesOf } from "../train/models";
 import { loadOrt, runProbabilities, type OrtRuntime } from "./runtime";
 
 export const TENSOR_NAMES = { input: "features", output: "probabilities", label: "label" } as const;
@@ -69,7 +72,7 @@ export function exportDataOf(data: Dataset): ExportData {
 }
 
 export type ExportOptions = {
-  sizes: number[];
+  arch: Arch;
   params: Float32Array;
   data: Dataset | ExportData;
   name: string;
@@ -116,18 +119,18 @@ export function int8NameFor(name: string): string {
 
 /** Builds, checks and scores both graphs; writes nothing. */
 export async function buildExport(o: ExportOptions): Promise<ExportResult> {
-  const { sizes } = o;
+  const { arch } = o;
   const data = "heldOut" in o.data ? o.data : exportDataOf(o.data);
-  const classes = sizes[sizes.length - 1]!;
+  const classes = archClasses(arch);
   const F = data.features;
-  const spec: MlpSpec = { layers: toDenseLayers(sizes, o.params), ...TENSOR_NAMES };
+  const model = modelFor(arch);
   const rt = await loadOrt();
 
   // fp32 and the parity check against TF.js
-  const fp32 = buildMlpFp32(spec);
+  const fp32 = model.onnxFp32(o.params, TENSOR_NAMES);
   const nParity = Math.min(o.parityRows ?? 64, data.heldOutRows);
   const sample = await data.sample(nParity);
-  const tfProbs = predictProbabilities(sizes, o.params, sample, nParity);
+  const tfProbs = probabilitiesOf(arch, o.params, sample, nParity);
   const ortProbs = await runProbabilities(rt, fp32, TENSOR_NAMES, sample, nParity, F);
   const diff = maxAbsDiff(tfProbs, ortProbs);
   const tfLabels = argmaxRows(tfProbs, classes);
@@ -153,12 +156,15 @@ export async function buildExport(o: ExportOptions): Promise<ExportResult> {
   const cal = await data.calibration(o.calibrationRows ?? 512);
   const nCal = cal.rows;
   const calibration = cal.x;
-  const formats: Int8Format[] = o.int8Format === "auto" ? ["qlinear", "dynamic"] : [o.int8Format];
+  const formats: readonly Int8Format[] = o.int8Format === "auto" ? model.int8Formats : [o.int8Format];
+  if (!formats.every((f) => model.int8Formats.includes(f))) {
+    throw new ExportError(`int8 format ${o.int8Format} is not available for a ${arch.kind} (available: ${model.int8Formats.join(", ")})`);
+  }
   const tried: { format: Int8Format; accuracy: number; bytes: number; model: Uint8Array; ev: Evaluation }[] = [];
   for (const format of formats) {
-    const model = buildMlpInt8(spec, calibration, nCal, { format });
-    const ev = await score(model);
-    tried.push({ format, accuracy: ev.accuracy, bytes: model.length, model, ev });
+    const bytes = model.onnxInt8(o.params, TENSOR_NAMES, calibration, nCal, format);
+    const ev = await score(bytes);
+    tried.push({ format, accuracy: ev.accuracy, bytes: bytes.length, model: bytes, ev });
     if (fp32Eval.accuracy - ev.accuracy <= INT8_MAX_ACCURACY_DROP) break;
   }
   const best = tried.reduce((a, b) => (b.accuracy > a.accuracy ? b : a));
