@@ -701,7 +701,7 @@ export class ClusterGradients implements GradientSource {
     for (const [s, k] of this.slicesPerStep) {
       if (s >= step) continue;
       void this.redis.unlink(this.rkeys.ready(s)).catch(() => {});
-      for (let i = 0; i < k; i++) void this.nodes.of(i).redis.unlink(this.rkeys.reduced(s, i)).catch(() => {});
+      for (let i = 0; i < k; i++) void this.nodes.of(i).redis.unlink(this.rkeys.reduced(s, i), this.rkeys.reducedReady(s, i)).catch(() => {});
       this.slicesPerStep.delete(s);
     }
   }
