@@ -29,6 +29,7 @@ import { spawnWorker, type WorkerProcess } from "../dev/workers";
 import { ClusterGradients } from "../trainer/cluster/coordinator";
 import { fitCompute, fitConstants, predictStepMs, project, type ModelConstants, type Observation, type PathSpec, type StepShape } from "../trainer/cluster/scaling-model";
 import { loadDataset, type Dataset } from "../trainer/data";
+import { mlp } from "../trainer/train/arch";
 import { selectBackend } from "../trainer/train/backend";
 import { silentEvents, type StepEvent } from "../trainer/train/events";
 import { LocalGradients, splitFingerprint, train, type TrainConfig } from "../trainer/train/loop";
@@ -100,7 +101,7 @@ async function runOnce(redis: TestRedis, conn: Redis, data: Dataset, cfg: TrainC
     redisUrl: redis.url,
     prefix,
     runId,
-    sizes: cfg.sizes,
+    arch: cfg.arch,
     train: data.train,
     features: data.features,
     dataFingerprint: splitFingerprint(data.train, data.features),
@@ -170,7 +171,7 @@ async function dataset(redis: TestRedis, conn: Redis, pool: Record<1 | 2, Worker
   const strongCeiling = await splitCeiling(sizes, batch, SPLIT_MS, "split");
   const weakCeiling = await splitCeiling(sizes, batch, SPLIT_MS, "replicate");
   log(`  ceilings: strong ${fmt(strongCeiling.ceiling)}x (efficiency ${fmt(strongCeiling.ceiling / 2)}), weak ${fmt(weakCeiling.ceiling)}`);
-  const cfg: TrainConfig = { sizes, epochs: 1000, batchSize: batch, optimizer: { kind: "adam", lr: 0.001 }, seed: 1, shards: 1, checkpointEvery: 0, evalEachEpoch: false };
+  const cfg: TrainConfig = { arch: mlp(sizes), epochs: 1000, batchSize: batch, optimizer: { kind: "adam", lr: 0.001 }, seed: 1, shards: 1, checkpointEvery: 0, evalEachEpoch: false };
   const results: PathResult[] = PATHS.map((p) => ({
     path: p.name,
     spec: p.spec,
@@ -199,9 +200,9 @@ async function dataset(redis: TestRedis, conn: Redis, pool: Record<1 | 2, Worker
   }
   if (QUALITY) {
     // Each path's in-process reference (the same bits as its cluster run), 2 shards.
-    const qcfg: TrainConfig = { sizes, epochs: QUALITY_EPOCHS[spec] ?? 4, batchSize: 64, optimizer: { kind: "adam", lr: 0.001 }, seed: 1, shards: 2, checkpointEvery: 0, evalEachEpoch: false };
+    const qcfg: TrainConfig = { arch: mlp(sizes), epochs: QUALITY_EPOCHS[spec] ?? 4, batchSize: 64, optimizer: { kind: "adam", lr: 0.001 }, seed: 1, shards: 2, checkpointEvery: 0, evalEachEpoch: false };
     for (const p of results) {
-      const r = await train({ cfg: { ...qcfg, gradients: p.spec.encoding, reduce: p.spec.reduce }, data, gradients: new LocalGradients(sizes, data.train, p.spec.encoding), events: silentEvents });
+      const r = await train({ cfg: { ...qcfg, gradients: p.spec.encoding, reduce: p.spec.reduce }, data, gradients: new LocalGradients(mlp(sizes), data.train, p.spec.encoding), events: silentEvents });
       p.accuracy = r.test.accuracy;
     }
   }

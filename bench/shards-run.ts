@@ -10,6 +10,7 @@ import type { Dataset, Split } from "../trainer/data/types";
 import type { CacheStats } from "../trainer/shards/cache";
 import { ShardSet } from "../trainer/shards/reader";
 import { openSource } from "../trainer/shards/store";
+import { mlp } from "../trainer/train/arch";
 import { selectBackend } from "../trainer/train/backend";
 import { silentEvents, type StepEvent } from "../trainer/train/events";
 import type { GradientSource, TimedGradient } from "../trainer/train/loop";
@@ -104,9 +105,9 @@ async function run(spec: RunSpec): Promise<RunResult> {
     const set = await ShardSet.open(source);
     const t0 = performance.now();
     const data = new ShardTrainingData(set, { blockShards: spec.blockShards, cacheBytes: spec.cacheBytes });
-    const sizes = [set.features, spec.hidden, set.manifest.schema.labels.length];
+    const arch = mlp([set.features, spec.hidden, set.manifest.schema.labels.length]);
     const cfg: TrainConfig = {
-      sizes,
+      arch,
       epochs: 1_000_000,
       batchSize: spec.batch,
       optimizer: { kind: "adam", lr: 0.001 },
@@ -121,15 +122,15 @@ async function run(spec: RunSpec): Promise<RunResult> {
     if (spec.kind === "memory") {
       const m = set.manifest;
       memory = { name: m.name, source: m.source.description, splitNote: "the shard set's split", features: set.features, labels: m.schema.labels, train: await loadSplit(set, "train"), test: await loadSplit(set, "test") };
-      inner = new LocalGradients(sizes, memory.train);
+      inner = new LocalGradients(arch, memory.train);
     } else if (spec.kind === "shards") {
-      inner = new ShardGradients(sizes, data);
+      inner = new ShardGradients(arch, data);
     } else {
       inner = await ClusterGradients.open({
         redisUrl: spec.redisUrl!,
         prefix: spec.prefix!,
         runId: `bench-shards-${runIdFor(cfg, data.fingerprint())}-${Math.random().toString(36).slice(2, 8)}`,
-        sizes,
+        arch,
         features: set.features,
         shardSet: { location: source.location, fingerprint: shardSetFingerprint(set), ahead: (step) => data.shardsAhead(step) },
         dataFingerprint: data.fingerprint(),

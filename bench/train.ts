@@ -46,6 +46,7 @@ import type { StepPlan } from "../trainer/train/plan";
 import { envNumber, resultsDir } from "./host";
 import { fmt, fmtSpread, metBySpread, rounded, spread, summarize, table, type Cell, type Spread, type Summary } from "./lib";
 import { calibrateBatch, parallelCapacity, redisPingPong, splitCeiling } from "./train-probes";
+import { mlp } from "../trainer/train/arch";
 
 const ROOT = join(import.meta.dirname, "..");
 const TARGET_COMPUTE_MS = envNumber("BENCH_COMPUTE_MS", 50);
@@ -177,7 +178,7 @@ async function speed(redis: TestRedis, workers: WorkerProcess[], spec: string): 
   const { batch, probes } = calibrateBatch(data, sizes, TARGET_COMPUTE_MS);
   log(`${spec}: ${data.train.rows} train rows (${Math.round(performance.now() - t0)} ms); batch ${batch}: ${probes.map((p) => `${p.batch} rows ${p.ms.toFixed(1)} ms`).join(", ")}`);
   const cfg: TrainConfig = {
-    sizes,
+    arch: mlp(sizes),
     epochs: 1000,
     batchSize: batch,
     optimizer: { kind: "adam", lr: 0.001 },
@@ -199,7 +200,7 @@ async function speed(redis: TestRedis, workers: WorkerProcess[], spec: string): 
       prefix: prefixOf(shards),
       runId: `bench-${spec}-${shards}${gradients === "fp32" ? "" : `-${gradients}`}`,
       gradients,
-      sizes,
+      arch: mlp(sizes),
       train: data.train,
       features: data.features,
       dataFingerprint: splitFingerprint(data.train, data.features),
@@ -218,7 +219,7 @@ async function speed(redis: TestRedis, workers: WorkerProcess[], spec: string): 
     workers.push(...(await Promise.all([1, 2, 2].map((n) => spawnWorker({ redisUrl: redis.url, prefix: prefixOf(n), args: ["--quiet"] })))));
   }
   for (let r = 0; r < ROUNDS; r++) {
-    rounds["in-process"].push(await measure(data, cfg, new LocalGradients(sizes, data.train)));
+    rounds["in-process"].push(await measure(data, cfg, new LocalGradients(mlp(sizes), data.train)));
     rounds["1 worker"].push(await cluster(1));
     rounds["2 workers"].push(await cluster(2));
     bf16Rounds.push(await cluster(2, "bf16"));
@@ -289,14 +290,14 @@ async function quality(spec: string) {
   const data = loadDataset(spec, { splitSeed: 1, testFraction: 0.2 });
   const sizes = [data.features, HIDDEN[spec] ?? 64, data.labels.length];
   const epochs = QUALITY_EPOCHS[spec] ?? 4;
-  const cfg: TrainConfig = { sizes, epochs, batchSize: 64, optimizer: { kind: "adam", lr: 0.001 }, seed: 1, shards: 1, checkpointEvery: 0, evalEachEpoch: false };
+  const cfg: TrainConfig = { arch: mlp(sizes), epochs, batchSize: 64, optimizer: { kind: "adam", lr: 0.001 }, seed: 1, shards: 1, checkpointEvery: 0, evalEachEpoch: false };
   const t = performance.now();
-  const r = await train({ cfg, data, gradients: new LocalGradients(sizes, data.train), events: silentEvents });
+  const r = await train({ cfg, data, gradients: new LocalGradients(mlp(sizes), data.train), events: silentEvents });
   const trainSeconds = (performance.now() - t) / 1000;
-  const ex = await buildExport({ sizes, params: r.params, data, name: spec, version: 1, int8Format: "auto" });
+  const ex = await buildExport({ arch: mlp(sizes), params: r.params, data, name: spec, version: 1, int8Format: "auto" });
   // Gradient precision: the same run with 2 shards, fp32 vs bf16 gradients (what a 2-worker hub computes).
   const twoShards = async (gradients: GradientEncoding) =>
-    (await train({ cfg: { ...cfg, shards: 2, gradients }, data, gradients: new LocalGradients(sizes, data.train, gradients), events: silentEvents })).test.accuracy;
+    (await train({ cfg: { ...cfg, shards: 2, gradients }, data, gradients: new LocalGradients(mlp(sizes), data.train, gradients), events: silentEvents })).test.accuracy;
   const [fp32Acc, bf16Acc] = [await twoShards("fp32"), await twoShards("bf16")];
   const pr = (e: { precision?: number; recall?: number }) => (e.precision !== undefined ? { precision: e.precision, recall: e.recall! } : {});
   return {

@@ -7,6 +7,7 @@ import { wrongIris } from "../../dev/samples/candidates";
 import { buildFixtureModels } from "../../dev/samples/index";
 import { featurizerFor } from "../../shared/featurize";
 import { TRICKY_TEXTS, heldOutEmails } from "./texts";
+import { cnnFixture } from "./cnn";
 
 export default async function setup(project: TestProject): Promise<void> {
   const models = await buildFixtureModels();
@@ -23,4 +24,6 @@ export default async function setup(project: TestProject): Promise<void> {
   project.provide("irisV2", Buffer.from(buildMlpFp32(irisSpec(irisWeights({ seed: 7 }).layers))).toString("base64"));
   // A rollout candidate that goes wrong: another class for every row.
   project.provide("irisWrong", Buffer.from(wrongIris()).toString("base64"));
+  // An int8 CNN on MNIST digits and what onnxruntime-node answers for them (edge/runtime/cnn.test.ts).
+  project.provide("cnn", await cnnFixture());
 }

@@ -9,9 +9,9 @@
 //   any participant     once ready:s exists, takes reducer slot r with SET rc:s:r NX PX claimMs (a
 //                       lease: a reducer that dies loses the slot when it expires), reads slice r
 //                       of the K gradients, averages them weighted by rows in shard order (float64,
-//                       rounded once, exactly as averageGradients does), and pushes r:s:r unless
-//                       another copy is there (first wins; a one-element list: readers peek).
-//   every replica       peeks r:s:0 … r:s:K-1 and applies the same gradient with the same optimizer
+//                       rounded once, exactly as averageGradients does), and stores r:s:r with SET
+//                       NX (first copy wins) and pushes rn:s:r, the list waiters block on.
+//   every replica       reads r:s:0 … r:s:K-1 and applies the same gradient with the same optimizer
 //                       code (optimizer.ts: + − × ÷ sqrt only), so replicas stay bit-identical.
 // Nobody waits inside its own gradient job for the other shards (one worker with two shards would
 // deadlock): a participant reduces while it waits for the reduced gradient it needs next, or the
@@ -34,7 +34,10 @@ export function reduceKeys(base: string) {
     arrivals: (step: number) => `${base}:arr:${step}`,
     /** One element, the step's slice count, once every shard delivered. */
     ready: (step: number) => `${base}:ready:${step}`,
+    /** The reduced slice (a string: stored with SET NX, first copy wins) … */
     reduced: (step: number, slice: number) => `${base}:r:${step}:${slice}`,
+    /** … and a list pushed beside it, which waiters block on. */
+    reducedReady: (step: number, slice: number) => `${base}:rn:${step}:${slice}`,
     /** Reducer slot lease of (step, slice). */
     claim: (step: number, slice: number) => `${base}:rc:${step}:${slice}`,
     /** One element: the session's latest snapshot (an encoded checkpoint) replicas start from. */
@@ -121,12 +124,6 @@ local out = {}
 for i = 3, #KEYS do out[i - 2] = redis.call('LINDEX', KEYS[i], 0) end
 return out`;
 
-/** KEYS: list. ARGV: value, ttl s. Pushes only into an empty list (first copy wins). */
-const PUSH_FIRST_LUA = `
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('RPUSH', KEYS[1], ARGV[1])
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-return 1`;
 
 /** A gradient slice on the wire: u32 rows | values (float32, or bfloat16 bit patterns). */
 export function encodeGradSlice(rows: number, values: Float32Array, encoding: GradientEncoding): Buffer {
@@ -198,7 +195,7 @@ export async function awaitReduced(o: ReduceOptions): Promise<ReduceResult | "st
       const missing = got.map((g, i) => (g ? -1 : i)).filter((i) => i >= 0);
       if (missing.length > 0) {
         // Sent back to back on each node's connection (pipelined by the socket), answered together.
-        const res = await Promise.all(missing.map((i) => o.nodes.of(i).redis.lindexBuffer(keys.reduced(step, i), 0)));
+        const res = await Promise.all(missing.map((i) => o.nodes.of(i).redis.getBuffer(keys.reduced(step, i))));
         missing.forEach((i, k) => {
           const v = res[k];
           if (v) {
@@ -222,7 +219,7 @@ export async function awaitReduced(o: ReduceOptions): Promise<ReduceResult | "st
     // Block until something changes: the step becoming ready, or the first missing slice.
     const waitOn = slices === undefined ? { key: keys.ready(step), conn: blocking } : (() => {
       const i = got.findIndex((g) => !g);
-      return { key: keys.reduced(step, i), conn: o.nodes.of(i).blocking };
+      return { key: keys.reducedReady(step, i), conn: o.nodes.of(i).blocking };
     })();
     const v = await waitOn.conn.blmoveBuffer(waitOn.key, waitOn.key, "LEFT", "LEFT", 0.2);
     if (!v) {
@@ -269,12 +266,15 @@ export async function reduceIfFree(o: ReduceOptions, slices: number, i: number, 
     }
   }
   const bytes = encodeReduced(out, o.encoding);
-  const stored = await redis.eval(PUSH_FIRST_LUA, 1, keys.reduced(step, i), bytes, o.ttlSeconds);
+  // SET NX, not a script: a script's arguments are copied again inside Redis (about twice the
+  // cost for a slice of a megabyte). The ready list is pushed either way (waiters only peek).
+  const ready = keys.reducedReady(step, i);
+  const stored = await redis.multi().set(keys.reduced(step, i), bytes, "EX", o.ttlSeconds, "NX").rpush(ready, "1").expire(ready, o.ttlSeconds).exec();
   r.reduceMs += performance.now() - t0;
   r.slicesReduced++;
-  if (Number(stored) === 1) {
+  if (stored?.[0]?.[1] === "OK") {
     r.bytesWritten += bytes.length;
     return bytes;
   }
-  return (await redis.lindexBuffer(keys.reduced(step, i), 0)) ?? bytes;
+  return (await redis.getBuffer(keys.reduced(step, i))) ?? bytes;
 }

@@ -25,6 +25,7 @@ import { initParams } from "../train/model";
 import { BatchPlanner } from "../train/plan";
 import { ClusterGradients } from "./coordinator";
 import { GRAD_QUEUE, decodeDone, encodeDone } from "./protocol";
+import { mlp } from "../train/arch";
 
 /** Held-out accuracy of a bf16 run may differ from the fp32 run's on the same seed by at most this. */
 const ACCURACY_TOLERANCE = 0.02;
@@ -54,7 +55,7 @@ const data = blobs(1024, 512);
 const sizes = [24, 32, 4];
 const PARAMS = 24 * 32 + 32 + 32 * 4 + 4;
 const cfg: TrainConfig = {
-  sizes,
+  arch: mlp(sizes),
   epochs: 3,
   batchSize: 64,
   optimizer: { kind: "adam", lr: 0.01 },
@@ -70,7 +71,7 @@ function cluster(runId: string, gradients: GradientEncoding, over: { prefix?: st
     redisUrl: redis.url,
     prefix: over.prefix ?? prefix(),
     runId,
-    sizes,
+    arch: mlp(sizes),
     train: data.train,
     features: data.features,
     dataFingerprint: splitFingerprint(data.train, data.features),
@@ -122,7 +123,7 @@ describe("checkpoints", () => {
     expect(decodeCheckpoint(encodeCheckpoint({ ...ck, gradients: "bf16" })).gradients).toBe("bf16");
     expect(decodeCheckpoint(encodeCheckpoint(ck)).gradients).toBeUndefined(); // from before: fp32
     const store: CheckpointStore = { where: "memory", load: async () => ({ ...ck, gradients: "bf16" }), save: async () => {}, clear: async () => {} };
-    await expect(train({ cfg, data, gradients: new LocalGradients(sizes, data.train), events: silentEvents, checkpoints: store, runId: "r" })).rejects.toThrow(
+    await expect(train({ cfg, data, gradients: new LocalGradients(mlp(sizes), data.train), events: silentEvents, checkpoints: store, runId: "r" })).rejects.toThrow(
       "checkpoint of run r was trained with bf16 gradients, this run uses fp32 (pass --fresh to start over)",
     );
   });
@@ -141,8 +142,8 @@ describe("--gradients bf16 over 2 workers", () => {
     };
     const fp32 = await run("fp32");
     const bf16 = await run("bf16");
-    const refBf16 = await train({ cfg: { ...cfg, gradients: "bf16" }, data, gradients: new LocalGradients(sizes, data.train, "bf16"), events: silentEvents });
-    const refFp32 = await train({ cfg, data, gradients: new LocalGradients(sizes, data.train), events: silentEvents });
+    const refBf16 = await train({ cfg: { ...cfg, gradients: "bf16" }, data, gradients: new LocalGradients(mlp(sizes), data.train, "bf16"), events: silentEvents });
+    const refFp32 = await train({ cfg, data, gradients: new LocalGradients(mlp(sizes), data.train), events: silentEvents });
     const steps = 3 * (1024 / 64);
     expect(bf16.r.steps).toBe(steps);
     // The wire path is exact given the rounding: workers' bf16 = rounding in-process.
@@ -187,7 +188,8 @@ describe("--gradients bf16 over 2 workers", () => {
   it("the CLI: --gradients bf16 trains a cluster run under its own run id; without --cluster it is a usage error", async () => {
     const base: TrainCommandOptions = {
       ...TRAIN_DEFAULTS,
-      dataset: "mnist", limit: 300, out: "", json: true, cluster: true, redisUrl: redis.url, prefix: prefix(), shards: 2,
+      // 280 digits: 240 train rows (mnist keeps the official 6:1 split), 8 full steps of 2 shards
+      dataset: "mnist", limit: 280, out: "", json: true, cluster: true, redisUrl: redis.url, prefix: prefix(), shards: 2,
       epochs: 1, batchSize: 32, hidden: [16], checkpointEvery: 0, backend: "auto", fresh: false, push: false, promote: false,
       gradients: "bf16",
     };
@@ -255,7 +257,7 @@ describe("a worker that sends the wrong encoding", () => {
   });
 
   it("a source whose encoding differs from the run's config is refused before any step", async () => {
-    await expect(train({ cfg: { ...cfg, gradients: "bf16" }, data, gradients: new LocalGradients(sizes, data.train), events: silentEvents })).rejects.toThrow(
+    await expect(train({ cfg: { ...cfg, gradients: "bf16" }, data, gradients: new LocalGradients(mlp(sizes), data.train), events: silentEvents })).rejects.toThrow(
       "the run is configured for bf16 gradients but its gradient source (in-process) delivers fp32",
     );
   });

@@ -22,6 +22,7 @@ import { averageGradients, computeGradient, gatherRows, initParams } from "../tr
 import { BatchPlanner } from "../train/plan";
 import { silentEvents } from "../train/events";
 import { freePort, startRedis, type TestRedis } from "../../dev/redis";
+import { mlp } from "../train/arch";
 
 const tmp = mkdtempSync(join(tmpdir(), "meridian-cluster-"));
 let redis: TestRedis;
@@ -48,7 +49,7 @@ function blobs(rows: number, seed = 11): Dataset {
 const data = blobs(640);
 const sizes = [24, 32, 4];
 const baseCfg: TrainConfig = {
-  sizes,
+  arch: mlp(sizes),
   epochs: 3,
   batchSize: 64,
   optimizer: { kind: "adam", lr: 0.01 },
@@ -69,7 +70,7 @@ function cluster(prefix: string, runId: string, over: Partial<Parameters<typeof 
     redisUrl: redis.url,
     prefix,
     runId,
-    sizes,
+    arch: mlp(sizes),
     train: data.train,
     features: data.features,
     dataFingerprint: splitFingerprint(data.train, data.features),
@@ -132,8 +133,8 @@ describe("data-parallel step over 2 workers", () => {
       const c = await cluster(prefix(), `equal-step-${cfg.optimizer.kind}`);
       try {
         const viaCluster = await train({ cfg, data, gradients: c, events: silentEvents });
-        const single = await train({ cfg: { ...cfg, shards: 1 }, data, gradients: new LocalGradients(sizes, data.train), events: silentEvents });
-        const local2 = await train({ cfg, data, gradients: new LocalGradients(sizes, data.train), events: silentEvents });
+        const single = await train({ cfg: { ...cfg, shards: 1 }, data, gradients: new LocalGradients(mlp(sizes), data.train), events: silentEvents });
+        const local2 = await train({ cfg, data, gradients: new LocalGradients(mlp(sizes), data.train), events: silentEvents });
         expect(viaCluster.steps).toBe(1);
         expect(sameBits(viaCluster.params, local2.params)).toBe(true);
         return maxAbsDiff(viaCluster.params, single.params);
@@ -163,7 +164,7 @@ describe("data-parallel step over 2 workers", () => {
     };
     const a = await run();
     const b = await run();
-    const local = await train({ cfg, data, gradients: new LocalGradients(sizes, data.train), events: silentEvents });
+    const local = await train({ cfg, data, gradients: new LocalGradients(mlp(sizes), data.train), events: silentEvents });
     expect(a.steps).toBe(15);
     expect(sameBits(a.params, b.params)).toBe(true);
     expect(sameBits(a.params, local.params)).toBe(true);
@@ -272,7 +273,7 @@ describe("fault tolerance", () => {
       await c.close();
       await queue.close();
     }
-    const reference = await train({ cfg, data, gradients: new LocalGradients(sizes, data.train), events: silentEvents });
+    const reference = await train({ cfg, data, gradients: new LocalGradients(mlp(sizes), data.train), events: silentEvents });
     expect(killedHolding).toBeDefined();
     expect(r.steps).toBe(20);
     const stalled = steady!.events.filter((e) => e.event === "stalled").map((e) => e.jobId);
@@ -297,7 +298,7 @@ describe("fault tolerance", () => {
     }
     const seconds = (performance.now() - t0) / 1000;
     console.log(`8 steps with a 1.5 s-per-job worker: ${seconds.toFixed(1)} s, ${c.stats.backups} backup tasks, ${c.stats.lateOrDuplicate} late results ignored`);
-    const reference = await train({ cfg, data, gradients: new LocalGradients(sizes, data.train), events: silentEvents });
+    const reference = await train({ cfg, data, gradients: new LocalGradients(mlp(sizes), data.train), events: silentEvents });
     expect(r.steps).toBe(8);
     expect(c.stats.backups).toBeGreaterThan(0);
     expect(seconds).toBeLessThan(8 * 1.5); // without backups every step would wait for the slow worker

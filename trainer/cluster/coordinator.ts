@@ -29,6 +29,7 @@ import { randomBytes } from "node:crypto";
 import { Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Split } from "../data/types";
+import { archParamCount, type Arch } from "../train/arch";
 import { encodeCheckpoint, f32Bytes } from "../train/checkpoint";
 import type { GradientEncoding } from "../train/gradient-encoding";
 import type { GradientSource, ReduceMode, RunState, TimedGradient } from "../train/loop";
@@ -43,7 +44,7 @@ export type ClusterOptions = {
   redisUrl: string;
   prefix: string;
   runId: string;
-  sizes: number[];
+  arch: Arch;
   /** The training rows, uploaded to Redis for the workers … */
   train?: Split;
   features: number;
@@ -292,7 +293,7 @@ export class ClusterGradients implements GradientSource {
   ) {
     this.keys = keysFor(o.prefix);
     this.encoding = o.gradients ?? "fp32";
-    this.paramCount = o.sizes.slice(1).reduce((a, out, i) => a + (o.sizes[i]! + 1) * out, 0);
+    this.paramCount = archParamCount(o.arch);
     this.dataKeys = this.keys.data(o.dataFingerprint);
     this.reduce = o.reduce ?? "hub";
     this.kind = this.reduce === "replicated" ? "cluster (BullMQ, replicated)" : "cluster (BullMQ)";
@@ -453,7 +454,9 @@ export class ClusterGradients implements GradientSource {
       step: plan.step,
       shard,
       attempt,
-      sizes: this.o.sizes,
+      arch: this.o.arch,
+      // for workers from before `arch` (they read an MLP's sizes)
+      ...(this.o.arch.kind === "mlp" ? { sizes: this.o.arch.sizes } : {}),
       weightsKey: this.keys.weights(runId, this.session, plan.step),
       claimKey: this.keys.claim(runId, this.session, plan.step, shard),
       doneKey: this.keys.done(runId, this.session, plan.step),
@@ -698,7 +701,7 @@ export class ClusterGradients implements GradientSource {
     for (const [s, k] of this.slicesPerStep) {
       if (s >= step) continue;
       void this.redis.unlink(this.rkeys.ready(s)).catch(() => {});
-      for (let i = 0; i < k; i++) void this.nodes.of(i).redis.unlink(this.rkeys.reduced(s, i)).catch(() => {});
+      for (let i = 0; i < k; i++) void this.nodes.of(i).redis.unlink(this.rkeys.reduced(s, i), this.rkeys.reducedReady(s, i)).catch(() => {});
       this.slicesPerStep.delete(s);
     }
   }

@@ -21,6 +21,7 @@ import { BatchPlanner } from "../train/plan";
 import { selectBackend } from "../train/backend";
 import { ClusterGradients, LeaseLostError } from "./coordinator";
 import { GRAD_QUEUE, keysFor, type GradJob } from "./protocol";
+import { mlp } from "../train/arch";
 
 const rb0 = (events: { event: string; resumedFrom?: number | null }[]) => events.find((e) => e.event === "run_start")?.resumedFrom;
 const tmp = mkdtempSync(join(tmpdir(), "meridian-fencing-"));
@@ -115,7 +116,7 @@ describe("fencing", () => {
     const runId = "fence-unit";
     const keys = keysFor(prefix());
     const c = await ClusterGradients.open({
-      redisUrl: redis.url, prefix: prefix(), runId, sizes, train, features: F,
+      redisUrl: redis.url, prefix: prefix(), runId, arch: mlp(sizes), train, features: F,
       dataFingerprint: splitFingerprint(train, F), leaseMs: 1000,
     });
     try {

@@ -22,6 +22,7 @@
 // the plain pipeline; the coordinator's first-wins rule is what keeps results correct anyway.)
 import { z } from "zod";
 import { bf16ToF32 } from "../../shared/bf16";
+import { ArchSchema, mlp, type Arch } from "../train/arch";
 import { GRADIENT_BYTES, GRADIENT_ENCODINGS } from "../train/gradient-encoding";
 import { OPTIMIZERS } from "../train/optimizer";
 
@@ -68,7 +69,10 @@ export const GradJobSchema = z.object({
   shard: z.number().int().min(0),
   /** 0 for the original task, k for the k-th backup. */
   attempt: z.number().int().min(0),
-  sizes: z.array(z.number().int().positive()).min(2),
+  /** The architecture (jobs from before architectures carry only `sizes`, an MLP's). */
+  arch: ArchSchema.optional(),
+  /** An MLP's sizes; coordinators still send it for MLPs so workers from before `arch` keep working. */
+  sizes: z.array(z.number().int().positive()).min(2).optional(),
   weightsKey: z.string(),
   claimKey: z.string(),
   doneKey: z.string(),
@@ -123,8 +127,15 @@ export const GradJobSchema = z.object({
       nodes: z.object({ count: z.number().int().positive(), fingerprint: z.string() }).optional(),
     })
     .optional(),
-});
+}).refine((j) => j.arch !== undefined || j.sizes !== undefined, { message: "a gradient job needs arch (or an MLP's sizes)" });
 export type GradJob = z.infer<typeof GradJobSchema>;
+
+/** The job's architecture: `arch`, or an MLP from `sizes` (jobs from before architectures). */
+export function jobArch(j: Pick<GradJob, "arch" | "sizes">): Arch {
+  if (j.arch) return j.arch;
+  if (j.sizes) return mlp(j.sizes);
+  throw new Error("a gradient job needs arch (or an MLP's sizes)");
+}
 
 export const DoneSchema = z.object({
   shard: z.number().int().min(0),

@@ -11,6 +11,7 @@ import { startRedis, type TestRedis } from "../../dev/redis";
 import { spawnWorker, type WorkerProcess } from "../../dev/workers";
 import { seededNormal } from "../../shared/random";
 import type { Dataset } from "../data";
+import { mlp } from "../train/arch";
 import { selectBackend } from "../train/backend";
 import { RedisCheckpointStore } from "../train/checkpoint";
 import { silentEvents } from "../train/events";
@@ -43,8 +44,9 @@ function blobs(trainRows: number, testRows: number, seed = 7): Dataset {
 
 const data = blobs(768, 256);
 const sizes = [20, 24, 3];
+const arch = mlp(sizes);
 const cfg: TrainConfig = {
-  sizes,
+  arch,
   epochs: 2,
   batchSize: 64,
   optimizer: { kind: "adam", lr: 0.01 },
@@ -62,7 +64,7 @@ function cluster(prefix: string, runId: string, reduce: ReduceMode, gradients: G
     redisUrl: redis.url,
     prefix,
     runId,
-    sizes,
+    arch,
     train: data.train,
     features: data.features,
     dataFingerprint: splitFingerprint(data.train, data.features),
@@ -85,7 +87,7 @@ async function runOn(c: ClusterGradients, over: Partial<TrainConfig> = {}) {
 }
 
 const reference = (over: Partial<TrainConfig> = {}) =>
-  train({ cfg: { ...cfg, ...over }, data, gradients: new LocalGradients(sizes, data.train, over.gradients ?? "fp32"), events: silentEvents });
+  train({ cfg: { ...cfg, ...over }, data, gradients: new LocalGradients(arch, data.train, over.gradients ?? "fp32"), events: silentEvents });
 
 const workers = (prefix: string, n: number, args: string[] = []) =>
   Promise.all(Array.from({ length: n }, () => spawnWorker({ redisUrl: redis.url, prefix, args: ["--backend", "auto", "--lock-ms", "3000", "--stalled-ms", "1000", ...args] })));

@@ -19,6 +19,7 @@ import { silentEvents } from "../train/events";
 import { runIdFor, train, type TrainConfig } from "../train/loop";
 import { ShardGradients, ShardTrainingData, shardSetFingerprint } from "../train/shard-data";
 import { ClusterGradients } from "./coordinator";
+import { mlp } from "../train/arch";
 
 const F = 10;
 let tmp: string;
@@ -45,7 +46,7 @@ afterAll(async () => {
   await rm(tmp, { recursive: true, force: true });
 });
 
-const cfg: TrainConfig = { sizes: [F, 16, 3], epochs: 2, batchSize: 32, optimizer: { kind: "adam", lr: 0.01 }, seed: 4, shards: 2, checkpointEvery: 0, evalEachEpoch: false };
+const cfg: TrainConfig = { arch: mlp([F, 16, 3]), epochs: 2, batchSize: 32, optimizer: { kind: "adam", lr: 0.01 }, seed: 4, shards: 2, checkpointEvery: 0, evalEachEpoch: false };
 const open = async () => new ShardTrainingData(await ShardSet.open(new FsStore(dir)), { blockShards: 2, cacheBytes: 8 * 1024 });
 
 async function clusterRun(prefix: string, afterStep?: (step: number) => void, ahead = false) {
@@ -54,7 +55,7 @@ async function clusterRun(prefix: string, afterStep?: (step: number) => void, ah
     redisUrl: redis.url,
     prefix,
     runId: runIdFor(cfg, data.fingerprint()),
-    sizes: cfg.sizes,
+    arch: cfg.arch,
     features: F,
     shardSet: { location: data.set.source.location, fingerprint: shardSetFingerprint(data.set), ...(ahead ? { ahead: (step: number) => data.shardsAhead(step) } : {}) },
     dataFingerprint: data.fingerprint(),
@@ -70,7 +71,7 @@ async function clusterRun(prefix: string, afterStep?: (step: number) => void, ah
 
 async function inProcess() {
   const data = await open();
-  return train({ cfg, data, gradients: new ShardGradients(cfg.sizes, data), events: silentEvents });
+  return train({ cfg, data, gradients: new ShardGradients(cfg.arch, data), events: silentEvents });
 }
 
 const workerArgs = ["--backend", "auto", "--lock-ms", "3000", "--stalled-ms", "1000", "--cache", "8KiB"];

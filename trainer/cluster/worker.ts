@@ -17,11 +17,12 @@ import { ShardCache } from "../shards/cache";
 import { ShardSet } from "../shards/reader";
 import { openSource, type S3Options, type ShardSource } from "../shards/store";
 import { bytesF32 } from "../train/checkpoint";
-import { computeGradient, gatherRows, type ShardGradient } from "../train/model";
+import { gatherRows, type ShardGradient } from "../train/model";
+import { modelFor } from "../train/models";
 import { gatherLabels } from "../train/loop";
 import { gatherShardRows, shardSetFingerprint } from "../train/shard-data";
 import { ARRIVE_LUA, SliceNodes, awaitReduced, encodeGradSlice, reduceIfFree, reduceKeys, reduceNodesFingerprint, sliceBounds } from "./allreduce";
-import { CANCELLED, DataMetaSchema, GRAD_QUEUE, GradJobSchema, encodeDone, type Done, type GradJob } from "./protocol";
+import { CANCELLED, DataMetaSchema, GRAD_QUEUE, GradJobSchema, encodeDone, jobArch, type Done, type GradJob } from "./protocol";
 import { Replica } from "./replica";
 import { connectRedis, probeRedis } from "./redis";
 
@@ -345,7 +346,7 @@ export async function startGradientWorker(o: WorkerOptions): Promise<GradientWor
         if (rs!.checksumEvery > 0 && g.step % rs!.checksumEvery === 0) head.replica = { step: g.step, checksum: ready.replica.checksum() };
       }
       const t0 = performance.now();
-      const grad = computeGradient(g.sizes, weights, x, y);
+      const grad = modelFor(jobArch(g)).computeGradient(weights, x, y);
       const computeMs = performance.now() - t0;
       head = { ...head, loss: grad.loss, correct: grad.correct, n: grad.n, computeMs };
       let won: boolean;
@@ -353,11 +354,15 @@ export async function startGradientWorker(o: WorkerOptions): Promise<GradientWor
         const nodes = nodesFor(rs, conn);
         const d = await deliverSlices(g, rs, grad, head, nodes);
         won = d.won;
-        // The step's last gradient: reduce this worker's own slice now, before anyone is woken.
+        // The step's last gradient: reduce this worker's own slice now, before anyone is woken —
+        // in the background, so that BullMQ hands over the next job meanwhile (if this process
+        // dies first, the slot's lease expires and a waiting participant reduces it).
         if (d.completed) {
           const r = { grads: new Float32Array(0), slicesReduced: 0, reduceMs: 0, bytesRead: 0, bytesWritten: 0 };
           const opts = { redis, blocking: conn, nodes, keys: reduceKeys(rs.base), step: g.step, paramCount: grad.grads.length, encoding: g.gradients, ttlSeconds: g.ttlSeconds, claimMs: rs.claimMs, owner: id, check: async () => "ok" as const };
-          await reduceIfFree(opts, rs.slices, g.shard % rs.slices, r);
+          void reduceIfFree(opts, rs.slices, g.shard % rs.slices, r).catch((err: unknown) =>
+            log("error", { step: g.step, shard: g.shard, message: `reducing slice ${g.shard % rs.slices}: ${err instanceof Error ? err.message : String(err)}` }),
+          );
         }
       } else won = await store(g, encodeDone(head, g.gradients === "bf16" ? f32ToBf16(grad.grads) : grad.grads));
       if (won) stats.won++;

@@ -3,6 +3,7 @@
 // cluster run whose coordinator died) and `meridian shard` (a dataset into a shard set).
 import { InvalidArgumentError, Option, type Command } from "commander";
 import { DATASET_HELP } from "../data";
+import { ARCH_HELP } from "../train/arch";
 import { BACKEND_CHOICES } from "../train/backend-choice";
 import { GRADIENT_ENCODINGS } from "../train/gradient-encoding";
 import { REDUCE_MODES } from "../train/loop";
@@ -71,7 +72,7 @@ export function registerTrainerCommands<S>(program: Command, { action, publisher
   const d = TRAIN_DEFAULTS;
   const train = program
     .command("train")
-    .description("train an MLP, export model.onnx + model-int8.onnx with manifests")
+    .description("train an MLP or a CNN, export model.onnx + model-int8.onnx with manifests")
     .option("--dataset <spec>", `training data, loaded into memory: ${DATASET_HELP}`)
     .option("--shard-set <location>", "training data streamed from a `meridian shard` set: a directory, http(s):// URL or s3://<bucket>/<prefix>")
     .option("--block-shards <n>", "shard sets: shards whose rows are shuffled together (memory and cache unit of the order)", int("--block-shards"), d.blockShards)
@@ -83,7 +84,8 @@ export function registerTrainerCommands<S>(program: Command, { action, publisher
     .option("--batch-size <n>", "rows per step (split across shards in a cluster)", int("--batch-size"), d.batchSize)
     .option("--lr <x>", "learning rate", num("--lr"), d.lr)
     .addOption(new Option("--optimizer <kind>", "optimizer").choices([...OPTIMIZERS]).default(d.optimizer))
-    .option("--hidden <sizes>", "hidden layer sizes, e.g. 64 or 128,64 (default: 64 for text, 128 otherwise)", intList)
+    .option("--arch <spec>", `model: ${ARCH_HELP} (default mlp)`)
+    .option("--hidden <sizes>", "mlp hidden layer sizes, e.g. 64 or 128,64 (default: 64 for text, 128 otherwise)", intList)
     .option("--seed <n>", "seed for init and batch order (same seed, same run)", int("--seed"), d.seed)
     .option("--split-seed <n>", "seed of the train/held-out shuffle", int("--split-seed"), d.splitSeed)
     .option("--test-fraction <x>", "fraction of rows held out", num("--test-fraction"), d.testFraction)
@@ -188,7 +190,7 @@ export function registerTrainerCommands<S>(program: Command, { action, publisher
     .option("--shard-size <size>", "largest shard file, e.g. 64MiB, 512KiB or bytes", (v: string) => sizeArg(v), sd.shardSize)
     .option("--split-seed <n>", "seed of the held-out hash", int("--split-seed"), sd.splitSeed)
     .option("--test-fraction <x>", "fraction of rows held out", num("--test-fraction"), sd.testFraction)
-    .option("--limit <n>", "spam/mnist: the same seeded subset as train --limit (mnist-augmented: of images, then all their copies); csv/jsonl: the first n rows", int("--limit"))
+    .option("--limit <n>", "spam: the same seeded subset as train --limit; mnist: a seeded subset of all 70,000 digits (mnist-augmented: of images, then all their copies); csv/jsonl: the first n rows", int("--limit"))
     .option("--dimensions <n>", "hashed features for text data (hashed-bow-v1, default 4096)", int("--dimensions"))
     .option("--s3-endpoint <url>", "S3-compatible endpoint, e.g. https://<account>.r2.cloudflarestorage.com (env S3_ENDPOINT)")
     .option("--s3-region <r>", "S3 region (env AWS_REGION; default auto with an endpoint)")

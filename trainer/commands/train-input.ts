@@ -2,7 +2,9 @@
 // from a directory, http(s):// or s3:// through a byte-bounded cache). Both end up as the same
 // few things: TrainData for the loop, a local GradientSource, ExportData, and a report line.
 import type { Dataset, InputStandardization } from "../data";
+import { MNIST_SHAPE } from "../data/mnist";
 import type { ExportData } from "../export/export";
+import type { Arch } from "../train/arch";
 import type { GradientSource, TrainData } from "../train/loop";
 import type { ShardTrainingData } from "../train/shard-data";
 
@@ -17,6 +19,8 @@ export type TrainInput = {
   standardization?: InputStandardization;
   /** Text data (a featurizer made x): a smaller default hidden layer. */
   text: boolean;
+  /** Image data: [height, width, channels] of a row (a CNN needs it). */
+  shape?: readonly [number, number, number];
   trainRows: number;
   testRows: number;
   train: TrainData | Dataset;
@@ -24,7 +28,7 @@ export type TrainInput = {
   /** In memory only: the cluster uploads these rows. */
   dataset?: Dataset;
   shards?: ShardTrainingData;
-  localGradients(sizes: number[]): GradientSource;
+  localGradients(arch: Arch): GradientSource;
   close(): void;
 };
 
@@ -59,12 +63,13 @@ export async function openTrainInput(o: InputOptions): Promise<TrainInput> {
     labels: data.labels,
     text: data.featurizer !== undefined,
     ...(data.standardization ? { standardization: data.standardization } : {}),
+    ...(data.shape ? { shape: data.shape } : {}),
     trainRows: data.train.rows,
     testRows: data.test.rows,
     train: data,
     exportData: data,
     dataset: data,
-    localGradients: (sizes) => new LocalGradients(sizes, data.train),
+    localGradients: (arch) => new LocalGradients(arch, data.train),
     close: () => {},
   };
 }
@@ -86,12 +91,14 @@ async function openShardInput(location: string, o: InputOptions): Promise<TrainI
       features: set.features,
       labels: m.schema.labels,
       text: m.schema.featurizer !== null,
+      // a shard set records no image shape; the packaged MNIST source is known to be 28×28×1
+      ...(m.source.spec === "mnist" && set.features === 784 ? { shape: MNIST_SHAPE } : {}),
       trainRows: m.rows.train,
       testRows: m.rows.test,
       train: data,
       exportData: data.exportData(),
       shards: data,
-      localGradients: (sizes) => new ShardGradients(sizes, data),
+      localGradients: (arch) => new ShardGradients(arch, data),
       close: () => source.close(),
     };
   } catch (err) {

@@ -8,6 +8,7 @@ import type { ClusterGradients } from "../cluster/coordinator";
 import { UsageError } from "../errors";
 import type { ExportResult } from "../export/export";
 import type { BackendInfo } from "../train/backend";
+import { ARCH_HELP, ArchError, describeArch, parseArch, type Arch } from "../train/arch";
 import { parseBackendChoice } from "../train/backend-choice";
 import type { CheckpointStore } from "../train/checkpoint";
 import { GRADIENT_ENCODINGS, type GradientEncoding } from "../train/gradient-encoding";
@@ -22,7 +23,7 @@ import { openTrainInput, type TrainInput } from "./train-input";
 // TensorFlow.js, BullMQ and onnxruntime load only once the options are known to be good, so
 // `--help` and flag mistakes answer at once.
 const heavy = async () => {
-  const [coordinator, protocol, redis, exporter, backend, checkpoint, loop, shardData] = await Promise.all([
+  const [coordinator, protocol, redis, exporter, backend, checkpoint, loop, shardData, models] = await Promise.all([
     import("../cluster/coordinator"),
     import("../cluster/protocol"),
     import("../cluster/redis"),
@@ -31,8 +32,9 @@ const heavy = async () => {
     import("../train/checkpoint"),
     import("../train/loop"),
     import("../train/shard-data"),
+    import("../train/models"),
   ]);
-  return { ...coordinator, keysFor: protocol.keysFor, ...redis, ...exporter, ...backend, ...checkpoint, ...loop, shardSetFingerprint: shardData.shardSetFingerprint };
+  return { modelFor: models.modelFor, ...coordinator, keysFor: protocol.keysFor, ...redis, ...exporter, ...backend, ...checkpoint, ...loop, shardSetFingerprint: shardData.shardSetFingerprint };
 };
 
 export type TrainCommandOptions = {
@@ -50,6 +52,8 @@ export type TrainCommandOptions = {
   lr: number;
   optimizer: OptimizerKind;
   hidden?: number[];
+  /** `--arch`: mlp (default), mlp:<hidden,…>, cnn, cnn:<filters,…>[/<dense,…>] (train/arch.ts parseArch). */
+  arch?: string;
   seed: number;
   splitSeed: number;
   testFraction: number;
@@ -138,6 +142,8 @@ function validate(o: TrainCommandOptions): void {
     throw new UsageError(`--checkpoint-every must be an integer >= 0 (got ${o.checkpointEvery})`);
   }
   if (o.hidden?.some((h) => !(Number.isInteger(h) && h >= 1))) throw new UsageError(`--hidden must list positive integers`);
+  if (o.arch !== undefined && !/^(mlp|cnn)(:.*)?$/.test(o.arch.trim())) throw new UsageError(`unknown --arch "${o.arch}" (expected ${ARCH_HELP})`);
+  if (o.hidden !== undefined && o.arch !== undefined && o.arch.trim() !== "mlp") throw new UsageError(`--hidden applies to --arch mlp only (got --arch ${o.arch}; say mlp:<sizes> or cnn:<filters>/<dense>)`);
   if (o.name !== undefined && !MODEL_NAME.test(o.name)) throw new UsageError(`--name must match ${MODEL_NAME}`);
   if (!["auto", "qlinear", "dynamic"].includes(o.int8Format)) throw new UsageError(`--int8-format must be auto, qlinear or dynamic`);
   const gradients = o.gradients ?? "fp32";
@@ -201,6 +207,7 @@ export async function runTrainCommand(o: TrainCommandOptions, events?: TrainEven
     probeRedis,
     reduceRedisUrls,
     keysFor,
+    modelFor,
   } = await heavy();
   if (o.cluster) await probeRedis(redisUrl!); // Redis down: say so before loading anything
   const reduceRedis = o.cluster ? reduceRedisUrls(o.reduceRedis) : [];
@@ -224,7 +231,19 @@ export async function runTrainCommand(o: TrainCommandOptions, events?: TrainEven
   }
 
   const hidden = o.hidden ?? [data.text ? 64 : 128];
-  const sizes = [data.features, ...hidden, data.labels.length];
+  let arch: Arch;
+  try {
+    arch = parseArch(o.arch ?? "mlp", { features: data.features, classes: data.labels.length, ...(data.shape ? { shape: data.shape } : {}) }, hidden);
+  } catch (err) {
+    data.close();
+    throw err instanceof ArchError ? new UsageError(err.message) : err;
+  }
+  const int8Formats = modelFor(arch).int8Formats;
+  if (o.int8Format !== "auto" && !int8Formats.includes(o.int8Format)) {
+    data.close();
+    throw new UsageError(`int8 format ${o.int8Format} is not available for a ${arch.kind} (available: ${int8Formats.join(", ")})`);
+  }
+  ev.info(`model: ${describeArch(arch)}`, { arch });
 
   let gradients: GradientSource;
   let checkpoints: CheckpointStore | undefined;
@@ -232,7 +251,7 @@ export async function runTrainCommand(o: TrainCommandOptions, events?: TrainEven
   let specKey: string | undefined;
   let shards = o.shards ?? 1;
   const cfgBase = {
-    sizes,
+    arch,
     epochs: o.epochs,
     batchSize: o.batchSize,
     optimizer: { kind: o.optimizer, lr: o.lr },
@@ -260,7 +279,7 @@ export async function runTrainCommand(o: TrainCommandOptions, events?: TrainEven
         redisUrl: redisUrl!,
         prefix: o.prefix,
         runId,
-        sizes,
+        arch,
         features: data.features,
         ...(shardSet
           ? { shardSet: { location: shardSet.set.source.location, fingerprint: shardSetFingerprint(shardSet.set), ahead: (step: number) => shardSet.shardsAhead(step) } }
@@ -282,7 +301,7 @@ export async function runTrainCommand(o: TrainCommandOptions, events?: TrainEven
       await cluster.fencedWrites.set(specKey, Buffer.from(JSON.stringify(runSpec(o, shards))), 7 * 24 * 3600);
       await cluster.connection.sadd(keysFor(o.prefix).runs, runId);
     } else {
-      gradients = data.localGradients(sizes);
+      gradients = data.localGradients(arch);
       if (o.checkpointEvery > 0) checkpoints = new FileCheckpointStore(resolve(o.checkpointDir ?? join(o.out, "checkpoints")));
     }
 
@@ -295,7 +314,7 @@ export async function runTrainCommand(o: TrainCommandOptions, events?: TrainEven
     }
 
     const exported = await buildExport({
-      sizes,
+      arch,
       params: result.params,
       data: data.exportData,
       name: o.name ?? data.name,

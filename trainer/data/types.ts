@@ -25,6 +25,8 @@ export type Dataset = {
   labels: string[];
   /** Index of the positive class for precision/recall (binary tasks), if any. */
   positive?: number;
+  /** Image datasets: [height, width, channels] of a row (NHWC order), what a CNN needs. */
+  shape?: readonly [number, number, number];
   /** Text datasets: the featurizer that turns raw text into the features (its id/params go in the manifest). */
   featurizer?: Featurizer;
   /** Tabular data standardised by the loader (statistics of the training split). */

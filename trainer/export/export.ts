@@ -1,19 +1,25 @@
 // Trained weights → ONNX (fp32 and int8) + manifests, checked before anything is written:
-//   1. buildMlpFp32 / buildMlpInt8 (shared/onnx/mlp.ts), int8 calibrated on training rows;
+//   1. the architecture's graphs (MLP: shared/onnx/mlp.ts, CNN: shared/onnx/cnn.ts, through
+//      train/models.ts), int8 calibrated on training rows;
 //   2. parity: the fp32 graph run by onnxruntime must match TF.js on sample inputs (1e-4);
 //   3. held-out scoring of both graphs with onnxruntime (what a server will actually compute);
-//   4. manifests via manifestFor, with preprocessing {id, params} for text models.
+//   4. manifests via manifestFor, with preprocessing {id, params} for text models;
+//   5. tabular data the loader standardised: the standardisation goes into both graphs, which
+//      are checked and scored again on raw rows (what callers send).
 // int8 format "auto" takes QLinearMatMul (the fastest int8 form in onnxruntime-web) when it stays
 // within the accuracy budget of fp32, else the dynamic (MatMulInteger) form if that does better.
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Manifest, Quantization } from "../../shared/manifest";
-import { argmaxRows, buildMlpFp32, buildMlpInt8, type Int8Format, type MlpSpec } from "../../shared/onnx/mlp";
+import { argmaxRows, type Int8Format } from "../../shared/onnx/mlp";
 import { manifestFor } from "../../shared/onnx/manifest";
+import { prependStandardization, type InputScaling } from "../../shared/onnx/standardize";
 import { seededPermutation } from "../data/split";
-import type { Dataset, Split } from "../data/types";
+import type { Dataset, InputStandardization, Split } from "../data/types";
 import { ScoreAccumulator, type Evaluation } from "../train/metrics";
-import { gatherRows, predictProbabilities, toDenseLayers } from "../train/model";
+import { archClasses, type Arch } from "../train/arch";
+import { gatherRows } from "../train/model";
+import { modelFor, probabilitiesOf } from "../train/models";
 import { loadOrt, runProbabilities, type OrtRuntime } from "./runtime";
 
 export const TENSOR_NAMES = { input: "features", output: "probabilities", label: "label" } as const;
@@ -45,7 +51,30 @@ export type ExportData = {
   calibration(rows: number): Promise<Split>;
   /** The whole held-out split, in order, in blocks. */
   heldOut(): AsyncIterable<Split>;
+  /**
+   * Tabular data standardised by the loader (per feature, 0/1 for the columns left alone): the
+   * exported graphs take raw rows and standardise them first (shared/onnx/standardize.ts).
+   */
+  standardization?: InputScaling;
 };
+
+/** A loader's standardisation of some columns as per-feature vectors over all of them. */
+export function inputScalingOf(s: InputStandardization, features: number): InputScaling {
+  const mean = new Array<number>(features).fill(0);
+  const std = new Array<number>(features).fill(1);
+  s.columns.forEach((c, k) => {
+    mean[c] = s.mean[k]!;
+    std[c] = s.std[k]!;
+  });
+  return { mean, std };
+}
+
+/** Standardised rows back to raw ones (what a caller of the exported graph sends). */
+function unstandardize(x: Float32Array, features: number, s: InputScaling): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let i = 0; i < x.length; i++) out[i] = x[i]! * s.std[i % features]! + s.mean[i % features]!;
+  return out;
+}
 
 /** A Dataset in memory as export data: the held-out split is one block. */
 export function exportDataOf(data: Dataset): ExportData {
@@ -65,11 +94,12 @@ export function exportDataOf(data: Dataset): ExportData {
     async *heldOut() {
       yield data.test;
     },
+    ...(data.standardization ? { standardization: inputScalingOf(data.standardization, F) } : {}),
   };
 }
 
 export type ExportOptions = {
-  sizes: number[];
+  arch: Arch;
   params: Float32Array;
   data: Dataset | ExportData;
   name: string;
@@ -116,18 +146,18 @@ export function int8NameFor(name: string): string {
 
 /** Builds, checks and scores both graphs; writes nothing. */
 export async function buildExport(o: ExportOptions): Promise<ExportResult> {
-  const { sizes } = o;
+  const { arch } = o;
   const data = "heldOut" in o.data ? o.data : exportDataOf(o.data);
-  const classes = sizes[sizes.length - 1]!;
+  const classes = archClasses(arch);
   const F = data.features;
-  const spec: MlpSpec = { layers: toDenseLayers(sizes, o.params), ...TENSOR_NAMES };
+  const model = modelFor(arch);
   const rt = await loadOrt();
 
   // fp32 and the parity check against TF.js
-  const fp32 = buildMlpFp32(spec);
+  const fp32 = model.onnxFp32(o.params, TENSOR_NAMES);
   const nParity = Math.min(o.parityRows ?? 64, data.heldOutRows);
   const sample = await data.sample(nParity);
-  const tfProbs = predictProbabilities(sizes, o.params, sample, nParity);
+  const tfProbs = probabilitiesOf(arch, o.params, sample, nParity);
   const ortProbs = await runProbabilities(rt, fp32, TENSOR_NAMES, sample, nParity, F);
   const diff = maxAbsDiff(tfProbs, ortProbs);
   const tfLabels = argmaxRows(tfProbs, classes);
@@ -139,10 +169,11 @@ export async function buildExport(o: ExportOptions): Promise<ExportResult> {
     );
   }
 
-  const score = async (bytes: Uint8Array): Promise<Evaluation> => {
+  /** Held-out scores of a graph; `raw`: one that takes raw rows (standardisation in the graph). */
+  const score = async (bytes: Uint8Array, raw?: InputScaling): Promise<Evaluation> => {
     const acc = new ScoreAccumulator(data.positive, true);
     for await (const b of data.heldOut()) {
-      const probs = await runProbabilities(rt, bytes, TENSOR_NAMES, b.x, b.rows, F);
+      const probs = await runProbabilities(rt, bytes, TENSOR_NAMES, raw ? unstandardize(b.x, F, raw) : b.x, b.rows, F);
       acc.add(argmaxRows(probs, classes), b.y, { values: probs, classes });
     }
     return acc.result();
@@ -153,22 +184,40 @@ export async function buildExport(o: ExportOptions): Promise<ExportResult> {
   const cal = await data.calibration(o.calibrationRows ?? 512);
   const nCal = cal.rows;
   const calibration = cal.x;
-  const formats: Int8Format[] = o.int8Format === "auto" ? ["qlinear", "dynamic"] : [o.int8Format];
+  const formats: readonly Int8Format[] = o.int8Format === "auto" ? model.int8Formats : [o.int8Format];
+  if (!formats.every((f) => model.int8Formats.includes(f))) {
+    throw new ExportError(`int8 format ${o.int8Format} is not available for a ${arch.kind} (available: ${model.int8Formats.join(", ")})`);
+  }
   const tried: { format: Int8Format; accuracy: number; bytes: number; model: Uint8Array; ev: Evaluation }[] = [];
   for (const format of formats) {
-    const model = buildMlpInt8(spec, calibration, nCal, { format });
-    const ev = await score(model);
-    tried.push({ format, accuracy: ev.accuracy, bytes: model.length, model, ev });
+    const bytes = model.onnxInt8(o.params, TENSOR_NAMES, calibration, nCal, format);
+    const ev = await score(bytes);
+    tried.push({ format, accuracy: ev.accuracy, bytes: bytes.length, model: bytes, ev });
     if (fp32Eval.accuracy - ev.accuracy <= INT8_MAX_ACCURACY_DROP) break;
   }
   const best = tried.reduce((a, b) => (b.accuracy > a.accuracy ? b : a));
+
+  // Tabular data standardised by the loader: the served graphs standardise raw rows themselves;
+  // the parity check and the scores are taken again on those graphs, with raw rows.
+  let served = { fp32, fp32Eval, int8: best.model, int8Eval: best.ev };
+  const scaling = data.standardization;
+  if (scaling) {
+    const withScaling = (bytes: Uint8Array) => prependStandardization(bytes, TENSOR_NAMES.input, scaling);
+    const f = withScaling(fp32);
+    const rawDiff = maxAbsDiff(tfProbs, await runProbabilities(rt, f, TENSOR_NAMES, unstandardize(sample, F, scaling), nParity, F));
+    if (!(rawDiff <= PARITY_TOLERANCE)) {
+      throw new ExportError(`the fp32 graph with its standardisation disagrees with TF.js on ${nParity} raw sample rows: max |Δp| ${rawDiff.toExponential(2)} > ${PARITY_TOLERANCE}`);
+    }
+    const i8 = withScaling(best.model);
+    served = { fp32: f, fp32Eval: await score(f, scaling), int8: i8, int8Eval: await score(i8, scaling) };
+  }
 
   const labels = { [TENSOR_NAMES.output]: [...data.labels] };
   const preprocessing = data.preprocessing;
   const common = {
     ...o.extraMetrics,
-    accuracy_fp32: fp32Eval.accuracy,
-    accuracy_int8: best.ev.accuracy,
+    accuracy_fp32: served.fp32Eval.accuracy,
+    accuracy_int8: served.int8Eval.accuracy,
     heldout_rows: data.heldOutRows,
   };
   const metricsOf = (ev: Evaluation): Record<string, number> => {
@@ -187,16 +236,16 @@ export async function buildExport(o: ExportOptions): Promise<ExportResult> {
       ...(o.createdAt ? { createdAt: o.createdAt } : {}),
     });
 
-  const sizeRatio = fp32.length / best.model.length;
-  const accuracyDrop = fp32Eval.accuracy - best.ev.accuracy;
+  const sizeRatio = served.fp32.length / served.int8.length;
+  const accuracyDrop = served.fp32Eval.accuracy - served.int8Eval.accuracy;
   return {
     runtime: rt.name,
-    fp32: { file: "model.onnx", bytes: fp32, manifest: await manifest(fp32, o.name, "none", fp32Eval), evaluation: fp32Eval },
+    fp32: { file: "model.onnx", bytes: served.fp32, manifest: await manifest(served.fp32, o.name, "none", served.fp32Eval), evaluation: served.fp32Eval },
     int8: {
       file: "model-int8.onnx",
-      bytes: best.model,
-      manifest: await manifest(best.model, int8NameFor(o.name), `int8-${best.format}`, best.ev),
-      evaluation: best.ev,
+      bytes: served.int8,
+      manifest: await manifest(served.int8, int8NameFor(o.name), `int8-${best.format}`, served.int8Eval),
+      evaluation: served.int8Eval,
       format: best.format,
     },
     parity: { rows: nParity, maxAbsDiff: diff, labelAgreement: agreement },

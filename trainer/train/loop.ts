@@ -8,14 +8,16 @@ import { roundToBf16 } from "../../shared/bf16";
 import type { Checkpoint, CheckpointStore } from "./checkpoint";
 import type { GradientEncoding } from "./gradient-encoding";
 import { evaluateAsync, type Evaluation } from "./evaluate";
-import { averageGradients, computeGradient, gatherRows, initParams, type ShardGradient } from "./model";
+import { archClasses, archInputs, describeArch, type Arch } from "./arch";
+import { averageGradients, gatherRows, type ShardGradient } from "./model";
+import { modelFor, type ArchModel } from "./models";
 import { applyGradients, createOptimizerState, type OptimizerConfig, type OptimizerState } from "./optimizer";
 import { BatchPlanner, type Planner, type StepPlan } from "./plan";
 import type { EpochStats, TrainEvents } from "./events";
 
 export type TrainConfig = {
-  /** [inputs, hidden…, classes]. */
-  sizes: number[];
+  /** The architecture (arch.ts); its module fixes the flat parameter layout. */
+  arch: Arch;
   epochs: number;
   batchSize: number;
   optimizer: OptimizerConfig;
@@ -82,20 +84,23 @@ export class LocalGradients implements GradientSource {
   readonly kind = "in-process";
   /** The batch buffer, reused every step (computeGradient keeps no reference to it). */
   private batch = new Float32Array(0);
+  private readonly model: ArchModel;
   constructor(
-    private readonly sizes: number[],
+    arch: Arch,
     private readonly train: Split,
     readonly encoding: GradientEncoding = "fp32",
-  ) {}
+  ) {
+    this.model = modelFor(arch);
+  }
   async compute(params: Float32Array, plan: StepPlan): Promise<TimedGradient[]> {
-    const cols = this.sizes[0]!;
+    const cols = this.model.inputs;
     return plan.shards.map((rows) => {
       const t0 = performance.now();
       if (this.batch.length < rows.length * cols) this.batch = new Float32Array(rows.length * cols);
       const x = gatherRows(this.train.x, cols, rows, this.batch);
       const y = gatherLabels(this.train.y, rows);
       const t1 = performance.now();
-      const g = computeGradient(this.sizes, params, x, y);
+      const g = this.model.computeGradient(params, x, y);
       const computeMs = performance.now() - t1;
       if (this.encoding === "bf16") roundToBf16(g.grads);
       return { ...g, gatherMs: t1 - t0, computeMs };
@@ -115,7 +120,7 @@ export interface TrainData {
   fingerprint(): string;
   planner(batchSize: number, seed: number, shards: number): Planner;
   /** Scores the model on the whole held-out split. */
-  evaluate(sizes: readonly number[], params: Float32Array): Promise<Evaluation>;
+  evaluate(arch: Arch, params: Float32Array): Promise<Evaluation>;
 }
 
 export function inMemoryData(data: Dataset): TrainData {
@@ -125,7 +130,7 @@ export function inMemoryData(data: Dataset): TrainData {
     trainRows: data.train.rows,
     fingerprint: () => splitFingerprint(data.train, data.features),
     planner: (batchSize, seed, shards) => new BatchPlanner(data.train.rows, batchSize, seed, shards),
-    evaluate: (sizes, params) => evaluateAsync(sizes, params, data.test, data.positive),
+    evaluate: (arch, params) => evaluateAsync(arch, params, data.test, data.positive),
   };
 }
 
@@ -152,7 +157,9 @@ export function splitFingerprint(split: Split, features: number): string {
 export function runIdFor(cfg: TrainConfig, dataFingerprint: string): string {
   const key = JSON.stringify({
     data: dataFingerprint,
-    sizes: cfg.sizes,
+    // An MLP is named by its sizes as before architectures existed (its run ids, and so its
+    // checkpoints, are unchanged); other architectures by the whole Arch.
+    ...(cfg.arch.kind === "mlp" ? { sizes: cfg.arch.sizes } : { arch: cfg.arch }),
     optimizer: cfg.optimizer,
     seed: cfg.seed,
     batch: cfg.batchSize,
@@ -206,9 +213,9 @@ export function totalSteps(cfg: TrainConfig, trainRows: number): number {
 export async function train(o: TrainOptions): Promise<TrainResult> {
   const { cfg, gradients, events } = o;
   const data = isTrainData(o.data) ? o.data : inMemoryData(o.data);
-  if (cfg.sizes[0] !== data.features) throw new Error(`model takes ${cfg.sizes[0]} inputs, the data has ${data.features}`);
-  if (cfg.sizes[cfg.sizes.length - 1] !== data.labels.length) {
-    throw new Error(`model has ${cfg.sizes[cfg.sizes.length - 1]} outputs, the data has ${data.labels.length} classes`);
+  if (archInputs(cfg.arch) !== data.features) throw new Error(`model (${describeArch(cfg.arch)}) takes ${archInputs(cfg.arch)} inputs, the data has ${data.features}`);
+  if (archClasses(cfg.arch) !== data.labels.length) {
+    throw new Error(`model (${describeArch(cfg.arch)}) has ${archClasses(cfg.arch)} outputs, the data has ${data.labels.length} classes`);
   }
   const encoding = cfg.gradients ?? "fp32";
   if ((gradients.encoding ?? "fp32") !== encoding) {
@@ -234,7 +241,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     startStep = step;
     resumedFrom = ckpt.step;
   } else {
-    params = initParams(cfg.sizes, cfg.seed);
+    params = modelFor(cfg.arch).init(cfg.seed);
     opt = createOptimizerState(cfg.optimizer, params.length);
   }
   events.runStart({
@@ -270,7 +277,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       seconds,
       stepsPerSec: ep.steps / seconds,
     };
-    if (cfg.evalEachEpoch && !final) stats.test = await data.evaluate(cfg.sizes, params);
+    if (cfg.evalEachEpoch && !final) stats.test = await data.evaluate(cfg.arch, params);
     epochs.push(stats);
     events.epochEnd(stats);
   };
@@ -323,7 +330,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     await o.afterStep?.(step + 1, params);
   }
   await finishEpoch(true);
-  const test = await data.evaluate(cfg.sizes, params);
+  const test = await data.evaluate(cfg.arch, params);
   const last = epochs[epochs.length - 1];
   if (last) last.test = test;
   events.evaluation(test);

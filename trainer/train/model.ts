@@ -1,15 +1,10 @@
-// The MLP trained with TensorFlow.js: relu hidden layers, a linear last layer, softmax
+// The MLP (arch.ts MlpArch) trained with TensorFlow.js: relu hidden layers, a linear last layer, softmax
 // cross-entropy. Parameters live in ONE flat Float32Array — [W0 (in×out, row-major), b0, W1, b1, …] —
 // which is what travels through Redis, what the optimizer updates, what a checkpoint stores, and
 // (sliced per layer) what the ONNX exporter reads. Gradients use the same layout.
 import type { DenseLayer } from "../../shared/onnx/mlp";
 import { mlpWeights } from "../../shared/onnx/mlp";
 import { tf } from "./backend";
-
-export type Arch = {
-  /** [inputs, hidden…, classes]. */
-  sizes: number[];
-};
 
 export type ParamLayout = { name: string; shape: number[]; offset: number; length: number }[];
 
@@ -268,7 +263,7 @@ export async function predictProbabilitiesAsync(
   }
 }
 
-function* predictChunks(sizes: readonly number[], params: Float32Array, x: Float32Array, rows: number): Generator<void, Float32Array> {
+export function* predictChunks(sizes: readonly number[], params: Float32Array, x: Float32Array, rows: number): Generator<void, Float32Array> {
   const inputs = sizes[0]!;
   const classes = sizes[sizes.length - 1]!;
   const out = new Float32Array(rows * classes);

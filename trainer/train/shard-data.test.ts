@@ -18,6 +18,7 @@ import { FileCheckpointStore } from "./checkpoint";
 import { silentEvents } from "./events";
 import { train, type TrainConfig, type TrainResult } from "./loop";
 import { ShardGradients, ShardTrainingData } from "./shard-data";
+import { mlp } from "./arch";
 
 const F = 12;
 let tmp: string;
@@ -49,7 +50,7 @@ afterAll(async () => {
 });
 
 const cfg = (over: Partial<TrainConfig> = {}): TrainConfig => ({
-  sizes: [F, 16, 3],
+  arch: mlp([F, 16, 3]),
   epochs: 3,
   batchSize: 32,
   optimizer: { kind: "adam", lr: 0.01 },
@@ -66,7 +67,7 @@ async function run(location: string, c: TrainConfig, extra: Partial<Parameters<t
     const set = await ShardSet.open(source);
     const largest = Math.max(...set.shards("train").map((e) => e.bytes));
     const data = new ShardTrainingData(set, { blockShards: 2, cacheBytes: cacheShards * largest });
-    const r = await train({ cfg: c, data, gradients: new ShardGradients(c.sizes, data), events: silentEvents, ...extra });
+    const r = await train({ cfg: c, data, gradients: new ShardGradients(c.arch, data), events: silentEvents, ...extra });
     return { ...r, data };
   } finally {
     source.close();

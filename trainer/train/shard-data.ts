@@ -14,7 +14,8 @@ import type { ShardSet } from "../shards/reader";
 import { evaluateBlocks } from "./evaluate";
 import type { GradientSource, TimedGradient, TrainData } from "./loop";
 import type { Evaluation } from "./metrics";
-import { computeGradient } from "./model";
+import type { Arch } from "./arch";
+import { modelFor, type ArchModel } from "./models";
 import { shardRows, type Planner, type StepPlan } from "./plan";
 
 export type ShardTrainingOptions = {
@@ -92,10 +93,13 @@ export async function gatherShardRows(cache: ShardCache, entries: readonly Shard
 export class ShardGradients implements GradientSource {
   readonly kind = "in-process (shard set)";
   private batch = new Float32Array(0);
+  private readonly model: ArchModel;
   constructor(
-    private readonly sizes: number[],
+    arch: Arch,
     private readonly data: ShardTrainingData,
-  ) {}
+  ) {
+    this.model = modelFor(arch);
+  }
   async compute(params: Float32Array, plan: StepPlan): Promise<TimedGradient[]> {
     const { cache, entries, features } = this.data;
     // Ask for this step's block and what follows, as far as the budget goes: loads overlap compute.
@@ -110,7 +114,7 @@ export class ShardGradients implements GradientSource {
       if (this.batch.length < rows.length * features) this.batch = new Float32Array(rows.length * features);
       const b = await gatherShardRows(cache, entries, features, rows, this.batch);
       const t1 = performance.now();
-      const g = computeGradient(this.sizes, params, b.x, b.y);
+      const g = this.model.computeGradient(params, b.x, b.y);
       out.push({ ...g, gatherMs: t1 - t0, computeMs: performance.now() - t1 });
     }
     return out;
@@ -172,8 +176,8 @@ export class ShardTrainingData implements TrainData {
     return this.order;
   }
 
-  evaluate(sizes: readonly number[], params: Float32Array): Promise<Evaluation> {
-    return evaluateBlocks(sizes, params, this.set.blocks("test"), this.positive);
+  evaluate(arch: Arch, params: Float32Array): Promise<Evaluation> {
+    return evaluateBlocks(arch, params, this.set.blocks("test"), this.positive);
   }
 
   exportData(): ExportData {

@@ -24,6 +24,7 @@ import {
   predictProbabilities,
 } from "./model";
 import { silentEvents } from "./events";
+import { mlp } from "./arch";
 
 const tmp = mkdtempSync(join(tmpdir(), "meridian-trainer-"));
 
@@ -48,7 +49,7 @@ function blobs(rows = 600, seed = 3): Dataset {
 
 function cfgFor(data: Dataset, over: Partial<TrainConfig> = {}): TrainConfig {
   return {
-    sizes: [data.features, 16, data.labels.length],
+    arch: mlp([data.features, 16, data.labels.length]),
     epochs: 2,
     batchSize: 32,
     optimizer: { kind: "adam", lr: 0.01 },
@@ -126,9 +127,9 @@ describe("training loop (in-process)", () => {
 
   it("learns, and a fixed seed reproduces the run bit for bit", async () => {
     const cfg = cfgFor(data);
-    const a = await train({ cfg, data, gradients: new LocalGradients(cfg.sizes, data.train), events: silentEvents });
-    const b = await train({ cfg, data, gradients: new LocalGradients(cfg.sizes, data.train), events: silentEvents });
-    const c = await train({ cfg: { ...cfg, seed: 6 }, data, gradients: new LocalGradients(cfg.sizes, data.train), events: silentEvents });
+    const a = await train({ cfg, data, gradients: new LocalGradients(cfg.arch, data.train), events: silentEvents });
+    const b = await train({ cfg, data, gradients: new LocalGradients(cfg.arch, data.train), events: silentEvents });
+    const c = await train({ cfg: { ...cfg, seed: 6 }, data, gradients: new LocalGradients(cfg.arch, data.train), events: silentEvents });
     expect(a.steps).toBe(2 * Math.ceil(600 / 32));
     expect(a.test.accuracy).toBeGreaterThan(0.9);
     expect(Buffer.from(a.params.buffer).equals(Buffer.from(b.params.buffer))).toBe(true);
@@ -138,14 +139,14 @@ describe("training loop (in-process)", () => {
   it("resumes from a checkpoint to exactly the weights of an uninterrupted run", async () => {
     const cfg = cfgFor(data, { checkpointEvery: 5, maxSteps: 30 });
     const store = new FileCheckpointStore(join(tmp, "ckpt"));
-    const reference = await train({ cfg, data, gradients: new LocalGradients(cfg.sizes, data.train), events: silentEvents });
+    const reference = await train({ cfg, data, gradients: new LocalGradients(cfg.arch, data.train), events: silentEvents });
 
     const crash = new Error("simulated crash");
     await expect(
       train({
         cfg,
         data,
-        gradients: new LocalGradients(cfg.sizes, data.train),
+        gradients: new LocalGradients(cfg.arch, data.train),
         events: silentEvents,
         checkpoints: store,
         afterStep: (step) => {
@@ -156,7 +157,7 @@ describe("training loop (in-process)", () => {
     const saved = await store.load(reference.runId);
     expect(saved?.step).toBe(15);
 
-    const resumed = await train({ cfg, data, gradients: new LocalGradients(cfg.sizes, data.train), events: silentEvents, checkpoints: store });
+    const resumed = await train({ cfg, data, gradients: new LocalGradients(cfg.arch, data.train), events: silentEvents, checkpoints: store });
     expect(resumed.resumedFrom).toBe(15);
     expect(resumed.steps).toBe(30);
     expect(resumed.timing.stepsRun).toBe(15);
@@ -273,9 +274,9 @@ describe("export: spam (full corpus) and mnist", () => {
       const t0 = performance.now();
       const data = loadDataset(spec, { splitSeed: 1, testFraction: 0.2, ...(limit ? { limit } : {}) });
       const sizes = [data.features, data.featurizer ? 64 : 128, data.labels.length];
-      const cfg: TrainConfig = { ...cfgFor(data), sizes, epochs, batchSize: 64, optimizer: { kind: "adam", lr: 0.001 } };
-      const r = await train({ cfg, data, gradients: new LocalGradients(sizes, data.train), events: silentEvents });
-      const ex = await buildExport({ sizes, params: r.params, data, name: spec, version: 1, int8Format: "auto" });
+      const cfg: TrainConfig = { ...cfgFor(data), arch: mlp(sizes), epochs, batchSize: 64, optimizer: { kind: "adam", lr: 0.001 } };
+      const r = await train({ cfg, data, gradients: new LocalGradients(mlp(sizes), data.train), events: silentEvents });
+      const ex = await buildExport({ arch: mlp(sizes), params: r.params, data, name: spec, version: 1, int8Format: "auto" });
       results[spec] = { data, sizes, params: r.params, ex };
       console.log(
         `${spec}: ${Math.round(performance.now() - t0)} ms; held-out fp32 ${(ex.fp32.evaluation.accuracy * 100).toFixed(2)}% (${ex.fp32.bytes.length} B), ` +

