@@ -37,7 +37,8 @@ import type { OptimizerConfig } from "../train/optimizer";
 import type { StepPlan } from "../train/plan";
 import { SliceNodes, awaitReduced, reduceKeys, reduceNodesFingerprint, type ReduceKeys } from "./allreduce";
 import { replicaChecksum } from "./replica";
-import { CANCELLED, GRAD_QUEUE, decodeDone, keysFor, type Done, type GradJob, type Keys } from "./protocol";
+import { ScoreAccumulator, type Evaluation, type ScoreCounts } from "../train/metrics";
+import { CANCELLED, EVAL_JOB, EvalResultSchema, GRAD_QUEUE, decodeDone, keysFor, type Done, type EvalJob, type GradJob, type Keys } from "./protocol";
 import { connectRedis, probeRedis, redactUrl } from "./redis";
 
 export type ClusterOptions = {
@@ -278,6 +279,8 @@ export class ClusterGradients implements GradientSource {
   readonly syncEvery: number | undefined;
   /** Replicated: where the slices live. */
   private readonly nodes: SliceNodes;
+  /** Held-out evaluations issued (names their keys). */
+  private evaluations = 0;
   /** Slices of each step whose reduced gradient is still kept (for replay). */
   private readonly slicesPerStep = new Map<number, number>();
   /** The run's optimizer state (from sync; the loop updates it in place): replica checksums cover it. */
@@ -677,6 +680,52 @@ export class ClusterGradients implements GradientSource {
       void this.uploadData().catch(() => {});
     }
     return out;
+  }
+
+  /**
+   * Held-out evaluation of a shard set by the workers: the weights go to a plain key, one job per
+   * held-out shard (ahead of every gradient job), and the shards' sums are added in shard order.
+   * A worker that dies mid-job has its job retried by BullMQ's stalled-job check.
+   */
+  async evaluateHeldOut(arch: Arch, params: Float32Array, heldOutShards: number, positive: number | undefined): Promise<Evaluation> {
+    const spec = this.o.shardSet;
+    if (!spec) throw new ClusterError("distributed evaluation needs a shard set");
+    this.assertLease();
+    const { runId } = this.o;
+    const ttl = this.o.ttlSeconds ?? 600;
+    const n = ++this.evaluations;
+    const base = this.keys.session(runId, this.session);
+    const weightsKey = `${base}:evalw:${n}`;
+    const resultKey = `${base}:evalr:${n}`;
+    await this.redis.set(weightsKey, f32Bytes(params), "EX", ttl);
+    const job = (shard: number) => {
+      const data: EvalJob = {
+        v: 2, runId, arch, weightsKey, resultKey, shard, ttlSeconds: ttl,
+        data: { shardSet: spec.location, fingerprint: spec.fingerprint },
+        ...(positive !== undefined ? { positive } : {}),
+      };
+      return { name: EVAL_JOB, data, opts: { jobId: `${runId}-${this.session}-eval${n}-${shard}`, priority: 1, removeOnComplete: true, removeOnFail: { age: 3600 }, attempts: 1 } };
+    };
+    await this.queue.addBulk(Array.from({ length: heldOutShards }, (_, i) => job(i)));
+    const got = new Map<number, ScoreCounts>();
+    const t0 = performance.now();
+    const timeout = this.o.stepTimeoutMs ?? 600_000;
+    try {
+      while (got.size < heldOutShards) {
+        this.assertLease();
+        if (performance.now() - t0 > timeout) throw new ClusterError(`evaluation ${n}: no scores for ${heldOutShards - got.size} held-out shard(s) after ${Math.round(timeout / 1000)} s — are workers running?`);
+        const popped = await this.blocking.blpop(resultKey, 1);
+        if (!popped) continue;
+        const r = EvalResultSchema.parse(JSON.parse(popped[1]));
+        if (r.error !== undefined) throw new ClusterError(`evaluation ${n}, held-out shard ${r.shard}: worker ${r.worker} failed: ${r.error}`);
+        if (!got.has(r.shard)) got.set(r.shard, r.counts!);
+      }
+    } finally {
+      void this.redis.unlink(weightsKey, resultKey).catch(() => {});
+    }
+    const acc = new ScoreAccumulator(positive, true);
+    for (let i = 0; i < heldOutShards; i++) acc.addCounts(got.get(i)!);
+    return acc.result();
   }
 
   /**

@@ -130,6 +130,35 @@ export const GradJobSchema = z.object({
 }).refine((j) => j.arch !== undefined || j.sizes !== undefined, { message: "a gradient job needs arch (or an MLP's sizes)" });
 export type GradJob = z.infer<typeof GradJobSchema>;
 
+/** The BullMQ job name of held-out evaluation jobs (gradient jobs are "gradient"). */
+export const EVAL_JOB = "evaluate";
+
+/**
+ * Held-out evaluation of a shard set, one job per held-out shard: the worker reads the weights
+ * (a plain key), scores the shard with the TF.js model and pushes its sums to `resultKey`.
+ */
+export const EvalJobSchema = z.object({
+  v: z.literal(2),
+  runId: z.string(),
+  arch: ArchSchema,
+  weightsKey: z.string(),
+  data: z.object({ shardSet: z.string(), fingerprint: z.string() }),
+  /** Index into the set's held-out shards. */
+  shard: z.number().int().min(0),
+  positive: z.number().int().min(0).optional(),
+  resultKey: z.string(),
+  ttlSeconds: z.number().int().positive(),
+});
+export type EvalJob = z.infer<typeof EvalJobSchema>;
+
+export const EvalResultSchema = z.object({
+  shard: z.number().int().min(0),
+  worker: z.string(),
+  counts: z.object({ n: z.number(), correct: z.number(), tp: z.number(), fp: z.number(), fn: z.number(), loss: z.number() }).optional(),
+  error: z.string().optional(),
+});
+export type EvalResult = z.infer<typeof EvalResultSchema>;
+
 /** The job's architecture: `arch`, or an MLP from `sizes` (jobs from before architectures). */
 export function jobArch(j: Pick<GradJob, "arch" | "sizes">): Arch {
   if (j.arch) return j.arch;

@@ -15,6 +15,7 @@ import { openRowSource } from "../shards/sources";
 import { FsStore } from "../shards/store/fs";
 import { writeShards } from "../shards/writer";
 import { selectBackend } from "../train/backend";
+import { evaluateBlocks } from "../train/evaluate";
 import { silentEvents } from "../train/events";
 import { runIdFor, train, type TrainConfig } from "../train/loop";
 import { ShardGradients, ShardTrainingData, shardSetFingerprint } from "../train/shard-data";
@@ -113,6 +114,16 @@ describe("train --cluster from a shard set", () => {
     // The command's jobs carry the shards the next steps read: the workers prefetched them.
     const ws = started.slice(0, 2);
     for (const w of ws) expect(Number(w.events.filter((e) => e.event === "shard_cache").at(-1)?.prefetched)).toBeGreaterThan(0);
+    // The held-out split was scored by the workers (evaluation jobs, one per held-out shard, after
+    // every epoch and at the end), with the same counts as scoring it here.
+    const set = await ShardSet.open(new FsStore(dir));
+    const heldOutShards = set.shards("test").length;
+    const evaluated = ws.flatMap((w) => w.events.filter((e) => e.event === "evaluate"));
+    expect(evaluated.length).toBe(heldOutShards * 4); // 3 epoch ends + the final evaluation
+    const here = await evaluateBlocks(r.config.arch, r.result.params, set.blocks("test"), set.manifest.schema.positive);
+    expect({ rows: r.result.test.rows, correct: r.result.test.correct }).toEqual({ rows: here.rows, correct: here.correct });
+    expect(r.result.test.accuracy).toBe(here.accuracy);
+    expect(r.result.test.loss!).toBeCloseTo(here.loss!, 9);
   }, 120_000);
 
   it("jobs carry the next steps' shards (ahead): workers prefetch them, and the weights are the same bits", async () => {

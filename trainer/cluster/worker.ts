@@ -7,6 +7,7 @@
 // With `--reduce replicated` (the job's `replica`) there are no weights to wait for: the worker
 // brings its own replica to the step instead (allreduce.ts), delivers its gradient in slices and
 // helps reduce.
+// `evaluate` jobs (shard sets) score one held-out shard under the job's weights and push the sums.
 // A killed worker's job is retried elsewhere through BullMQ's stalled-job check (its lock expires
 // after lockDuration); the coordinator's backup tasks cover slow workers.
 import { hostname } from "node:os";
@@ -22,7 +23,11 @@ import { modelFor } from "../train/models";
 import { gatherLabels } from "../train/loop";
 import { gatherShardRows, shardSetFingerprint } from "../train/shard-data";
 import { ARRIVE_LUA, SliceNodes, awaitReduced, encodeGradSlice, reduceIfFree, reduceKeys, reduceNodesFingerprint, sliceBounds } from "./allreduce";
-import { CANCELLED, DataMetaSchema, GRAD_QUEUE, GradJobSchema, encodeDone, jobArch, type Done, type GradJob } from "./protocol";
+import { argmaxRows } from "../../shared/onnx/mlp";
+import { archClasses } from "../train/arch";
+import { ScoreAccumulator } from "../train/metrics";
+import { probabilitiesOfAsync } from "../train/models";
+import { CANCELLED, DataMetaSchema, EVAL_JOB, EvalJobSchema, GRAD_QUEUE, GradJobSchema, encodeDone, jobArch, type Done, type EvalResult, type GradJob } from "./protocol";
 import { Replica } from "./replica";
 import { connectRedis, probeRedis } from "./redis";
 
@@ -52,6 +57,8 @@ export type WorkerOptions = {
 /** A job's rows, gathered into a batch: from the Redis copy of the training set or from a shard set. */
 type CachedData = {
   features: number;
+  /** A shard set's reader (held-out shards for evaluation jobs); absent for rows from Redis. */
+  set?: ShardSet;
   /** `ahead`: train shards the next steps read (shard sets), prefetched as far as the cache allows. */
   gather(rows: number[], buffer: Float32Array, ahead?: readonly number[]): Promise<{ x: Float32Array; y: Int32Array }>;
 };
@@ -118,6 +125,7 @@ export async function startGradientWorker(o: WorkerOptions): Promise<GradientWor
     let loads = 0;
     return {
       features: set.features,
+      set,
       gather: async (rows, buffer, ahead) => {
         if (ahead?.length) shardCache.prefetch(ahead.filter((s) => s < entries.length).slice(0, aheadShards));
         const b = await gatherShardRows(shardCache, entries, set.features, Int32Array.from(rows), buffer);
@@ -130,8 +138,7 @@ export async function startGradientWorker(o: WorkerOptions): Promise<GradientWor
       },
     };
   };
-  const dataFor = (job: GradJob): Promise<CachedData> => {
-    const d = job.data;
+  const dataFor = (d: GradJob["data"]): Promise<CachedData> => {
     const key = "x" in d ? d.x : `${d.shardSet}#${d.fingerprint}`;
     let hit = cache.get(key);
     if (!hit) {
@@ -174,7 +181,8 @@ export async function startGradientWorker(o: WorkerOptions): Promise<GradientWor
     ]);
     if (await staleEpoch(g, epoch)) return "stale";
     if (lease !== g.lease.session) return "stale";
-    if (waiting.some((j) => j?.data?.runId === g.runId && typeof j.data.step === "number" && j.data.step < g.step)) return "yield";
+    // An evaluation of the run waits too: the coordinator does not go on before it has its scores.
+    if (waiting.some((j) => j?.data?.runId === g.runId && (j.name === EVAL_JOB || (typeof j.data.step === "number" && j.data.step < g.step)))) return "yield";
     if (performance.now() >= until) return "yield";
     return "ok";
   };
@@ -267,7 +275,40 @@ export async function startGradientWorker(o: WorkerOptions): Promise<GradientWor
     return { won: res?.[base + 2]?.[1] === "OK", completed: res?.[base + 3]?.[1] === 1 };
   };
 
+  /** An evaluation job: one held-out shard scored under the job's weights, its sums pushed back. */
+  const evaluateShard = async (job: Job): Promise<Record<string, unknown>> => {
+    const parsed = EvalJobSchema.safeParse(job.data);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new Error(`malformed evaluation job ${job.id}: ${issue?.path.join(".") ?? ""}: ${issue?.message}`);
+    }
+    const e = parsed.data;
+    const push = (r: EvalResult) => redis.multi().rpush(e.resultKey, JSON.stringify(r)).expire(e.resultKey, e.ttlSeconds).exec();
+    try {
+      const data = await dataFor(e.data);
+      const entry = data.set?.shards("test")[e.shard];
+      if (!data.set || !entry) throw new Error(`the shard set has no held-out shard ${e.shard}`);
+      const wb = await redis.getBuffer(e.weightsKey);
+      if (!wb) throw new Error(`the evaluation's weights ${e.weightsKey} are gone (expired, or the coordinator is gone)`);
+      const t0 = performance.now();
+      const block = await data.set.read(entry);
+      const classes = archClasses(e.arch);
+      const probs = await probabilitiesOfAsync(e.arch, bytesF32(wb), block.x, block.rows);
+      const acc = new ScoreAccumulator(e.positive, true);
+      acc.add(argmaxRows(probs, classes), block.y, { values: probs, classes });
+      await push({ shard: e.shard, worker: id, counts: acc.counts() });
+      log("evaluate", { shard: e.shard, rows: block.rows, ms: Math.round(performance.now() - t0) });
+      return { outcome: "evaluated", shard: e.shard };
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      await push({ shard: e.shard, worker: id, error: message }).catch(() => {});
+      log("error", { evaluation: e.shard, message });
+      throw err;
+    }
+  };
+
   const processor = async (job: Job, token?: string): Promise<Record<string, unknown>> => {
+    if (job.name === EVAL_JOB) return evaluateShard(job);
     const parsed = GradJobSchema.safeParse(job.data);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
@@ -302,7 +343,7 @@ export async function startGradientWorker(o: WorkerOptions): Promise<GradientWor
         stats.late++;
         return { outcome: "late", step: g.step, shard: g.shard };
       }
-      const data = await dataFor(g);
+      const data = await dataFor(g.data);
       // The batch does not depend on the weights: gather it while they are not published yet
       // (usually during the coordinator's averaging and update of the step before).
       // Timed like LocalGradients (buffer, rows, labels), so in-process and cluster gathers compare.

@@ -295,6 +295,12 @@ export async function runTrainCommand(o: TrainCommandOptions, events?: TrainEven
         log: (m, d) => ev.info(m, d),
       });
       gradients = cluster;
+      // A shard set's held-out split is scored by the workers too (one job per held-out shard).
+      if (shardSet) {
+        const c = cluster;
+        const heldOutShards = shardSet.set.shards("test").length;
+        shardSet.heldOutEvaluator = (arch, params) => c.evaluateHeldOut(arch, params, heldOutShards, shardSet.positive);
+      }
       checkpoints = o.checkpointDir ? new FileCheckpointStore(resolve(o.checkpointDir), cluster.fileFence) : new RedisCheckpointStore(cluster.connection, o.prefix, undefined, cluster.fencedWrites);
       // The run's spec, so `meridian coordinator --standby` can take over without this command line.
       specKey = keysFor(o.prefix).spec(runId);

@@ -31,6 +31,9 @@ export function scorePredictions(
  * scorePredictions over chunks (held-out shards streamed one at a time). Sums run row by row in
  * the same order, so one chunk scores exactly as scorePredictions does.
  */
+/** An accumulator's sums: what a worker sends back for the held-out shard it scored. */
+export type ScoreCounts = { n: number; correct: number; tp: number; fp: number; fn: number; loss: number };
+
 export class ScoreAccumulator {
   private n = 0;
   private correct = 0;
@@ -38,6 +41,24 @@ export class ScoreAccumulator {
   private fp = 0;
   private fn = 0;
   private loss = 0;
+
+  counts(): ScoreCounts {
+    return { n: this.n, correct: this.correct, tp: this.tp, fp: this.fp, fn: this.fn, loss: this.loss };
+  }
+
+  /**
+   * Adds another accumulator's sums (distributed evaluation, one part per held-out shard, added
+   * in shard order): counts are exact; the loss sum rounds per part, so it may differ from a
+   * single row-by-row pass in the last bits.
+   */
+  addCounts(c: ScoreCounts): void {
+    this.n += c.n;
+    this.correct += c.correct;
+    this.tp += c.tp;
+    this.fp += c.fp;
+    this.fn += c.fn;
+    this.loss += c.loss;
+  }
 
   constructor(
     private readonly positive: number | undefined,

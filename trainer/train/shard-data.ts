@@ -176,7 +176,11 @@ export class ShardTrainingData implements TrainData {
     return this.order;
   }
 
+  /** Who scores the held-out shards instead of this process (a cluster's workers), if anyone. */
+  heldOutEvaluator: ((arch: Arch, params: Float32Array) => Promise<Evaluation>) | undefined;
+
   evaluate(arch: Arch, params: Float32Array): Promise<Evaluation> {
+    if (this.heldOutEvaluator) return this.heldOutEvaluator(arch, params);
     return evaluateBlocks(arch, params, this.set.blocks("test"), this.positive);
   }
 
