@@ -115,6 +115,8 @@ export interface InferenceResult {
   model_name: string;
   model_version: string;
   id?: string;
+  /** Response parameters (what the edge added to the request, e.g. its feature values' provenance). */
+  parameters?: Record<string, string | number | boolean>;
   outputs: OutputTensor[];
 }
 

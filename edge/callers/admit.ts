@@ -2,6 +2,12 @@
 // caller's shard (one atomic touch), before any inference work. The shard is in the caller's home
 // region (fixed at first contact, so normally the region of the PoP they reach). Callers without
 // x-user-id skip it entirely, so anonymous traffic pays no shard round trip.
+// A model with feature views also needs its entity's stored values: they come back from the same
+// touch when the entity is the caller (the usual case: x-user-id names both), from one read of
+// the entity's shard when the caller is anonymous, and from two calls in parallel only when the
+// request names an entity other than its caller.
+import type { Shard } from "../../shared/hashring";
+import type { StoredFeatures } from "../../shared/feature-inputs";
 import { shardLabel } from "../../shared/shards";
 import type { RegionHint } from "../../shared/pops";
 import type { Env } from "../env";
@@ -9,7 +15,7 @@ import { CallerStateUnavailable, InvalidInput, RateLimited } from "../errors";
 import { locate, type CfLocation } from "../geo/peers";
 import type { Mesh } from "../geo/mesh";
 import { cachedHome, homeOf } from "./homes";
-import type { Touch } from "./shard-do";
+import type { ShardDO, Touch } from "./shard-do";
 import { shardStub } from "./shards";
 
 export const CALLER_HEADER = "x-user-id";
@@ -24,32 +30,43 @@ export interface Caller {
   cf: () => CfLocation | undefined;
 }
 
+/** Feature views whose stored values for `entity` the prediction needs. */
+export interface FeatureReads {
+  entity: string;
+  views: string[];
+}
+
+export interface Admission {
+  /** The headers to add to the answer (none for anonymous callers). */
+  headers: Record<string, string>;
+  /** The entity's stored values, when reads were asked for (views with none are absent). */
+  features: StoredFeatures | null;
+}
+
 export type Bindings = Pick<Env, "SHARDS" | "HOMES">;
 
-/** Counts the caller; the headers to add to the answer (none for anonymous callers). */
-export async function admit(env: Bindings, mesh: Mesh, caller: Caller): Promise<Record<string, string>> {
+/** Counts the caller and reads the entity's features, in one shard call when they are the same key. */
+export async function admit(env: Bindings, mesh: Mesh, caller: Caller, reads?: FeatureReads): Promise<Admission> {
   const { key } = caller;
-  if (!key) return {};
-  if (key.length > MAX_KEY_LENGTH) throw new InvalidInput(`${CALLER_HEADER} is longer than ${MAX_KEY_LENGTH} characters`);
-  const { config } = mesh;
-  const limit = config.rateLimitPerMinute;
-  const shard = config.shardLayout.owner(key, await home(env, mesh, caller, key));
-  const label = shardLabel(shard);
-  const unavailable = (reason: string, retryAfterSeconds: number) =>
-    new CallerStateUnavailable(`state shard ${label} is unavailable: ${reason}`, retryAfterSeconds, label);
-  if (config.downRegions.has(shard.region)) throw unavailable(`region ${shard.region} is marked down`, 5);
-  const breaker = mesh.shardBreakers.get(shard.id);
-  if (!breaker.allow()) throw unavailable("its circuit breaker is open", breaker.retryInMs() / 1000);
-
-  let touch: Touch;
-  try {
-    touch = await withTimeout(shardStub(env, shard).touch(key, { limit, windowMs: WINDOW_MS }), config.peerTimeoutMs);
-    breaker.success();
-  } catch (err) {
-    breaker.failure();
-    throw unavailable(err instanceof Error ? err.message : String(err), 1);
+  if (key !== undefined && key.length > MAX_KEY_LENGTH) throw new InvalidInput(`${CALLER_HEADER} is longer than ${MAX_KEY_LENGTH} characters`);
+  if (reads && reads.entity.length > MAX_KEY_LENGTH) throw new InvalidInput(`entity_id is longer than ${MAX_KEY_LENGTH} characters`);
+  if (!key) {
+    if (!reads) return { headers: {}, features: null };
+    const shard = await placeKey(env, mesh, caller, reads.entity);
+    const features = await callShard(env, mesh, shard, (stub) => stub.readFeatures(reads.entity, reads.views));
+    return { headers: {}, features };
   }
-
+  if (reads && reads.entity !== key) {
+    const [counted, features] = await Promise.all([
+      admit(env, mesh, caller),
+      placeKey(env, mesh, caller, reads.entity).then((shard) => callShard(env, mesh, shard, (stub) => stub.readFeatures(reads.entity, reads.views))),
+    ]);
+    return { headers: counted.headers, features };
+  }
+  const limit = mesh.config.rateLimitPerMinute;
+  const shard = await placeKey(env, mesh, caller, key);
+  const touch = await callShard(env, mesh, shard, (stub) => stub.touch(key, { limit, windowMs: WINDOW_MS }, reads?.views));
+  const label = shardLabel(shard);
   if (!touch.allowed) {
     throw new RateLimited(
       `rate limit exceeded: ${limit} requests per minute for this ${CALLER_HEADER}`,
@@ -62,11 +79,38 @@ export async function admit(env: Bindings, mesh: Mesh, caller: Caller): Promise<
     headers["ratelimit-limit"] = String(limit);
     headers["ratelimit-remaining"] = String(touch.remaining);
   }
-  return headers;
+  return { headers, features: reads ? (touch.features ?? {}) : null };
+}
+
+/** A key's shard: its home region's ring owner (a key new to the world gets a home here, see home()). */
+export async function placeKey(env: Bindings, mesh: Mesh, caller: Omit<Caller, "key">, key: string): Promise<Shard> {
+  return mesh.config.shardLayout.owner(key, await home(env, mesh, caller, key));
+}
+
+/**
+ * One call to a shard through its breaker and within the peer timeout; a down region, an open
+ * breaker, a failure or no answer in time is a CallerStateUnavailable naming the shard.
+ */
+export async function callShard<T>(env: Bindings, mesh: Mesh, shard: Shard, call: (stub: DurableObjectStub<ShardDO>) => Promise<T>): Promise<T> {
+  const { config } = mesh;
+  const label = shardLabel(shard);
+  const unavailable = (reason: string, retryAfterSeconds: number) =>
+    new CallerStateUnavailable(`state shard ${label} is unavailable: ${reason}`, retryAfterSeconds, label);
+  if (config.downRegions.has(shard.region)) throw unavailable(`region ${shard.region} is marked down`, 5);
+  const breaker = mesh.shardBreakers.get(shard.id);
+  if (!breaker.allow()) throw unavailable("its circuit breaker is open", breaker.retryInMs() / 1000);
+  try {
+    const result = await withTimeout(call(shardStub(env, shard)), config.peerTimeoutMs);
+    breaker.success();
+    return result;
+  } catch (err) {
+    breaker.failure();
+    throw unavailable(err instanceof Error ? err.message : String(err), 1);
+  }
 }
 
 /** The caller's home region; a key new to the world gets the region of this PoP (or the nearest one up). */
-async function home(env: Bindings, mesh: Mesh, caller: Caller, key: string): Promise<RegionHint> {
+async function home(env: Bindings, mesh: Mesh, caller: Omit<Caller, "key">, key: string): Promise<RegionHint> {
   const known = cachedHome(key);
   if (known) return known;
   const { config } = mesh;
