@@ -146,6 +146,11 @@ export class ShardDO extends DurableObject<Vars> {
     return this.readNow(entity, views);
   }
 
+  /** Several entities' values at once (a regional replica refreshing its copies in one call). */
+  readMany(reads: Array<{ entity: string; views: string[] }>): Array<{ entity: string; views: string[]; features: StoredFeatures }> {
+    return reads.map(({ entity, views }) => ({ entity, views, features: this.readNow(entity, views) }));
+  }
+
   /**
    * Stores rows of one view. Each row is applied in its own transaction (all of its values or
    * none); each value replaces the stored one only when its event_time is later, or equal with a

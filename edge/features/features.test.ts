@@ -2,7 +2,7 @@
 // publish; rows land in their entity's home shard, last-writer-wins by event_time, with per-row
 // errors; a prediction names its entity and gets its inputs filled from the shard in the call
 // that counts it, with what was defaulted or stale said in the response.
-import { env } from "cloudflare:test";
+import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { FeatureBinding } from "../../shared/features";
 import type { Manifest } from "../../shared/manifest";
@@ -30,6 +30,8 @@ const scorer = (): Uint8Array =>
   );
 
 const MINUTE = 60_000;
+/** near_stats' bound: long enough that the background refresh (at half of it) stays out of the way. */
+const BOUND = 10_000;
 /** score (default 0.5, 1 min), recent [2] (no default), risk (1 min, no default): 4 values, input "user". */
 const userStats = (extra: Partial<FeatureBinding> = {}): FeatureBinding => ({
   name: "user_stats",
@@ -58,7 +60,7 @@ const put = (rows: unknown[], view = "user_stats") => writer.putFeatures(view, r
 
 interface Answer {
   outputs: Array<{ name: string; data: number[] }>;
-  parameters?: Record<string, string>;
+  parameters?: Record<string, string | number>;
 }
 async function predict(at: typeof fra, model: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; headers: Headers; body: Answer & { error?: string } }> {
   const res = await at(`/v2/models/${model}/infer`, json(body, headers));
@@ -78,6 +80,7 @@ beforeAll(async () => {
   await seed([]);
   await publish("fv-score", [userStats()]);
   await publish("fv-plain");
+  await publish("fv-near", [{ name: "near_stats", entity: "user", consistency: "bounded", maxStalenessMs: BOUND, features: [{ name: "vec", datatype: "FP32", shape: [4] }], input: "user" }]);
 });
 
 describe("feature view definitions at publish", () => {
@@ -200,7 +203,7 @@ describe("predictions with feature views (strong)", () => {
     const a = await predict(fra, "fv-score", { inputs: [items(ITEMS)] }, { "x-user-id": "reader-1" });
     expect(a.status, a.body.error).toBe(200);
     expect(a.body.outputs[0]!.data).toEqual(await explicit(ITEMS, [0.75, 3, -1, 0.2]));
-    expect(a.body.parameters).toEqual({ feature_entity: "reader-1", feature_consistency: "strong", feature_defaulted: "", feature_stale: "" });
+    expect(a.body.parameters).toEqual({ feature_entity: "reader-1", feature_consistency: "strong", feature_age_ms: 0, feature_defaulted: "", feature_stale: "" });
     // The caller was counted by the same shard that answered the features.
     expect(a.headers.get("x-meridian-shard")).toBe(shardLabel(configOf(env).shardLayout.owner("reader-1", "weur")));
     expect(a.headers.get("x-meridian-requests")).toBe("1");
@@ -285,5 +288,67 @@ describe("predictions with feature views (strong)", () => {
     expect(res.status).toBe(200);
     expect(body.predictions[0]!.y).toEqual(a.body.outputs[0]!.data);
     expect(body.parameters.feature_defaulted).toBe("left.a,right.b");
+  });
+});
+
+describe("predictions with feature views (bounded)", () => {
+  const ITEMS = [[1, -1]];
+  const near = (at: typeof fra, entity: string, headers: Record<string, string> = {}) => predict(at, "fv-near", { inputs: [items(ITEMS)], parameters: { entity_id: entity } }, headers);
+  /** The replica of the entity's home shard (weur) in SIN's region (apac). */
+  const replicaOf = (entity: string) => env.REPLICAS.get(env.REPLICAS.idFromName(`${configOf(env).shardLayout.owner(entity, "weur").id}@apac`));
+
+  it("answers from a copy in the PoP's region, never older than the bound, and says which it got", async () => {
+    const now = Date.now();
+    await put([{ entity_id: "far-1", values: { vec: [1, 2, 3, 4] }, event_time: now - 1000 }], "near_stats");
+    const v1 = await explicit(ITEMS, [1, 2, 3, 4]);
+    // First read in apac: no copy yet, so it is fetched from the home shard (weur) within the read.
+    const first = await near(sin, "far-1");
+    expect(first.status, first.body.error).toBe(200);
+    expect(first.body.outputs[0]!.data).toEqual(v1);
+    expect(first.body.parameters).toMatchObject({ feature_consistency: "strong", feature_age_ms: 0 });
+    // Then from the copy, while it is younger than the bound: a write meanwhile is not seen yet.
+    await put([{ entity_id: "far-1", values: { vec: [5, 6, 7, 8] }, event_time: now }], "near_stats");
+    const v2 = await explicit(ITEMS, [5, 6, 7, 8]);
+    const second = await near(sin, "far-1");
+    expect(second.body.parameters?.feature_consistency).toBe("bounded");
+    expect(second.body.parameters?.feature_age_ms).toBeLessThanOrEqual(BOUND);
+    expect(second.body.outputs[0]!.data).toEqual(v1);
+    // A copy past the bound is never used: the read goes home and sees the write.
+    await runInDurableObject(replicaOf("far-1"), (_, state) => {
+      state.storage.sql.exec("UPDATE copies SET fetched_at = ?", Date.now() - BOUND - 1);
+    });
+    const third = await near(sin, "far-1");
+    expect(third.body.parameters).toMatchObject({ feature_consistency: "strong", feature_age_ms: 0 });
+    expect(third.body.outputs[0]!.data).toEqual(v2);
+  });
+
+  it("refreshes copies still being read in the background, before they reach the bound", async () => {
+    await put([{ entity_id: "far-2", values: { vec: [1, 1, 1, 1] }, event_time: Date.now() - 10 }], "near_stats");
+    await near(sin, "far-2");
+    await put([{ entity_id: "far-2", values: { vec: [2, 2, 2, 2] }, event_time: Date.now() }], "near_stats");
+    const replica = replicaOf("far-2");
+    // Past half the bound: due for a refresh.
+    const old = Date.now() - BOUND / 2 - 100;
+    await runInDurableObject(replica, (_, state) => {
+      state.storage.sql.exec("UPDATE copies SET fetched_at = ?", old);
+    });
+    expect(await runDurableObjectAlarm(replica)).toBe(true);
+    expect((await replica.copiesOf("far-2")).near_stats).toBeGreaterThan(old + BOUND / 2);
+    const read = await near(sin, "far-2");
+    expect(read.body.parameters?.feature_consistency).toBe("bounded");
+    expect(read.body.outputs[0]!.data).toEqual(await explicit(ITEMS, [2, 2, 2, 2]));
+  });
+
+  it("reads at home when the home shard is on the path anyway: the caller is the entity, or the PoP is in the home region", async () => {
+    await put([{ entity_id: "far-3", values: { vec: [3, 3, 3, 3] }, event_time: Date.now() }], "near_stats");
+    const own = await predict(sin, "fv-near", { inputs: [items(ITEMS)] }, { "x-user-id": "far-3" });
+    expect(own.status, own.body.error).toBe(200);
+    expect(own.body.parameters).toMatchObject({ feature_consistency: "strong", feature_entity: "far-3" });
+    expect(own.headers.get("x-meridian-shard")).toMatch(/@weur$/);
+    const atHome = await near(fra, "far-3");
+    expect(atHome.body.parameters?.feature_consistency).toBe("strong");
+    expect(atHome.body.outputs[0]!.data).toEqual(own.body.outputs[0]!.data);
+    // No copy was made for either.
+    expect(await replicaOf("far-3").copiesOf("far-3")).toEqual({});
   });
 });

@@ -36,8 +36,10 @@ export function featureReads(manifest: Manifest, request: InferenceRequest, call
 /** Response parameters that say what the features were (OIP parameter values are scalars: lists are comma-separated). */
 export interface FeatureParameters {
   feature_entity: string;
-  /** How the values were read: "strong" (the entity's home shard). */
-  feature_consistency: "strong";
+  /** How the values were read: "strong" (the entity's home shard) or "bounded" (a copy in this PoP's region). */
+  feature_consistency: "strong" | "bounded";
+  /** For "bounded": how old the oldest copy used was (ms, within the views' maxStalenessMs); 0 when strong. */
+  feature_age_ms: number;
   /** "view.feature" whose default was used (no value, or one older than its maxAgeMs); "" for none. */
   feature_defaulted: string;
   /** "view.feature" whose stored value was older than its maxAgeMs; "" for none. */
@@ -45,7 +47,13 @@ export interface FeatureParameters {
 }
 
 /** The request with its feature inputs added, and the parameters describing them. */
-export function joinFeatures(manifest: Manifest, request: InferenceRequest, entity: string, stored: StoredFeatures, now: number): { request: InferenceRequest; parameters: FeatureParameters } {
+export function joinFeatures(
+  manifest: Manifest,
+  request: InferenceRequest,
+  entity: string,
+  read: { features: StoredFeatures; consistency: FeatureParameters["feature_consistency"]; ageMs: number },
+  now: number,
+): { request: InferenceRequest; parameters: FeatureParameters } {
   const bindings = manifest.features ?? [];
   const filled = new Map(bindings.map((b) => [b.input, b.name]));
   for (const input of request.inputs) {
@@ -57,14 +65,14 @@ export function joinFeatures(manifest: Manifest, request: InferenceRequest, enti
   if (values > MAX_FILLED_VALUES) throw new PayloadTooLarge(`${rows} rows would fill ${values} feature values, more than ${MAX_FILLED_VALUES} per request`);
   let fill;
   try {
-    fill = fillInputs(bindings, manifest.inputs, stored, rows, now);
+    fill = fillInputs(bindings, manifest.inputs, read.features, rows, now);
   } catch (err) {
     if (err instanceof MissingFeature) throw new InvalidInput(`entity "${entity}": ${err.message}`);
     throw err;
   }
   return {
     request: { ...request, inputs: [...request.inputs, ...fill.inputs] },
-    parameters: { feature_entity: entity, feature_consistency: "strong", feature_defaulted: fill.defaulted.join(","), feature_stale: fill.stale.join(",") },
+    parameters: { feature_entity: entity, feature_consistency: read.consistency, feature_age_ms: read.ageMs, feature_defaulted: fill.defaulted.join(","), feature_stale: fill.stale.join(",") },
   };
 }
 

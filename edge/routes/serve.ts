@@ -8,6 +8,7 @@ import { HEADER_LENGTH, headerLength, splitBody } from "../../shared/binary";
 import type { InferenceRequest, InferenceResult } from "../../shared/oip";
 import { admit, CALLER_HEADER } from "../callers/admit";
 import { featureReads, joinFeatures, type FeatureParameters } from "../features/join";
+import { readEntity } from "../features/read";
 import type { CfLocation } from "../geo/peers";
 import { parseJson, readBytes } from "../http/body";
 import { requestContext, type AppEnv } from "../http/context";
@@ -54,9 +55,9 @@ export async function serve(
     // come back from the same shard call that counts the caller.
     request = decode(await readBody(c, config.maxBodyBytes), manifest);
     const reads = featureReads(manifest, request, caller.key);
-    const { headers, features } = await admit(c.env, mesh, caller, reads);
-    for (const [k, v] of Object.entries(headers)) c.header(k, v);
-    const joined = joinFeatures(manifest, request, reads.entity, features ?? {}, Date.now());
+    const read = await readEntity(c.env, mesh, caller, manifest, reads);
+    for (const [k, v] of Object.entries(read.headers)) c.header(k, v);
+    const joined = joinFeatures(manifest, request, reads.entity, read, Date.now());
     request = joined.request;
     featureParameters = joined.parameters;
   }
