@@ -23,7 +23,8 @@ export const DEFAULTS = {
   metricsEnabled: true,
   rateLimitPerMinute: 600,
   shardKeyTtlMs: 30 * DAY_MS,
-  featureBatchRows: 10_000,
+  // Each entity new to the isolate costs a HomeDO call, a subrequest (Workers Paid: 10,000 per request).
+  featureBatchRows: 1_000,
   peerTimeoutMs: 2_000,
   healthIntervalMs: 10_000,
   breaker: { failures: 5, windowMs: 10_000, cooldownMs: 5_000 } satisfies BreakerOptions,

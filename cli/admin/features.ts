@@ -16,7 +16,7 @@ import { action } from "../failure";
 import { clientFor, printJson, withConnection, type ConnectionFlags } from "./common";
 import type { AdminClient } from "./client";
 
-export const DEFAULT_BATCH_ROWS = 1000;
+export const DEFAULT_BATCH_ROWS = 500;
 /** Rows whose shard could not be reached are sent again this many times before the run stops. */
 const RETRIES = 3;
 /** How many refused rows the summary lists (all are counted). */

@@ -187,7 +187,7 @@ describe("PUT /admin/features/{view}", () => {
 
   it("refuses a batch that is not {rows: [...]}", async () => {
     await expectAdminError(writer.call("PUT", "/admin/features/user_stats", { row: [] }), 400, /invalid feature batch/);
-    await expectAdminError(writer.call("PUT", "/admin/features/user_stats", { rows: [] }), 400, /invalid feature batch: rows: .*at most 10000 rows/);
+    await expectAdminError(writer.call("PUT", "/admin/features/user_stats", { rows: [] }), 400, /invalid feature batch: rows: .*at most 1000 rows/);
   });
 });
 
@@ -258,6 +258,12 @@ describe("predictions with feature views (strong)", () => {
     const sent = await predict(fra, "fv-score", { inputs: [items(ITEMS), { name: "user", datatype: "FP32", shape: [2, 4], data: [1, 2, 3, 4, 5, 6, 7, 8] }] }, { "x-user-id": "reader-1" });
     expect(sent.status).toBe(400);
     expect(sent.body.error).toMatch(/input "user" is filled from feature view "user_stats" at the edge: do not send it/);
+  });
+
+  it("shows its views in the model's metadata (the inputs the edge fills)", async () => {
+    const meta = (await (await fra("/v2/models/fv-score")).json()) as { properties: { features?: FeatureBinding[] } };
+    expect(meta.properties.features).toEqual([userStats()]);
+    expect(((await (await fra("/v2/models/fv-plain")).json()) as { properties: object }).properties).not.toHaveProperty("features");
   });
 
   it("takes the entity from parameters.entity_id, for anonymous callers too", async () => {
