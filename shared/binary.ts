@@ -311,6 +311,7 @@ export function decodeResponse(body: Uint8Array, length: number | null): Inferen
   });
   const result: InferenceResult = { model_name: parsed.model_name, model_version: parsed.model_version, outputs };
   if (parsed.id !== undefined) result.id = parsed.id;
+  if (parsed.parameters !== undefined) result.parameters = parsed.parameters as InferenceResult["parameters"];
   return result;
 }
 

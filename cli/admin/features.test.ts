@@ -7,6 +7,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { MeridianClient } from "../../client";
 import { AdminClient } from "../../shared/admin-client";
 import { encodeModel, floatTensor, graph, node, valueInfo } from "../../shared/onnx/build";
 import { manifestFor } from "../../shared/onnx/manifest";
@@ -110,6 +111,10 @@ describe("meridian features put", () => {
     // Only what came after line 21 was sent: 29 lines in 3 batches (totals count the earlier run too).
     expect(summary).toMatchObject({ resumedAfter: 21, lines: 29, batches: 3, accepted: 48, rejected: 2, superseded: 0, rejects: [] });
     for (const i of [21, 35, 49]) expect(await predicted(`user-${i}`)).toBe(i + 10 * (i + 1) + 100 * (i + 2));
+    // The client library hands back the answer's parameters.
+    const answer = await new MeridianClient({ baseUrl: server.url }).infer("profile-model", { inputs: [], parameters: { entity_id: "user-35" } });
+    expect(answer.result.data("y")).toEqual([35 + 360 + 3700]);
+    expect(answer.result.parameters).toMatchObject({ feature_entity: "user-35", feature_consistency: "strong", feature_defaulted: "" });
 
     // A whole replay changes nothing: every value is superseded by (equal to) what is stored.
     const replay = await runMeridian(["features", "put", "profile", "--file", file, "--json"], env());

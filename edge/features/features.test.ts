@@ -12,7 +12,7 @@ import { shardLabel } from "../../shared/shards";
 import { configOf } from "../config";
 import { shardStub } from "../callers/shards";
 import { AdminClient } from "../../shared/admin-client";
-import { BASE } from "../../test/edge/client";
+import { BASE, inferBinary } from "../../test/edge/client";
 import { admin, expectAdminError, seed } from "../../test/edge/seed";
 import { json, popAt } from "../../test/edge/pop";
 
@@ -210,6 +210,12 @@ describe("predictions with feature views (strong)", () => {
     const b = await predict(fra, "fv-score", { inputs: [items(ITEMS)] }, { "x-user-id": "reader-1" });
     expect(b.headers.get("x-meridian-requests")).toBe("2");
     expect((await shardOf("reader-1").get("reader-1"))?.count).toBe(2);
+  });
+
+  it("says the same in a binary answer's JSON header", async () => {
+    const { result } = await inferBinary("/v2/models/fv-score/infer", [{ name: "item", datatype: "FP32", shape: [2, 2], values: new Float32Array(ITEMS.flat()) }], { headers: { "x-user-id": "reader-1" } });
+    expect(Array.from(result.outputs[0]!.values as Float32Array)).toEqual(await explicit(ITEMS, [0.75, 3, -1, 0.2]));
+    expect(result.parameters).toMatchObject({ feature_entity: "reader-1", feature_consistency: "strong", feature_defaulted: "" });
   });
 
   it("sees a write at once from any PoP: the read goes to the entity's home shard", async () => {
