@@ -56,7 +56,8 @@ function toInference(manifest: Manifest, instances: Array<TensorData | string>):
   const [input, ...rest] = manifest.inputs.filter((i) => !filled.has(i.name));
   if (!input || rest.length > 0) {
     const sent = manifest.inputs.length - filled.size;
-    throw new InvalidInput(`/v1/predict serves models that take one input from the caller; "${manifest.name}" takes ${sent}, use /v2`);
+    const from = filled.size > 0 ? " from the caller (feature views fill the others)" : "";
+    throw new InvalidInput(`/v1/predict serves single-input models; "${manifest.name}" takes ${sent} inputs${from}, use /v2`);
   }
   if (instances.every((i) => typeof i === "string") && manifest.preprocessing) {
     return { inputs: [{ name: input.name, datatype: "BYTES", shape: [instances.length], data: instances }] };
