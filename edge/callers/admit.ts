@@ -14,8 +14,8 @@ import type { Env } from "../env";
 import { CallerStateUnavailable, InvalidInput, RateLimited } from "../errors";
 import { locate, type CfLocation } from "../geo/peers";
 import type { Mesh } from "../geo/mesh";
-import { cachedHome, homeOf } from "./homes";
-import type { ShardDO, Touch } from "./shard-do";
+import { cachedHome, homeOf, knownHomeOf } from "./homes";
+import type { ShardDO } from "./shard-do";
 import { shardStub } from "./shards";
 
 export const CALLER_HEADER = "x-user-id";
@@ -50,17 +50,9 @@ export async function admit(env: Bindings, mesh: Mesh, caller: Caller, reads?: F
   const { key } = caller;
   if (key !== undefined && key.length > MAX_KEY_LENGTH) throw new InvalidInput(`${CALLER_HEADER} is longer than ${MAX_KEY_LENGTH} characters`);
   if (reads && reads.entity.length > MAX_KEY_LENGTH) throw new InvalidInput(`entity_id is longer than ${MAX_KEY_LENGTH} characters`);
-  if (!key) {
-    if (!reads) return { headers: {}, features: null };
-    const shard = await placeKey(env, mesh, caller, reads.entity);
-    const features = await callShard(env, mesh, shard, (stub) => stub.readFeatures(reads.entity, reads.views));
-    return { headers: {}, features };
-  }
+  if (!key) return { headers: {}, features: reads ? await readAtHome(env, mesh, caller, reads) : null };
   if (reads && reads.entity !== key) {
-    const [counted, features] = await Promise.all([
-      admit(env, mesh, caller),
-      placeKey(env, mesh, caller, reads.entity).then((shard) => callShard(env, mesh, shard, (stub) => stub.readFeatures(reads.entity, reads.views))),
-    ]);
+    const [counted, features] = await Promise.all([admit(env, mesh, caller), readAtHome(env, mesh, caller, reads)]);
     return { headers: counted.headers, features };
   }
   const limit = mesh.config.rateLimitPerMinute;
@@ -87,6 +79,18 @@ export async function placeKey(env: Bindings, mesh: Mesh, caller: Omit<Caller, "
   return mesh.config.shardLayout.owner(key, await home(env, mesh, caller, key));
 }
 
+/** A key's shard if it has a home; null for a key never seen (it has no state anywhere, and gets no home from a read). */
+export async function findKey(env: Bindings, mesh: Mesh, caller: Omit<Caller, "key">, key: string): Promise<Shard | null> {
+  const region = await home(env, mesh, caller, key, false);
+  return region ? mesh.config.shardLayout.owner(key, region) : null;
+}
+
+/** The entity's stored values from its home shard, without counting anyone; none for an entity never seen. */
+async function readAtHome(env: Bindings, mesh: Mesh, caller: Omit<Caller, "key">, reads: FeatureReads): Promise<StoredFeatures> {
+  const shard = await findKey(env, mesh, caller, reads.entity);
+  return shard ? callShard(env, mesh, shard, (stub) => stub.readFeatures(reads.entity, reads.views)) : {};
+}
+
 /**
  * One call to a shard through its breaker and within the peer timeout; a down region, an open
  * breaker, a failure or no answer in time is a CallerStateUnavailable naming the shard.
@@ -110,20 +114,23 @@ export async function callShard<T>(env: Bindings, mesh: Mesh, shard: Shard, call
 }
 
 /** The caller's home region; a key new to the world gets the region of this PoP (or the nearest one up). */
-async function home(env: Bindings, mesh: Mesh, caller: Omit<Caller, "key">, key: string): Promise<RegionHint> {
+function home(env: Bindings, mesh: Mesh, caller: Omit<Caller, "key">, key: string): Promise<RegionHint>;
+/** With `claim: false`: the key's home if it has one, else null (nothing is recorded). */
+function home(env: Bindings, mesh: Mesh, caller: Omit<Caller, "key">, key: string, claim: false): Promise<RegionHint | null>;
+async function home(env: Bindings, mesh: Mesh, caller: Omit<Caller, "key">, key: string, claim = true): Promise<RegionHint | null> {
   const known = cachedHome(key);
   if (known) return known;
   const { config } = mesh;
   // A catalogue PoP (by colo, else by country) brings its region; bare coordinates do not.
-  const claim = config.shardLayout.homeFor(locate(caller.colo, caller.cf()), (r) => !config.downRegions.has(r));
-  if (!claim) throw new CallerStateUnavailable("caller state is unavailable: no region is up to hold it", 5);
+  const here = config.shardLayout.homeFor(locate(caller.colo, caller.cf()), (r) => !config.downRegions.has(r));
+  if (!here) throw new CallerStateUnavailable("caller state is unavailable: no region is up to hold it", 5);
   // Home records of new keys are created near this PoP: one breaker for those lookups here.
-  const breaker = mesh.shardBreakers.get(`home@${claim}`);
+  const breaker = mesh.shardBreakers.get(`home@${here}`);
   const unavailable = (reason: string, retryAfterSeconds: number) =>
     new CallerStateUnavailable(`the caller's home record is unavailable: ${reason}`, retryAfterSeconds);
   if (!breaker.allow()) throw unavailable("its circuit breaker is open", breaker.retryInMs() / 1000);
   try {
-    const region = await withTimeout(homeOf(env.HOMES, key, claim), config.peerTimeoutMs);
+    const region = await withTimeout(claim ? homeOf(env.HOMES, key, here) : knownHomeOf(env.HOMES, key, here), config.peerTimeoutMs);
     breaker.success();
     return region;
   } catch (err) {
@@ -133,7 +140,7 @@ async function home(env: Bindings, mesh: Mesh, caller: Omit<Caller, "key">, key:
 }
 
 /** A shard that does not answer in time counts as failed rather than holding the request. */
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+export function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | null = null;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);

@@ -284,6 +284,12 @@ describe("predictions with feature views (strong)", () => {
     const other = await predict(fra, "fv-score", { inputs: [items(ITEMS)], parameters: { entity_id: "named" } }, { "x-user-id": "asker" });
     expect(other.body.outputs[0]!.data).toEqual(want);
     expect((await shardOf("asker").get("asker"))?.count).toBe(1);
+    // Reading an entity never seen gives it no home (it has no values anywhere): defaults, or a 400.
+    const ghost = await predict(sin, "fv-two", { inputs: [items([[1, 1]])], parameters: { entity_id: "ghost" } });
+    expect(ghost.status, ghost.body.error).toBe(200);
+    expect(ghost.body.parameters?.feature_defaulted).toBe("left.a,right.b");
+    expect((await predict(sin, "fv-score", { inputs: [items(ITEMS)], parameters: { entity_id: "ghost" } })).status).toBe(400);
+    expect(await env.HOMES.get(env.HOMES.idFromName("ghost")).lookup()).toBeNull();
     const bad = await predict(fra, "fv-score", { inputs: [items(ITEMS)], parameters: { entity_id: 7 } });
     expect(bad.status).toBe(400);
     expect(bad.body.error).toMatch(/parameter "entity_id" must be a non-empty string/);

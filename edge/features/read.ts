@@ -10,7 +10,7 @@ import type { StoredFeatures } from "../../shared/feature-inputs";
 import type { Shard } from "../../shared/hashring";
 import type { Manifest } from "../../shared/manifest";
 import { shardLabel } from "../../shared/shards";
-import { admit, callShard, placeKey, type Bindings, type Caller, type FeatureReads } from "../callers/admit";
+import { admit, callShard, findKey, withTimeout, type Bindings, type Caller, type FeatureReads } from "../callers/admit";
 import type { Env } from "../env";
 import { locate } from "../geo/peers";
 import type { Mesh } from "../geo/mesh";
@@ -42,7 +42,8 @@ export async function readEntity(env: Bindings & Pick<Env, "REPLICAS">, mesh: Me
 
 /** The views from this region's replica of the entity's home shard (or from the home itself). */
 async function readNearby(env: Bindings & Pick<Env, "REPLICAS">, mesh: Mesh, caller: Omit<Caller, "key">, entity: string, views: string[], bound: number): Promise<ReplicaRead> {
-  const home = await placeKey(env, mesh, caller, entity);
+  const home = await findKey(env, mesh, caller, entity);
+  if (!home) return { features: {}, source: "home", ageMs: 0 }; // never seen: no values anywhere
   const fromHome = async (): Promise<ReplicaRead> => ({ features: await callShard(env, mesh, home, (stub) => stub.readFeatures(entity, views)), source: "home", ageMs: 0 });
   const { config } = mesh;
   const here = config.shardLayout.homeFor(locate(caller.colo, caller.cf()), (r) => !config.downRegions.has(r));
@@ -60,12 +61,4 @@ async function readNearby(env: Bindings & Pick<Env, "REPLICAS">, mesh: Mesh, cal
     console.error(`replica ${shardLabel(replica)} failed, reading the home shard:`, err instanceof Error ? err.message : String(err));
     return fromHome();
   }
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | null = null;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
