@@ -4,6 +4,9 @@
 import type { Scalar } from "./feature-inputs";
 import { MAX_ENTITY_ID_LENGTH, elements, valueError, type FeatureView } from "./features";
 
+/** One feature value's JSON at most (a Durable Object's SQLite row holds 2 MB). */
+export const MAX_VALUE_BYTES = 256 << 10;
+
 /** A row may be dated at most this far ahead of the edge's clock (a far-future time would block every later write). */
 export const MAX_FUTURE_MS = 5 * 60_000;
 
@@ -40,7 +43,10 @@ export function checkRow(view: FeatureView, raw: unknown, now: number): RowCheck
     const value = (values as Record<string, unknown>)[name];
     const error = valueError(f, value);
     if (error) return fail(`feature "${name}": ${error}`);
-    out[name] = elements(value) as Scalar[]; // checked: scalars only
+    const flat = elements(value) as Scalar[]; // checked: scalars only
+    const bytes = JSON.stringify(flat).length;
+    if (bytes > MAX_VALUE_BYTES) return fail(`feature "${name}": the value is ${bytes} bytes of JSON, more than the ${MAX_VALUE_BYTES} a feature may hold`);
+    out[name] = flat;
   }
   return { ok: true, row: { entity, eventTime, values: out } };
 }

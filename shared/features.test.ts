@@ -90,5 +90,8 @@ describe("checkRow", () => {
     expect(bad({ entity_id: "e", values: { s: 1 }, event_time: now, extra: true })).toMatch(/unknown field "extra"/);
     expect(bad({ entity_id: "x".repeat(257), values: { s: 1 }, event_time: now })).toMatch(/longer than 256/);
     expect(bad([1])).toMatch(/a row must be an object/);
+    const wide = viewOf(grid("w", 0, [{ name: "big", datatype: "FP64", shape: [20_000] }]));
+    const r = checkRow(wide, { entity_id: "e", values: { big: Array.from({ length: 20_000 }, () => Math.PI) }, event_time: now }, now);
+    expect(r.ok ? null : r.error).toMatch(/feature "big": the value is \d+ bytes of JSON, more than the 262144 a feature may hold/);
   });
 });

@@ -21,6 +21,7 @@ const TOKEN = "features-test-token";
 let server: DevServer;
 let proxy: Server;
 let proxyUrl: string;
+let privateKey: string;
 /** The proxy closes the socket of request number `dropAt` (counted from the last reset) without forwarding it. */
 const proxied = { count: 0, dropAt: 0 };
 
@@ -38,6 +39,7 @@ const model = () =>
 
 beforeAll(async () => {
   const keys = await generateKeyPair();
+  privateKey = keys.privateKey;
   const state = join(tmp, "state");
   await migrate(state);
   server = await startDev({ stateDir: state, vars: { ...credentialVars({ adminToken: TOKEN, publicKey: keys.publicKey, privateKey: keys.privateKey }), POP_COLO: "FRA" } });
@@ -125,6 +127,22 @@ describe("meridian features put", () => {
       { line: 7, entity_id: null, error: "not a JSON object" },
       { line: 13, entity_id: "user-12", error: 'feature "vec": has 2 values, shape [3] needs 3' },
     ]);
+  });
+
+  it("push --features: the views go into the signed manifest, checked against the inputs before any upload", async () => {
+    const onnx = join(tmp, "profile.onnx");
+    writeFileSync(onnx, model());
+    const keyFile = join(tmp, "signing.key");
+    writeFileSync(keyFile, `${privateKey}\n`, { mode: 0o600 });
+    const views = (shape: number[]) => JSON.stringify([{ name: "profile", entity: "user", consistency: "strong", features: [{ name: "vec", datatype: "FP32", shape }], input: "x" }]);
+    const bad = await runMeridian(["push", onnx, "--name", "profile-pushed", "--features", views([2]), "--key", keyFile], env());
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/^meridian: push failed: --features do not match the model's inputs: input "x": positions 2\.\.2 are filled by no feature view/);
+    const pushed = await runMeridian(["push", onnx, "--name", "profile-pushed", "--features", views([3]), "--key", keyFile, "--json"], env());
+    expect(pushed.code, pushed.stderr).toBe(0);
+    await new AdminClient(server.url, TOKEN).promote("profile-pushed", 1, null);
+    const res = await fetch(`${server.url}/v2/models/profile-pushed/infer`, { method: "POST", headers: { "x-user-id": "user-3" }, body: "{}" });
+    expect(await res.json()).toMatchObject({ outputs: [{ data: [3 + 40 + 500] }], parameters: { feature_entity: "user-3" } });
   });
 
   it("names an unknown view in one line", async () => {
