@@ -7,7 +7,7 @@ import edge from "../edge/index";
 import { runtimeState } from "../edge/runtime/ort";
 import type { Env } from "../edge/env";
 
-export { HomeDO, MetricsDO, RegistryDO, ShardDO } from "../edge/index";
+export { HomeDO, MetricsDO, RegistryDO, ReplicaDO, ShardDO } from "../edge/index";
 
 export default {
   fetch(request: Request, env: Env, ctx: ExecutionContext): Response | Promise<Response> {

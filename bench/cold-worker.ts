@@ -17,7 +17,7 @@ import { SessionCache } from "../edge/runtime/sessions";
 import type { Env } from "../edge/env";
 
 // Every Durable Object class the edge declares (wrangler.toml binds them all).
-export { HomeDO, MetricsDO, RegistryDO, ShardDO } from "../edge/index";
+export { HomeDO, MetricsDO, RegistryDO, ReplicaDO, ShardDO } from "../edge/index";
 
 const modulesLoadedAt = Date.now();
 let runtimeReadyAt: number | null = null;

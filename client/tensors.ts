@@ -56,12 +56,15 @@ export class InferenceOutputs implements InferenceResult {
   model_name: string;
   model_version: string;
   id?: string;
+  /** The answer's parameters (for a model with feature views: which values were defaulted or stale, and how they were read). */
+  parameters?: InferenceResult["parameters"];
   outputs: OutputTensor[];
 
   constructor(result: InferenceResult) {
     this.model_name = result.model_name;
     this.model_version = result.model_version;
     if (result.id !== undefined) this.id = result.id;
+    if (result.parameters !== undefined) this.parameters = result.parameters;
     this.outputs = result.outputs;
   }
 
@@ -96,6 +99,7 @@ export function decodeAnswer(body: Uint8Array, length: number | null): Inference
   });
   const result: InferenceResult = { model_name: parsed.model_name, model_version: parsed.model_version, outputs };
   if (parsed.id !== undefined) result.id = parsed.id;
+  if (parsed.parameters && typeof parsed.parameters === "object") result.parameters = parsed.parameters as InferenceResult["parameters"];
   return result;
 }
 

@@ -7,6 +7,7 @@ import { errorAnswer } from "./http/errors";
 import { popHeader } from "./http/pop";
 import { adminRoutes } from "./routes/admin";
 import { dashboardRoutes } from "./routes/dashboard";
+import { featureRoutes } from "./routes/features";
 import { health } from "./routes/health";
 import { inferRoutes } from "./routes/infer";
 import { metricsRoutes } from "./routes/metrics";
@@ -60,6 +61,7 @@ app.route("/", packageRoutes);
 app.route("/", inferRoutes);
 app.route("/", predictRoutes);
 app.route("/", adminRoutes);
+app.route("/", featureRoutes);
 app.route("/", metricsRoutes);
 app.route("/", dashboardRoutes);
 

@@ -23,6 +23,8 @@ export const DEFAULTS = {
   metricsEnabled: true,
   rateLimitPerMinute: 600,
   shardKeyTtlMs: 30 * DAY_MS,
+  // Each entity new to the isolate costs a HomeDO call, a subrequest (Workers Paid: 10,000 per request).
+  featureBatchRows: 1_000,
   peerTimeoutMs: 2_000,
   healthIntervalMs: 10_000,
   breaker: { failures: 5, windowMs: 10_000, cooldownMs: 5_000 } satisfies BreakerOptions,
@@ -48,6 +50,8 @@ export interface Config {
   shardLayout: ShardLayout;
   /** A caller key idle this long is deleted from its shard and home. */
   shardKeyTtlMs: number;
+  /** Rows one PUT /admin/features/{view} may carry (MAX_BODY_BYTES bounds its bytes too). */
+  featureBatchRows: number;
   peers: Peer[];
   downRegions: ReadonlySet<RegionHint>;
   peerTimeoutMs: number;
@@ -90,6 +94,7 @@ export interface Vars {
   /** Shards per region, "weur:2,enam:2,..."; every PoP must use the same (default: 2 per region). */
   SHARD_LAYOUT?: string;
   SHARD_KEY_TTL_MS?: string;
+  FEATURE_BATCH_ROWS?: string;
   /** Peer PoPs this one may forward to: JSON [{"colo":"AMS","url":"http://...","lat"?,"lon"?}]. */
   PEERS?: string;
   /** Comma-separated region hints treated as down (no peer or shard there is used). */
@@ -124,6 +129,7 @@ export function parseConfig(env: Vars): Config {
     rateLimitPerMinute: count(env.RATE_LIMIT_PER_MINUTE, d.rateLimitPerMinute),
     shardLayout: shardLayout(env.SHARD_LAYOUT || DEFAULT_LAYOUT),
     shardKeyTtlMs: positive(env.SHARD_KEY_TTL_MS, d.shardKeyTtlMs),
+    featureBatchRows: positive(env.FEATURE_BATCH_ROWS, d.featureBatchRows),
     peers: peers(env.PEERS),
     downRegions: regions(env.DOWN_REGIONS),
     peerTimeoutMs: positive(env.PEER_TIMEOUT_MS, d.peerTimeoutMs),

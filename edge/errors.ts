@@ -29,6 +29,9 @@ export class ModelNotFound extends MeridianError {}
 
 export class ArtifactNotFound extends MeridianError {}
 
+/** No pushed manifest declares this feature view. */
+export class FeatureViewNotFound extends MeridianError {}
+
 /** No route matches the method and path. */
 export class RouteNotFound extends MeridianError {}
 

@@ -10,5 +10,6 @@ void startRuntime();
 export { RegistryDO } from "./versions/registry-do";
 export { ShardDO } from "./callers/shard-do";
 export { HomeDO } from "./callers/homes";
+export { ReplicaDO } from "./features/replica-do";
 export { MetricsDO } from "./metrics/aggregator-do";
 export default app;

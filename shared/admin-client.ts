@@ -1,6 +1,7 @@
 // Typed client for the edge's admin API. Pure (web-standard fetch only), so the CLI, the local
 // seed and the workerd tests all publish through the same calls.
 import type { Figures, Rollout, RolloutSpec } from "./fleet";
+import type { WriteReport } from "./feature-rows";
 import type { AdminLimits } from "./limits";
 import type { Manifest } from "./manifest";
 import { signManifest } from "./signing";
@@ -216,6 +217,11 @@ export class AdminClient {
       "GET",
       `/admin/models/${name}/metrics?window=${encodeURIComponent(window)}`,
     );
+  }
+
+  /** Writes rows {entity_id, values, event_time} of a feature view; the answer reports each refused row. */
+  putFeatures(view: string, rows: unknown[]) {
+    return this.call<WriteReport>("PUT", `/admin/features/${encodeURIComponent(view)}`, { rows });
   }
 
   list() {

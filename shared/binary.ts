@@ -244,6 +244,7 @@ export function toJsonResponse(result: InferenceResult): InferenceResponse {
     outputs: result.outputs.map((o) => ({ name: o.name, datatype: o.datatype, shape: o.shape, data: encodeValues(o.datatype, o.values) })),
   };
   if (result.id !== undefined) response.id = result.id;
+  if (result.parameters !== undefined) response.parameters = result.parameters;
   return response;
 }
 
@@ -263,6 +264,7 @@ export function encodeResult(result: InferenceResult, binary: (name: string) => 
   });
   const header: BinaryResponseHeader = { model_name: result.model_name, model_version: result.model_version, outputs };
   if (result.id !== undefined) header.id = result.id;
+  if (result.parameters !== undefined) header.parameters = result.parameters;
   return frame(header, parts);
 }
 
@@ -309,6 +311,7 @@ export function decodeResponse(body: Uint8Array, length: number | null): Inferen
   });
   const result: InferenceResult = { model_name: parsed.model_name, model_version: parsed.model_version, outputs };
   if (parsed.id !== undefined) result.id = parsed.id;
+  if (parsed.parameters !== undefined) result.parameters = parsed.parameters as InferenceResult["parameters"];
   return result;
 }
 

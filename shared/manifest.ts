@@ -1,6 +1,7 @@
 // The model manifest: one definition, used by the trainer (writes it) and the edge (reads it).
 import { z } from "zod";
 import { DATATYPES } from "./datatypes";
+import { FeatureBindingSchema } from "./features";
 
 export const MODEL_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 
@@ -89,6 +90,11 @@ export const ManifestSchema = z.object({
   metrics: z.record(z.string(), z.number()).default({}),
   createdAt: z.string().datetime(),
   serving: ServingSchema.optional(),
+  /**
+   * Feature views whose values the edge reads from the entity's home shard and puts into these
+   * inputs (shared/features.ts); absent: the caller sends every input.
+   */
+  features: z.array(FeatureBindingSchema).min(1).max(16).optional(),
 });
 export type Manifest = z.infer<typeof ManifestSchema>;
 export type ManifestInput = z.input<typeof ManifestSchema>;

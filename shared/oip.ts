@@ -44,11 +44,13 @@ export class RequestShapeError extends Error {
  * that against the model). Written out rather than a schema: it runs on every prediction, and
  * a schema library's generic walk cost more than the model's run for small models.
  */
-export function parseInferenceRequest(body: unknown): InferenceRequest {
+export function parseInferenceRequest(body: unknown, opts: { noInputs?: boolean } = {}): InferenceRequest {
   const request = object(body, "the request");
   optional(request, "id", "string", "id");
   parameters(request.parameters, "parameters");
-  if (!Array.isArray(request.inputs) || request.inputs.length === 0) throw new RequestShapeError("inputs: expected a non-empty array of input tensors");
+  // A model whose every input the edge fills (feature views) takes a request without any.
+  if (opts.noInputs && request.inputs === undefined) request.inputs = [];
+  if (!Array.isArray(request.inputs) || (request.inputs.length === 0 && !opts.noInputs)) throw new RequestShapeError("inputs: expected a non-empty array of input tensors");
   request.inputs.forEach((value, i) => {
     const at = `inputs.${i}`;
     const input = object(value, at);
@@ -115,6 +117,8 @@ export interface InferenceResult {
   model_name: string;
   model_version: string;
   id?: string;
+  /** Response parameters (what the edge added to the request, e.g. its feature values' provenance). */
+  parameters?: Record<string, string | number | boolean>;
   outputs: OutputTensor[];
 }
 

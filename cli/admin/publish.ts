@@ -4,7 +4,7 @@ import cliProgress from "cli-progress";
 import { Option, type Command } from "commander";
 import { QuantizationSchema, type Quantization } from "../../shared/manifest";
 import { loadPrivateKey, writeKeyPair } from "./keys";
-import { parseLabels, parseServing, push } from "./push";
+import { parseFeatures, parseLabels, parseServing, push } from "./push";
 import { action } from "../failure";
 import { bytes, clientFor, parseModelName, printJson, withConnection, type ConnectionFlags } from "./common";
 
@@ -47,6 +47,7 @@ interface PushFlags extends ConnectionFlags {
   quantization?: Quantization;
   labels?: string;
   serving?: string;
+  features?: string;
   key?: string;
 }
 
@@ -61,6 +62,7 @@ export function registerPush(program: Command): void {
       .addOption(new Option("--quantization <kind>", "quantization recorded in the manifest (default none)").choices(QuantizationSchema.options))
       .option("--labels <json>", 'class labels: ["a","b"] for the first output or {"output":["a","b"]}; inline JSON or a file')
       .option("--serving <json>", 'serving settings: {"cache":{"enabled":true},"batching":{"maxBatchSize":64,"maxQueueDelayMs":2},"warmup":[...],"download":true}; inline JSON or a file')
+      .option("--features <json>", 'feature views that fill inputs: [{"name":"user_stats","entity":"user","consistency":"strong","features":[...],"input":"user"}]; inline JSON or a file')
       .option("--key <file>", "private signing key (env MERIDIAN_SIGNING_KEY or MERIDIAN_SIGNING_KEY_FILE)"),
   ).action(
     action("push", async (file: string, flags: PushFlags) => {
@@ -70,6 +72,7 @@ export function registerPush(program: Command): void {
       const privateKey = await loadPrivateKey({ file: flags.key });
       const labels = flags.labels === undefined ? undefined : parseLabels(readJsonFlag("labels", flags.labels));
       const serving = flags.serving === undefined ? undefined : parseServing(readJsonFlag("serving", flags.serving));
+      const features = flags.features === undefined ? undefined : parseFeatures(readJsonFlag("features", flags.features));
       const bar = progressBar(!flags.json && process.stderr.isTTY === true, file);
       let result;
       try {
@@ -80,6 +83,7 @@ export function registerPush(program: Command): void {
           quantization: flags.quantization,
           labels,
           serving,
+          features,
           privateKey,
           client,
           onUploadStart: (size) => bar?.start(size, 0),

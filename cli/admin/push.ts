@@ -7,6 +7,8 @@ import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { modelSizeRefusal } from "../../shared/limits";
+import { z } from "zod";
+import { FeatureBindingSchema, bindingProblems, type FeatureBinding } from "../../shared/features";
 import { ManifestSchema, ServingSchema, type Manifest, type Quantization, type Serving } from "../../shared/manifest";
 import { manifestFor } from "../../shared/onnx/manifest";
 import { uploadFile, type AdminClient } from "./client";
@@ -27,6 +29,8 @@ export interface PushOptions {
   labels?: Labels;
   /** Serving settings for the manifest (replacing a --manifest file's). */
   serving?: Serving;
+  /** Feature views that fill inputs (replacing a --manifest file's). */
+  features?: FeatureBinding[];
   privateKey: string;
   client: AdminClient;
   /** Called once with the byte total, then with each chunk's size. */
@@ -47,7 +51,11 @@ export interface PushResult {
 
 export async function push(opts: PushOptions): Promise<PushResult> {
   const derived = withLabels(opts.manifestFile ? await manifestFromFile(opts) : await buildManifest(opts), opts.labels);
-  const manifest = opts.serving ? { ...derived, serving: opts.serving } : derived;
+  const served = opts.serving ? { ...derived, serving: opts.serving } : derived;
+  const manifest = opts.features ? { ...served, features: opts.features } : served;
+  // The edge would refuse views that do not fit the inputs: refused here, before any upload.
+  const problems = manifest.features ? bindingProblems(manifest.features, manifest.inputs) : [];
+  if (problems.length > 0) throw new PushError(`--features do not match the model's inputs: ${problems.join("; ")}`);
   await checkSize(opts.client, manifest.size);
   opts.onUploadStart?.(manifest.size);
   const artifact = await uploadFile(opts.client, opts.file, manifest.sha256, manifest.size, opts.onProgress);
@@ -149,6 +157,20 @@ export function parseServing(text: string): Serving {
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0]!;
   throw new PushError(`--serving: ${issue.path.join(".") || "value"}: ${issue.message}`);
+}
+
+/** `--features` JSON: the manifest's feature views, each with the input it fills (shared/features.ts). */
+export function parseFeatures(text: string): FeatureBinding[] {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new PushError(`--features is not JSON: ${text.slice(0, 60)}`);
+  }
+  const parsed = z.array(FeatureBindingSchema).min(1).max(16).safeParse(value);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  throw new PushError(`--features: ${issue.path.join(".") || "value"}: ${issue.message}`);
 }
 
 function firstLine(err: unknown): string {

@@ -30,6 +30,16 @@ export class HomeDO extends DurableObject<Vars> {
     return row?.region ?? region;
   }
 
+  /** This key's home if it has one (a read that must not give a new key a home); null otherwise. */
+  async lookup(): Promise<RegionHint | null> {
+    const exists = this.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'home'").toArray().length > 0;
+    const row = exists ? this.sql.exec<{ region: RegionHint }>("SELECT region FROM home").toArray()[0] : undefined;
+    if (!row) return null;
+    // A key read keeps its home as a claim does.
+    this.sql.exec("UPDATE home SET last_seen = ?", Date.now());
+    return row.region;
+  }
+
   /** Deletes the record once the key has gone unused for the TTL (each claim pushed the alarm back). */
   override async alarm(): Promise<void> {
     const exists = this.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'home'").toArray().length > 0;
@@ -49,6 +59,18 @@ const looking = new Map<string, SharedWork<RegionHint>>(); // one lookup per key
 
 /** The key's home if this isolate has looked it up before (no call). */
 export const cachedHome = (key: string): RegionHint | undefined => cache.get(key);
+
+/** The key's home region if it has one, without giving it one; `near` only places a new (empty) object. */
+export async function knownHomeOf(homes: DurableObjectNamespace<HomeDO>, key: string, near: RegionHint): Promise<RegionHint | null> {
+  const cached = cache.get(key);
+  if (cached) return cached;
+  const home = await homes.get(homes.idFromName(key), { locationHint: near }).lookup();
+  if (home) {
+    if (!cache.has(key) && cache.size >= MAX_CACHED) cache.delete(cache.keys().next().value!);
+    cache.set(key, home);
+  }
+  return home;
+}
 
 /** The key's home region; `claim` is what a key seen for the first time gets. */
 export function homeOf(homes: DurableObjectNamespace<HomeDO>, key: string, claim: RegionHint): Promise<RegionHint> {

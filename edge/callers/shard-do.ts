@@ -4,7 +4,13 @@
 // a key interleave: every touch sees the result of the one before it (linearizable).
 // Keys idle for longer than SHARD_KEY_TTL_MS are deleted by a daily alarm, so a shard's storage
 // follows its active callers rather than everyone it has ever seen.
+// The shard also holds its keys' feature values (one row per entity, view and feature, with the
+// event time it was written for): a touch can return them in the same call that counts the
+// caller. Writes are last-writer-wins by event time (see putFeatures); feature rows are not
+// pruned with the counters (an entity that never calls still has features).
 import { DurableObject } from "cloudflare:workers";
+import type { FeatureRow } from "../../shared/feature-rows";
+import type { Scalar, StoredFeatures } from "../../shared/feature-inputs";
 import { configOf, type Vars } from "../config";
 
 const DAY_MS = 86_400_000;
@@ -35,6 +41,12 @@ export interface KeyState {
   tokens: number;
 }
 
+/** What one written row did: values stored, and values not stored because a newer one was there. */
+export interface RowWrite {
+  applied: number;
+  superseded: number;
+}
+
 type Row = { count: number; first_seen: number; last_seen: number; tokens: number; tokens_at: number };
 
 export class ShardDO extends DurableObject<Vars> {
@@ -54,6 +66,16 @@ export class ShardDO extends DurableObject<Vars> {
       tokens_at INTEGER NOT NULL
     )`);
     this.sql.exec("CREATE INDEX IF NOT EXISTS keys_last_seen ON keys (last_seen)");
+    // value: the feature's elements as a JSON array; event_time and written_at in epoch ms.
+    this.sql.exec(`CREATE TABLE IF NOT EXISTS features (
+      entity TEXT NOT NULL,
+      view TEXT NOT NULL,
+      feature TEXT NOT NULL,
+      value TEXT NOT NULL,
+      event_time INTEGER NOT NULL,
+      written_at INTEGER NOT NULL,
+      PRIMARY KEY (entity, view, feature)
+    ) WITHOUT ROWID`);
   }
 
   /** Deletes keys idle for longer than the TTL; runs daily while the shard holds any key. */
@@ -69,9 +91,14 @@ export class ShardDO extends DurableObject<Vars> {
     return this.sql.exec("DELETE FROM keys WHERE last_seen < ?", now - ttl).rowsWritten;
   }
 
-  /** Counts a request for `key` and takes a token from its bucket if one is left. */
-  async touch(key: string, limit: RateLimit): Promise<Touch> {
-    const result = this.touchNow(key, limit); // synchronous: the read-modify-write is atomic
+  /**
+   * Counts a request for `key` and takes a token from its bucket if one is left; with `views`,
+   * also returns the key's stored values of those feature views, read in the same synchronous
+   * step (so they are as of this touch: every write the shard acknowledged before it is seen).
+   */
+  async touch(key: string, limit: RateLimit, views?: string[]): Promise<Touch & { features?: StoredFeatures }> {
+    const touched = this.touchNow(key, limit); // synchronous: the read-modify-write is atomic
+    const result = views ? { ...touched, features: this.readNow(key, views) } : touched;
     if (!this.alarmChecked) {
       // The touch is already counted: a failure here must not fail it (a retry elsewhere would count it twice).
       try {
@@ -112,6 +139,59 @@ export class ShardDO extends DurableObject<Vars> {
       retryAt: tokens >= 1 ? now : now + Math.ceil((1 - tokens) / rate),
       resetAt: now + Math.ceil((limit - tokens) / rate),
     };
+  }
+
+  /** The entity's stored values of these views, without counting a request (anonymous callers). */
+  readFeatures(entity: string, views: string[]): StoredFeatures {
+    return this.readNow(entity, views);
+  }
+
+  /** Several entities' values at once (a regional replica refreshing its copies in one call). */
+  readMany(reads: Array<{ entity: string; views: string[] }>): Array<{ entity: string; views: string[]; features: StoredFeatures }> {
+    return reads.map(({ entity, views }) => ({ entity, views, features: this.readNow(entity, views) }));
+  }
+
+  /**
+   * Stores rows of one view. Each row is applied in its own transaction (all of its values or
+   * none); each value replaces the stored one only when its event_time is later, or equal with a
+   * larger JSON encoding of the value: the final state is the same whatever order rows (and
+   * replays) arrive in, and a replay of a stored row changes nothing.
+   */
+  putFeatures(view: string, rows: FeatureRow[]): RowWrite[] {
+    const now = Date.now();
+    return rows.map((row) =>
+      this.ctx.storage.transactionSync(() => {
+        let applied = 0;
+        for (const [feature, value] of Object.entries(row.values)) {
+          applied += this.sql.exec(
+            `INSERT INTO features (entity, view, feature, value, event_time, written_at) VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT(entity, view, feature) DO UPDATE SET value = excluded.value, event_time = excluded.event_time, written_at = excluded.written_at
+             WHERE excluded.event_time > features.event_time OR (excluded.event_time = features.event_time AND excluded.value > features.value)`,
+            row.entity,
+            view,
+            feature,
+            JSON.stringify(value),
+            row.eventTime,
+            now,
+          ).rowsWritten;
+        }
+        return { applied, superseded: Object.keys(row.values).length - applied };
+      }),
+    );
+  }
+
+  private readNow(entity: string, views: string[]): StoredFeatures {
+    const out: StoredFeatures = {};
+    if (views.length === 0) return out;
+    const rows = this.sql
+      .exec<{ view: string; feature: string; value: string; event_time: number }>(
+        `SELECT view, feature, value, event_time FROM features WHERE entity = ? AND view IN (${views.map(() => "?").join(", ")})`,
+        entity,
+        ...views,
+      )
+      .toArray();
+    for (const r of rows) (out[r.view] ??= {})[r.feature] = { value: JSON.parse(r.value) as Scalar[], eventTime: r.event_time };
+    return out;
   }
 
   /** The key's state without counting a request. */

@@ -6,6 +6,7 @@ import { TensorError } from "../../shared/tensors";
 import {
   ArtifactNotFound,
   CallerStateUnavailable,
+  FeatureViewNotFound,
   InferenceFailed,
   InvalidInput,
   LengthRequired,
@@ -27,6 +28,7 @@ const STATUS: Array<[abstract new (...args: never[]) => MeridianError, Contentfu
   [PermissionDenied, 403],
   [ModelNotFound, 404],
   [ArtifactNotFound, 404],
+  [FeatureViewNotFound, 404],
   [RouteNotFound, 404],
   [LengthRequired, 411],
   [PayloadTooLarge, 413],

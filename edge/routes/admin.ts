@@ -12,6 +12,7 @@ import { ArtifactNotFound, InvalidInput, LengthRequired, ModelNotFound, ModelToo
 import { bearerAuth } from "../http/auth";
 import { drain, readJson } from "../http/body";
 import type { AppEnv } from "../http/context";
+import { declareViews } from "../features/views";
 import { artifactKey } from "../versions/artifacts";
 import { validateVersion } from "../versions/publish";
 import { RolloutSpecSchema } from "../versions/rollout";
@@ -103,6 +104,8 @@ adminRoutes.post("/admin/models/:name/versions", async (c) => {
   const { manifest, signature } = await body(c, PushSchema);
   if (manifest.name !== name) throw new InvalidInput(`manifest names model "${manifest.name}", the URL "${name}"`);
   await validateVersion(c.env.ARTIFACTS, manifest, signature, c.get("isolate").config);
+  // Before the registry records the version: a view declared differently elsewhere refuses the push.
+  await declareViews(c.env.DB, manifest);
   const outcome = await registryOf(c.env, name).register({ manifest, signature, actor: actorOf(c) });
   return outcome.ok ? c.json({ name, version: outcome.value.version, state: "validated" }, 201) : answer(c, outcome);
 });

@@ -4,16 +4,17 @@ import type { Context } from "hono";
 import { Hono } from "hono";
 import { BINARY_CONTENT_TYPE, HEADER_LENGTH, binaryOutputs, encodeResult, sliceBinary, toJsonResponse } from "../../shared/binary";
 import { RequestShapeError, parseInferenceRequest, type InferenceRequest } from "../../shared/oip";
+import type { Manifest } from "../../shared/manifest";
 import { InvalidInput } from "../errors";
 import type { AppEnv } from "../http/context";
 import { failover } from "../http/failover";
 import { countPredictions } from "../http/metrics";
 import { serve, type Body, type Prediction } from "./serve";
 
-function decode({ json, binary }: Body): InferenceRequest {
+function decode({ json, binary }: Body, manifest: Manifest): InferenceRequest {
   let request: InferenceRequest;
   try {
-    request = parseInferenceRequest(json);
+    request = parseInferenceRequest(json, { noInputs: allInputsFilled(manifest) });
   } catch (err) {
     if (err instanceof RequestShapeError) throw new InvalidInput(`invalid inference request: ${err.message}`);
     throw err;
@@ -21,6 +22,12 @@ function decode({ json, binary }: Body): InferenceRequest {
   for (const [input, bytes] of sliceBinary(request.inputs, binary)) input.binary = bytes;
   binaryOutputs(request); // a malformed flag is refused before the model runs
   return request;
+}
+
+/** Whether feature views fill every input of the model (then a request may send none). */
+function allInputsFilled(manifest: Manifest): boolean {
+  const filled = new Set((manifest.features ?? []).map((b) => b.input));
+  return filled.size > 0 && manifest.inputs.every((i) => filled.has(i.name));
 }
 
 /** JSON, or a JSON header and binary data when the request asked for any output as binary. */

@@ -25,6 +25,8 @@ async function metadata(c: Context<AppEnv>, version?: string): Promise<Response>
       created_at: manifest.createdAt,
       // A text model also takes its input as BYTES [-1] raw text, featurized by this featurizer.
       ...(manifest.preprocessing ? { preprocessing: manifest.preprocessing } : {}),
+      // Inputs the edge fills from feature views of the entity a request names (not the caller's to send).
+      ...(manifest.features ? { features: manifest.features } : {}),
     },
   });
 }

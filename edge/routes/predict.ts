@@ -32,6 +32,7 @@ export const predictRoutes = new Hono<AppEnv>().post("/v1/predict/:name", countP
   return c.json({
     model_name: response.model_name,
     model_version: response.model_version,
+    ...(response.parameters ? { parameters: response.parameters } : {}),
     predictions: instances.map((_, row) => {
       const prediction: Record<string, unknown> = {};
       for (const out of response.outputs) {
@@ -50,9 +51,13 @@ export const predictRoutes = new Hono<AppEnv>().post("/v1/predict/:name", countP
 });
 
 function toInference(manifest: Manifest, instances: Array<TensorData | string>): InferenceRequest {
-  const [input, ...rest] = manifest.inputs;
+  // Inputs that feature views fill are not the caller's to send (the entity is x-user-id here).
+  const filled = new Set((manifest.features ?? []).map((b) => b.input));
+  const [input, ...rest] = manifest.inputs.filter((i) => !filled.has(i.name));
   if (!input || rest.length > 0) {
-    throw new InvalidInput(`/v1/predict serves single-input models; "${manifest.name}" takes ${manifest.inputs.length} inputs, use /v2`);
+    const sent = manifest.inputs.length - filled.size;
+    const from = filled.size > 0 ? " from the caller (feature views fill the others)" : "";
+    throw new InvalidInput(`/v1/predict serves single-input models; "${manifest.name}" takes ${sent} inputs${from}, use /v2`);
   }
   if (instances.every((i) => typeof i === "string") && manifest.preprocessing) {
     return { inputs: [{ name: input.name, datatype: "BYTES", shape: [instances.length], data: instances }] };

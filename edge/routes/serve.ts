@@ -7,6 +7,8 @@ import type { Manifest } from "../../shared/manifest";
 import { HEADER_LENGTH, headerLength, splitBody } from "../../shared/binary";
 import type { InferenceRequest, InferenceResult } from "../../shared/oip";
 import { admit, CALLER_HEADER } from "../callers/admit";
+import { featureReads, joinFeatures, type FeatureParameters } from "../features/join";
+import { readEntity } from "../features/read";
 import type { CfLocation } from "../geo/peers";
 import { parseJson, readBytes } from "../http/body";
 import { requestContext, type AppEnv } from "../http/context";
@@ -41,13 +43,24 @@ export async function serve(
   c.header("x-meridian-model-version", String(manifest.version));
   c.header("x-meridian-variant", variant);
   // After route(): a model this PoP cannot load fails (and is forwarded) before the caller is counted.
-  const counted = await admit(c.env, mesh, {
-    key: c.req.header(CALLER_HEADER),
-    colo: c.get("pop"),
-    cf: () => c.req.raw.cf as CfLocation | undefined,
-  });
-  for (const [k, v] of Object.entries(counted)) c.header(k, v);
-  const request = decode(await readBody(c, config.maxBodyBytes), manifest);
+  const caller = { key: c.req.header(CALLER_HEADER), colo: c.get("pop"), cf: () => c.req.raw.cf as CfLocation | undefined };
+  let request: InferenceRequest;
+  let featureParameters: FeatureParameters | null = null;
+  if (!manifest.features) {
+    const { headers } = await admit(c.env, mesh, caller);
+    for (const [k, v] of Object.entries(headers)) c.header(k, v);
+    request = decode(await readBody(c, config.maxBodyBytes), manifest);
+  } else {
+    // The body names the entity (parameters.entity_id), so it is read first; the entity's values
+    // come back from the same shard call that counts the caller.
+    request = decode(await readBody(c, config.maxBodyBytes), manifest);
+    const reads = featureReads(manifest, request, caller.key);
+    const read = await readEntity(c.env, mesh, caller, manifest, reads);
+    for (const [k, v] of Object.entries(read.headers)) c.header(k, v);
+    const joined = joinFeatures(manifest, request, reads.entity, read, Date.now());
+    request = joined.request;
+    featureParameters = joined.parameters;
+  }
   const { metrics } = c.get("isolate").recorder;
   const t0 = performance.now();
   const lease = await models.acquire(manifest);
@@ -69,6 +82,7 @@ export async function serve(
     }
     // After the answer: the shadow runs on the same request, and only its comparison is kept.
     if (shadow) ctx.waitUntil(runShadow(c.get("isolate"), shadow, request, result));
+    if (featureParameters) result.parameters = { ...result.parameters, ...featureParameters };
     return { manifest, request, result };
   } finally {
     lease.release();

@@ -4,6 +4,7 @@
 // unknown or whose bytes do not hash to the manifest's sha256; a VersionRejected says why, and the
 // caller decides what that means (a 400 for a push, an unavailable model for a PoP).
 import { FeaturizerError, manifestFeaturizer, type Featurizer } from "../../shared/featurize";
+import { bindingProblems } from "../../shared/features";
 import { sha256Hex } from "../../shared/hash";
 import { servingOf, type Manifest, type TensorSpec } from "../../shared/manifest";
 import { OnnxFormatError } from "../../shared/onnx/errors";
@@ -49,6 +50,7 @@ export async function verifyAndLoad(bucket: R2Bucket, { manifest, signature }: S
   if (opts.checkGraph) {
     checkGraph(manifest, bytes);
     checkServing(manifest);
+    checkFeatures(manifest);
   }
   await startRuntime();
   let session: ort.InferenceSession;
@@ -112,6 +114,13 @@ function checkServing(manifest: Manifest): void {
   }
   // Dynamic quantization scales each run by its whole input: merged requests would change each other's answers.
   if (manifest.quantization === "int8-dynamic") throw new VersionRejected("serving.batching is not allowed for int8-dynamic models (their activation scales span the whole batch)");
+}
+
+/** Feature views must fit the inputs they fill (shared/features.ts); every problem is named. */
+function checkFeatures(manifest: Manifest): void {
+  if (!manifest.features) return;
+  const problems = bindingProblems(manifest.features, manifest.inputs);
+  if (problems.length > 0) throw new VersionRejected(`manifest features do not match the model's inputs: ${problems.join("; ")}`);
 }
 
 function compare(kind: string, declared: TensorSpec[], actual: TensorSpec[]): void {

@@ -1,5 +1,6 @@
 // D1 registry schema (drizzle). `npm run db:generate` turns changes into SQL in migrations/.
 import { integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import type { FeatureView } from "../../shared/features";
 import type { Manifest } from "../../shared/manifest";
 
 /** A version is validated when pushed (hash, ONNX, graph, signature checked in the request). */
@@ -48,4 +49,17 @@ export const events = sqliteTable("events", {
   at: text("at").notNull(),
   /** Why, when the registry decided itself (a rollout's gates, with their figures). */
   note: text("note"),
+});
+
+/**
+ * Feature views, as first declared by a pushed manifest: writes are checked against this, and a
+ * later manifest declaring the same view must agree with it (a changed view needs a new name).
+ */
+export const featureViews = sqliteTable("feature_views", {
+  name: text("name").primaryKey(),
+  definition: text("definition", { mode: "json" }).$type<FeatureView>().notNull(),
+  /** The model and version whose push declared it first. */
+  model: text("model").notNull(),
+  version: integer("version").notNull(),
+  createdAt: text("created_at").notNull(),
 });

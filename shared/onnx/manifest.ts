@@ -14,6 +14,8 @@ export type ManifestOptions = {
   createdAt?: string;
   /** How the edge serves it (cache, batching, warm-up); absent: the defaults. */
   serving?: ManifestInput["serving"];
+  /** Feature views the edge fills inputs from (shared/features.ts). */
+  features?: ManifestInput["features"];
 };
 
 /** A validated Manifest whose signature, sha256 and size come from the model bytes. */
@@ -32,6 +34,7 @@ export async function manifestFor(bytes: Uint8Array, opts: ManifestOptions): Pro
     metrics: opts.metrics ?? {},
     createdAt: opts.createdAt ?? new Date().toISOString(),
     ...(opts.serving ? { serving: opts.serving } : {}),
+    ...(opts.features ? { features: opts.features } : {}),
   };
   return ManifestSchema.parse(input);
 }

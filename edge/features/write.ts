@@ -1,0 +1,62 @@
+// Writes rows of a feature view into their entities' home shards: each row is checked against the
+// view (a bad row is reported, the others go on), placed by the caller-state placement (the
+// entity's home region, then its ring owner), and the rows of one shard go in one call. A row
+// whose home or shard cannot be reached is reported as retryable; nothing of it is stored.
+import { checkRow, type FeatureRow, type WriteReport } from "../../shared/feature-rows";
+import type { FeatureView } from "../../shared/features";
+import type { Shard } from "../../shared/hashring";
+import { callShard, placeKey, type Bindings, type Caller } from "../callers/admit";
+import type { Mesh } from "../geo/mesh";
+
+/** How many home lookups one batch runs at once. */
+const PLACING = 32;
+
+export async function writeRows(env: Bindings, mesh: Mesh, writer: Omit<Caller, "key">, view: FeatureView, rows: unknown[]): Promise<WriteReport> {
+  const now = Date.now();
+  const report: WriteReport = { view: view.name, accepted: 0, superseded: 0, rejected: [] };
+  const good: Array<{ index: number; row: FeatureRow }> = [];
+  rows.forEach((raw, index) => {
+    const checked = checkRow(view, raw, now);
+    if (checked.ok) good.push({ index, row: checked.row });
+    else report.rejected.push({ index, entity_id: checked.entity_id, error: checked.error });
+  });
+
+  // Each entity's shard (a new entity's home is claimed here, as a first request would).
+  const entities = [...new Set(good.map((g) => g.row.entity))];
+  const placed = new Map<string, Shard | Error>();
+  for (let i = 0; i < entities.length; i += PLACING) {
+    await Promise.all(
+      entities.slice(i, i + PLACING).map(async (entity) => {
+        placed.set(entity, await placeKey(env, mesh, writer, entity).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err)))));
+      }),
+    );
+  }
+  const byShard = new Map<string, { shard: Shard; rows: typeof good }>();
+  for (const g of good) {
+    const shard = placed.get(g.row.entity)!;
+    if (shard instanceof Error) {
+      report.rejected.push({ index: g.index, entity_id: g.row.entity, error: shard.message, retryable: true });
+      continue;
+    }
+    const group = byShard.get(shard.id) ?? { shard, rows: [] };
+    group.rows.push(g);
+    byShard.set(shard.id, group);
+  }
+
+  await Promise.all(
+    [...byShard.values()].map(async ({ shard, rows: group }) => {
+      try {
+        const results = await callShard(env, mesh, shard, (stub) => stub.putFeatures(view.name, group.map((g) => g.row)));
+        for (const r of results) {
+          report.accepted++;
+          report.superseded += r.superseded;
+        }
+      } catch (err) {
+        const error = err instanceof Error ? err.message : String(err);
+        for (const g of group) report.rejected.push({ index: g.index, entity_id: g.row.entity, error, retryable: true });
+      }
+    }),
+  );
+  report.rejected.sort((a, b) => a.index - b.index);
+  return report;
+}
