@@ -4,7 +4,7 @@
 // graph reshapes the flat input to NHWC, transposes to NCHW, and the first dense layer's rows are
 // permuted at export from (h, w, c) to (c, h, w) order — no transpose back at run time.
 import { attr, encodeModel, floatTensor, graph, int8Tensor, int32Tensor, int64Tensor, node, uint8Tensor, valueInfo } from "./build";
-import { argmaxRows, softmaxRows, uint8Params, quantizeWeightsPerColumn, type DenseLayer, type Range } from "./mlp";
+import { argmaxRows, qlinearDense, requantize, softmaxRows, uint8Params, quantizeWeightsPerColumn, type DenseLayer, type QuantizedTensor, type Range } from "./mlp";
 import type { onnx } from "./proto";
 import { seededNormal } from "../random";
 
@@ -362,39 +362,17 @@ export function buildCnnInt8(spec: CnnSpec, calibration: Float32Array, rows: num
   nodes.push(node("Flatten", [hq], ["flat_q"], { axis: attr.int(1) }, { name: "Flatten" }));
   hq = "flat_q";
   const dense = graphDense(spec);
+  let x: QuantizedTensor = { q: hq, scale: hScale, zero: hZero };
   let logits = "";
   dense.forEach((l, i) => {
     const p = `d${i}`;
-    const w = quantizeWeightsPerColumn(l);
-    const mmQ = uint8Params(t.matmul[i]!);
-    inits.push(
-      int8Tensor(`${p}.weight_q`, [l.inputs, l.outputs], w.q),
-      floatTensor(`${p}.weight_scale`, [l.outputs], w.scales),
-      int8Tensor(`${p}.weight_zero_point`, [l.outputs], new Int8Array(l.outputs)),
-      floatTensor(`${p}.matmul_scale`, [], [mmQ.scale]),
-      uint8Tensor(`${p}.matmul_zero_point`, [], [mmQ.zeroPoint]),
-      floatTensor(`${p}.bias`, [l.outputs], l.bias),
-    );
-    nodes.push(
-      node(
-        "QLinearMatMul",
-        [hq, hScale, hZero, `${p}.weight_q`, `${p}.weight_scale`, `${p}.weight_zero_point`, `${p}.matmul_scale`, `${p}.matmul_zero_point`],
-        [`${p}/matmul_q`],
-        {},
-        { name: `${p}/QLinearMatMul` },
-      ),
-      node("DequantizeLinear", [`${p}/matmul_q`, `${p}.matmul_scale`, `${p}.matmul_zero_point`], [`${p}/matmul`], {}, { name: `${p}/Dequantize` }),
-      node("Add", [`${p}/matmul`, `${p}.bias`], [`${p}/add`], {}, { name: `${p}/Add` }),
-    );
+    const add = qlinearDense(p, l, x, t.matmul[i]!, inits, nodes);
     if (i + 1 === dense.length) {
-      logits = `${p}/add`;
+      logits = add;
       return;
     }
     // relu: the range starts at 0, so the zero point is 0 and QuantizeLinear's floor is the relu
-    const actQ = uint8Params({ min: 0, max: t.activation[i]!.max });
-    inits.push(floatTensor(`${p}.out_scale`, [], [actQ.scale]), uint8Tensor(`${p}.out_zero_point`, [], [actQ.zeroPoint]));
-    nodes.push(node("QuantizeLinear", [`${p}/add`, `${p}.out_scale`, `${p}.out_zero_point`], [`${p}/out_q`], {}, { name: `${p}/Quantize` }));
-    [hq, hScale, hZero] = [`${p}/out_q`, `${p}.out_scale`, `${p}.out_zero_point`];
+    x = requantize(p, { min: 0, max: t.activation[i]!.max }, inits, nodes);
   });
   nodes.push(...head(spec, logits));
   const { inputs, outputs } = signature(spec);

@@ -213,6 +213,47 @@ export function quantizeWeightsPerColumn(l: DenseLayer): { q: Int8Array; scales:
   return { q, scales };
 }
 
+/** Names of a uint8 activation and its quantization parameters in a QLinear graph. */
+export type QuantizedTensor = { q: string; scale: string; zero: string };
+
+/**
+ * One int8 dense layer of a QLinear graph (MLP and CNN alike), named by `p`: QLinearMatMul of the
+ * uint8 input with per-column int8 weights (output quantized over `matmul`'s range),
+ * DequantizeLinear, then + bias in fp32. Returns the fp32 output, `<p>/add`.
+ */
+export function qlinearDense(p: string, l: DenseLayer, x: QuantizedTensor, matmul: Range, inits: onnx.ITensorProto[], nodes: onnx.INodeProto[]): string {
+  const w = quantizeWeightsPerColumn(l);
+  const mmQ = uint8Params(matmul);
+  inits.push(
+    int8Tensor(`${p}.weight_q`, [l.inputs, l.outputs], w.q),
+    floatTensor(`${p}.weight_scale`, [l.outputs], w.scales),
+    int8Tensor(`${p}.weight_zero_point`, [l.outputs], new Int8Array(l.outputs)),
+    floatTensor(`${p}.matmul_scale`, [], [mmQ.scale]),
+    uint8Tensor(`${p}.matmul_zero_point`, [], [mmQ.zeroPoint]),
+    floatTensor(`${p}.bias`, [l.outputs], l.bias),
+  );
+  nodes.push(
+    node(
+      "QLinearMatMul",
+      [x.q, x.scale, x.zero, `${p}.weight_q`, `${p}.weight_scale`, `${p}.weight_zero_point`, `${p}.matmul_scale`, `${p}.matmul_zero_point`],
+      [`${p}/matmul_q`],
+      {},
+      { name: `${p}/QLinearMatMul` },
+    ),
+    node("DequantizeLinear", [`${p}/matmul_q`, `${p}.matmul_scale`, `${p}.matmul_zero_point`], [`${p}/matmul`], {}, { name: `${p}/Dequantize` }),
+    node("Add", [`${p}/matmul`, `${p}.bias`], [`${p}/add`], {}, { name: `${p}/Add` }),
+  );
+  return `${p}/add`;
+}
+
+/** Quantizes layer `p`'s fp32 output to uint8 over `range` for the next layer (`<p>/out_q`). */
+export function requantize(p: string, range: Range, inits: onnx.ITensorProto[], nodes: onnx.INodeProto[]): QuantizedTensor {
+  const q = uint8Params(range);
+  inits.push(floatTensor(`${p}.out_scale`, [], [q.scale]), uint8Tensor(`${p}.out_zero_point`, [], [q.zeroPoint]));
+  nodes.push(node("QuantizeLinear", [`${p}/add`, `${p}.out_scale`, `${p}.out_zero_point`], [`${p}/out_q`], {}, { name: `${p}/Quantize` }));
+  return { q: `${p}/out_q`, scale: `${p}.out_scale`, zero: `${p}.out_zero_point` };
+}
+
 /**
  * int8 MLP with the same input/output names and types as buildMlpFp32, so the two are
  * interchangeable. Weights: int8, per output column, symmetric. Bias stays fp32.
@@ -247,55 +288,21 @@ export function buildMlpInt8(
     nodes.push(
       node("QuantizeLinear", [spec.input, "input.scale", "input.zero_point"], ["input/q"], {}, { name: "input/Quantize" }),
     );
-    let hq = "input/q";
-    let hScale = "input.scale";
-    let hZero = "input.zero_point";
+    let x: QuantizedTensor = { q: "input/q", scale: "input.scale", zero: "input.zero_point" };
     let logits = "";
     spec.layers.forEach((l, i) => {
       const p = `l${i}`;
-      const w = quantizeWeightsPerColumn(l);
-      const mmQ = uint8Params(t.matmul[i]!);
-      inits.push(
-        int8Tensor(`${p}.weight_q`, [l.inputs, l.outputs], w.q),
-        floatTensor(`${p}.weight_scale`, [l.outputs], w.scales),
-        int8Tensor(`${p}.weight_zero_point`, [l.outputs], new Int8Array(l.outputs)),
-        floatTensor(`${p}.matmul_scale`, [], [mmQ.scale]),
-        uint8Tensor(`${p}.matmul_zero_point`, [], [mmQ.zeroPoint]),
-        floatTensor(`${p}.bias`, [l.outputs], l.bias),
-      );
-      nodes.push(
-        node(
-          "QLinearMatMul",
-          [hq, hScale, hZero, `${p}.weight_q`, `${p}.weight_scale`, `${p}.weight_zero_point`, `${p}.matmul_scale`, `${p}.matmul_zero_point`],
-          [`${p}/matmul_q`],
-          {},
-          { name: `${p}/QLinearMatMul` },
-        ),
-        node("DequantizeLinear", [`${p}/matmul_q`, `${p}.matmul_scale`, `${p}.matmul_zero_point`], [`${p}/matmul`], {}, {
-          name: `${p}/Dequantize`,
-        }),
-        node("Add", [`${p}/matmul`, `${p}.bias`], [`${p}/add`], {}, { name: `${p}/Add` }),
-      );
-      const isLast = i === spec.layers.length - 1;
-      if (isLast) {
-        logits = `${p}/add`;
+      const add = qlinearDense(p, l, x, t.matmul[i]!, inits, nodes);
+      if (i === spec.layers.length - 1) {
+        logits = add;
         if (l.activation === "relu") {
           nodes.push(node("Relu", [logits], [`${p}/relu`], {}, { name: `${p}/Relu` }));
           logits = `${p}/relu`;
         }
         return;
       }
-      const actQ = uint8Params(t.activation[i]!);
-      if (l.activation === "relu" && actQ.zeroPoint !== 0) throw new Error("internal: relu range must start at 0");
-      inits.push(floatTensor(`${p}.out_scale`, [], [actQ.scale]), uint8Tensor(`${p}.out_zero_point`, [], [actQ.zeroPoint]));
-      nodes.push(
-        node("QuantizeLinear", [`${p}/add`, `${p}.out_scale`, `${p}.out_zero_point`], [`${p}/out_q`], {}, {
-          name: `${p}/Quantize`,
-        }),
-      );
-      hq = `${p}/out_q`;
-      hScale = `${p}.out_scale`;
-      hZero = `${p}.out_zero_point`;
+      if (l.activation === "relu" && uint8Params(t.activation[i]!).zeroPoint !== 0) throw new Error("internal: relu range must start at 0");
+      x = requantize(p, t.activation[i]!, inits, nodes);
     });
     nodes.push(...head(spec, logits));
   } else {
