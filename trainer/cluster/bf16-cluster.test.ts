@@ -11,11 +11,10 @@ import { join } from "node:path";
 import { Queue, Worker } from "bullmq";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { gaussianBlobs } from "../../dev/blobs";
 import { startRedis, type TestRedis } from "../../dev/redis";
 import { spawnWorker, type WorkerProcess } from "../../dev/workers";
-import { seededNormal } from "../../shared/random";
 import { TRAIN_DEFAULTS, runTrainCommand, type TrainCommandOptions } from "../commands/train";
-import type { Dataset } from "../data";
 import { selectBackend } from "../train/backend";
 import { decodeCheckpoint, encodeCheckpoint, type CheckpointStore } from "../train/checkpoint";
 import { silentEvents } from "../train/events";
@@ -34,24 +33,7 @@ let redis: TestRedis;
 const started: WorkerProcess[] = [];
 
 /** Four overlapping Gaussian blobs in 24 dimensions: hard enough that accuracy is not ~100%. */
-function blobs(trainRows: number, testRows: number, seed = 5): Dataset {
-  const F = 24;
-  const C = 4;
-  const normal = seededNormal(seed);
-  const centers = Array.from({ length: C }, () => Array.from({ length: F }, () => normal() * 0.3));
-  const make = (n: number) => {
-    const x = new Float32Array(n * F);
-    const y = new Int32Array(n);
-    for (let r = 0; r < n; r++) {
-      y[r] = r % C;
-      for (let f = 0; f < F; f++) x[r * F + f] = centers[r % C]![f]! + normal();
-    }
-    return { x, y, rows: n };
-  };
-  return { name: "blobs", source: "synthetic", splitNote: "synthetic", features: F, labels: ["a", "b", "c", "d"], train: make(trainRows), test: make(testRows) };
-}
-
-const data = blobs(1024, 512);
+const data = gaussianBlobs({ features: 24, classes: 4, train: 1024, test: 512, spread: 0.3, seed: 5 });
 const sizes = [24, 32, 4];
 const PARAMS = 24 * 32 + 32 + 32 * 4 + 4;
 const cfg: TrainConfig = {

@@ -8,14 +8,13 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { seededNormal } from "../../shared/random";
+import { gaussianBlobs } from "../../dev/blobs";
 import { Queue } from "bullmq";
 import { ClusterGradients } from "./coordinator";
 import { GRAD_QUEUE } from "./protocol";
 import { RedisUnavailableError, probeRedis } from "./redis";
 import { spawnWorker, type WorkerProcess } from "../../dev/workers";
 import { TRAIN_DEFAULTS, runTrainCommand, type TrainCommandOptions } from "../commands/train";
-import type { Dataset } from "../data";
 import { selectBackend } from "../train/backend";
 import { LocalGradients, splitFingerprint, train, type TrainConfig } from "../train/loop";
 import { averageGradients, computeGradient, gatherRows, initParams } from "../train/model";
@@ -28,25 +27,7 @@ const tmp = mkdtempSync(join(tmpdir(), "meridian-cluster-"));
 let redis: TestRedis;
 const started: WorkerProcess[] = [];
 
-/** Four Gaussian blobs in 24 dimensions. */
-function blobs(rows: number, seed = 11): Dataset {
-  const F = 24;
-  const C = 4;
-  const normal = seededNormal(seed);
-  const centers = Array.from({ length: C }, () => Array.from({ length: F }, () => normal() * 1.5));
-  const make = (n: number) => {
-    const x = new Float32Array(n * F);
-    const y = new Int32Array(n);
-    for (let r = 0; r < n; r++) {
-      y[r] = r % C;
-      for (let f = 0; f < F; f++) x[r * F + f] = centers[r % C]![f]! + normal();
-    }
-    return { x, y, rows: n };
-  };
-  return { name: "blobs", source: "synthetic", splitNote: "synthetic", features: F, labels: ["a", "b", "c", "d"], train: make(rows), test: make(rows / 4) };
-}
-
-const data = blobs(640);
+const data = gaussianBlobs({ features: 24, classes: 4, train: 640, test: 160, spread: 1.5, seed: 11 });
 const sizes = [24, 32, 4];
 const baseCfg: TrainConfig = {
   arch: mlp(sizes),

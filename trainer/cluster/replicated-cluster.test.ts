@@ -7,10 +7,9 @@
 // replica is caught by its checksum, and a restarted coordinator resumes from its checkpoint.
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { gaussianBlobs } from "../../dev/blobs";
 import { startRedis, type TestRedis } from "../../dev/redis";
 import { spawnWorker, type WorkerProcess } from "../../dev/workers";
-import { seededNormal } from "../../shared/random";
-import type { Dataset } from "../data";
 import { mlp } from "../train/arch";
 import { selectBackend } from "../train/backend";
 import { RedisCheckpointStore } from "../train/checkpoint";
@@ -25,24 +24,7 @@ import { startGradientWorker } from "./worker";
 let redis: TestRedis;
 const started: WorkerProcess[] = [];
 
-function blobs(trainRows: number, testRows: number, seed = 7): Dataset {
-  const F = 20;
-  const C = 3;
-  const normal = seededNormal(seed);
-  const centers = Array.from({ length: C }, () => Array.from({ length: F }, () => normal() * 0.4));
-  const make = (n: number) => {
-    const x = new Float32Array(n * F);
-    const y = new Int32Array(n);
-    for (let r = 0; r < n; r++) {
-      y[r] = r % C;
-      for (let f = 0; f < F; f++) x[r * F + f] = centers[r % C]![f]! + normal();
-    }
-    return { x, y, rows: n };
-  };
-  return { name: "blobs", source: "synthetic", splitNote: "synthetic", features: F, labels: ["a", "b", "c"], train: make(trainRows), test: make(testRows) };
-}
-
-const data = blobs(768, 256);
+const data = gaussianBlobs({ features: 20, classes: 3, train: 768, test: 256, spread: 0.4, seed: 7 });
 const sizes = [20, 24, 3];
 const arch = mlp(sizes);
 const cfg: TrainConfig = {
