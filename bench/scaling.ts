@@ -8,7 +8,7 @@
 //    coordination ms per step       step wall − slowest shard's compute − the coordinator's apply
 //    CPU ms per step per process    the coordinator (this process), each worker (/proc), Redis (INFO)
 //  Scaling per round: strong = steps/s(2) ÷ (2 × steps/s(1)); weak = rows/s(2, 2× batch) ÷
-//  (2 × rows/s(1)); each also as a share of the compute-only ceiling (train-probes splitCeiling:
+//  (2 × rows/s(1)); each also as a share of the compute-only ceiling (train-probes medianCeiling, three probes:
 //  the same gradients in 2 processes at once without Redis). Accuracy: held-out after the bench:train
 //  quality config with 2 shards, through the in-process reference of each path (the same bits as
 //  its cluster run: trainer/cluster/bf16-cluster.test.ts, replicated-cluster.test.ts).
@@ -35,7 +35,7 @@ import { silentEvents, type StepEvent } from "../trainer/train/events";
 import { LocalGradients, splitFingerprint, train, type TrainConfig } from "../trainer/train/loop";
 import { envNumber, resultsDir } from "./host";
 import { fmt, fmtSpread, metBySpread, rounded, spread, summarize, table, type Spread } from "./lib";
-import { calibrateBatch, parallelCapacity, splitCeiling } from "./train-probes";
+import { calibrateBatch, medianCeiling, parallelCapacity } from "./train-probes";
 
 const ROOT = join(import.meta.dirname, "..");
 const WARMUP_STEPS = 5;
@@ -168,15 +168,8 @@ async function dataset(redis: TestRedis, conn: Redis, pool: Record<1 | 2, Worker
   const params = sizes.slice(1).reduce((a, o, i) => a + (sizes[i]! + 1) * o, 0);
   const { batch, probes } = calibrateBatch(data, sizes, TARGET_COMPUTE_MS);
   log(`${spec}: ${params.toLocaleString("en-US")} parameters, batch ${batch} (${probes.map((p) => `${p.batch}: ${p.ms.toFixed(1)} ms`).join(", ")})`);
-  // Each ceiling is the median of three probes: one probe disturbed by a passing job can read far
-  // off (a "split" ceiling below 1x on two idle cores is one).
-  const medianProbe = async (mode: "split" | "replicate") => {
-    const probes = [];
-    for (let i = 0; i < 3; i++) probes.push(await splitCeiling(sizes, batch, SPLIT_MS, mode));
-    return probes.sort((a, b) => a.ceiling - b.ceiling)[1]!;
-  };
-  const strongCeiling = await medianProbe("split");
-  const weakCeiling = await medianProbe("replicate");
+  const strongCeiling = await medianCeiling(sizes, batch, SPLIT_MS, "split");
+  const weakCeiling = await medianCeiling(sizes, batch, SPLIT_MS, "replicate");
   log(`  ceilings: strong ${fmt(strongCeiling.ceiling)}x (efficiency ${fmt(strongCeiling.ceiling / 2)}), weak ${fmt(weakCeiling.ceiling)}`);
   const cfg: TrainConfig = { arch: mlp(sizes), epochs: 1000, batchSize: batch, optimizer: { kind: "adam", lr: 0.001 }, seed: 1, shards: 1, checkpointEvery: 0, evalEachEpoch: false };
   const results: PathResult[] = PATHS.map((p) => ({

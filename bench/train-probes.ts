@@ -158,3 +158,13 @@ export function calibrateBatch(data: Dataset, sizes: number[], targetMs: number)
   probes.push({ batch, ms: gradientMs(data, sizes, batch) });
   return { batch, probes };
 }
+
+/**
+ * splitCeiling measured three times, the median kept: one probe disturbed by a passing job can
+ * read far off (a "split" ceiling below 1x, or near 3x, on two cores).
+ */
+export async function medianCeiling(sizes: number[], batch: number, measureMs: number, mode: "split" | "replicate" = "split"): Promise<Awaited<ReturnType<typeof splitCeiling>>> {
+  const probes = [];
+  for (let i = 0; i < 3; i++) probes.push(await splitCeiling(sizes, batch, measureMs, mode));
+  return probes.sort((a, b) => a.ceiling - b.ceiling)[1]!;
+}

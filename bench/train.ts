@@ -45,7 +45,7 @@ import { LocalGradients, splitFingerprint, train, type GradientSource, type Time
 import type { StepPlan } from "../trainer/train/plan";
 import { envNumber, resultsDir } from "./host";
 import { fmt, fmtSpread, metBySpread, rounded, spread, summarize, table, type Cell, type Spread, type Summary } from "./lib";
-import { calibrateBatch, parallelCapacity, redisPingPong, splitCeiling } from "./train-probes";
+import { calibrateBatch, medianCeiling, parallelCapacity, redisPingPong } from "./train-probes";
 import { mlp } from "../trainer/train/arch";
 
 const ROOT = join(import.meta.dirname, "..");
@@ -251,7 +251,7 @@ async function speed(redis: TestRedis, workers: WorkerProcess[], spec: string): 
       vsInProcess: perRound((i) => sps("2 workers", i) / (2 * sps("in-process", i))),
       oneWorkerVsInProcess: perRound((i) => sps("1 worker", i) / sps("in-process", i)),
     },
-    split: await splitCeiling(sizes, batch, SPLIT_MS),
+    split: await medianCeiling(sizes, batch, SPLIT_MS),
     pingPongMs: await redisPingPong(redis.url, params * 4),
     trace: { oneWorker: traceSummary(traces.oneWorker), twoWorkers: traceSummary(traces.twoWorkers) },
     gradients: gradientComparison(rounds["2 workers"], bf16Rounds, traces.twoWorkers, traces.twoWorkersBf16),
