@@ -19,6 +19,7 @@ import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startRedis, type TestRedis } from "../dev/redis";
+import { onJsonLines } from "../dev/json-lines";
 import { supervise, type Supervised } from "../dev/supervise";
 import { spawnWorker, type WorkerProcess } from "../dev/workers";
 import { seededNormal, seededRandom } from "../shared/random";
@@ -46,21 +47,10 @@ class Coordinator {
     readonly name: string,
     readonly sup: Supervised,
   ) {
-    let buf = "";
     sup.process.stderr!.on("data", (d: Buffer) => (this.stderr += d.toString()));
-    sup.process.stdout!.on("data", (d: Buffer) => {
-      buf += d.toString();
-      let nl: number;
-      while ((nl = buf.indexOf("\n")) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        try {
-          this.events.push({ ...(JSON.parse(line) as Omit<Ev, "at">), at: performance.now() });
-        } catch {
-          continue; // not an event
-        }
-        for (const w of this.waiters.splice(0)) w();
-      }
+    onJsonLines<Omit<Ev, "at">>(sup.process.stdout!, (e) => {
+      this.events.push({ ...e, at: performance.now() });
+      for (const w of this.waiters.splice(0)) w();
     });
     this.exited = new Promise((resolve) => sup.process.once("exit", (code, signal) => resolve({ code, signal })));
     void this.exited.then(() => {

@@ -3,6 +3,7 @@
 // started, and stopped when the process that started it dies.
 import { type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { onJsonLines } from "./json-lines";
 import { supervise } from "./supervise";
 
 const CLI = fileURLToPath(new URL("../cli/meridian.ts", import.meta.url));
@@ -34,26 +35,14 @@ export async function spawnWorker(o: {
   const proc = worker.process;
   const events: Record<string, unknown>[] = [];
   let err = "";
-  let buf = "";
   proc.stderr!.on("data", (d: Buffer) => (err += d.toString()));
   const id = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`worker did not start within ${o.readyTimeoutMs ?? 30000} ms: ${err.slice(-500)}`)), o.readyTimeoutMs ?? 30_000);
-    proc.stdout!.on("data", (d: Buffer) => {
-      buf += d.toString();
-      let nl: number;
-      while ((nl = buf.indexOf("\n")) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        try {
-          const e = JSON.parse(line) as Record<string, unknown>;
-          events.push(e);
-          if (e.event === "ready") {
-            clearTimeout(timer);
-            resolve(String(e.worker));
-          }
-        } catch {
-          // not JSON: ignore
-        }
+    onJsonLines(proc.stdout!, (e) => {
+      events.push(e);
+      if (e.event === "ready") {
+        clearTimeout(timer);
+        resolve(String(e.worker));
       }
     });
     proc.once("exit", (code) => {

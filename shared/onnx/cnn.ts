@@ -4,7 +4,7 @@
 // graph reshapes the flat input to NHWC, transposes to NCHW, and the first dense layer's rows are
 // permuted at export from (h, w, c) to (c, h, w) order — no transpose back at run time.
 import { attr, encodeModel, floatTensor, graph, int8Tensor, int32Tensor, int64Tensor, node, uint8Tensor, valueInfo } from "./build";
-import { argmaxRows, qlinearDense, requantize, softmaxRows, uint8Params, quantizeWeightsPerColumn, type DenseLayer, type QuantizedTensor, type Range } from "./mlp";
+import { argmaxRows, qlinearDense, rangeOf, requantize, softmaxRows, uint8Params, quantizeWeightsPerColumn, type DenseLayer, type QuantizedTensor, type Range } from "./mlp";
 import type { onnx } from "./proto";
 import { seededNormal } from "../random";
 
@@ -76,17 +76,6 @@ type Trace = {
   matmul: Range[];
   activation: Range[];
 };
-
-function rangeOf(data: ArrayLike<number>): Range {
-  let min = Infinity;
-  let max = -Infinity;
-  for (let i = 0; i < data.length; i++) {
-    const v = data[i]!;
-    if (v < min) min = v;
-    if (v > max) max = v;
-  }
-  return data.length === 0 ? { min: 0, max: 0 } : { min, max };
-}
 
 /** relu(conv(x) + b), NHWC in and out, 'same' padding, float64. */
 function conv2d(x: Float64Array, n: number, h: number, w: number, l: ConvLayer): Float64Array {

@@ -65,7 +65,8 @@ type Trace = {
   input: Range;
 };
 
-function rangeOf(data: ArrayLike<number>): Range {
+/** Smallest and largest value ({0, 0} when empty): a calibration range. */
+export function rangeOf(data: ArrayLike<number>): Range {
   let min = Infinity;
   let max = -Infinity;
   for (let i = 0; i < data.length; i++) {

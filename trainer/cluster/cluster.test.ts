@@ -13,6 +13,7 @@ import { Queue } from "bullmq";
 import { ClusterGradients } from "./coordinator";
 import { GRAD_QUEUE } from "./protocol";
 import { RedisUnavailableError, probeRedis } from "./redis";
+import { onJsonLines } from "../../dev/json-lines";
 import { spawnWorker, type WorkerProcess } from "../../dev/workers";
 import { TRAIN_DEFAULTS, runTrainCommand, type TrainCommandOptions } from "../commands/train";
 import { selectBackend } from "../train/backend";
@@ -171,18 +172,11 @@ describe("data-parallel step over 2 workers", () => {
           stdio: ["ignore", "pipe", "pipe"],
         });
         const events: Ev[] = [];
-        let buf = "";
         let stderr = "";
         p.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-        p.stdout.on("data", (d: Buffer) => {
-          buf += d.toString();
-          let nl: number;
-          while ((nl = buf.indexOf("\n")) >= 0) {
-            const e = JSON.parse(buf.slice(0, nl)) as Ev;
-            buf = buf.slice(nl + 1);
-            events.push(e);
-            if (killAtCheckpoint !== undefined && e.event === "checkpoint" && e.step! >= killAtCheckpoint) p.kill("SIGKILL");
-          }
+        onJsonLines<Ev>(p.stdout, (e) => {
+          events.push(e);
+          if (killAtCheckpoint !== undefined && e.event === "checkpoint" && e.step! >= killAtCheckpoint) p.kill("SIGKILL");
         });
         p.on("close", (code, signal) => resolve({ code, signal, events, stderr }));
       });

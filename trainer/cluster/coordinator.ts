@@ -530,7 +530,9 @@ export class ClusterGradients implements GradientSource {
     const attempts = plan.shards.map(() => 0);
     const errors = plan.shards.map(() => 0);
     const results = new Map<number, { rec: Done; grads: Float32Array | null; payloadBytes: number }>();
-    const ours = replicated && this.o.checksumEvery !== 0 ? { step: plan.step, checksum: replicaChecksum(params, this.opt!) } : undefined;
+    // Workers send a replica checksum only on every checksumEvery-th step: hash ours only then (a sha256 of parameters and moments).
+    const every = this.o.checksumEvery ?? 16;
+    const ours = replicated && every > 0 && plan.step % every === 0 ? { step: plan.step, checksum: replicaChecksum(params, this.opt!) } : undefined;
     let recordBytes = 0;
     const stepTimeout = this.o.stepTimeoutMs ?? 600_000;
     const maxBackups = this.o.maxBackups ?? 3;

@@ -10,6 +10,7 @@ import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { seededNormal } from "../../shared/random";
+import { onJsonLines } from "../../dev/json-lines";
 import { spawnWorker, type WorkerProcess } from "../../dev/workers";
 import { startRedis, type TestRedis } from "../../dev/redis";
 import { TRAIN_DEFAULTS, runTrainCommand, type TrainCommandOptions } from "../commands/train";
@@ -76,18 +77,11 @@ describe("fencing", () => {
     const p = spawn(process.execPath, ["--import", "tsx", "cli/meridian.ts", ...argv], { env: { ...process.env, REDIS_URL: redis.url }, stdio: ["ignore", "pipe", "pipe"] });
     coordinators.push(p);
     const events: Ev[] = [];
-    let buf = "";
     let stderr = "";
     p.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
-    p.stdout!.on("data", (d: Buffer) => {
-      buf += d.toString();
-      let nl: number;
-      while ((nl = buf.indexOf("\n")) >= 0) {
-        const e = JSON.parse(buf.slice(0, nl)) as Ev;
-        buf = buf.slice(nl + 1);
-        events.push(e);
-        onEvent(e, p);
-      }
+    onJsonLines<Ev>(p.stdout!, (e) => {
+      events.push(e);
+      onEvent(e, p);
     });
     const done = new Promise<{ code: number | null; signal: string | null; events: Ev[]; stderr: () => string }>((resolve) =>
       p.on("close", (code, signal) => resolve({ code, signal, events, stderr: () => stderr })),
