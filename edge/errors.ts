@@ -32,6 +32,9 @@ export class ArtifactNotFound extends MeridianError {}
 /** No pushed manifest declares this feature view. */
 export class FeatureViewNotFound extends MeridianError {}
 
+/** A view's offline log has no object by that id. */
+export class LogObjectNotFound extends MeridianError {}
+
 /** No route matches the method and path. */
 export class RouteNotFound extends MeridianError {}
 

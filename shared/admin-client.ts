@@ -1,7 +1,9 @@
 // Typed client for the edge's admin API. Pure (web-standard fetch only), so the CLI, the local
 // seed and the workerd tests all publish through the same calls.
 import type { Figures, Rollout, RolloutSpec } from "./fleet";
+import type { LogSource } from "./feature-history";
 import type { WriteReport } from "./feature-rows";
+import type { FeatureView } from "./features";
 import type { AdminLimits } from "./limits";
 import type { Manifest } from "./manifest";
 import { signManifest } from "./signing";
@@ -66,16 +68,16 @@ export class AdminClient {
    * One call to the edge. A GET whose connection was reset before any answer is sent once more:
    * a kept-alive connection the server closed meanwhile fails that way, and a read is safe to repeat.
    */
-  async call<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+  async call<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}, as: "json" | "text" = "json"): Promise<T> {
     try {
-      return await this.once<T>(method, path, body, headers);
+      return await this.once<T>(method, path, body, headers, as);
     } catch (err) {
       if (method !== "GET" || !(err instanceof AdminUnreachableError) || !/ECONNRESET|UND_ERR_SOCKET|socket hang up/.test(err.message)) throw err;
-      return this.once<T>(method, path, body, headers);
+      return this.once<T>(method, path, body, headers, as);
     }
   }
 
-  private async once<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+  private async once<T>(method: string, path: string, body: unknown, headers: Record<string, string>, as: "json" | "text"): Promise<T> {
     // An idle timer, re-armed by every body chunk sent: a large upload on a slow link is fine, a
     // stalled one is not.
     const controller = new AbortController();
@@ -104,6 +106,7 @@ export class AdminClient {
       const res = await this.fetcher(`${this.baseUrl}${path}`, init);
       arm();
       const text = await res.text();
+      if (res.ok && as === "text") return text as T;
       let json: unknown;
       try {
         json = text ? JSON.parse(text) : {};
@@ -222,6 +225,25 @@ export class AdminClient {
   /** Writes rows {entity_id, values, event_time} of a feature view; the answer reports each refused row. */
   putFeatures(view: string, rows: unknown[]) {
     return this.call<WriteReport>("PUT", `/admin/features/${encodeURIComponent(view)}`, { rows });
+  }
+
+  /** Defines a view on its own; `created` false when the same definition was there (400: another one is). */
+  defineView(view: FeatureView) {
+    return this.call<{ view: string; created: boolean }>("POST", "/admin/features", view);
+  }
+
+  /** A view's recorded definition (404: none is). */
+  featureView(view: string) {
+    return this.call<FeatureView>("GET", `/admin/features/${encodeURIComponent(view)}`);
+  }
+
+  /** The view's offline log, read a page and an object at a time (shared/feature-history.ts foldLog). */
+  featureLog(view: string): LogSource {
+    const path = `/admin/features/${encodeURIComponent(view)}/log`;
+    return {
+      page: (cursor) => this.call("GET", cursor ? `${path}?cursor=${encodeURIComponent(cursor)}` : path),
+      read: (id) => this.call("GET", `${path}/${encodeURIComponent(id)}`, undefined, {}, "text"),
+    };
   }
 
   list() {

@@ -60,6 +60,35 @@ export const FeatureBindingSchema = FeatureViewSchema.extend({
 }).strict();
 export type FeatureBinding = z.infer<typeof FeatureBindingSchema>;
 
+/** A binding that names a view defined before (POST /admin/features, or a pushed manifest) instead of spelling it out. */
+export const FeatureBindingRefSchema = z.object({ name: FeatureViewSchema.shape.name, input: z.string().min(1), offset: z.number().int().min(0).optional() }).strict();
+export type FeatureBindingRef = z.infer<typeof FeatureBindingRefSchema>;
+export type BindingEntry = FeatureBinding | FeatureBindingRef;
+
+/**
+ * A JSON list of bindings (the `--features` file of push and train), each spelled out or naming
+ * a view defined before, or why it is not one.
+ */
+export function parseBindings(text: string): { ok: true; bindings: BindingEntry[] } | { ok: false; error: string } {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { ok: false, error: `not JSON: ${text.slice(0, 60)}` };
+  }
+  const parsed = z.array(z.union([FeatureBindingSchema, FeatureBindingRefSchema])).min(1).max(16).safeParse(value);
+  if (parsed.success) return { ok: true, bindings: parsed.data };
+  const issue = parsed.error.issues[0]!;
+  return { ok: false, error: `${issue.path.join(".") || "value"}: ${issue.message}` };
+}
+
+/** Bindings with every named view spelled out, by `definitionOf` (which throws for an unknown one). */
+export async function resolveBindings(entries: readonly BindingEntry[], definitionOf: (name: string) => FeatureView | Promise<FeatureView>): Promise<FeatureBinding[]> {
+  const out: FeatureBinding[] = [];
+  for (const e of entries) out.push("features" in e ? e : { ...(await definitionOf(e.name)), input: e.input, ...(e.offset !== undefined ? { offset: e.offset } : {}) });
+  return out;
+}
+
 /** The definition part of a binding (what the registry of views keeps and writes are checked against). */
 export function viewOf(binding: FeatureBinding): FeatureView {
   const { input: _input, offset: _offset, ...view } = binding;

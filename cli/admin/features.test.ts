@@ -14,6 +14,8 @@ import { manifestFor } from "../../shared/onnx/manifest";
 import { generateKeyPair } from "../../shared/signing";
 import { credentialVars, migrate, startDev, type DevServer } from "../../dev/local";
 import { runMeridian } from "../../test/node/meridian";
+import { FeatureJoin } from "../../trainer/data/feature-join";
+import { FULL_BINDING, writeExample } from "../../dev/samples/features-example";
 import type { Checkpoint, PutSummary } from "./features";
 
 const tmp = mkdtempSync(join(tmpdir(), "meridian-features-"));
@@ -151,5 +153,104 @@ describe("meridian features put", () => {
     const run = await runMeridian(["features", "put", "nope", "--file", file], env());
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/^meridian: features put failed: 404 unknown feature view "nope"/);
+  });
+});
+
+describe("the online-features loop: define a view, ingest, export as of a time, train, push, predict", () => {
+  const dir = join(tmp, "example");
+  const ex = writeExample(dir);
+  const exportFile = (name: string) => join(dir, `${name}.export.jsonl`);
+  const keyEnv = () => {
+    const keyFile = join(tmp, "loop-signing.key");
+    writeFileSync(keyFile, `${privateKey}\n`, { mode: 0o600 });
+    return { ...env(), MERIDIAN_SIGNING_KEY_FILE: keyFile };
+  };
+
+  it("defines the view on its own (once), ingests its rows and exports them as they stood at a time", async () => {
+    const defined = await runMeridian(["features", "define", ex.views], env());
+    expect(defined.code, defined.stderr).toBe(0);
+    expect(defined.stdout).toBe("user_stats: defined\n");
+    expect((await runMeridian(["features", "define", ex.views], env())).stdout).toBe("user_stats: already defined, the same\n");
+    const changed = join(dir, "changed.json");
+    writeFileSync(changed, JSON.stringify({ ...FULL_BINDING[0], input: undefined, consistency: "bounded", maxStalenessMs: 5000 }));
+    const refused = await runMeridian(["features", "define", changed], env());
+    expect(refused.stderr).toMatch(/^meridian: features define failed: 400 feature view "user_stats" was defined on its own with another definition \(consistency was "strong", now "bounded"\)/);
+
+    const put = await runMeridian(["features", "put", "user_stats", "--file", ex.rows, "--json"], env());
+    expect(put.code, put.stderr).toBe(0);
+    // Two batches (500 rows each at most): two objects in the view's offline log.
+    expect(JSON.parse(put.stdout)).toMatchObject({ lines: 900, accepted: 900, rejected: 0, batches: 2 });
+
+    const past = await runMeridian(["features", "export", "user_stats", "--as-of", new Date(ex.asOf).toISOString(), "--out", exportFile("past"), "--json"], env());
+    expect(past.code, past.stderr).toBe(0);
+    // 300 users, each with two rows before as_of and one after it.
+    expect(JSON.parse(past.stdout)).toMatchObject({ entities: 300, rows: { read: 900, later: 300 } });
+    const lines = readFileSync(exportFile("past"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    expect(lines[0]).toMatchObject({ meridian: "feature-export", view: { name: "user_stats" }, as_of_ms: ex.asOf });
+    // Each user's values are those of two days ago (the rows the labels were made with), not the newer ones.
+    const rows = readFileSync(ex.rows, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    const u7 = lines.find((l) => l.entity_id === "u7");
+    expect(u7.features.recent.value).toEqual(rows.filter((r) => r.entity_id === "u7")[1].values.recent);
+
+    const now = await runMeridian(["features", "export", "user_stats", "--as-of", "now", "--out", exportFile("now")], env());
+    expect(now.code, now.stderr).toBe(0);
+    expect(now.stdout).toMatch(/^user_stats as of .*: 300 entities from 900 rows \(0 later rows left out; 2 log objects read, 0 skipped\)/);
+    const bad = await runMeridian(["features", "export", "user_stats", "--as-of", "yesterday", "--out", exportFile("bad")], env());
+    expect(bad.stderr).toMatch(/^meridian: features export failed: --as-of "yesterday" is not a time/);
+  });
+
+  it("the edge and the trainer build the same inputs for an entity, bit for bit", async () => {
+    // A model that answers with the input the edge filled from the view.
+    const echo = encodeModel(
+      graph({ name: "echo", nodes: [node("Identity", ["user"], ["user_echo"])], inputs: [valueInfo("user", "FP32", [-1, 3])], outputs: [valueInfo("user_echo", "FP32", [-1, 3])] }),
+    );
+    const manifest = await manifestFor(echo, { name: "user-echo", version: 1, quantization: "none", features: FULL_BINDING });
+    await new AdminClient(server.url, TOKEN).publish(manifest, echo, privateKey, { promote: true });
+    // One entity with no loyalty at all: its default on both sides.
+    const extra = join(dir, "extra.jsonl");
+    writeFileSync(extra, JSON.stringify({ entity_id: "u-new", values: { recent: [1.1, 2.2] }, event_time: Date.now() - 1000 }) + "\n");
+    expect((await runMeridian(["features", "put", "user_stats", "--file", extra], env())).code).toBe(0);
+    expect((await runMeridian(["features", "export", "user_stats", "--out", exportFile("echo")], env())).code).toBe(0);
+
+    const trainer = await FeatureJoin.open(ex.binding, [exportFile("echo")]);
+    for (const entity of ["u0", "u7", "u123", "u299", "u-new"]) {
+      const answer = await new MeridianClient({ baseUrl: server.url }).infer("user-echo", { inputs: [], headers: { "x-user-id": entity } });
+      const edge = Array.from(answer.result.data("user_echo") as ArrayLike<number>);
+      const mine = new Float32Array(3);
+      expect(trainer.fill(entity, mine, 0)).toBeNull();
+      expect(edge, entity).toEqual(Array.from(mine));
+    }
+  });
+
+  it("trains on the export joined to labelled examples, pushes, and serves it with the caller's values filled in", async () => {
+    const out = join(dir, "model");
+    const trained = await runMeridian(
+      ["train", "--dataset", `jsonl:${ex.examples}`, "--features", ex.binding, "--feature-values", exportFile("past"), "--name", "shop", "--epochs", "40", "--hidden", "16", "--lr", "0.01", "--out", out, "--promote", "--json"],
+      keyEnv(),
+    );
+    expect(trained.code, trained.stderr).toBe(0);
+    const events = trained.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    expect(events.at(-1)).toMatchObject({ event: "published", name: "shop", promoted: true });
+    const manifest = JSON.parse(readFileSync(join(out, "model-int8.manifest.json"), "utf8"));
+    expect(manifest.metrics.accuracy).toBeGreaterThan(0.9);
+
+    // push --features may name a defined view: the signed manifest carries its definition whole.
+    const pushed = await runMeridian(["push", join(out, "model-int8.onnx"), "--name", "shop-named", "--features", ex.binding, "--json"], keyEnv());
+    expect(pushed.code, pushed.stderr).toBe(0);
+    expect((await new AdminClient(server.url, TOKEN).model("shop-named"))?.versions).toHaveLength(1);
+    const unknown = await runMeridian(["push", join(out, "model-int8.onnx"), "--name", "shop-named", "--features", '[{"name":"no_view","input":"user"}]'], keyEnv());
+    expect(unknown.stderr).toMatch(/^meridian: push failed: --features names view "no_view", which is not defined: define it with `meridian features define`/);
+
+    // The caller sends the item; the edge adds the user's values of now.
+    const client = new MeridianClient({ baseUrl: server.url });
+    const answer = await client.infer("shop", { inputs: [{ name: "features", datatype: "FP32", shape: [1, 2], values: [0.5, 0.25] }], headers: { "x-user-id": "u7" } });
+    expect(answer.result.parameters).toMatchObject({ feature_entity: "u7", feature_consistency: "strong", feature_defaulted: "" });
+    const probs = Array.from(answer.result.data("probabilities") as ArrayLike<number>);
+    expect(probs).toHaveLength(2);
+    expect(probs[0]! + probs[1]!).toBeCloseTo(1, 5);
+    // An entity with no "recent" (no default) is refused, as the trainer left such examples out.
+    const refused = await fetch(`${server.url}/v2/models/shop/infer`, { method: "POST", headers: { "x-user-id": "nobody" }, body: JSON.stringify({ inputs: [{ name: "features", datatype: "FP32", shape: [1, 2], data: [0.5, 0.25] }] }) });
+    expect(refused.status).toBe(400);
+    expect(await refused.json()).toMatchObject({ error: expect.stringMatching(/feature "recent" of view "user_stats" has no value for this entity and no default/) });
   });
 });

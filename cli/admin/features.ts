@@ -6,13 +6,16 @@
 // edge keeps the value with the latest event_time), so a batch whose answer was lost is simply
 // sent again. Rows the edge refuses are reported with their line numbers and never stop the run;
 // rows refused only because their shard could not be reached are retried, then stop the run.
+// `meridian features export` is in features-export.ts.
 import { createReadStream, existsSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import cliProgress from "cli-progress";
 import { InvalidArgumentError, type Command } from "commander";
 import type { WriteReport } from "../../shared/feature-rows";
-import { VIEW_NAME } from "../../shared/features";
+import { z } from "zod";
+import { FeatureBindingSchema, FeatureViewSchema, VIEW_NAME, viewOf, type FeatureView } from "../../shared/features";
 import { action } from "../failure";
+import { exportView, parseTime } from "./features-export";
 import { clientFor, printJson, withConnection, type ConnectionFlags } from "./common";
 import type { AdminClient } from "./client";
 
@@ -195,6 +198,70 @@ export function registerFeatures(program: Command): void {
       for (const r of summary.rejects) lines.push(`  line ${r.line}${r.entity_id ? ` (${r.entity_id})` : ""}: ${r.error}`);
       if (summary.rejected > summary.rejects.length) lines.push(`  … and ${summary.rejected - summary.rejects.length} more`);
       process.stdout.write(`${lines.join("\n")}\n`);
+    }),
+  );
+  registerDefine(features);
+  registerExport(features);
+}
+
+interface ExportFlags extends ConnectionFlags {
+  asOf: string;
+  out: string;
+}
+
+function registerDefine(features: Command): void {
+  withConnection(
+    features
+      .command("define")
+      .description("define feature views on their own, before any model names them (a JSON view or list of views; bindings' input/offset are ignored)")
+      .argument("<file>", "views.json"),
+  ).action(
+    action("features define", async (file: string, flags: ConnectionFlags) => {
+      const views = viewsIn(readFileSync(file, "utf8"), file);
+      const client = clientFor(flags);
+      const results = [];
+      for (const view of views) results.push(await client.defineView(view));
+      if (flags.json) return printJson(results);
+      process.stdout.write(results.map((r) => `${r.view}: ${r.created ? "defined" : "already defined, the same"}\n`).join(""));
+    }),
+  );
+}
+
+/** The views a `features define` file holds: one definition or a list (bindings give their definition part). */
+export function viewsIn(text: string, file: string): FeatureView[] {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new Error(`${file} is not JSON`);
+  }
+  const parsed = z.array(z.union([FeatureBindingSchema, FeatureViewSchema])).min(1).safeParse(Array.isArray(value) ? value : [value]);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new Error(`${file}: ${issue.path.join(".") || "value"}: ${issue.message}`);
+  }
+  return parsed.data.map((v) => ("input" in v ? viewOf(v) : v));
+}
+
+function registerExport(features: Command): void {
+  withConnection(
+    features
+      .command("export")
+      .description("write a view's values as they stood at a time (from the edge's offline log), for `meridian train --feature-values`")
+      .argument("<view>", "the feature view", parseView)
+      .option("--as-of <time>", "RFC 3339 time with its zone, epoch ms, or now", "now")
+      .requiredOption("--out <file>", "the export file (a header line, then one JSON line per entity)"),
+  ).action(
+    action("features export", async (view: string, flags: ExportFlags) => {
+      const asOf = parseTime(flags.asOf);
+      const summary = await exportView(clientFor(flags), view, asOf, flags.out, () => {
+        if (!flags.json && process.stderr.isTTY) process.stderr.write(".");
+      });
+      if (flags.json) return printJson(summary);
+      if (process.stderr.isTTY) process.stderr.write("\n");
+      process.stdout.write(
+        `${view} as of ${summary.as_of}: ${summary.entities} entities from ${summary.rows.read - summary.rows.later} rows (${summary.rows.later} later rows left out; ${summary.objects.read} log objects read, ${summary.objects.skipped} skipped) → ${summary.file}\n`,
+      );
     }),
   );
 }

@@ -62,7 +62,7 @@ export function registerPush(program: Command): void {
       .addOption(new Option("--quantization <kind>", "quantization recorded in the manifest (default none)").choices(QuantizationSchema.options))
       .option("--labels <json>", 'class labels: ["a","b"] for the first output or {"output":["a","b"]}; inline JSON or a file')
       .option("--serving <json>", 'serving settings: {"cache":{"enabled":true},"batching":{"maxBatchSize":64,"maxQueueDelayMs":2},"warmup":[...],"download":true}; inline JSON or a file')
-      .option("--features <json>", 'feature views that fill inputs: [{"name":"user_stats","entity":"user","consistency":"strong","features":[...],"input":"user"}]; inline JSON or a file')
+      .option("--features <json>", 'feature views that fill inputs: [{"name":"user_stats","input":"user"}] for a view defined before (meridian features define), or spelled out [{"name":"user_stats","entity":"user","consistency":"strong","features":[...],"input":"user"}]; inline JSON or a file')
       .option("--key <file>", "private signing key (env MERIDIAN_SIGNING_KEY or MERIDIAN_SIGNING_KEY_FILE)"),
   ).action(
     action("push", async (file: string, flags: PushFlags) => {

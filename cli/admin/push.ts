@@ -7,11 +7,10 @@ import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { modelSizeRefusal } from "../../shared/limits";
-import { z } from "zod";
-import { FeatureBindingSchema, bindingProblems, type FeatureBinding } from "../../shared/features";
+import { bindingProblems, parseBindings, resolveBindings, type BindingEntry, type FeatureView } from "../../shared/features";
 import { ManifestSchema, ServingSchema, type Manifest, type Quantization, type Serving } from "../../shared/manifest";
 import { manifestFor } from "../../shared/onnx/manifest";
-import { uploadFile, type AdminClient } from "./client";
+import { AdminError, uploadFile, type AdminClient } from "./client";
 
 export class PushError extends Error {
   override name = "PushError";
@@ -29,8 +28,8 @@ export interface PushOptions {
   labels?: Labels;
   /** Serving settings for the manifest (replacing a --manifest file's). */
   serving?: Serving;
-  /** Feature views that fill inputs (replacing a --manifest file's). */
-  features?: FeatureBinding[];
+  /** Feature views that fill inputs (replacing a --manifest file's); a view named without its definition is looked up on the edge. */
+  features?: BindingEntry[];
   privateKey: string;
   client: AdminClient;
   /** Called once with the byte total, then with each chunk's size. */
@@ -52,7 +51,7 @@ export interface PushResult {
 export async function push(opts: PushOptions): Promise<PushResult> {
   const derived = withLabels(opts.manifestFile ? await manifestFromFile(opts) : await buildManifest(opts), opts.labels);
   const served = opts.serving ? { ...derived, serving: opts.serving } : derived;
-  const manifest = opts.features ? { ...served, features: opts.features } : served;
+  const manifest = opts.features ? { ...served, features: await resolveBindings(opts.features, (name) => definedView(opts.client, name)) } : served;
   // The edge would refuse views that do not fit the inputs: refused here, before any upload.
   const problems = manifest.features ? bindingProblems(manifest.features, manifest.inputs) : [];
   if (problems.length > 0) throw new PushError(`--features do not match the model's inputs: ${problems.join("; ")}`);
@@ -160,17 +159,20 @@ export function parseServing(text: string): Serving {
 }
 
 /** `--features` JSON: the manifest's feature views, each with the input it fills (shared/features.ts). */
-export function parseFeatures(text: string): FeatureBinding[] {
-  let value: unknown;
+/** A view named by --features, as the edge recorded it (the signed manifest carries it whole). */
+async function definedView(client: AdminClient, name: string): Promise<FeatureView> {
   try {
-    value = JSON.parse(text);
-  } catch {
-    throw new PushError(`--features is not JSON: ${text.slice(0, 60)}`);
+    return await client.featureView(name);
+  } catch (err) {
+    if (err instanceof AdminError && err.status === 404) throw new PushError(`--features names view "${name}", which is not defined: define it with \`meridian features define\`, or spell it out (entity, consistency, features)`);
+    throw err;
   }
-  const parsed = z.array(FeatureBindingSchema).min(1).max(16).safeParse(value);
-  if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0]!;
-  throw new PushError(`--features: ${issue.path.join(".") || "value"}: ${issue.message}`);
+}
+
+export function parseFeatures(text: string): BindingEntry[] {
+  const parsed = parseBindings(text);
+  if (parsed.ok) return parsed.bindings;
+  throw new PushError(`--features: ${parsed.error}`);
 }
 
 function firstLine(err: unknown): string {

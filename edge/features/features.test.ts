@@ -4,6 +4,7 @@
 // that counts it, with what was defaulted or stale said in the response.
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
+import { foldLog } from "../../shared/feature-history";
 import type { FeatureBinding } from "../../shared/features";
 import type { Manifest } from "../../shared/manifest";
 import { encodeModel, floatTensor, graph, node, attr, valueInfo } from "../../shared/onnx/build";
@@ -188,6 +189,92 @@ describe("PUT /admin/features/{view}", () => {
   it("refuses a batch that is not {rows: [...]}", async () => {
     await expectAdminError(writer.call("PUT", "/admin/features/user_stats", { row: [] }), 400, /invalid feature batch/);
     await expectAdminError(writer.call("PUT", "/admin/features/user_stats", { rows: [] }), 400, /invalid feature batch: rows: .*at most 1000 rows/);
+  });
+});
+
+describe("the offline log and the state as of a time", () => {
+  /** Every row sent, to compute the expected state by brute force. */
+  const sent: Array<{ entity_id: string; values: Record<string, number[]>; event_time: number }> = [];
+  const T0 = Date.UTC(2026, 11, 1);
+  const log = () => writer.featureLog("hist");
+
+  beforeAll(async () => {
+    await publish("fv-hist", [{ name: "hist", entity: "user", consistency: "strong", features: [{ name: "a", datatype: "FP32", shape: [2] }, { name: "b", datatype: "FP32", shape: [2] }], input: "user" }]);
+    // Seeded rows: 6 entities, times on a coarse grid so many collide (equal times: the larger JSON wins).
+    let x = 7;
+    const rnd = (n: number) => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) % n);
+    for (let i = 0; i < 60; i++) {
+      const values: Record<string, number[]> = {};
+      if (rnd(3) !== 0) values.a = [rnd(5), i];
+      if (rnd(3) !== 0 || !values.a) values.b = [rnd(5), -i];
+      sent.push({ entity_id: `h-${rnd(6)}`, values, event_time: T0 + rnd(8) * 1000 });
+    }
+    // In three batches out of order, one replayed, and a bad row that must not reach the log.
+    expect(await put([...sent.slice(0, 25), { entity_id: "h-0", values: { nope: 1 }, event_time: T0 }], "hist")).toMatchObject({ accepted: 25, rejected: [{ index: 25 }] });
+    await put(sent.slice(40).reverse(), "hist");
+    await put(sent.slice(25, 40), "hist");
+    await put(sent.slice(0, 10), "hist");
+  });
+
+  /** The state as of `t` by brute force over what was sent: per feature, the latest time, then the larger JSON. */
+  function expected(t: number): Map<string, Record<string, { value: number[]; eventTime: number }>> {
+    const out = new Map<string, Record<string, { value: number[]; eventTime: number }>>();
+    for (const r of sent.filter((r) => r.event_time <= t)) {
+      const held = out.get(r.entity_id) ?? {};
+      for (const [f, value] of Object.entries(r.values)) {
+        const h = held[f];
+        if (!h || r.event_time > h.eventTime || (r.event_time === h.eventTime && JSON.stringify(value) > JSON.stringify(h.value))) held[f] = { value, eventTime: r.event_time };
+      }
+      out.set(r.entity_id, held);
+    }
+    return out;
+  }
+
+  it("keeps each stored batch as one object with its rows' event-time range", async () => {
+    const page = await log().page();
+    expect(page.cursor).toBeNull();
+    expect(page.objects.map((o) => o.rows)).toEqual([25, 20, 15, 10]);
+    expect(page.objects[0]).toMatchObject({ min_event_time: Math.min(...sent.slice(0, 25).map((r) => r.event_time)), max_event_time: Math.max(...sent.slice(0, 25).map((r) => r.event_time)) });
+    const lines = (await log().read(page.objects[0]!.id)).trim().split("\n").map((l) => JSON.parse(l) as { entity: string });
+    expect(lines.map((l) => l.entity)).toEqual(sent.slice(0, 25).map((r) => r.entity_id));
+  });
+
+  it("folds to exactly what the online store holds, and to the state at any earlier time", async () => {
+    const now = await foldLog(log(), Date.now());
+    const online = new Map<string, unknown>();
+    for (const e of new Set(sent.map((r) => r.entity_id))) online.set(e, (await shardOf(e).readFeatures(e, ["hist"])).hist);
+    expect(new Map([...now.rows()].map((r) => [r.entity_id, r.features]))).toEqual(online);
+    for (const t of [T0 - 1, T0, T0 + 3500, T0 + 7000]) {
+      const fold = await foldLog(log(), t);
+      expect(new Map([...fold.rows()].map((r) => [r.entity_id, r.features])), `as of T0+${t - T0}`).toEqual(expected(t));
+    }
+    // Objects whose rows are all later than as_of are not read.
+    const read: boolean[] = [];
+    await foldLog(log(), T0 - 1, (_o, r) => read.push(r));
+    expect(read.every((r) => !r)).toBe(true);
+  });
+
+  it("defines a view on its own: 201, then 200 for the same definition; 400 for a bad one; 401 without the token", async () => {
+    const view = { name: "solo", entity: "user", consistency: "strong", features: [{ name: "a", datatype: "FP32", shape: [] }] } as const;
+    const solo = (body: unknown, auth = true) => fra("/admin/features", json(body, auth ? { authorization: `Bearer ${env.ADMIN_TOKEN}` } : {}));
+    expect((await solo(view)).status).toBe(201);
+    const again = await solo(view);
+    expect(again.status).toBe(200);
+    expect(await again.json()).toEqual({ view: "solo", created: false });
+    expect(await writer.featureView("solo")).toEqual(view);
+    const bad = await solo({ ...view, name: "solo2", consistency: "bounded" });
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toEqual({ error: 'feature view "solo2": consistency "bounded" needs maxStalenessMs' });
+    expect((await solo({ ...view, name: "solo3" }, false)).status).toBe(401);
+    // Rows go to a view defined this way as to one a manifest declared.
+    expect(await writer.putFeatures("solo", [{ entity_id: "s1", values: { a: 1 }, event_time: T0 }])).toMatchObject({ accepted: 1 });
+  });
+
+  it("answers 401 without the token, 404 for an unknown view or object, 400 for a malformed id", async () => {
+    expect((await fra("/admin/features/hist/log")).status).toBe(401);
+    await expectAdminError(writer.featureLog("no_such_view").page(), 404, /unknown feature view "no_such_view"/);
+    await expectAdminError(log().read("0000000000000-0000000000000000.jsonl"), 404, /view "hist" has no log object "0000000000000-0000000000000000.jsonl"/);
+    await expectAdminError(log().read("../x"), 400, /invalid log object id/);
   });
 });
 

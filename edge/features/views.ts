@@ -1,5 +1,6 @@
-// The registry of feature views, in D1: a view is recorded by the first push whose manifest
-// declares it, and every later declaration must agree with that one (a view's definition never
+// The registry of feature views, in D1: a view is recorded when it is defined on its own
+// (POST /admin/features) or by the first push whose manifest declares it, and every later
+// declaration must agree with that one (a view's definition never
 // changes under data already written for it; a changed view needs a new name). Writes are
 // checked against the recorded definition.
 import { eq } from "drizzle-orm";
@@ -11,21 +12,27 @@ import { featureViews } from "../versions/schema";
 
 /** Records the manifest's views that are new; refuses one declared before with another definition. */
 export async function declareViews(db: D1Database, manifest: Manifest): Promise<void> {
+  for (const binding of manifest.features ?? []) await declareView(db, viewOf(binding), { model: manifest.name, version: manifest.version });
+}
+
+/**
+ * Records a view unless it exists (true when this call recorded it); refuses one recorded before
+ * with another definition. `by`: the manifest declaring it, or null for a view defined on its own.
+ */
+export async function declareView(db: D1Database, view: FeatureView, by: { model: string; version: number } | null): Promise<boolean> {
   const orm = drizzle(db);
-  for (const binding of manifest.features ?? []) {
-    const view = viewOf(binding);
-    // Insert-if-absent, then read back: of two first pushes racing, one definition wins for both.
-    await orm
-      .insert(featureViews)
-      .values({ name: view.name, definition: view, model: manifest.name, version: manifest.version, createdAt: new Date().toISOString() })
-      .onConflictDoNothing();
-    const [stored] = await orm.select().from(featureViews).where(eq(featureViews.name, view.name));
-    if (stored && !sameView(stored.definition, view)) {
-      throw new InvalidInput(
-        `feature view "${view.name}" was declared by ${stored.model} version ${stored.version} with another definition (${difference(stored.definition, view)}); a view never changes: give the new definition a new name`,
-      );
-    }
+  // Insert-if-absent, then read back: of two first declarations racing, one definition wins for both.
+  const inserted = await orm
+    .insert(featureViews)
+    .values({ name: view.name, definition: view, model: by?.model ?? null, version: by?.version ?? null, createdAt: new Date().toISOString() })
+    .onConflictDoNothing()
+    .returning({ name: featureViews.name });
+  const [stored] = await orm.select().from(featureViews).where(eq(featureViews.name, view.name));
+  if (stored && !sameView(stored.definition, view)) {
+    const where = stored.model === null ? "defined on its own" : `declared by ${stored.model} version ${stored.version}`;
+    throw new InvalidInput(`feature view "${view.name}" was ${where} with another definition (${difference(stored.definition, view)}); a view never changes: give the new definition a new name`);
   }
+  return inserted.length > 0;
 }
 
 /** The recorded definition of a view. */

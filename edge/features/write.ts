@@ -2,16 +2,20 @@
 // view (a bad row is reported, the others go on), placed by the caller-state placement (the
 // entity's home region, then its ring owner), and the rows of one shard go in one call. A row
 // whose home or shard cannot be reached is reported as retryable; nothing of it is stored.
+// The rows stored go to the view's offline log (log.ts) before they count as accepted: a row the
+// log did not take is reported as retryable too (sending it again changes nothing in the shard),
+// so the log holds every value the online store ever held.
 import { checkRow, type FeatureRow, type WriteReport } from "../../shared/feature-rows";
 import type { FeatureView } from "../../shared/features";
 import type { Shard } from "../../shared/hashring";
 import { callShard, placeKey, type Bindings, type Caller } from "../callers/admit";
 import type { Mesh } from "../geo/mesh";
+import { appendLog } from "./log";
 
 /** How many home lookups one batch runs at once. */
 const PLACING = 32;
 
-export async function writeRows(env: Bindings, mesh: Mesh, writer: Omit<Caller, "key">, view: FeatureView, rows: unknown[]): Promise<WriteReport> {
+export async function writeRows(env: Bindings & { ARTIFACTS: R2Bucket }, mesh: Mesh, writer: Omit<Caller, "key">, view: FeatureView, rows: unknown[]): Promise<WriteReport> {
   const now = Date.now();
   const report: WriteReport = { view: view.name, accepted: 0, superseded: 0, rejected: [] };
   const good: Array<{ index: number; row: FeatureRow }> = [];
@@ -43,20 +47,27 @@ export async function writeRows(env: Bindings, mesh: Mesh, writer: Omit<Caller, 
     byShard.set(shard.id, group);
   }
 
+  const stored: Array<{ index: number; row: FeatureRow; superseded: number }> = [];
   await Promise.all(
     [...byShard.values()].map(async ({ shard, rows: group }) => {
       try {
         const results = await callShard(env, mesh, shard, (stub) => stub.putFeatures(view.name, group.map((g) => g.row)));
-        for (const r of results) {
-          report.accepted++;
-          report.superseded += r.superseded;
-        }
+        results.forEach((r, i) => stored.push({ ...group[i]!, superseded: r.superseded }));
       } catch (err) {
         const error = err instanceof Error ? err.message : String(err);
         for (const g of group) report.rejected.push({ index: g.index, entity_id: g.row.entity, error, retryable: true });
       }
     }),
   );
+  stored.sort((a, b) => a.index - b.index);
+  try {
+    await appendLog(env.ARTIFACTS, view.name, stored.map((s) => s.row));
+    report.accepted = stored.length;
+    report.superseded = stored.reduce((n, s) => n + s.superseded, 0);
+  } catch (err) {
+    const error = `stored in its shard, but the view's offline log could not be written (${err instanceof Error ? err.message : String(err)}): send it again`;
+    for (const s of stored) report.rejected.push({ index: s.index, entity_id: s.row.entity, error, retryable: true });
+  }
   report.rejected.sort((a, b) => a.index - b.index);
   return report;
 }

@@ -58,8 +58,8 @@ export const events = sqliteTable("events", {
 export const featureViews = sqliteTable("feature_views", {
   name: text("name").primaryKey(),
   definition: text("definition", { mode: "json" }).$type<FeatureView>().notNull(),
-  /** The model and version whose push declared it first. */
-  model: text("model").notNull(),
-  version: integer("version").notNull(),
+  /** The model and version whose push declared it first; null when defined on its own (POST /admin/features). */
+  model: text("model"),
+  version: integer("version"),
   createdAt: text("created_at").notNull(),
 });

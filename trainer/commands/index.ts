@@ -92,6 +92,8 @@ export function registerTrainerCommands<S>(program: Command, { action, publisher
     .option("--limit <n>", "use a seeded subset of n rows (quick runs)", int("--limit"))
     .option("--max-steps <n>", "stop after n steps", int("--max-steps"))
     .option("--dimensions <n>", "hashed features for text data (hashed-bow-v1, default 4096)", int("--dimensions"))
+    .option("--features <views.json>", "jsonl examples with an entity_id: the feature views the model reads (as push --features); each row gets its views' inputs")
+    .option("--feature-values <files>", "with --features: the views' values, comma-separated `meridian features export` files (one per view, all --as-of the same time)", (v: string) => v.split(",").filter(Boolean))
     .option("--backend <name>", `TensorFlow.js backend: ${BACKEND_CHOICES.join(" | ")}`, "auto")
     .option("--json", "JSON lines on stdout instead of progress bars", false)
     .option("--cluster", "data-parallel training on `meridian worker`s through BullMQ (needs REDIS_URL)", false)

@@ -39,6 +39,9 @@ export type InputOptions = {
   testFraction: number;
   limit?: number;
   dimensions?: number;
+  /** Join the examples to feature views: the views file and one export per view. */
+  features?: string;
+  featureValues?: string[];
   blockShards: number;
   /** Cache budget in bytes; default: two blocks of the largest shard plus one. */
   cacheBytes?: number;
@@ -48,8 +51,9 @@ export type InputOptions = {
 
 export async function openTrainInput(o: InputOptions): Promise<TrainInput> {
   if (o.shardSet !== undefined) return openShardInput(o.shardSet, o);
-  const [{ loadDataset }, { LocalGradients }] = await Promise.all([import("../data"), import("../train/loop")]);
+  const [{ loadDataset }, { LocalGradients }, { FeatureJoin }] = await Promise.all([import("../data"), import("../train/loop"), import("../data/feature-join")]);
   const data = loadDataset(o.dataset!, {
+    ...(o.features !== undefined ? { join: await FeatureJoin.open(o.features, o.featureValues ?? []) } : {}),
     splitSeed: o.splitSeed,
     testFraction: o.testFraction,
     ...(o.limit !== undefined ? { limit: o.limit } : {}),

@@ -60,6 +60,9 @@ export type TrainCommandOptions = {
   limit?: number;
   maxSteps?: number;
   dimensions?: number;
+  /** JSONL examples joined to feature views: the views file (as push --features) and one export per view. */
+  features?: string;
+  featureValues?: string[];
   backend: string;
   json: boolean;
   cluster: boolean;
@@ -122,6 +125,12 @@ function validate(o: TrainCommandOptions): void {
     // The rows, split and features of a shard set were fixed by `meridian shard`.
     if (o.limit !== undefined) throw new UsageError("--limit does not apply to --shard-set (pass it to `meridian shard`)");
     if (o.dimensions !== undefined) throw new UsageError("--dimensions does not apply to --shard-set (pass it to `meridian shard`)");
+  }
+  if ((o.features === undefined) !== (o.featureValues === undefined)) {
+    throw new UsageError("--features (the views) and --feature-values (their exports: meridian features export) go together");
+  }
+  if (o.features !== undefined && !o.dataset?.startsWith("jsonl:")) {
+    throw new UsageError("--feature-values joins examples of a JSONL dataset (--dataset jsonl:<path>, each line with an entity_id)");
   }
   if (!(Number.isInteger(o.blockShards) && o.blockShards >= 1)) throw new UsageError(`--block-shards must be a positive integer (got ${o.blockShards})`);
   if (o.cacheBytes !== undefined && !(Number.isSafeInteger(o.cacheBytes) && o.cacheBytes >= 1)) throw new UsageError(`--cache must be a positive size (got ${o.cacheBytes})`);

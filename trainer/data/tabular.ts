@@ -15,6 +15,7 @@ import { readFileSync } from "node:fs";
 import { basename, extname } from "node:path";
 import { featurizeBatch, hashedBow, type Featurizer } from "../../shared/featurize";
 import { MODEL_NAME } from "../../shared/manifest";
+import type { FeatureJoin } from "./feature-join";
 import { splitIndices, splitNote, take } from "./split";
 import { DatasetError, type Dataset, type LoadOptions } from "./types";
 
@@ -81,7 +82,7 @@ function toNumber(raw: string, where: string, column: string): number {
   return v;
 }
 
-type Rows = { x: Float32Array; labels: string[]; features: number; featurizer?: Featurizer; columns: string[] };
+type Rows = { x: Float32Array; labels: string[]; features: number; featurizer?: Featurizer; columns: string[]; entities?: Array<{ id: string | undefined; where: string }> };
 
 function lines(text: string): { line: string; no: number }[] {
   const out: { line: string; no: number }[] = [];
@@ -124,7 +125,10 @@ export function parseCsvRecord(h: CsvHeader, line: string, where: string, out: F
   return label;
 }
 
-export type JsonlRecord = { label: string } & ({ kind: "features" | "fields"; values: number[] } | { kind: "text"; text: string });
+export type JsonlRecord = { label: string; entity?: string } & ({ kind: "features" | "fields"; values: number[] } | { kind: "text"; text: string });
+
+/** The key naming a row's entity (joined to feature values by train --feature-values); never a feature. */
+const ENTITY_KEY = "entity_id";
 
 /** JSONL lines in order: the first record fixes the shape (and keys or width) the others must have. */
 export class JsonlShape {
@@ -151,11 +155,15 @@ export class JsonlShape {
       throw new DatasetError(`${where}: "label" must be a non-empty string or a number`);
     }
     const label = String(rawLabel).trim();
+    const entity = rec[ENTITY_KEY];
+    if (entity !== undefined && !(typeof entity === "string" && entity !== "")) throw new DatasetError(`${where}: "${ENTITY_KEY}" must be a non-empty string`);
     const k = "features" in rec ? "features" : "text" in rec ? "text" : "fields";
+    const at = { label, ...(entity !== undefined ? { entity } : {}) };
     if (this.kind === undefined) {
       this.kind = k;
-      this.keys = Object.keys(rec).filter((key) => key !== "label");
-      if (k === "fields" && this.keys.length === 0) throw new DatasetError(`${where}: no feature fields besides "label"`);
+      this.keys = Object.keys(rec).filter((key) => key !== "label" && key !== ENTITY_KEY);
+      // With an entity, every feature may come from its views.
+      if (k === "fields" && this.keys.length === 0 && entity === undefined) throw new DatasetError(`${where}: no feature fields besides "label"`);
     } else if (k !== this.kind) {
       throw new DatasetError(`${where}: mixes record shapes (first line uses ${this.kind === "fields" ? "numeric fields" : `"${this.kind}"`})`);
     }
@@ -166,14 +174,14 @@ export class JsonlShape {
       }
       if (this.width === 0) this.width = f.length;
       if (f.length !== this.width) throw new DatasetError(`${where}: ${f.length} features, expected ${this.width} (as on the first line)`);
-      return { label, kind: k, values: f as number[] };
+      return { ...at, kind: k, values: f as number[] };
     }
     if (k === "text") {
       if (typeof rec.text !== "string") throw new DatasetError(`${where}: "text" must be a string`);
-      return { label, kind: k, text: rec.text };
+      return { ...at, kind: k, text: rec.text };
     }
     const keys = this.keys;
-    const got = Object.keys(rec).filter((key) => key !== "label");
+    const got = Object.keys(rec).filter((key) => key !== "label" && key !== ENTITY_KEY);
     const missing = keys.filter((key) => !(key in rec));
     const extra = got.filter((key) => !keys.includes(key));
     if (missing.length || extra.length) {
@@ -188,7 +196,7 @@ export class JsonlShape {
       }
       return v;
     });
-    return { label, kind: k, values };
+    return { ...at, kind: k, values };
   }
 }
 
@@ -211,20 +219,22 @@ export function readJsonl(path: string, featurizerParams?: Record<string, unknow
   const vectors: number[][] = [];
   const texts: string[] = [];
   const labels: string[] = [];
+  const entities: NonNullable<Rows["entities"]> = [];
   for (const { line, no } of all) {
     const rec = shape.parse(line, `${path}:${no}`);
     labels.push(rec.label);
+    entities.push({ id: rec.entity, where: `${path}:${no}` });
     if (rec.kind === "text") texts.push(rec.text);
     else vectors.push(rec.values);
   }
   if (shape.kind === "text") {
     const featurizer = hashedBow(featurizerParams ?? {});
-    return { x: featurizeBatch(featurizer, texts), labels, features: featurizer.dimensions, featurizer, columns: [] };
+    return { x: featurizeBatch(featurizer, texts), labels, features: featurizer.dimensions, featurizer, columns: [], entities };
   }
   const features = shape.features;
   const x = new Float32Array(vectors.length * features);
   vectors.forEach((v, r) => x.set(v, r * features));
-  return { x, labels, features, columns: shape.kind === "fields" ? shape.keys : [] };
+  return { x, labels, features, columns: shape.kind === "fields" ? shape.keys : [], entities };
 }
 
 export function classOrder(labels: readonly string[]): string[] {
@@ -239,8 +249,44 @@ export function modelNameFromPath(path: string): string {
   return MODEL_NAME.test(name) ? name : "model";
 }
 
+/**
+ * Each row with its entity's view inputs appended (FeatureJoin.fill, as the edge fills them); a
+ * row whose entity lacks a feature that has no default is left out, as serving would refuse it.
+ */
+function joined(rows: Rows, join: FeatureJoin, path: string): Rows & { dropped: number; firstDrop?: string } {
+  if (rows.featurizer) throw new DatasetError(`${path}: --feature-values joins numeric examples; text examples are not supported`);
+  const width = rows.features + join.width;
+  const x = new Float32Array(rows.labels.length * width);
+  const labels: string[] = [];
+  let dropped = 0;
+  let firstDrop: string | undefined;
+  rows.labels.forEach((label, r) => {
+    const { id, where } = rows.entities![r]!;
+    if (id === undefined) throw new DatasetError(`${where}: no "entity_id" (every example names the entity its feature values belong to)`);
+    const at = labels.length * width;
+    x.set(rows.x.subarray(r * rows.features, (r + 1) * rows.features), at);
+    const missing = join.fill(id, x, at + rows.features);
+    if (missing) {
+      dropped++;
+      firstDrop ??= `${where} (${id}): ${missing.message}`;
+      return;
+    }
+    labels.push(label);
+  });
+  return { ...rows, x: x.subarray(0, labels.length * width), labels, features: width, dropped, ...(firstDrop ? { firstDrop } : {}) };
+}
+
 export function loadTabular(format: "csv" | "jsonl", path: string, opts: LoadOptions): Dataset {
-  const rows = format === "csv" ? readCsv(path) : readJsonl(path, opts.featurizerParams);
+  let rows = format === "csv" ? readCsv(path) : readJsonl(path, opts.featurizerParams);
+  const callerWidth = rows.features;
+  let joinNote = "";
+  if (opts.join) {
+    if (format !== "jsonl") throw new DatasetError(`--feature-values joins JSONL examples (each with an "entity_id"); ${path} is CSV`);
+    const j = joined(rows, opts.join, path);
+    if (j.labels.length === 0) throw new DatasetError(`${path}: no example could be joined to its feature values; the first: ${j.firstDrop}`);
+    rows = j;
+    joinNote = `; ${opts.join.width} values per row from feature views as of ${new Date(opts.join.asOf).toISOString()}${j.dropped ? `, ${j.dropped} examples left out for a feature with no value and no default (the first: ${j.firstDrop})` : ""}`;
+  }
   const classes = classOrder(rows.labels);
   if (classes.length < 2) throw new DatasetError(`${path}: needs at least 2 distinct labels (found ${classes.length}: ${classes.join(", ")})`);
   const index = new Map(classes.map((c, i) => [c, i]));
@@ -248,7 +294,7 @@ export function loadTabular(format: "csv" | "jsonl", path: string, opts: LoadOpt
   const idx = splitIndices(y.length, opts);
   const dataset: Dataset = {
     name: modelNameFromPath(path),
-    source: `${format.toUpperCase()} ${path} (${y.length} rows, ${rows.features} features${rows.featurizer ? ` from text by ${rows.featurizer.id}` : ""})`,
+    source: `${format.toUpperCase()} ${path} (${y.length} rows, ${rows.features} features${rows.featurizer ? ` from text by ${rows.featurizer.id}` : ""}${joinNote})`,
     splitNote: splitNote(opts, y.length),
     features: rows.features,
     labels: classes,
@@ -257,5 +303,6 @@ export function loadTabular(format: "csv" | "jsonl", path: string, opts: LoadOpt
   };
   if (classes.length === 2) dataset.positive = 1;
   if (rows.featurizer) dataset.featurizer = rows.featurizer;
+  if (opts.join) dataset.views = { bindings: opts.join.bindings, inputs: opts.join.inputs(callerWidth) };
   return dataset;
 }

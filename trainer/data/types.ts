@@ -1,5 +1,8 @@
 // What every data source produces: a featurized, split dataset ready for the MLP.
 import type { Featurizer } from "../../shared/featurize";
+import type { FeatureBinding } from "../../shared/features";
+import type { InputPart } from "../../shared/onnx/split-input";
+import type { FeatureJoin } from "./feature-join";
 import type { Standardization } from "./standardize";
 
 /** Inputs the loader standardised: what a caller must do to raw rows before the model sees them. */
@@ -31,9 +34,13 @@ export type Dataset = {
   featurizer?: Featurizer;
   /** Tabular data standardised by the loader (statistics of the training split). */
   standardization?: InputStandardization;
+  /** Rows joined to feature views: the views (for the manifest) and the model's inputs, in row order. */
+  views?: DatasetViews;
   train: Split;
   test: Split;
 };
+
+export type DatasetViews = { bindings: FeatureBinding[]; inputs: InputPart[] };
 
 export class DatasetError extends Error {
   override name = "DatasetError";
@@ -48,4 +55,6 @@ export type LoadOptions = {
   limit?: number;
   /** Featurizer parameters for text data (hashed-bow-v1). */
   featurizerParams?: Record<string, unknown>;
+  /** Join each row to its entity's feature values (JSONL with entity_id). */
+  join?: FeatureJoin;
 };

@@ -13,9 +13,10 @@ import { join } from "node:path";
 import type { Manifest, Quantization } from "../../shared/manifest";
 import { argmaxRows, type Int8Format } from "../../shared/onnx/mlp";
 import { manifestFor } from "../../shared/onnx/manifest";
+import { splitInput } from "../../shared/onnx/split-input";
 import { prependStandardization, type InputScaling } from "../../shared/onnx/standardize";
 import { seededPermutation } from "../data/split";
-import type { Dataset, InputStandardization, Split } from "../data/types";
+import type { Dataset, DatasetViews, InputStandardization, Split } from "../data/types";
 import { ScoreAccumulator, type Evaluation } from "../train/metrics";
 import { archClasses, type Arch } from "../train/arch";
 import { gatherRows } from "../train/model";
@@ -56,6 +57,8 @@ export type ExportData = {
    * exported graphs take raw rows and standardise them first (shared/onnx/standardize.ts).
    */
   standardization?: InputScaling;
+  /** Rows joined to feature views (trainer/data/feature-join.ts): the served graphs take their parts as inputs. */
+  views?: DatasetViews;
 };
 
 /** A loader's standardisation of some columns as per-feature vectors over all of them. */
@@ -95,6 +98,7 @@ export function exportDataOf(data: Dataset): ExportData {
       yield data.test;
     },
     ...(data.standardization ? { standardization: inputScalingOf(data.standardization, F) } : {}),
+    ...(data.views ? { views: data.views } : {}),
   };
 }
 
@@ -212,6 +216,20 @@ export async function buildExport(o: ExportOptions): Promise<ExportResult> {
     served = { fp32: f, fp32Eval: await score(f, scaling), int8: i8, int8Eval: await score(i8, scaling) };
   }
 
+  // Rows joined to feature views: the served graphs take each part of a row (the caller's own
+  // features, each view's input) as its own input, joined by a Concat in front: the same bits.
+  const views = data.views;
+  if (views) {
+    const rows = scaling ? unstandardize(sample, F, scaling) : sample;
+    for (const key of ["fp32", "int8"] as const) {
+      const split = splitInput(served[key], TENSOR_NAMES.input, views.inputs);
+      const whole = await runProbabilities(rt, served[key], TENSOR_NAMES, rows, nParity, F);
+      const parts = await runProbabilities(rt, split, TENSOR_NAMES, rows, nParity, F, views.inputs);
+      if (maxAbsDiff(whole, parts) !== 0) throw new ExportError(`the ${key} graph split into inputs ${views.inputs.map((p) => p.name).join(", ")} answers differently from the joined one`);
+      served[key] = split;
+    }
+  }
+
   const labels = { [TENSOR_NAMES.output]: [...data.labels] };
   const preprocessing = data.preprocessing;
   const common = {
@@ -234,6 +252,7 @@ export async function buildExport(o: ExportOptions): Promise<ExportResult> {
       metrics: metricsOf(ev),
       preprocessing,
       ...(o.createdAt ? { createdAt: o.createdAt } : {}),
+      ...(views ? { features: views.bindings } : {}),
     });
 
   const sizeRatio = served.fp32.length / served.int8.length;

@@ -2,6 +2,7 @@
 // installed (a devDependency here), else onnxruntime-web (WASM, a regular dependency), which
 // also runs in Node. Both expose the onnxruntime-common API.
 import type * as OrtWeb from "onnxruntime-web";
+import type { InputPart } from "../../shared/onnx/split-input";
 
 export type Ort = Pick<typeof OrtWeb, "InferenceSession" | "Tensor">;
 export type OrtRuntime = { name: "onnxruntime-node" | "onnxruntime-web"; ort: Ort };
@@ -24,7 +25,10 @@ export function loadOrt(): Promise<OrtRuntime> {
   return cached;
 }
 
-/** Runs an MLP model (input [rows × features] → probabilities [rows × classes]) in chunks. */
+/**
+ * Runs a model (input [rows × features] → probabilities [rows × classes]) in chunks. With
+ * `parts`, the graph takes each part's columns of x as its own input (shared/onnx/split-input.ts).
+ */
 export async function runProbabilities(
   rt: OrtRuntime,
   bytes: Uint8Array,
@@ -32,6 +36,7 @@ export async function runProbabilities(
   x: Float32Array,
   rows: number,
   features: number,
+  parts: readonly InputPart[] = [{ name: names.input, width: features }],
 ): Promise<Float32Array> {
   const session = await rt.ort.InferenceSession.create(bytes);
   try {
@@ -39,7 +44,14 @@ export async function runProbabilities(
     let out: Float32Array | undefined;
     for (let r = 0; r < rows; r += chunk) {
       const m = Math.min(chunk, rows - r);
-      const feeds = { [names.input]: new rt.ort.Tensor("float32", x.slice(r * features, (r + m) * features), [m, features]) };
+      const feeds: Record<string, InstanceType<Ort["Tensor"]>> = {};
+      let col = 0;
+      for (const p of parts) {
+        const data = new Float32Array(m * p.width);
+        for (let i = 0; i < m; i++) data.set(x.subarray((r + i) * features + col, (r + i) * features + col + p.width), i * p.width);
+        feeds[p.name] = new rt.ort.Tensor("float32", data, [m, p.width]);
+        col += p.width;
+      }
       const res = await session.run(feeds);
       const probs = res[names.output]!.data as Float32Array;
       out ??= new Float32Array(rows * (probs.length / m));
