@@ -14,7 +14,7 @@ import type { Env } from "../env";
 import { CallerStateUnavailable, InvalidInput, RateLimited } from "../errors";
 import { locate, type CfLocation } from "../geo/peers";
 import type { Mesh } from "../geo/mesh";
-import { cachedHome, homeOf, knownHomeOf } from "./homes";
+import { cachedHome, homeOf, isPinned, knownHomeOf } from "./homes";
 import type { ShardDO } from "./shard-do";
 import { shardStub } from "./shards";
 
@@ -75,8 +75,9 @@ export async function admit(env: Bindings, mesh: Mesh, caller: Caller, reads?: F
 }
 
 /** A key's shard: its home region's ring owner (a key new to the world gets a home here, see home()). */
-export async function placeKey(env: Bindings, mesh: Mesh, caller: Omit<Caller, "key">, key: string): Promise<Shard> {
-  return mesh.config.shardLayout.owner(key, await home(env, mesh, caller, key));
+/** A key's shard, giving it a home if it has none; `pin` (a feature write) keeps that home for good. */
+export async function placeKey(env: Bindings, mesh: Mesh, caller: Omit<Caller, "key">, key: string, pin = false): Promise<Shard> {
+  return mesh.config.shardLayout.owner(key, await home(env, mesh, caller, key, true, pin));
 }
 
 /** A key's shard if it has a home; null for a key never seen (it has no state anywhere, and gets no home from a read). */
@@ -114,15 +115,16 @@ export async function callShard<T>(env: Bindings, mesh: Mesh, shard: Shard, call
 }
 
 /** The caller's home region; a key new to the world gets the region of this PoP (or the nearest one up). */
-function home(env: Bindings, mesh: Mesh, caller: Omit<Caller, "key">, key: string): Promise<RegionHint>;
+function home(env: Bindings, mesh: Mesh, caller: Omit<Caller, "key">, key: string, claim?: true, pin?: boolean): Promise<RegionHint>;
 /** With `claim: false`: the key's home if it has one, else null (nothing is recorded). */
 function home(env: Bindings, mesh: Mesh, caller: Omit<Caller, "key">, key: string, claim: false): Promise<RegionHint | null>;
-async function home(env: Bindings, mesh: Mesh, caller: Omit<Caller, "key">, key: string, claim = true): Promise<RegionHint | null> {
+async function home(env: Bindings, mesh: Mesh, caller: Omit<Caller, "key">, key: string, claim = true, pin = false): Promise<RegionHint | null> {
   const known = cachedHome(key);
-  if (known) return known;
+  if (known && !(pin && !isPinned(key))) return known;
   const { config } = mesh;
-  // A catalogue PoP (by colo, else by country) brings its region; bare coordinates do not.
-  const here = config.shardLayout.homeFor(locate(caller.colo, caller.cf()), (r) => !config.downRegions.has(r));
+  // A catalogue PoP (by colo, else by country) brings its region; bare coordinates do not. A
+  // known home being pinned is claimed with its own region.
+  const here = known ?? config.shardLayout.homeFor(locate(caller.colo, caller.cf()), (r) => !config.downRegions.has(r));
   if (!here) throw new CallerStateUnavailable("caller state is unavailable: no region is up to hold it", 5);
   // Home records of new keys are created near this PoP: one breaker for those lookups here.
   const breaker = mesh.shardBreakers.get(`home@${here}`);
@@ -130,7 +132,7 @@ async function home(env: Bindings, mesh: Mesh, caller: Omit<Caller, "key">, key:
     new CallerStateUnavailable(`the caller's home record is unavailable: ${reason}`, retryAfterSeconds);
   if (!breaker.allow()) throw unavailable("its circuit breaker is open", breaker.retryInMs() / 1000);
   try {
-    const region = await withTimeout(claim ? homeOf(env.HOMES, key, here) : knownHomeOf(env.HOMES, key, here), config.peerTimeoutMs);
+    const region = await withTimeout(claim ? homeOf(env.HOMES, key, here, pin) : knownHomeOf(env.HOMES, key, here), config.peerTimeoutMs);
     breaker.success();
     return region;
   } catch (err) {

@@ -3,7 +3,9 @@
 // near its caller too. The first claim wins and never changes while the key is in use, so a home
 // can be cached: each isolate keeps the homes it has looked up, and only a key new to the isolate
 // pays a call. A home unused for as long as a shard keeps an idle key (SHARD_KEY_TTL_MS) is
-// deleted with it: a caller back after that starts afresh, wherever they are then.
+// deleted with it: a caller back after that starts afresh, wherever they are then. A key given
+// feature values is pinned: its home is kept for good, as its values are (they live in the home
+// region's shard, and a new home elsewhere would not see them).
 import { DurableObject } from "cloudflare:workers";
 import type { RegionHint } from "../../shared/pops";
 import { configOf, type Vars } from "../config";
@@ -17,14 +19,19 @@ export class HomeDO extends DurableObject<Vars> {
     this.sql = ctx.storage.sql;
   }
 
-  /** This key's home: the one recorded, else `region`, recorded now (synchronous, so atomic). */
-  async claim(region: RegionHint): Promise<RegionHint> {
+  /**
+   * This key's home: the one recorded, else `region`, recorded now (synchronous, so atomic).
+   * `pin`: the key has feature values, so its home never expires.
+   */
+  async claim(region: RegionHint, pin = false): Promise<RegionHint> {
     const now = Date.now();
     // Here rather than in the constructor: after an expiry (deleteAll) the object holds nothing.
-    this.sql.exec("CREATE TABLE IF NOT EXISTS home (region TEXT NOT NULL, claimed_at INTEGER NOT NULL, last_seen INTEGER NOT NULL)");
+    this.sql.exec("CREATE TABLE IF NOT EXISTS home (region TEXT NOT NULL, claimed_at INTEGER NOT NULL, last_seen INTEGER NOT NULL, pinned INTEGER NOT NULL DEFAULT 0)");
+    // Homes recorded before pinning existed lack the column.
+    if (!this.sql.exec<{ name: string }>("PRAGMA table_info(home)").toArray().some((c) => c.name === "pinned")) this.sql.exec("ALTER TABLE home ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0");
     const row = this.sql.exec<{ region: RegionHint }>("SELECT region FROM home").toArray()[0];
-    if (row) this.sql.exec("UPDATE home SET last_seen = ?", now);
-    else this.sql.exec("INSERT INTO home (region, claimed_at, last_seen) VALUES (?, ?, ?)", region, now, now);
+    if (row) this.sql.exec("UPDATE home SET last_seen = ?, pinned = max(pinned, ?)", now, pin ? 1 : 0);
+    else this.sql.exec("INSERT INTO home (region, claimed_at, last_seen, pinned) VALUES (?, ?, ?, ?)", region, now, now, pin ? 1 : 0);
     // Expiry is checked after the claim is recorded; failing to schedule it must not fail the claim.
     await this.ctx.storage.setAlarm(now + this.ttl()).catch(() => undefined);
     return row?.region ?? region;
@@ -40,10 +47,11 @@ export class HomeDO extends DurableObject<Vars> {
     return row.region;
   }
 
-  /** Deletes the record once the key has gone unused for the TTL (each claim pushed the alarm back). */
+  /** Deletes the record once the key has gone unused for the TTL (each claim pushed the alarm back), unless pinned. */
   override async alarm(): Promise<void> {
     const exists = this.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'home'").toArray().length > 0;
-    const row = exists ? this.sql.exec<{ last_seen: number }>("SELECT last_seen FROM home").toArray()[0] : undefined;
+    const row = exists ? this.sql.exec<{ last_seen: number; pinned?: number }>("SELECT * FROM home").toArray()[0] : undefined;
+    if (row?.pinned) return;
     if (row && Date.now() - row.last_seen < this.ttl()) await this.ctx.storage.setAlarm(row.last_seen + this.ttl());
     else await this.ctx.storage.deleteAll();
   }
@@ -72,8 +80,28 @@ export async function knownHomeOf(homes: DurableObjectNamespace<HomeDO>, key: st
   return home;
 }
 
-/** The key's home region; `claim` is what a key seen for the first time gets. */
-export function homeOf(homes: DurableObjectNamespace<HomeDO>, key: string, claim: RegionHint): Promise<RegionHint> {
+const pinned = new Set<string>(); // keys this isolate has pinned (bounded as the cache)
+
+/** Whether this isolate has pinned the key's home (a feature write then needs no call). */
+export const isPinned = (key: string): boolean => pinned.has(key);
+
+/**
+ * The key's home region; `claim` is what a key seen for the first time gets. `pin` (a write of
+ * feature values) pins the home once per isolate, even when the home is cached.
+ */
+export function homeOf(homes: DurableObjectNamespace<HomeDO>, key: string, claim: RegionHint, pin = false): Promise<RegionHint> {
+  if (pin && !pinned.has(key)) {
+    return homes
+      .get(homes.idFromName(key), { locationHint: claim })
+      .claim(claim, true)
+      .then((home) => {
+        if (pinned.size >= MAX_CACHED) pinned.delete(pinned.values().next().value!);
+        pinned.add(key);
+        if (!cache.has(key) && cache.size >= MAX_CACHED) cache.delete(cache.keys().next().value!);
+        cache.set(key, home);
+        return home;
+      });
+  }
   const cached = cache.get(key);
   if (cached) return Promise.resolve(cached);
   const pending = looking.get(key);

@@ -173,6 +173,28 @@ describe("home regions", () => {
     expect(await stub.claim("oc")).toBe("oc");
   });
 
+  it("a pinned home (a key with feature values) outlives the TTL; a home from before pinning gains the column", async () => {
+    const stub = env.HOMES.get(env.HOMES.idFromName("pinned-home"));
+    expect(await stub.claim("weur")).toBe("weur");
+    expect(await stub.claim("oc", true)).toBe("weur");
+    expect(await stub.claim("oc")).toBe("weur"); // a later plain claim does not unpin it
+    await runInDurableObject(stub, (_instance, state) => {
+      state.storage.sql.exec("UPDATE home SET last_seen = ?", Date.now() - DEFAULTS.shardKeyTtlMs - 1000);
+    });
+    await runDurableObjectAlarm(stub);
+    expect(await stub.lookup()).toBe("weur");
+
+    const old = env.HOMES.get(env.HOMES.idFromName("home-before-pinning"));
+    await runInDurableObject(old, (_instance, state) => {
+      state.storage.sql.exec("CREATE TABLE home (region TEXT NOT NULL, claimed_at INTEGER NOT NULL, last_seen INTEGER NOT NULL)");
+      state.storage.sql.exec("INSERT INTO home VALUES ('apac', 1, 1)");
+    });
+    expect(await old.claim("weur", true)).toBe("apac");
+    await runInDurableObject(old, (_instance, state) => state.storage.sql.exec("UPDATE home SET last_seen = 1"));
+    await runDurableObjectAlarm(old);
+    expect(await old.lookup()).toBe("apac");
+  });
+
   it("with every region down here, caller state is unavailable: 503 with Retry-After", async () => {
     const res = await predictAt("FRA", "nowhere", { DOWN_REGIONS: REGION_HINTS.join(",") });
     expect(res.status).toBe(503);

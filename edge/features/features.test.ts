@@ -268,6 +268,9 @@ describe("the offline log and the state as of a time", () => {
     expect((await solo({ ...view, name: "solo3" }, false)).status).toBe(401);
     // Rows go to a view defined this way as to one a manifest declared.
     expect(await writer.putFeatures("solo", [{ entity_id: "s1", values: { a: 1 }, event_time: T0 }])).toMatchObject({ accepted: 1 });
+    // The write pinned the entity's home: it outlives the idle TTL, as its values do.
+    const home = env.HOMES.get(env.HOMES.idFromName("s1"));
+    expect(await runInDurableObject(home, (_i, state) => state.storage.sql.exec<{ pinned: number }>("SELECT pinned FROM home").one().pinned)).toBe(1);
   });
 
   it("answers 401 without the token, 404 for an unknown view or object, 400 for a malformed id", async () => {

@@ -31,7 +31,7 @@ export async function writeRows(env: Bindings & { ARTIFACTS: R2Bucket }, mesh: M
   for (let i = 0; i < entities.length; i += PLACING) {
     await Promise.all(
       entities.slice(i, i + PLACING).map(async (entity) => {
-        placed.set(entity, await placeKey(env, mesh, writer, entity).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err)))));
+        placed.set(entity, await placeKey(env, mesh, writer, entity, true).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err)))));
       }),
     );
   }
