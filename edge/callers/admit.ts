@@ -87,7 +87,7 @@ export async function findKey(env: Bindings, mesh: Mesh, caller: Omit<Caller, "k
 }
 
 /** The entity's stored values from its home shard, without counting anyone; none for an entity never seen. */
-async function readAtHome(env: Bindings, mesh: Mesh, caller: Omit<Caller, "key">, reads: FeatureReads): Promise<StoredFeatures> {
+export async function readAtHome(env: Bindings, mesh: Mesh, caller: Omit<Caller, "key">, reads: FeatureReads): Promise<StoredFeatures> {
   const shard = await findKey(env, mesh, caller, reads.entity);
   return shard ? callShard(env, mesh, shard, (stub) => stub.readFeatures(reads.entity, reads.views)) : {};
 }

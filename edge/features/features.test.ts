@@ -60,6 +60,7 @@ const writer = new AdminClient(BASE, env.ADMIN_TOKEN, { fetch: (input, init) => 
 const put = (rows: unknown[], view = "user_stats") => writer.putFeatures(view, rows);
 
 interface Answer {
+  model_version?: string;
   outputs: Array<{ name: string; data: number[] }>;
   parameters?: Record<string, string | number>;
 }
@@ -396,6 +397,33 @@ describe("predictions with feature views (strong)", () => {
     expect(res.status).toBe(200);
     expect(body.predictions[0]!.y).toEqual(a.body.outputs[0]!.data);
     expect(body.parameters.feature_defaulted).toBe("left.a,right.b");
+  });
+});
+
+describe("a shadow with feature views of its own", () => {
+  it("runs on the request as sent, filled from its own views (read after the answer), not the served version's", async () => {
+    await publish("fv-shadow", [userStats()]);
+    const bytes = scorer();
+    const alt = await manifestFor(bytes, { name: "fv-shadow", version: 2, quantization: "none", features: [{ name: "alt_stats", entity: "user", consistency: "strong", features: [{ name: "vec", datatype: "FP32", shape: [4] }], input: "user" }] });
+    await admin().publish(alt, bytes, env.TEST_SIGNING_KEY, { promote: false });
+    await admin().shadow("fv-shadow", 2, 100, 1);
+    const t = Date.now();
+    await put([{ entity_id: "sh-same", values: { score: 0.5, recent: [1, 2], risk: 0.25 }, event_time: t }, { entity_id: "sh-other", values: { score: 0.5, recent: [1, 2], risk: 0.25 }, event_time: t }]);
+    await put([{ entity_id: "sh-same", values: { vec: [0.5, 1, 2, 0.25] }, event_time: t }, { entity_id: "sh-other", values: { vec: [9, 9, 9, 9] }, event_time: t }], "alt_stats");
+    // A shadow's figures go out with the next request's report: a third request flushes the second's.
+    for (const entity of ["sh-same", "sh-other", "sh-same"]) {
+      const a = await predict(fra, "fv-shadow", { inputs: [items([[1, 2]])] }, { "x-user-id": entity });
+      expect(a.status, a.body.error).toBe(200);
+      expect(a.body.model_version).toBe("1");
+    }
+    // The same values in both views agree; other values in the shadow's view disagree.
+    let agreement: { agree: number; disagree: number } | undefined;
+    for (let i = 0; i < 50 && (agreement?.disagree ?? 0) < 1; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      agreement = (await admin().metrics("fv-shadow", "5m")).versions.find((f) => f.variant === "shadow")?.agreement;
+    }
+    expect(agreement?.disagree).toBe(1);
+    expect(agreement?.agree).toBeGreaterThanOrEqual(1);
   });
 });
 

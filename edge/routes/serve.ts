@@ -1,14 +1,16 @@
 // The one path every prediction route takes: pick the version (pinned, canary or stable),
 // admit the caller, read and decode the body, run the model under a lease, and name what served
 // in the response headers; after the answer, run the shadow version on the same request when the
-// policy sampled it. Routes differ only in how they decode the body and shape the answer.
+// policy sampled it (filled from its own feature views when it has some). Routes differ only in how they decode the body and shape the answer.
 import type { Context } from "hono";
 import type { Manifest } from "../../shared/manifest";
 import { HEADER_LENGTH, headerLength, splitBody } from "../../shared/binary";
 import type { InferenceRequest, InferenceResult } from "../../shared/oip";
-import { admit, CALLER_HEADER } from "../callers/admit";
+import { admit, CALLER_HEADER, readAtHome, type Caller } from "../callers/admit";
+import type { Env } from "../env";
 import { featureReads, joinFeatures, type FeatureParameters } from "../features/join";
-import { readEntity } from "../features/read";
+import { readEntity, type EntityRead } from "../features/read";
+import type { Mesh } from "../geo/mesh";
 import type { CfLocation } from "../geo/peers";
 import { parseJson, readBytes } from "../http/body";
 import { requestContext, type AppEnv } from "../http/context";
@@ -46,6 +48,8 @@ export async function serve(
   const caller = { key: c.req.header(CALLER_HEADER), colo: c.get("pop"), cf: () => c.req.raw.cf as CfLocation | undefined };
   let request: InferenceRequest;
   let featureParameters: FeatureParameters | null = null;
+  /** What the caller sent, and what was read for it: a shadow with views of its own fills from them. */
+  let sent: { request: InferenceRequest; entity: string; views: string[]; read: EntityRead } | null = null;
   if (!manifest.features) {
     const { headers } = await admit(c.env, mesh, caller);
     for (const [k, v] of Object.entries(headers)) c.header(k, v);
@@ -58,6 +62,7 @@ export async function serve(
     const read = await readEntity(c.env, mesh, caller, manifest, reads);
     for (const [k, v] of Object.entries(read.headers)) c.header(k, v);
     const joined = joinFeatures(manifest, request, reads.entity, read, Date.now());
+    sent = { request, entity: reads.entity, views: reads.views, read };
     request = joined.request;
     featureParameters = joined.parameters;
   }
@@ -81,7 +86,10 @@ export async function serve(
       }
     }
     // After the answer: the shadow runs on the same request, and only its comparison is kept.
-    if (shadow) ctx.waitUntil(runShadow(c.get("isolate"), shadow, request, result));
+    if (shadow) {
+      const decoded = sent?.request ?? request;
+      ctx.waitUntil(runShadow(c.get("isolate"), shadow, () => shadowRequest(c.env, mesh, caller, shadow, request, decoded, sent), result));
+    }
     if (featureParameters) result.parameters = { ...result.parameters, ...featureParameters };
     return { manifest, request, result };
   } finally {
@@ -101,13 +109,27 @@ async function readBody(c: Context<AppEnv>, limit: number): Promise<Body> {
   return { json: parseJson(header), binary };
 }
 
+/**
+ * What a shadow runs on: the served request; for a shadow with feature views, the request as sent
+ * filled from its own views, as if it were serving (read again from the entity's home shard, after
+ * the answer, when it reads views the served version did not).
+ */
+async function shadowRequest(env: Env, mesh: Mesh, caller: Caller, shadow: Manifest, served: InferenceRequest, decoded: InferenceRequest, sent: { entity: string; views: string[]; read: EntityRead } | null): Promise<InferenceRequest> {
+  if (!shadow.features) return served;
+  const views = shadow.features.map((v) => v.name);
+  const entity = sent?.entity ?? featureReads(shadow, decoded, caller.key).entity;
+  const read = sent && views.every((v) => sent.views.includes(v)) ? sent.read : { features: await readAtHome(env, mesh, caller, { entity, views }), consistency: "strong" as const, ageMs: 0 };
+  return joinFeatures(shadow, decoded, entity, read, Date.now()).request;
+}
+
 /** Runs the shadow version on a served request and counts its latency, outcome and agreement. */
-async function runShadow(isolate: Isolate, manifest: Manifest, request: InferenceRequest, served: InferenceResult): Promise<void> {
+async function runShadow(isolate: Isolate, manifest: Manifest, requestOf: () => Promise<InferenceRequest>, served: InferenceResult): Promise<void> {
   const { metrics } = isolate.recorder;
   const labels = { model: manifest.name, version: String(manifest.version) };
   const t0 = performance.now();
   let status = 200;
   try {
+    const request = await requestOf();
     const lease = await isolate.models.acquire(manifest);
     try {
       const timings = { featurizeMs: 0, runMs: 0 };
