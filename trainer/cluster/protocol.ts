@@ -16,6 +16,8 @@
 // record whose encoding is not the run's (a worker from before bf16, say).
 // With `--reduce replicated` no weights are published after the session's snapshot and done
 // records carry no gradient: workers exchange gradient slices among themselves (allreduce.ts).
+// Partitioned runs (`--partitions P`): shard k of a step is partition k's sub-batch, and its job
+// goes to partition k's own queue (partitionQueue), which only the worker holding k's slot takes.
 // Fencing: each job carries the coordinator's epoch (lease.epoch, lease.epochKey); a worker drops a
 // job whose epoch is older than the run's current one (coordinator.ts has the scripts).
 // (Pushing 1 MB through a Lua script to make claim-and-push atomic cost ~3 ms against ~1.3 ms for
@@ -56,8 +58,21 @@ export function keysFor(prefix: string) {
     spec: (runId: string) => `${prefix}:run:${runId}:spec`,
     /** Set of run ids that stored a spec. */
     runs: `${prefix}:runs`,
+    /** A partitioned run's partition count, set (with expiry) while its coordinator lives. */
+    partitions: (runId: string) => `${prefix}:run:${runId}:partitions`,
+    /** Set of partitioned run ids: where workers look for partition slots to hold. */
+    partitioned: `${prefix}:partitioned`,
+    /** The id of the worker holding partition p's slot (PX: its lease, renewed by it). */
+    slot: (runId: string, p: number) => `${prefix}:run:${runId}:slot:${p}`,
   };
 }
+
+/**
+ * BullMQ queue of partition p's gradient jobs in a partitioned run (`train --partitions`): only
+ * the worker holding p's slot consumes it (slots.ts), so partition p's shards are read by one
+ * worker. (BullMQ queue names may not contain ":".)
+ */
+export const partitionQueue = (runId: string, p: number): string => `${GRAD_QUEUE}-${runId}-p${p}`;
 
 /** Pushed into a weights list when a pre-issued step will never come (run ended or failed). */
 export const CANCELLED = Buffer.from("CANCELLED");

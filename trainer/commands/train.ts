@@ -43,6 +43,11 @@ export type TrainCommandOptions = {
   shardSet?: string;
   /** Shard sets: shards shuffled together, and the shard cache's byte budget. */
   blockShards: number;
+  /**
+   * Shard sets: deal each epoch's shards into this many partitions (shards/partitions.ts), one
+   * gradient job per partition per step; in a cluster each worker keeps to its partitions' shards.
+   */
+  partitions?: number;
   cacheBytes?: number;
   s3Endpoint?: string;
   s3Region?: string;
@@ -124,6 +129,11 @@ function validate(o: TrainCommandOptions): void {
     if (o.dimensions !== undefined) throw new UsageError("--dimensions does not apply to --shard-set (pass it to `meridian shard`)");
   }
   if (!(Number.isInteger(o.blockShards) && o.blockShards >= 1)) throw new UsageError(`--block-shards must be a positive integer (got ${o.blockShards})`);
+  if (o.partitions !== undefined) {
+    if (o.shardSet === undefined) throw new UsageError("--partitions applies to --shard-set (rows in memory have no shards to partition)");
+    if (!(Number.isInteger(o.partitions) && o.partitions >= 1)) throw new UsageError(`--partitions must be a positive integer (got ${o.partitions})`);
+    if (o.shards !== undefined && o.shards !== o.partitions) throw new UsageError(`--partitions ${o.partitions} makes ${o.partitions} gradient jobs per step (one per partition); drop --shards ${o.shards}`);
+  }
   if (o.cacheBytes !== undefined && !(Number.isSafeInteger(o.cacheBytes) && o.cacheBytes >= 1)) throw new UsageError(`--cache must be a positive size (got ${o.cacheBytes})`);
   const positiveInt = (v: number | undefined, flag: string): void => {
     if (v !== undefined && !(Number.isInteger(v) && v >= 1)) throw new UsageError(`${flag} must be a positive integer (got ${v})`);
@@ -249,7 +259,7 @@ export async function runTrainCommand(o: TrainCommandOptions, events?: TrainEven
   let checkpoints: CheckpointStore | undefined;
   let cluster: ClusterGradients | undefined;
   let specKey: string | undefined;
-  let shards = o.shards ?? 1;
+  let shards = o.partitions ?? o.shards ?? 1;
   const cfgBase = {
     arch,
     epochs: o.epochs,
@@ -267,10 +277,11 @@ export async function runTrainCommand(o: TrainCommandOptions, events?: TrainEven
       // Rows in memory are uploaded to Redis once; a shard set is read by each worker through its own cache.
       const { dataset, shards: shardSet } = data;
       const fingerprint = shardSet ? shardSet.fingerprint() : splitFingerprint(dataset!.train, dataset!.features);
-      // One gradient shard per connected worker unless --shards says otherwise.
+      // One gradient shard per connected worker unless --shards (or --partitions) says otherwise.
       const workers = await waitForWorkers({ redisUrl: redisUrl!, prefix: o.prefix, timeoutMs: o.waitWorkersMs, log: (m) => ev.info(m) });
-      shards = o.shards ?? workers;
-      ev.info(`cluster: ${workers} worker${workers === 1 ? "" : "s"} connected; ${shards} gradient shard${shards === 1 ? "" : "s"} per step${o.shards ? "" : " (one per worker; pass --shards to fix it)"}`, {
+      shards = o.partitions ?? o.shards ?? workers;
+      const why = o.partitions !== undefined ? " (one per partition)" : o.shards ? "" : " (one per worker; pass --shards to fix it)";
+      ev.info(`cluster: ${workers} worker${workers === 1 ? "" : "s"} connected; ${shards} gradient shard${shards === 1 ? "" : "s"} per step${why}`, {
         workers,
         shards,
       });
@@ -282,7 +293,14 @@ export async function runTrainCommand(o: TrainCommandOptions, events?: TrainEven
         arch,
         features: data.features,
         ...(shardSet
-          ? { shardSet: { location: shardSet.set.source.location, fingerprint: shardSetFingerprint(shardSet.set), ahead: (step: number) => shardSet.shardsAhead(step) } }
+          ? {
+              shardSet: {
+                location: shardSet.set.source.location,
+                fingerprint: shardSetFingerprint(shardSet.set),
+                ahead: (step: number, shard: number) => shardSet.shardsAhead(step, o.partitions !== undefined ? shard : undefined),
+                ...(o.partitions !== undefined ? { partitions: o.partitions } : {}),
+              },
+            }
           : { train: dataset!.train }),
         dataFingerprint: fingerprint,
         backupMinMs: o.backupMinMs,
