@@ -198,6 +198,18 @@ describe("train --cluster --partitions 2: each worker reads only its partition's
     await expect.poll(() => ws.map((w) => slotsOf(w, false).length), { timeout: 10_000 }).toEqual([1, 1]);
   }, 120_000);
 
+  it("meridian train --cluster --partitions 2 (the workers of the test before): the bits of meridian train --partitions 2 in-process", async () => {
+    const opts = { ...TRAIN_DEFAULTS, shardSet: dir, backend: "auto", json: true, epochs: 2, batchSize: 32, lr: 0.01, hidden: [16], checkpointEvery: 0, fresh: false, push: false, promote: false, partitions: 2 };
+    const here = await runTrainCommand({ ...opts, out: join(tmp, "parts-here"), cluster: false }, silentEvents);
+    const there = await runTrainCommand({ ...opts, out: join(tmp, "parts-cluster"), cluster: true, redisUrl: redis.url, prefix: `${redis.prefix}-parts` }, silentEvents);
+    expect(there.config.shards).toBe(2);
+    expect(there.result.runId).toBe(here.result.runId);
+    expect(Buffer.from(there.result.params.buffer).equals(Buffer.from(here.result.params.buffer))).toBe(true);
+    // The partitions are part of the run id: the same command without them is another run.
+    const plain = await runTrainCommand({ ...opts, partitions: undefined, shards: 2, out: join(tmp, "parts-none"), cluster: false, epochs: 1 }, silentEvents);
+    expect(plain.result.runId).not.toBe(here.result.runId);
+  }, 120_000);
+
   it("a worker SIGKILLed mid-run: its partition goes to the survivor, and the weights are the same bits", async () => {
     const prefix = `${redis.prefix}-parts-kill`;
     const [victim, survivor] = await Promise.all([0, 1].map(() => spawnWorker({ redisUrl: redis.url, prefix, args: workerArgs })));
