@@ -198,13 +198,16 @@ describe("train --cluster --partitions 2: each worker reads only its partition's
     await expect.poll(() => ws.map((w) => slotsOf(w, false).length), { timeout: 10_000 }).toEqual([1, 1]);
   }, 120_000);
 
-  it("meridian train --cluster --partitions 2 (the workers of the test before): the bits of meridian train --partitions 2 in-process", async () => {
+  it("meridian train --cluster --partitions 2 (the workers of the test before), hub and replicated: the bits of meridian train --partitions 2 in-process", async () => {
     const opts = { ...TRAIN_DEFAULTS, shardSet: dir, backend: "auto", json: true, epochs: 2, batchSize: 32, lr: 0.01, hidden: [16], checkpointEvery: 0, fresh: false, push: false, promote: false, partitions: 2 };
     const here = await runTrainCommand({ ...opts, out: join(tmp, "parts-here"), cluster: false }, silentEvents);
     const there = await runTrainCommand({ ...opts, out: join(tmp, "parts-cluster"), cluster: true, redisUrl: redis.url, prefix: `${redis.prefix}-parts` }, silentEvents);
     expect(there.config.shards).toBe(2);
     expect(there.result.runId).toBe(here.result.runId);
     expect(Buffer.from(there.result.params.buffer).equals(Buffer.from(here.result.params.buffer))).toBe(true);
+    // Replicas (fp32: the hub's math) over partition jobs too.
+    const replicated = await runTrainCommand({ ...opts, out: join(tmp, "parts-replicated"), cluster: true, reduce: "replicated", redisUrl: redis.url, prefix: `${redis.prefix}-parts` }, silentEvents);
+    expect(Buffer.from(replicated.result.params.buffer).equals(Buffer.from(here.result.params.buffer))).toBe(true);
     // The partitions are part of the run id: the same command without them is another run.
     const plain = await runTrainCommand({ ...opts, partitions: undefined, shards: 2, out: join(tmp, "parts-none"), cluster: false, epochs: 1 }, silentEvents);
     expect(plain.result.runId).not.toBe(here.result.runId);
