@@ -169,12 +169,18 @@ describe("train --cluster --partitions 2: each worker reads only its partition's
   const slotsOf = (w: WorkerProcess, held: boolean) => w.events.filter((e) => e.event === "partition_slot" && e.held === held).map((e) => Number(e.partition));
   const loadedBy = (w: WorkerProcess) => w.events.filter((e) => e.event === "shard_cache").flatMap((e) => e.loaded as number[]);
 
-  it("2 workers, one partition each: same bits as in-process with 2 partitions; each train shard read once in the epoch, by its partition's worker", async () => {
+  it("2 workers, one partition each: same bits as in-process with 2 partitions; each train shard read once in the epoch (not once per worker), by its partition's worker", async () => {
     const prefix = `${redis.prefix}-parts`;
-    const ws = await Promise.all([0, 1].map(() => spawnWorker({ redisUrl: redis.url, prefix, args: workerArgs })));
-    started.push(...ws);
+    // Two workers for the partitioned run, two for the same epoch in today's order (a baseline).
+    const spawned = await Promise.all([prefix, prefix, `${prefix}-baseline`, `${prefix}-baseline`].map((p) => spawnWorker({ redisUrl: redis.url, prefix: p, args: workerArgs })));
+    started.push(...spawned);
+    const ws = spawned.slice(0, 2);
+    const base = spawned.slice(2);
     // One epoch: a run prefetches nothing past its last epoch, so every load belongs to it.
     const one = { ...cfg, epochs: 1 };
+    // Today's order: the jobs of a step cut one shuffled block, so each worker reads every shard.
+    const { data: whole } = await clusterRun(`${prefix}-baseline`, { ahead: true, c: one });
+    for (const w of base) expect([...loadedBy(w)].sort((a, b) => a - b)).toEqual([...whole.entries.keys()]);
     const reference = await inProcess(2, one);
     const { data, result } = await clusterRun(prefix, { ahead: true, partitions: 2, c: one });
     expect(Buffer.from(result.params.buffer).equals(Buffer.from(reference.params.buffer))).toBe(true);
@@ -191,7 +197,7 @@ describe("train --cluster --partitions 2: each worker reads only its partition's
       expect([...loaded].sort((a, b) => a - b)).toEqual([...order.partitionShards(0, held[i]![0]!)].sort((a, b) => a - b));
     });
     const all = ws.flatMap(loadedBy);
-    expect(all.length).toBe(data.entries.length);
+    expect(all.length).toBe(data.entries.length); // half of the baseline's loads
     expect(new Set(all).size).toBe(data.entries.length);
     expect(ws.reduce((n, w) => n + Number(w.events.filter((e) => e.event === "shard_cache").at(-1)!.loads), 0)).toBe(data.entries.length);
     // The run unregistered: the workers handed their slots back.
