@@ -76,7 +76,7 @@ export function registerTrainerCommands<S>(program: Command, { action, publisher
     .option("--dataset <spec>", `training data, loaded into memory: ${DATASET_HELP}`)
     .option("--shard-set <location>", "training data streamed from a `meridian shard` set: a directory, http(s):// URL or s3://<bucket>/<prefix>")
     .option("--block-shards <n>", "shard sets: shards whose rows are shuffled together (memory and cache unit of the order)", int("--block-shards"), d.blockShards)
-    .option("--cache <size>", "shard sets: byte budget of the shard cache, e.g. 512MiB (default: two blocks of shards plus one)", (v: string) => sizeArg(v, "--cache"))
+    .option("--cache <size>", "shard sets: byte budget of the shard cache, e.g. 512MiB (default: two blocks of shards per partition plus one)", (v: string) => sizeArg(v, "--cache"))
     .option("--partitions <n>", "shard sets: deal each epoch's shards into n partitions, one gradient job each per step; cluster workers each read only their partitions' shards (fixed for the run, part of its id)", int("--partitions"))
     .option("--s3-endpoint <url>", "shard sets on S3-compatible storage: the endpoint (env S3_ENDPOINT)")
     .option("--s3-region <r>", "shard sets on S3: the region (env AWS_REGION; default auto with an endpoint)")
