@@ -95,7 +95,8 @@ export const GradJobSchema = z.object({
    * Where the rows are: Redis keys the coordinator uploaded, or a shard set (directory, http(s)://,
    * s3://) each worker reads through its own cache; then nothing of the data passes through Redis.
    * A shard set's `ahead`: train shards the steps from this one read, in order of need (the
-   * current block, then the next): the worker prefetches what fits its cache.
+   * current block, then the next; in a partitioned run the job's partition's only): the worker
+   * prefetches what fits its cache.
    */
   data: z.union([z.object({ x: z.string(), y: z.string(), meta: z.string() }), z.object({ shardSet: z.string(), fingerprint: z.string(), ahead: z.array(z.number().int().min(0)).optional() })]),
   /** Train-row indices of this shard (for a shard set: a train shard's firstRow + the row in it). */

@@ -66,7 +66,7 @@ async function clusterRun(prefix: string, { afterStep, ahead = false, partitions
     shardSet: {
       location: data.set.source.location,
       fingerprint: shardSetFingerprint(data.set),
-      ...(ahead ? { ahead: (step: number, shard: number) => data.shardsAhead(step, partitions !== undefined ? shard : undefined) } : {}),
+      ...(ahead ? { ahead: (step: number, shard: number) => data.shardsAhead(step, shard) } : {}),
       ...(partitions !== undefined ? { partitions } : {}),
     },
     dataFingerprint: data.fingerprint(),

@@ -55,7 +55,8 @@ export class PartitionSlots {
   private readonly held = new Map<string, { runId: string; p: number }>();
   private readonly releasing = new Map<string, Promise<void>>();
   private timer: NodeJS.Timeout | undefined;
-  private ticking: Promise<void> = Promise.resolve();
+  /** The tick in progress, if any (a slow one is not queued behind: the next interval skips). */
+  private ticking: Promise<void> | undefined;
 
   constructor(private readonly o: SlotOptions) {}
 
@@ -63,7 +64,9 @@ export class PartitionSlots {
   run(): void {
     const every = Math.min(1000, Math.max(50, this.o.leaseMs / 3));
     this.timer = setInterval(() => {
-      this.ticking = this.ticking.then(() => this.tick()).catch((err: unknown) => this.o.log("worker_error", { message: `partition slots: ${err instanceof Error ? err.message : String(err)}` }));
+      this.ticking ??= this.tick()
+        .catch((err: unknown) => this.o.log("worker_error", { message: `partition slots: ${err instanceof Error ? err.message : String(err)}` }))
+        .finally(() => (this.ticking = undefined));
     }, every);
     this.timer.unref();
   }

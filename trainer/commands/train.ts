@@ -297,7 +297,7 @@ export async function runTrainCommand(o: TrainCommandOptions, events?: TrainEven
               shardSet: {
                 location: shardSet.set.source.location,
                 fingerprint: shardSetFingerprint(shardSet.set),
-                ahead: (step: number, shard: number) => shardSet.shardsAhead(step, o.partitions !== undefined ? shard : undefined),
+                ahead: (step: number, shard: number) => shardSet.shardsAhead(step, shard),
                 ...(o.partitions !== undefined ? { partitions: o.partitions } : {}),
               },
             }

@@ -1,7 +1,8 @@
 // Training from a shard set without loading it: the batch order is a ShardOrder (one block of
 // shards shuffled together) or, with `partitions`, a PartitionedOrder (one such stream per
-// partition, a step's jobs = its partitions' sub-batches), batch rows come from a byte-bounded ShardCache that prefetches the
-// next shards, and the held-out split is streamed shard by shard for evaluation and export.
+// partition; a step's jobs are its partitions' sub-batches), batch rows come from a byte-bounded
+// ShardCache that prefetches the next shards, and the held-out split is streamed shard by shard
+// for evaluation and export.
 //
 // A step's rows are named by their index in the train split (a shard's firstRow + the row within
 // it), so StepPlan, checkpoints and gradient averaging are the same as for data in memory.
@@ -177,7 +178,8 @@ export class ShardTrainingData implements TrainData {
 
   /**
    * Train shards the steps from `step` on read, in order of need, as many as the cache holds: what
-   * to prefetch (in-process, and workers through their jobs). `part`: one partition's only.
+   * to prefetch (in-process, and workers through their jobs). `part` (a job's shard index): only
+   * that partition's, if the order is partitioned; ShardOrder's steps read every shard of a block.
    */
   shardsAhead(step: number, part?: number): number[] {
     return this.orderFor(step).shardsAhead(step, this.aheadShards, part);
