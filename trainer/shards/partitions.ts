@@ -13,15 +13,10 @@
 // sub-batch, rounded down. Every batch is full; each partition's stream beyond its S sub-batches
 // is dropped for that epoch (different rows each epoch: the deal and the shuffles change).
 import { seededPermutation } from "../data/split";
-import { epochSeed } from "../train/plan";
+import { epochSeed, partSize } from "../train/plan";
 import { BlockStream, blockSeed, checkedRows, withNextEpoch, type SampleOrder, type ShardBatch, type ShardOrderOptions } from "./order";
 
 export type PartitionedOrderOptions = ShardOrderOptions & { partitions: number };
-
-/** Rows of part p when `total` rows are cut into `parts` (shardRows' cut: sizes differ by at most one, larger first). */
-export function partSize(total: number, parts: number, p: number): number {
-  return Math.floor(total / parts) + (p < total % parts ? 1 : 0);
-}
 
 /**
  * Deals shards, in the given order, each to the partition with the fewest rows so far (ties: the
@@ -57,6 +52,7 @@ export class PartitionedOrder implements SampleOrder {
     if (P > this.rows.length) throw new Error(`${P} partitions need at least ${P} train shards (the set has ${this.rows.length})`);
     if (P > o.batchSize) throw new Error(`${P} partitions need a batch of at least ${P} rows (got ${o.batchSize})`);
     this.partitions = P;
+    // shardRows' cut of the batch: the StepPlan's P jobs are then exactly the P sub-batches.
     this.sizes = Array.from({ length: P }, (_, p) => partSize(o.batchSize, P, p));
     const total = this.rows.reduce((a, b) => a + b, 0);
     const largest = this.rows.reduce((a, b) => Math.max(a, b), 0);
