@@ -64,6 +64,8 @@ export function keysFor(prefix: string) {
     partitioned: `${prefix}:partitioned`,
     /** The id of the worker holding partition p's slot (PX: its lease, renewed by it). */
     slot: (runId: string, p: number) => `${prefix}:run:${runId}:slot:${p}`,
+    /** Workers that hold or may claim partition slots, by the time (ms) of their last tick. */
+    slotWorkers: `${prefix}:slot-workers`,
   };
 }
 

@@ -1,5 +1,6 @@
-// Partition slots against a real redis-server: fair shares, a lapsed holder's slots taken over,
-// a newcomer given the excess back, and everything freed when the run ends.
+// Partition slots against a real redis-server: fair shares among the workers that tick, a silent
+// (dead or hung) holder's slots taken over after its lease, a newcomer given the excess back, and
+// everything freed when the run ends.
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startRedis, type TestRedis } from "../../dev/redis";
@@ -17,15 +18,14 @@ afterAll(async () => {
   await server?.stop();
 });
 
-/** A worker's slots with a settable live-worker count; `consuming` is what it would consume now. */
-function member(id: string, prefix: string, live: { n: number }, leaseMs = 400) {
+/** A worker's slots (ticked by hand); `consuming`: the partitions it would consume now. */
+function member(id: string, prefix: string, leaseMs = 400) {
   const consuming = new Set<number>();
   const slots = new PartitionSlots({
     redis,
     keys: keysFor(prefix),
     id,
     leaseMs,
-    liveWorkers: async () => live.n,
     start: (_runId, p) => void consuming.add(p),
     stop: async (_runId, p) => void consuming.delete(p),
     log: () => {},
@@ -36,30 +36,31 @@ function member(id: string, prefix: string, live: { n: number }, leaseMs = 400) 
 const sorted = (s: Set<number>) => [...s].sort((a, b) => a - b);
 
 describe("PartitionSlots", () => {
-  it("shares, takeover after a lapsed lease, hand-back to a newcomer, release at the run's end", async () => {
+  it("shares, a silent holder's slots taken after its lease, hand-back to a newcomer, release at the run's end", async () => {
     const prefix = `${server.prefix}-slots`;
     const keys = keysFor(prefix);
+    const a = member("a", prefix);
+    const b = member("b", prefix);
+    // Both tick before the run exists (workers do from their start): both count from its first tick.
+    await a.slots.tick();
+    await b.slots.tick();
     await redis.multi().set(keys.partitions("r1"), 4).sadd(keys.partitioned, "r1").exec();
-    const live = { n: 2 };
-    const a = member("a", prefix, live);
-    const b = member("b", prefix, live);
     await a.slots.tick();
     await b.slots.tick();
     expect(sorted(a.consuming)).toEqual([0, 1]); // ceil(4 / 2)
     expect(sorted(b.consuming)).toEqual([2, 3]);
     expect(await redis.get(keys.slot("r1", 2))).toBe("b");
 
-    // b dies (stops renewing): its slots are free once the lease lapsed, and a takes them.
-    live.n = 1;
+    // b goes silent (killed, or hung): until its lease lapses its slots stay its own …
     await a.slots.tick();
-    expect(sorted(a.consuming)).toEqual([0, 1]); // b's leases still run
+    expect(sorted(a.consuming)).toEqual([0, 1]);
+    // … then b no longer counts, a's share is all four, and a takes them.
     await new Promise((r) => setTimeout(r, 500));
     await a.slots.tick();
     expect(sorted(a.consuming)).toEqual([0, 1, 2, 3]);
 
     // A replacement joins: a hands back its highest slots, the newcomer claims them.
-    live.n = 2;
-    const c = member("c", prefix, live);
+    const c = member("c", prefix);
     await c.slots.tick();
     expect(c.consuming.size).toBe(0); // nothing free yet
     await a.slots.tick();

@@ -1,32 +1,41 @@
 // Partition slots (`train --partitions`): which worker takes which partition's jobs. A worker
 // holds a slot under a lease in Redis (the slot key holds its id, PX the lease) and consumes the
 // partition's queue only while it holds the slot, so each partition's shards are read by one
-// worker. Every tick it renews its slots and claims free ones, in one script, up to its fair
-// share, ceil(P / live workers) (live: workers connected to the main queue, so a killed worker
-// stops counting at once). A slot whose holder died is free once its lease lapses, and the
-// next worker to tick takes it; a worker over its share (one joined) hands its highest slots
-// back once their consumer stopped, and the newcomer claims them.
+// worker. Every tick, in one script, it beats (a sorted set of live workers by last beat), renews
+// its slots and claims free ones up to its fair share, ceil(P / workers that beat within a lease).
+// A worker that dies or hangs stops beating and renewing: after one lease it no longer counts and
+// its slots are free, so the survivors' shares grow and the next of them to tick takes them. A
+// worker over its share (one joined, a replacement say) hands its highest slots back once their
+// consumer stopped, and the newcomer claims them. Workers beat from their start, so at a run's
+// start every live worker already counts and none claims more than its share.
 import type { Redis } from "ioredis";
 import type { Keys } from "./protocol";
 
 /**
- * KEYS: the run's slot keys, partition 0 first. ARGV: worker id, lease ms, most slots to hold.
- * Renews the slots this worker holds, then claims free ones (lowest first) while it holds fewer
- * than the most. Returns the partitions it holds.
+ * KEYS: the live-workers set, then the run's slot keys, partition 0 first (none: only beat).
+ * ARGV: worker id, lease ms. Beats, drops workers silent for a lease, renews this worker's slots,
+ * then claims free ones (lowest first) up to its share. Returns {share, partitions held…}.
  */
 const CLAIM_SLOTS_LUA = `
-local held = {}
-for i, k in ipairs(KEYS) do
-  if redis.call('GET', k) == ARGV[1] then
-    redis.call('PEXPIRE', k, ARGV[2])
-    held[#held + 1] = i - 1
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local lease = tonumber(ARGV[2])
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - lease)
+redis.call('PEXPIRE', KEYS[1], 2 * lease)
+local share = math.ceil((#KEYS - 1) / redis.call('ZCARD', KEYS[1]))
+local out = {share}
+for i = 2, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[1] then
+    redis.call('PEXPIRE', KEYS[i], lease)
+    out[#out + 1] = i - 2
   end
 end
-for i, k in ipairs(KEYS) do
-  if #held >= tonumber(ARGV[3]) then break end
-  if redis.call('SET', k, ARGV[1], 'NX', 'PX', ARGV[2]) then held[#held + 1] = i - 1 end
+for i = 2, #KEYS do
+  if #out - 1 >= share then break end
+  if redis.call('SET', KEYS[i], ARGV[1], 'NX', 'PX', lease) then out[#out + 1] = i - 2 end
 end
-return held`;
+return out`;
 
 /** KEYS: slot. ARGV: worker id. Frees the slot only if this worker holds it. */
 const RELEASE_SLOT_LUA = `
@@ -38,10 +47,8 @@ export type SlotOptions = {
   keys: Keys;
   /** This worker's id (the value of the slot keys it holds). */
   id: string;
-  /** Slot lease: a dead holder's slots are free this long after its last renewal. */
+  /** Slot lease: a dead holder's slots are free (and it no longer counts) this long after its last tick. */
   leaseMs: number;
-  /** Workers connected now (the fair share's divisor). */
-  liveWorkers(): Promise<number>;
   /** Start consuming partition p's queue of a run, and stop (resolves once its job in progress finished). */
   start(runId: string, p: number): void;
   stop(runId: string, p: number): Promise<void>;
@@ -60,8 +67,9 @@ export class PartitionSlots {
 
   constructor(private readonly o: SlotOptions) {}
 
-  /** Ticks every min(1 s, lease / 3) until close(). */
-  run(): void {
+  /** Ticks now (so this worker counts before it takes any job), then every min(1 s, lease / 3) until close(). */
+  async run(): Promise<void> {
+    await this.tick();
     const every = Math.min(1000, Math.max(50, this.o.leaseMs / 3));
     this.timer = setInterval(() => {
       this.ticking ??= this.tick()
@@ -71,10 +79,13 @@ export class PartitionSlots {
     this.timer.unref();
   }
 
-  /** One round: for every partitioned run, renew, claim up to the fair share, hand back the excess. */
+  /** One round: beat; for every partitioned run, renew, claim up to the fair share, hand back the excess. */
   async tick(): Promise<void> {
     const { redis, keys } = this.o;
-    const live = Math.max(1, await this.o.liveWorkers());
+    const claim = async (slotKeys: string[]): Promise<{ share: number; now: number[] }> => {
+      const [share, ...now] = (await redis.eval(CLAIM_SLOTS_LUA, 1 + slotKeys.length, keys.slotWorkers, ...slotKeys, this.o.id, this.o.leaseMs)) as number[];
+      return { share: share!, now };
+    };
     const active = new Set<string>();
     for (const runId of await redis.smembers(keys.partitioned)) {
       const raw = await redis.get(keys.partitions(runId));
@@ -83,10 +94,7 @@ export class PartitionSlots {
         continue;
       }
       active.add(runId);
-      const P = Number(raw);
-      const share = Math.ceil(P / live);
-      const slotKeys = Array.from({ length: P }, (_, p) => keys.slot(runId, p));
-      const now = (await redis.eval(CLAIM_SLOTS_LUA, P, ...slotKeys, this.o.id, this.o.leaseMs, share)) as number[];
+      const { share, now } = await claim(Array.from({ length: Number(raw) }, (_, p) => keys.slot(runId, p)));
       for (const p of now) {
         if (this.held.has(slotName(runId, p))) continue;
         this.held.set(slotName(runId, p), { runId, p });
@@ -99,6 +107,7 @@ export class PartitionSlots {
       const kept = now.filter((p) => !this.releasing.has(slotName(runId, p))).sort((a, b) => b - a);
       for (const p of kept.slice(0, Math.max(0, kept.length - share))) void this.release(runId, p);
     }
+    if (active.size === 0) await claim([]); // a beat: this worker counts before any run starts
     // Runs that ended: stop their consumers.
     for (const { runId, p } of this.held.values()) if (!active.has(runId)) void this.release(runId, p);
   }
@@ -128,10 +137,11 @@ export class PartitionSlots {
     return done;
   }
 
-  /** Stops ticking, stops every consumer and frees every slot (others need not wait for the leases). */
+  /** Stops ticking, stops every consumer, frees every slot and stops counting (others need not wait for the leases). */
   async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     await this.ticking;
     await Promise.all([...this.held.values()].map(({ runId, p }) => this.release(runId, p)));
+    await this.o.redis.zrem(this.o.keys.slotWorkers, this.o.id).catch(() => {});
   }
 }

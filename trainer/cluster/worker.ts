@@ -467,7 +467,6 @@ export async function startGradientWorker(o: WorkerOptions): Promise<GradientWor
     keys: keysFor(o.prefix),
     id,
     leaseMs: o.lockMs ?? 30_000,
-    liveWorkers: () => queue.getWorkersCount(),
     start: (runId, p) => {
       const name = partitionQueue(runId, p);
       queues.set(name, new Queue(name, { connection: { url: o.redisUrl }, prefix: o.prefix }));
@@ -482,7 +481,7 @@ export async function startGradientWorker(o: WorkerOptions): Promise<GradientWor
     },
     log,
   });
-  slots.run();
+  await slots.run();
   return {
     id,
     worker,
