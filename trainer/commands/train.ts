@@ -23,7 +23,7 @@ import { openTrainInput, type TrainInput } from "./train-input";
 // TensorFlow.js, BullMQ and onnxruntime load only once the options are known to be good, so
 // `--help` and flag mistakes answer at once.
 const heavy = async () => {
-  const [coordinator, protocol, redis, exporter, backend, checkpoint, loop, shardData, models] = await Promise.all([
+  const [coordinator, protocol, redis, exporter, backend, checkpoint, loop, shardData, models, partitions] = await Promise.all([
     import("../cluster/coordinator"),
     import("../cluster/protocol"),
     import("../cluster/redis"),
@@ -33,8 +33,9 @@ const heavy = async () => {
     import("../train/loop"),
     import("../train/shard-data"),
     import("../train/models"),
+    import("../shards/partitions"),
   ]);
-  return { modelFor: models.modelFor, ...coordinator, keysFor: protocol.keysFor, ...redis, ...exporter, ...backend, ...checkpoint, ...loop, shardSetFingerprint: shardData.shardSetFingerprint };
+  return { PartitionedOrder: partitions.PartitionedOrder, modelFor: models.modelFor, ...coordinator, keysFor: protocol.keysFor, ...redis, ...exporter, ...backend, ...checkpoint, ...loop, shardSetFingerprint: shardData.shardSetFingerprint };
 };
 
 export type TrainCommandOptions = {
@@ -218,6 +219,7 @@ export async function runTrainCommand(o: TrainCommandOptions, events?: TrainEven
     reduceRedisUrls,
     keysFor,
     modelFor,
+    PartitionedOrder,
   } = await heavy();
   if (o.cluster) await probeRedis(redisUrl!); // Redis down: say so before loading anything
   const reduceRedis = o.cluster ? reduceRedisUrls(o.reduceRedis) : [];
@@ -254,6 +256,21 @@ export async function runTrainCommand(o: TrainCommandOptions, events?: TrainEven
     throw new UsageError(`int8 format ${o.int8Format} is not available for a ${arch.kind} (available: ${int8Formats.join(", ")})`);
   }
   ev.info(`model: ${describeArch(arch)}`, { arch });
+  if (data.shards && o.partitions !== undefined) {
+    // The epoch rule's cost, said before training: it is large when shards are large for the set.
+    let order: InstanceType<typeof PartitionedOrder>;
+    try {
+      order = new PartitionedOrder({ rows: data.shards.entries.map((e) => e.rows), seed: o.seed, batchSize: o.batchSize, blockShards: o.blockShards, partitions: o.partitions });
+    } catch (err) {
+      data.close();
+      throw new UsageError(err instanceof Error ? err.message : String(err));
+    }
+    const dropped = 1 - order.rowsPerEpoch / data.trainRows;
+    ev.info(
+      `partitions: ${o.partitions}; an epoch is ${order.stepsPerEpoch} steps on ${order.rowsPerEpoch} of ${data.trainRows} train rows (${(dropped * 100).toFixed(1)}% left out each epoch, different rows each time; smaller shards leave out less)`,
+      { partitions: o.partitions, stepsPerEpoch: order.stepsPerEpoch, rowsPerEpoch: order.rowsPerEpoch },
+    );
+  }
 
   let gradients: GradientSource;
   let checkpoints: CheckpointStore | undefined;

@@ -6,12 +6,10 @@
 // s × (its size). Sub-batch sizes are shardRows' cut of the batch into P parts, so the StepPlan's
 // P gradient jobs are exactly the P partitions' sub-batches.
 //
-// Epoch end: partitions hold different row counts (and the counts change with each epoch's
-// deal), but an epoch has a fixed number of steps S, set by the smallest partition any deal can
-// produce: the deal keeps every two partitions within one shard of rows (the largest, m) of each
-// other, so every partition holds at least (rows - (P-1)·m) / P, and S = that ÷ the largest
-// sub-batch, rounded down. Every batch is full; each partition's stream beyond its S sub-batches
-// is dropped for that epoch (different rows each epoch: the deal and the shuffles change).
+// Epoch end: the deal gives every epoch's partitions the same row counts (dealShards), which may
+// differ. An epoch is as many steps as the shortest partition fills, S = min over p of
+// ⌊rows of p / sub-batch p⌋; every batch is full, and the rest of each partition's stream is left
+// out of that epoch (different rows each epoch: the deal and the shuffles change).
 import { seededPermutation } from "../data/split";
 import { epochSeed, partSize } from "../train/plan";
 import { BlockStream, blockSeed, checkedRows, withNextEpoch, type SampleOrder, type ShardBatch, type ShardOrderOptions } from "./order";
@@ -19,18 +17,22 @@ import { BlockStream, blockSeed, checkedRows, withNextEpoch, type SampleOrder, t
 export type PartitionedOrderOptions = ShardOrderOptions & { partitions: number };
 
 /**
- * Deals shards, in the given order, each to the partition with the fewest rows so far (ties: the
- * lowest index). Any two partitions then differ by at most the largest shard's rows.
+ * Deals shards into partitions: largest first (equal sizes in the given order), each to the
+ * partition with the fewest rows so far (ties: the lowest index); each partition lists its shards
+ * in the given order. The choices depend only on the shard sizes, so the partitions' row counts
+ * are the same whatever the order (every epoch's), and any two differ by at most one shard's rows.
  */
 export function dealShards(order: Int32Array, rows: Int32Array, parts: number): Int32Array[] {
-  const held = Array.from({ length: parts }, () => 0);
-  const dealt: number[][] = Array.from({ length: parts }, () => []);
-  for (const s of order) {
+  const held = new Float64Array(parts);
+  const part = new Int32Array(rows.length);
+  for (const s of Array.from(order).sort((a, b) => rows[b]! - rows[a]!)) {
     let p = 0;
     for (let q = 1; q < parts; q++) if (held[q]! < held[p]!) p = q;
-    dealt[p]!.push(s);
+    part[s] = p;
     held[p]! += rows[s]!;
   }
+  const dealt: number[][] = Array.from({ length: parts }, () => []);
+  for (const s of order) dealt[part[s]!]!.push(s);
   return dealt.map((d) => Int32Array.from(d));
 }
 
@@ -54,12 +56,11 @@ export class PartitionedOrder implements SampleOrder {
     this.partitions = P;
     // shardRows' cut of the batch: the StepPlan's P jobs are then exactly the P sub-batches.
     this.sizes = Array.from({ length: P }, (_, p) => partSize(o.batchSize, P, p));
-    const total = this.rows.reduce((a, b) => a + b, 0);
-    const largest = this.rows.reduce((a, b) => Math.max(a, b), 0);
-    const smallest = Math.floor((total - (P - 1) * largest) / P);
-    this.stepsPerEpoch = Math.floor(smallest / this.sizes[0]!);
+    // Every epoch's partitions hold these rows (any order deals the same sizes to each).
+    const held = dealShards(Int32Array.from(this.rows.keys()), this.rows, P).map((d) => d.reduce((a, s) => a + this.rows[s]!, 0));
+    this.stepsPerEpoch = Math.min(...held.map((r, p) => Math.floor(r / this.sizes[p]!)));
     if (this.stepsPerEpoch < 1) {
-      throw new Error(`${P} partitions of ${total} train rows in shards of up to ${largest} rows cannot fill one batch of ${o.batchSize} (a partition may hold only ${Math.max(0, smallest)}): use fewer partitions, a smaller batch or smaller shards`);
+      throw new Error(`${P} partitions of train shards cannot each fill a sub-batch of ${this.sizes[0]} rows (the smallest holds ${Math.min(...held)}): use fewer partitions, a smaller batch or smaller shards`);
     }
     this.rowsPerEpoch = this.stepsPerEpoch * o.batchSize;
   }
