@@ -82,9 +82,7 @@ function floorIndex(a: ArrayLike<number>, v: number, hi = a.length - 1): number 
  * block boundary, and consecutive batches revisit the later block).
  */
 export class BlockStream {
-  /** Rows in the stream. */
-  readonly length: number;
-  readonly blocks: number;
+  private readonly blocks: number;
   /** Stream position where each block starts; one extra entry: the stream's length. */
   private readonly blockStart: Float64Array;
   private cached: BlockRows[] = [];
@@ -105,7 +103,6 @@ export class BlockStream {
       pos += rows[shards[i]!]!;
     }
     this.blockStart[this.blocks] = pos;
-    this.length = pos;
   }
 
   /** Shard indices of block b, in order. */

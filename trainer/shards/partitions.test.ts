@@ -1,7 +1,6 @@
 // The partitioned order: P partitions of each epoch's shard permutation, one block-shuffled stream
 // each, every batch P sub-batches; resumable from the step number alone.
 import { describe, expect, it } from "vitest";
-import { ShardOrder } from "./order";
 import { PartitionedOrder, dealShards, type PartitionedOrderOptions } from "./partitions";
 
 const ROWS = [7, 13, 5, 20, 1, 9, 11, 3, 8, 16, 2, 14, 6];

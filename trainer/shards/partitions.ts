@@ -41,7 +41,7 @@ export class PartitionedOrder implements SampleOrder {
   readonly partitions: number;
   /** Rows of each partition's sub-batch. */
   readonly sizes: readonly number[];
-  /** Train rows each epoch trains on (S × batch); the rest of the partitions' streams is dropped. */
+  /** Train rows each epoch trains on (S × batch); the rest of the partitions' streams is left out. */
   readonly rowsPerEpoch: number;
   private readonly rows: Int32Array;
   /** The streams of the current epoch and of the one prefetching looks into. */
