@@ -25,6 +25,9 @@
 // workers keep replicas and reduce the gradient in slices among themselves; the coordinator's
 // barrier collects only the shards' records (loss, rows, replica checksums) and then reads the
 // reduced gradient like any replica, reducing a slice itself only when nobody did within a grace.
+// Partitioned runs (`--partitions P`, shard sets): shard k is partition k; its jobs go to partition
+// k's own queue, and the run is registered (partition count, with expiry) so that workers claim
+// partition slots and consume those queues (slots.ts).
 import { randomBytes } from "node:crypto";
 import { Queue } from "bullmq";
 import type { Redis } from "ioredis";
@@ -38,7 +41,7 @@ import type { StepPlan } from "../train/plan";
 import { SliceNodes, awaitReduced, reduceKeys, reduceNodesFingerprint, type ReduceKeys } from "./allreduce";
 import { replicaChecksum } from "./replica";
 import { ScoreAccumulator, type Evaluation, type ScoreCounts } from "../train/metrics";
-import { CANCELLED, EVAL_JOB, EvalResultSchema, GRAD_QUEUE, decodeDone, keysFor, type Done, type EvalJob, type GradJob, type Keys } from "./protocol";
+import { CANCELLED, EVAL_JOB, EvalResultSchema, GRAD_QUEUE, decodeDone, keysFor, partitionQueue, type Done, type EvalJob, type GradJob, type Keys } from "./protocol";
 import { connectRedis, probeRedis, redactUrl } from "./redis";
 
 export type ClusterOptions = {
@@ -49,8 +52,12 @@ export type ClusterOptions = {
   /** The training rows, uploaded to Redis for the workers … */
   train?: Split;
   features: number;
-  /** … or a shard set, which workers read themselves (nothing is uploaded): its location and shardSetFingerprint. */
-  shardSet?: { location: string; fingerprint: string; ahead?: (step: number) => number[] };
+  /**
+   * … or a shard set, which workers read themselves (nothing is uploaded): its location and
+   * shardSetFingerprint; `ahead`: the shards a step's job k should prefetch; `partitions`: the
+   * order's partition count (job k = partition k, on its own queue).
+   */
+  shardSet?: { location: string; fingerprint: string; ahead?: (step: number, shard: number) => number[]; partitions?: number };
   /** Fingerprint of the training split (names the data keys; for a shard set, checked by workers). */
   dataFingerprint: string;
   /** Backup deadline: at least this long after a task was issued … */
@@ -293,6 +300,8 @@ export class ClusterGradients implements GradientSource {
     private readonly queue: Queue,
     /** The lease has its own connection, so renewals never queue behind a large upload or a BLPOP. */
     private readonly leaseConn: Redis,
+    /** Partitioned runs: partition k's job queue (jobs of shard k go there, not to `queue`). */
+    private readonly partitionQueues: Queue[],
   ) {
     this.keys = keysFor(o.prefix);
     this.encoding = o.gradients ?? "fp32";
@@ -313,10 +322,12 @@ export class ClusterGradients implements GradientSource {
     const redis = connectRedis(o.redisUrl);
     const blocking = connectRedis(o.redisUrl);
     const queue = new Queue(GRAD_QUEUE, { connection: { url: o.redisUrl }, prefix: o.prefix });
-    const c = new ClusterGradients(o, redis, blocking, queue, connectRedis(o.redisUrl));
+    const parts = Array.from({ length: o.shardSet?.partitions ?? 0 }, (_, p) => new Queue(partitionQueue(o.runId, p), { connection: { url: o.redisUrl }, prefix: o.prefix }));
+    const c = new ClusterGradients(o, redis, blocking, queue, connectRedis(o.redisUrl), parts);
     try {
       await c.uploadData(); // content-addressed: two coordinators uploading the same data is harmless
       await c.takeLease();
+      await c.registerPartitions();
     } catch (err) {
       await c.close();
       throw err;
@@ -411,6 +422,31 @@ export class ClusterGradients implements GradientSource {
     this.leaseTimer.unref();
   }
 
+  /** Partitioned runs: tells workers the run's partition count (expires unless refreshed; unregistered by close()). */
+  private async registerPartitions(): Promise<void> {
+    if (this.partitionQueues.length === 0) return;
+    const ttl = this.o.dataTtlSeconds ?? 3600;
+    await this.redis.multi().set(this.keys.partitions(this.o.runId), this.partitionQueues.length, "EX", ttl).sadd(this.keys.partitioned, this.o.runId).exec();
+  }
+
+  /**
+   * Workers stop holding the run's partition slots, and its queued jobs go (pre-issued ones no one
+   * will need). Fenced, before the lease is released: never a successor's registration or jobs.
+   */
+  private async unregisterPartitions(): Promise<void> {
+    if (this.partitionQueues.length === 0 || this.epoch === 0) return;
+    const [ok] = (await this.redis.eval(FENCED_DEL_LUA, 2, this.keys.epoch(this.o.runId), this.keys.partitions(this.o.runId), this.epoch)) as [number, number];
+    if (ok === 1) await Promise.all(this.partitionQueues.map((q) => q.drain()));
+  }
+
+  /** Where shard k's jobs go: partition k's queue in a partitioned run, else the shared one. */
+  private queueOf(shard: number): Queue {
+    if (this.partitionQueues.length === 0) return this.queue;
+    const q = this.partitionQueues[shard];
+    if (!q) throw new ClusterError(`shard ${shard} of a run with ${this.partitionQueues.length} partitions`);
+    return q;
+  }
+
   private async uploadData(): Promise<void> {
     if (this.o.shardSet !== undefined) return; // workers read the shard set themselves
     if (!this.o.train) throw new ClusterError("ClusterGradients needs train rows or a shard set");
@@ -442,10 +478,10 @@ export class ClusterGradients implements GradientSource {
     return Math.max(min, factor * s[Math.floor(s.length / 2)]!);
   }
 
-  /** A shard-set job's data: the set, and the train shards the steps from this one read (workers prefetch them). */
-  private shardSetData(step: number): GradJob["data"] {
+  /** A shard-set job's data: the set, and the train shards job `shard` of the steps from this one reads (workers prefetch them). */
+  private shardSetData(step: number, shard: number): GradJob["data"] {
     const { location, fingerprint, ahead } = this.o.shardSet!;
-    return { shardSet: location, fingerprint, ...(ahead ? { ahead: ahead(step) } : {}) };
+    return { shardSet: location, fingerprint, ...(ahead ? { ahead: ahead(step, shard) } : {}) };
   }
 
   private job(plan: StepPlan, shard: number, attempt: number) {
@@ -463,7 +499,7 @@ export class ClusterGradients implements GradientSource {
       weightsKey: this.keys.weights(runId, this.session, plan.step),
       claimKey: this.keys.claim(runId, this.session, plan.step, shard),
       doneKey: this.keys.done(runId, this.session, plan.step),
-      data: this.o.shardSet !== undefined ? this.shardSetData(plan.step) : this.dataKeys,
+      data: this.o.shardSet !== undefined ? this.shardSetData(plan.step, shard) : this.dataKeys,
       rows: Array.from(plan.shards[shard]!),
       waitMs: this.o.weightsWaitMs ?? 15_000,
       lease: { key: this.keys.lease(runId), session: this.leaseValue, epoch: this.epoch, epochKey: this.keys.epoch(runId) },
@@ -497,7 +533,8 @@ export class ClusterGradients implements GradientSource {
   }
 
   private async issue(plan: StepPlan): Promise<void> {
-    await this.queue.addBulk(plan.shards.map((_, i) => this.job(plan, i, 0)));
+    if (this.partitionQueues.length === 0) await this.queue.addBulk(plan.shards.map((_, i) => this.job(plan, i, 0)));
+    else await Promise.all(plan.shards.map((_, i) => this.queueOf(i).addBulk([this.job(plan, i, 0)])));
   }
 
   async compute(params: Float32Array, plan: StepPlan, next?: StepPlan): Promise<TimedGradient[]> {
@@ -542,7 +579,7 @@ export class ClusterGradients implements GradientSource {
       issued[i] = performance.now();
       this.stats.backups++;
       const j = this.job(plan, i, attempts[i]!);
-      await this.queue.add(j.name, j.data, j.opts);
+      await this.queueOf(i).add(j.name, j.data, j.opts);
       this.log(`step ${plan.step + 1}: backup task ${attempts[i]} for shard ${i} (${why})`, { step: plan.step + 1, shard: i });
     };
 
@@ -680,6 +717,7 @@ export class ClusterGradients implements GradientSource {
     if (Date.now() - this.lastDataRefresh > 600_000) {
       this.lastDataRefresh = Date.now();
       void this.uploadData().catch(() => {});
+      void this.registerPartitions().catch(() => {});
     }
     return out;
   }
@@ -759,6 +797,7 @@ export class ClusterGradients implements GradientSource {
 
   async close(): Promise<void> {
     if (this.leaseTimer) clearInterval(this.leaseTimer);
+    await this.unregisterPartitions().catch(() => {});
     const cleanup = this.redis.multi();
     if (this.epoch > 0) cleanup.eval(RELEASE_LEASE_LUA, 1, this.keys.lease(this.o.runId), this.leaseValue);
     if (this.prevWeightsKey) cleanup.unlink(this.prevWeightsKey);
@@ -772,7 +811,7 @@ export class ClusterGradients implements GradientSource {
       cleanup.rpush(key, CANCELLED).expire(key, 60);
     }
     await cleanup.exec().catch(() => {});
-    await this.queue.close().catch(() => {});
+    await Promise.all([this.queue, ...this.partitionQueues].map((q) => q.close().catch(() => {})));
     this.nodes.close();
     this.redis.disconnect();
     this.blocking.disconnect();

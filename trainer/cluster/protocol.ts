@@ -16,6 +16,8 @@
 // record whose encoding is not the run's (a worker from before bf16, say).
 // With `--reduce replicated` no weights are published after the session's snapshot and done
 // records carry no gradient: workers exchange gradient slices among themselves (allreduce.ts).
+// Partitioned runs (`--partitions P`): shard k of a step is partition k's sub-batch, and its job
+// goes to partition k's own queue (partitionQueue), which only the worker holding k's slot takes.
 // Fencing: each job carries the coordinator's epoch (lease.epoch, lease.epochKey); a worker drops a
 // job whose epoch is older than the run's current one (coordinator.ts has the scripts).
 // (Pushing 1 MB through a Lua script to make claim-and-push atomic cost ~3 ms against ~1.3 ms for
@@ -56,8 +58,23 @@ export function keysFor(prefix: string) {
     spec: (runId: string) => `${prefix}:run:${runId}:spec`,
     /** Set of run ids that stored a spec. */
     runs: `${prefix}:runs`,
+    /** A partitioned run's partition count, set (with expiry) while its coordinator lives. */
+    partitions: (runId: string) => `${prefix}:run:${runId}:partitions`,
+    /** Set of partitioned run ids: where workers look for partition slots to hold. */
+    partitioned: `${prefix}:partitioned`,
+    /** The id of the worker holding partition p's slot (PX: its lease, renewed by it). */
+    slot: (runId: string, p: number) => `${prefix}:run:${runId}:slot:${p}`,
+    /** Workers that hold or may claim partition slots, by the time (ms) of their last tick. */
+    slotWorkers: `${prefix}:slot-workers`,
   };
 }
+
+/**
+ * BullMQ queue of partition p's gradient jobs in a partitioned run (`train --partitions`): only
+ * the worker holding p's slot consumes it (slots.ts), so partition p's shards are read by one
+ * worker. (BullMQ queue names may not contain ":".)
+ */
+export const partitionQueue = (runId: string, p: number): string => `${GRAD_QUEUE}-${runId}-p${p}`;
 
 /** Pushed into a weights list when a pre-issued step will never come (run ended or failed). */
 export const CANCELLED = Buffer.from("CANCELLED");
@@ -80,7 +97,8 @@ export const GradJobSchema = z.object({
    * Where the rows are: Redis keys the coordinator uploaded, or a shard set (directory, http(s)://,
    * s3://) each worker reads through its own cache; then nothing of the data passes through Redis.
    * A shard set's `ahead`: train shards the steps from this one read, in order of need (the
-   * current block, then the next): the worker prefetches what fits its cache.
+   * current block, then the next; in a partitioned run the job's partition's only): the worker
+   * prefetches what fits its cache.
    */
   data: z.union([z.object({ x: z.string(), y: z.string(), meta: z.string() }), z.object({ shardSet: z.string(), fingerprint: z.string(), ahead: z.array(z.number().int().min(0)).optional() })]),
   /** Train-row indices of this shard (for a shard set: a train shard's firstRow + the row in it). */

@@ -8,6 +8,9 @@
 // brings its own replica to the step instead (allreduce.ts), delivers its gradient in slices and
 // helps reduce.
 // `evaluate` jobs (shard sets) score one held-out shard under the job's weights and push the sums.
+// Partitioned runs: the worker holds partition slots (slots.ts) and runs one more BullMQ Worker
+// per slot, on that partition's queue, with the same processor; so it reads only its partitions'
+// shards (each `shard_cache` line lists the shards it loaded since the previous one).
 // A killed worker's job is retried elsewhere through BullMQ's stalled-job check (its lock expires
 // after lockDuration); the coordinator's backup tasks cover slow workers.
 import { hostname } from "node:os";
@@ -15,6 +18,7 @@ import { f32ToBf16 } from "../../shared/bf16";
 import { Queue, WaitingError, Worker, type Job } from "bullmq";
 import type { Redis } from "ioredis";
 import { ShardCache } from "../shards/cache";
+import type { ShardEntry } from "../shards/format";
 import { ShardSet } from "../shards/reader";
 import { openSource, type S3Options, type ShardSource } from "../shards/store";
 import { bytesF32 } from "../train/checkpoint";
@@ -27,7 +31,8 @@ import { argmaxRows } from "../../shared/onnx/mlp";
 import { archClasses } from "../train/arch";
 import { ScoreAccumulator } from "../train/metrics";
 import { probabilitiesOfAsync } from "../train/models";
-import { CANCELLED, DataMetaSchema, EVAL_JOB, EvalJobSchema, GRAD_QUEUE, GradJobSchema, encodeDone, jobArch, type Done, type EvalResult, type GradJob } from "./protocol";
+import { CANCELLED, DataMetaSchema, EVAL_JOB, EvalJobSchema, GRAD_QUEUE, GradJobSchema, encodeDone, jobArch, keysFor, partitionQueue, type Done, type EvalResult, type GradJob } from "./protocol";
+import { PartitionSlots } from "./slots";
 import { Replica } from "./replica";
 import { connectRedis, probeRedis } from "./redis";
 
@@ -118,7 +123,10 @@ export async function startGradientWorker(o: WorkerOptions): Promise<GradientWor
     if (shardSetFingerprint(set) !== spec.fingerprint) throw new Error(`the shard set at ${spec.shardSet} is not the one the coordinator trains on (its train shards differ)`);
     const entries = set.shards("train");
     const largest = Math.max(...entries.map((e) => e.bytes));
-    const shardCache = new ShardCache(set, entries, o.cacheBytes ?? 9 * largest);
+    // Which shards this worker read from the store (logged, then cleared, with the cache's counters).
+    const loaded: number[] = [];
+    const reader = { read: (e: ShardEntry, reuse?: ArrayBuffer) => (loaded.push(entries.indexOf(e)), set.read(e, reuse)) };
+    const shardCache = new ShardCache(reader, entries, o.cacheBytes ?? 9 * largest);
     // As in-process (ShardGradients): prefetch reaches as many shards ahead as the cache holds.
     const aheadShards = Math.max(1, Math.floor(shardCache.budgetBytes / largest));
     log("data_loaded", { shardSet: source.location, rows: set.manifest.rows.train, features: set.features, cacheBytes: shardCache.budgetBytes });
@@ -132,7 +140,7 @@ export async function startGradientWorker(o: WorkerOptions): Promise<GradientWor
         // One line per shard load (not per job): what this worker read from the store so far.
         if (shardCache.stats.loads !== loads) {
           loads = shardCache.stats.loads;
-          log("shard_cache", { ...shardCache.stats, bytes: shardCache.bytes, budgetBytes: shardCache.budgetBytes });
+          log("shard_cache", { ...shardCache.stats, bytes: shardCache.bytes, budgetBytes: shardCache.budgetBytes, loaded: loaded.splice(0) });
         }
         return b;
       },
@@ -150,8 +158,10 @@ export async function startGradientWorker(o: WorkerOptions): Promise<GradientWor
     return hit;
   };
 
-  // Used to look for more urgent jobs while holding one whose weights are not published yet.
+  // Used to look for more urgent jobs while holding one whose weights are not published yet (in
+  // the queue the job came from: the shared one, or its partition's).
   const queue = new Queue(GRAD_QUEUE, { connection: { url: o.redisUrl }, prefix: o.prefix });
+  const queues = new Map<string, Queue>([[GRAD_QUEUE, queue]]);
 
   /**
    * Fencing: the run's current coordinator epoch is newer than the job's, so the coordinator that
@@ -173,11 +183,11 @@ export async function startGradientWorker(o: WorkerOptions): Promise<GradientWor
    * take instead of sitting on a step that cannot start before that one finishes — or once `until`
    * passed. A job is never dropped while its coordinator is alive.
    */
-  const checkWaiting = async (g: GradJob, until: number): Promise<"ok" | "stale" | "yield"> => {
+  const checkWaiting = async (g: GradJob, until: number, q: Queue): Promise<"ok" | "stale" | "yield"> => {
     const [lease, epoch, waiting] = await Promise.all([
       redis.get(g.lease.key),
       g.lease.epochKey !== undefined ? redis.get(g.lease.epochKey) : Promise.resolve(null),
-      queue.getJobs(["prioritized", "wait"], 0, 3, true),
+      q.getJobs(["prioritized", "wait"], 0, 3, true),
     ]);
     if (await staleEpoch(g, epoch)) return "stale";
     if (lease !== g.lease.session) return "stale";
@@ -188,12 +198,12 @@ export async function startGradientWorker(o: WorkerOptions): Promise<GradientWor
   };
 
   /** Blocking peek at a one-element list (the step's weights, a snapshot), in short slices. */
-  const peek = async (conn: Redis, g: GradJob, key: string): Promise<Buffer | "stale" | "yield"> => {
+  const peek = async (conn: Redis, g: GradJob, key: string, q: Queue): Promise<Buffer | "stale" | "yield"> => {
     const until = performance.now() + g.waitMs;
     for (;;) {
       const w = await conn.blmoveBuffer(key, key, "RIGHT", "LEFT", 0.2);
       if (w) return w.equals(CANCELLED) ? "stale" : w;
-      const c = await checkWaiting(g, until);
+      const c = await checkWaiting(g, until, q);
       if (c !== "ok") return c;
     }
   };
@@ -213,14 +223,14 @@ export async function startGradientWorker(o: WorkerOptions): Promise<GradientWor
     return ownNodes.nodes;
   };
   /** Brings the replica to the job's step: the session's snapshot if needed, then the reduced gradients since (helping to reduce them). */
-  const advanceReplica = async (conn: Redis, g: GradJob, rs: NonNullable<GradJob["replica"]>) => {
+  const advanceReplica = async (conn: Redis, g: GradJob, rs: NonNullable<GradJob["replica"]>, q: Queue) => {
     const keys = reduceKeys(rs.base);
     const until = performance.now() + g.waitMs;
-    const check = () => checkWaiting(g, until);
+    const check = () => checkWaiting(g, until, q);
     let reduceMs = 0;
     let slicesReduced = 0;
     if (!replica || replica.base !== rs.base || replica.step < rs.snapshotStep) {
-      const snap = await peek(conn, g, keys.snapshot);
+      const snap = await peek(conn, g, keys.snapshot, q);
       if (typeof snap === "string") return snap;
       if (!replica || replica.base !== rs.base || replica.step < rs.snapshotStep) {
         replica = Replica.fromSnapshot(rs.base, snap, rs.optimizer);
@@ -356,7 +366,8 @@ export async function startGradientWorker(o: WorkerOptions): Promise<GradientWor
       const gatherMs = w0 - g0;
       // Hub: wait for the step's weights. Replicated: bring this worker's replica to the step.
       const rs = g.replica;
-      const ready = rs ? await advanceReplica(conn, g, rs) : await peek(conn, g, g.weightsKey);
+      const q = queues.get(job.queueName) ?? queue;
+      const ready = rs ? await advanceReplica(conn, g, rs, q) : await peek(conn, g, g.weightsKey, q);
       const waitedMs = performance.now() - w0;
       if (ready === "yield") {
         stats.yielded++;
@@ -430,28 +441,56 @@ export async function startGradientWorker(o: WorkerOptions): Promise<GradientWor
     }
   };
 
-  const worker = new Worker(GRAD_QUEUE, processor, {
-    connection: { url: o.redisUrl },
-    prefix: o.prefix,
-    concurrency,
-    lockDuration: o.lockMs ?? 30_000,
-    stalledInterval: o.stalledMs ?? 30_000,
-    maxStalledCount: o.maxStalled ?? 3,
-    name: id,
-    removeOnComplete: { count: 100 },
-    removeOnFail: { count: 1000 },
-  });
-  worker.on("error", (err) => log("worker_error", { message: err.message }));
-  worker.on("stalled", (jobId) => log("stalled", { jobId }));
+  /** A BullMQ Worker running the processor on one queue (the shared one, or a partition's). */
+  const consume = (name: string): Worker => {
+    const w = new Worker(name, processor, {
+      connection: { url: o.redisUrl },
+      prefix: o.prefix,
+      concurrency,
+      lockDuration: o.lockMs ?? 30_000,
+      stalledInterval: o.stalledMs ?? 30_000,
+      maxStalledCount: o.maxStalled ?? 3,
+      name: id,
+      removeOnComplete: { count: 100 },
+      removeOnFail: { count: 1000 },
+    });
+    w.on("error", (err) => log("worker_error", { message: err.message }));
+    w.on("stalled", (jobId) => log("stalled", { jobId }));
+    return w;
+  };
+  const worker = consume(GRAD_QUEUE);
   await worker.waitUntilReady();
+  // Partition slots: a consumer (and a Queue for checkWaiting) per partition this worker holds.
+  const consumers = new Map<string, Worker>();
+  const slots = new PartitionSlots({
+    redis,
+    keys: keysFor(o.prefix),
+    id,
+    leaseMs: o.lockMs ?? 30_000,
+    start: (runId, p) => {
+      const name = partitionQueue(runId, p);
+      queues.set(name, new Queue(name, { connection: { url: o.redisUrl }, prefix: o.prefix }));
+      consumers.set(name, consume(name));
+    },
+    stop: async (runId, p) => {
+      const name = partitionQueue(runId, p);
+      await consumers.get(name)?.close();
+      await queues.get(name)?.close();
+      consumers.delete(name);
+      queues.delete(name);
+    },
+    log,
+  });
+  await slots.run();
   return {
     id,
     worker,
     stats,
     async close() {
+      await slots.close();
       await worker.close();
       await queue.close();
-      for (const c of all) c.disconnect();
+      for (const c of [...all, ...idle]) c.disconnect();
       for (const s of sources) s.close();
       ownNodes?.nodes.close();
     },

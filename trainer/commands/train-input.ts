@@ -43,7 +43,9 @@ export type InputOptions = {
   features?: string;
   featureValues?: string[];
   blockShards: number;
-  /** Cache budget in bytes; default: two blocks of the largest shard plus one. */
+  /** Partitions of a shard set's order (`--partitions`); absent: one stream. */
+  partitions?: number;
+  /** Cache budget in bytes; default: two blocks of the largest shard (per partition) plus one. */
   cacheBytes?: number;
   s3Endpoint?: string;
   s3Region?: string;
@@ -86,11 +88,17 @@ async function openShardInput(location: string, o: InputOptions): Promise<TrainI
     const set = await ShardSet.open(source);
     const m = set.manifest;
     const largest = Math.max(0, ...set.shards("train").map((e) => e.bytes));
-    const data = new ShardTrainingData(set, { blockShards: o.blockShards, cacheBytes: o.cacheBytes ?? (2 * o.blockShards + 1) * largest });
+    // In-process every partition's stream is read here: two blocks of each.
+    const streams = o.partitions ?? 1;
+    const data = new ShardTrainingData(set, {
+      blockShards: o.blockShards,
+      cacheBytes: o.cacheBytes ?? (2 * o.blockShards * streams + 1) * largest,
+      ...(o.partitions !== undefined ? { partitions: o.partitions } : {}),
+    });
     const pct = Math.round(m.split.testFraction * 100);
     return {
       name: m.name,
-      source: `shard set ${source.location} (${m.source.description}; ${set.shards("train").length} train / ${set.shards("test").length} held-out shards, cache ${mib(data.cache.budgetBytes)}, blocks of ${o.blockShards} shards)`,
+      source: `shard set ${source.location} (${m.source.description}; ${set.shards("train").length} train / ${set.shards("test").length} held-out shards, cache ${mib(data.cache.budgetBytes)}, blocks of ${o.blockShards} shards${o.partitions !== undefined ? `, ${o.partitions} partitions` : ""})`,
       splitNote: `${pct}% held out when ${m.split.method} (row id: ${m.split.rowId}; split seed ${m.split.seed}), fixed by the shard set`,
       features: set.features,
       labels: m.schema.labels,

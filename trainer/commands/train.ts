@@ -23,7 +23,7 @@ import { openTrainInput, type TrainInput } from "./train-input";
 // TensorFlow.js, BullMQ and onnxruntime load only once the options are known to be good, so
 // `--help` and flag mistakes answer at once.
 const heavy = async () => {
-  const [coordinator, protocol, redis, exporter, backend, checkpoint, loop, shardData, models] = await Promise.all([
+  const [coordinator, protocol, redis, exporter, backend, checkpoint, loop, shardData, models, partitions] = await Promise.all([
     import("../cluster/coordinator"),
     import("../cluster/protocol"),
     import("../cluster/redis"),
@@ -33,8 +33,9 @@ const heavy = async () => {
     import("../train/loop"),
     import("../train/shard-data"),
     import("../train/models"),
+    import("../shards/partitions"),
   ]);
-  return { modelFor: models.modelFor, ...coordinator, keysFor: protocol.keysFor, ...redis, ...exporter, ...backend, ...checkpoint, ...loop, shardSetFingerprint: shardData.shardSetFingerprint };
+  return { PartitionedOrder: partitions.PartitionedOrder, modelFor: models.modelFor, ...coordinator, keysFor: protocol.keysFor, ...redis, ...exporter, ...backend, ...checkpoint, ...loop, shardSetFingerprint: shardData.shardSetFingerprint };
 };
 
 export type TrainCommandOptions = {
@@ -43,6 +44,11 @@ export type TrainCommandOptions = {
   shardSet?: string;
   /** Shard sets: shards shuffled together, and the shard cache's byte budget. */
   blockShards: number;
+  /**
+   * Shard sets: deal each epoch's shards into this many partitions (shards/partitions.ts), one
+   * gradient job per partition per step; in a cluster each worker keeps to its partitions' shards.
+   */
+  partitions?: number;
   cacheBytes?: number;
   s3Endpoint?: string;
   s3Region?: string;
@@ -133,6 +139,11 @@ function validate(o: TrainCommandOptions): void {
     throw new UsageError("--feature-values joins examples of a JSONL dataset (--dataset jsonl:<path>, each line with an entity_id)");
   }
   if (!(Number.isInteger(o.blockShards) && o.blockShards >= 1)) throw new UsageError(`--block-shards must be a positive integer (got ${o.blockShards})`);
+  if (o.partitions !== undefined) {
+    if (o.shardSet === undefined) throw new UsageError("--partitions applies to --shard-set (rows in memory have no shards to partition)");
+    if (!(Number.isInteger(o.partitions) && o.partitions >= 1)) throw new UsageError(`--partitions must be a positive integer (got ${o.partitions})`);
+    if (o.shards !== undefined && o.shards !== o.partitions) throw new UsageError(`--partitions ${o.partitions} makes ${o.partitions} gradient jobs per step (one per partition); drop --shards ${o.shards}`);
+  }
   if (o.cacheBytes !== undefined && !(Number.isSafeInteger(o.cacheBytes) && o.cacheBytes >= 1)) throw new UsageError(`--cache must be a positive size (got ${o.cacheBytes})`);
   const positiveInt = (v: number | undefined, flag: string): void => {
     if (v !== undefined && !(Number.isInteger(v) && v >= 1)) throw new UsageError(`${flag} must be a positive integer (got ${v})`);
@@ -217,6 +228,7 @@ export async function runTrainCommand(o: TrainCommandOptions, events?: TrainEven
     reduceRedisUrls,
     keysFor,
     modelFor,
+    PartitionedOrder,
   } = await heavy();
   if (o.cluster) await probeRedis(redisUrl!); // Redis down: say so before loading anything
   const reduceRedis = o.cluster ? reduceRedisUrls(o.reduceRedis) : [];
@@ -253,12 +265,27 @@ export async function runTrainCommand(o: TrainCommandOptions, events?: TrainEven
     throw new UsageError(`int8 format ${o.int8Format} is not available for a ${arch.kind} (available: ${int8Formats.join(", ")})`);
   }
   ev.info(`model: ${describeArch(arch)}`, { arch });
+  if (data.shards && o.partitions !== undefined) {
+    // The epoch rule's cost, said before training: it is large when shards are large for the set.
+    let order: InstanceType<typeof PartitionedOrder>;
+    try {
+      order = new PartitionedOrder({ rows: data.shards.entries.map((e) => e.rows), seed: o.seed, batchSize: o.batchSize, blockShards: o.blockShards, partitions: o.partitions });
+    } catch (err) {
+      data.close();
+      throw new UsageError(err instanceof Error ? err.message : String(err));
+    }
+    const dropped = 1 - order.rowsPerEpoch / data.trainRows;
+    ev.info(
+      `partitions: ${o.partitions}; an epoch is ${order.stepsPerEpoch} steps on ${order.rowsPerEpoch} of ${data.trainRows} train rows (${(dropped * 100).toFixed(1)}% left out each epoch, different rows each time; smaller shards leave out less)`,
+      { partitions: o.partitions, stepsPerEpoch: order.stepsPerEpoch, rowsPerEpoch: order.rowsPerEpoch },
+    );
+  }
 
   let gradients: GradientSource;
   let checkpoints: CheckpointStore | undefined;
   let cluster: ClusterGradients | undefined;
   let specKey: string | undefined;
-  let shards = o.shards ?? 1;
+  let shards = o.partitions ?? o.shards ?? 1;
   const cfgBase = {
     arch,
     epochs: o.epochs,
@@ -276,10 +303,11 @@ export async function runTrainCommand(o: TrainCommandOptions, events?: TrainEven
       // Rows in memory are uploaded to Redis once; a shard set is read by each worker through its own cache.
       const { dataset, shards: shardSet } = data;
       const fingerprint = shardSet ? shardSet.fingerprint() : splitFingerprint(dataset!.train, dataset!.features);
-      // One gradient shard per connected worker unless --shards says otherwise.
+      // One gradient shard per connected worker unless --shards (or --partitions) says otherwise.
       const workers = await waitForWorkers({ redisUrl: redisUrl!, prefix: o.prefix, timeoutMs: o.waitWorkersMs, log: (m) => ev.info(m) });
-      shards = o.shards ?? workers;
-      ev.info(`cluster: ${workers} worker${workers === 1 ? "" : "s"} connected; ${shards} gradient shard${shards === 1 ? "" : "s"} per step${o.shards ? "" : " (one per worker; pass --shards to fix it)"}`, {
+      shards = o.partitions ?? o.shards ?? workers;
+      const why = o.partitions !== undefined ? " (one per partition)" : o.shards ? "" : " (one per worker; pass --shards to fix it)";
+      ev.info(`cluster: ${workers} worker${workers === 1 ? "" : "s"} connected; ${shards} gradient shard${shards === 1 ? "" : "s"} per step${why}`, {
         workers,
         shards,
       });
@@ -291,7 +319,14 @@ export async function runTrainCommand(o: TrainCommandOptions, events?: TrainEven
         arch,
         features: data.features,
         ...(shardSet
-          ? { shardSet: { location: shardSet.set.source.location, fingerprint: shardSetFingerprint(shardSet.set), ahead: (step: number) => shardSet.shardsAhead(step) } }
+          ? {
+              shardSet: {
+                location: shardSet.set.source.location,
+                fingerprint: shardSetFingerprint(shardSet.set),
+                ahead: (step: number, shard: number) => shardSet.shardsAhead(step, shard),
+                ...(o.partitions !== undefined ? { partitions: o.partitions } : {}),
+              },
+            }
           : { train: dataset!.train }),
         dataFingerprint: fingerprint,
         backupMinMs: o.backupMinMs,

@@ -7,5 +7,6 @@ export { SOURCE_HELP, checkSourceReadable, openRowSource, parseSourceSpec, type 
 export { SPLIT_METHOD, isHeldOut } from "./split";
 export { LOCATION_HELP, StoreError, openSource, openStore, type S3Options, type ShardSource, type ShardStore } from "./store";
 export { writeShards, type WriteOptions } from "./writer";
-export { ShardOrder, type ShardBatch, type ShardOrderOptions } from "./order";
+export { ShardOrder, type SampleOrder, type ShardBatch, type ShardOrderOptions } from "./order";
+export { PartitionedOrder, type PartitionedOrderOptions } from "./partitions";
 export { ShardCache, ShardCacheError, type CacheStats, type ShardReader } from "./cache";

@@ -68,6 +68,16 @@ describe("ShardOrder", () => {
     expect(last.slice(2)).toEqual([...o.blockShards(1, 0)].slice(0, 2));
   });
 
+  it("pinned: the order of these options as first committed (run ids, checkpoints and weights depend on it)", () => {
+    const o = order();
+    expect(pairs(o.batch(0))).toEqual(["9:8", "3:14", "3:18", "3:1", "1:7", "3:5", "1:2", "9:14"]);
+    expect(pairs(o.batch(7))).toEqual(["0:5", "2:2", "7:2", "7:0", "0:0", "2:3", "2:0", "0:1"]);
+    expect(pairs(o.batch(13))).toEqual(["3:12", "3:14", "3:6", "1:4", "1:3", "3:7", "1:7", "1:10"]);
+    expect(o.shardsAhead(o.stepsPerEpoch - 1, 5)).toEqual([8, 4, 10, 1, 3]);
+    // A run of one epoch prefetches nothing of the next.
+    expect(order({ epochs: 1 }).shardsAhead(o.stepsPerEpoch - 1, 5)).toEqual([8, 4]);
+  });
+
   it("10^8 rows in 10^4 shards: a late step is planned at once, without a dataset-sized array", () => {
     const rows = Array.from({ length: 10_000 }, () => 10_000);
     const big = new ShardOrder({ rows, seed: 1, batchSize: 512, blockShards: 4 });

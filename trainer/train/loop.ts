@@ -118,7 +118,8 @@ export interface TrainData {
   readonly trainRows: number;
   /** Names the training data (and its order) in run ids. */
   fingerprint(): string;
-  planner(batchSize: number, seed: number, shards: number): Planner;
+  /** `epochs`: how many the run has (a streamed order prefetches no further). */
+  planner(batchSize: number, seed: number, shards: number, epochs: number): Planner;
   /** Scores the model on the whole held-out split. */
   evaluate(arch: Arch, params: Float32Array): Promise<Evaluation>;
 }
@@ -205,8 +206,8 @@ export type TrainOptions = {
   afterStep?: (step: number, params: Float32Array) => void | Promise<void>;
 };
 
-export function totalSteps(cfg: TrainConfig, trainRows: number): number {
-  const all = cfg.epochs * Math.ceil(trainRows / cfg.batchSize);
+export function totalSteps(cfg: TrainConfig, stepsPerEpoch: number): number {
+  const all = cfg.epochs * stepsPerEpoch;
   return cfg.maxSteps !== undefined ? Math.min(all, cfg.maxSteps) : all;
 }
 
@@ -222,8 +223,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     throw new Error(`the run is configured for ${encoding} gradients but its gradient source (${gradients.kind}) delivers ${gradients.encoding ?? "fp32"}`);
   }
   const runId = o.runId ?? runIdFor(cfg, data.fingerprint());
-  const planner = data.planner(cfg.batchSize, cfg.seed, cfg.shards);
-  const total = totalSteps(cfg, data.trainRows);
+  const planner = data.planner(cfg.batchSize, cfg.seed, cfg.shards, cfg.epochs);
+  // From the planner: a partitioned order's epoch is not ceil(rows / batch) steps.
+  const total = totalSteps(cfg, planner.stepsPerEpoch);
 
   let params: Float32Array;
   let opt: OptimizerState;

@@ -17,13 +17,18 @@ export type StepPlan = {
   rows: number;
 };
 
+/** Rows of part i when `total` rows are cut into `parts`: sizes differ by at most one, larger first. */
+export function partSize(total: number, parts: number, i: number): number {
+  return Math.floor(total / parts) + (i < total % parts ? 1 : 0);
+}
+
 /** Splits a batch into `shards` contiguous parts whose sizes differ by at most one (no empty parts). */
 export function shardRows(rows: Int32Array, shards: number): Int32Array[] {
   const k = Math.max(1, Math.min(shards, rows.length));
   const out: Int32Array[] = [];
   let start = 0;
   for (let i = 0; i < k; i++) {
-    const size = Math.floor(rows.length / k) + (i < rows.length % k ? 1 : 0);
+    const size = partSize(rows.length, k, i);
     out.push(rows.subarray(start, start + size));
     start += size;
   }

@@ -151,6 +151,10 @@ describe("meridian train --shard-set", () => {
     await expect(runTrainCommand(base({ dataset: "mnist" }), silentEvents)).rejects.toThrow("pass exactly one of --dataset <spec> and --shard-set <location>");
     await expect(runTrainCommand(base({ limit: 10 }), silentEvents)).rejects.toThrow("--limit does not apply to --shard-set");
     await expect(runTrainCommand(base({ cacheBytes: 100 }), silentEvents)).rejects.toThrow(/cache budget 100 B is below the largest shard/);
+    await expect(runTrainCommand(base({ shardSet: undefined, dataset: "weather", partitions: 2 }), silentEvents)).rejects.toThrow("--partitions applies to --shard-set");
+    await expect(runTrainCommand(base({ partitions: 2, shards: 3 }), silentEvents)).rejects.toThrow("--partitions 2 makes 2 gradient jobs per step (one per partition); drop --shards 3");
+    await expect(runTrainCommand(base({ partitions: 0 }), silentEvents)).rejects.toThrow("--partitions must be a positive integer (got 0)");
+    await expect(runTrainCommand(base({ partitions: 1000, epochs: 1 }), silentEvents)).rejects.toThrow(/1000 partitions need at least 1000 train shards/);
   });
 
   it("the CLI exits non-zero with a one-line reason", () => {

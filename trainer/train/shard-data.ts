@@ -1,6 +1,8 @@
 // Training from a shard set without loading it: the batch order is a ShardOrder (one block of
-// shards shuffled together), batch rows come from a byte-bounded ShardCache that prefetches the
-// next shards, and the held-out split is streamed shard by shard for evaluation and export.
+// shards shuffled together) or, with `partitions`, a PartitionedOrder (one such stream per
+// partition; a step's jobs are its partitions' sub-batches), batch rows come from a byte-bounded
+// ShardCache that prefetches the next shards, and the held-out split is streamed shard by shard
+// for evaluation and export.
 //
 // A step's rows are named by their index in the train split (a shard's firstRow + the row within
 // it), so StepPlan, checkpoints and gradient averaging are the same as for data in memory.
@@ -9,7 +11,8 @@ import type { Split } from "../data/types";
 import type { ExportData } from "../export/export";
 import { ShardCache } from "../shards/cache";
 import type { ShardEntry } from "../shards/format";
-import { ShardOrder } from "../shards/order";
+import { ShardOrder, type SampleOrder } from "../shards/order";
+import { PartitionedOrder } from "../shards/partitions";
 import type { ShardSet } from "../shards/reader";
 import { evaluateBlocks } from "./evaluate";
 import type { GradientSource, TimedGradient, TrainData } from "./loop";
@@ -23,6 +26,8 @@ export type ShardTrainingOptions = {
   blockShards: number;
   /** Byte budget of the train-shard cache. */
   cacheBytes: number;
+  /** Partitions of the order (train --partitions): fixed for the run, part of its id. Absent: one ShardOrder stream. */
+  partitions?: number;
 };
 
 /** Seed of the int8 calibration sample's order (as exportDataOf's 0x1a8 for data in memory). */
@@ -48,14 +53,18 @@ function shardOfRow(entries: readonly ShardEntry[], row: number): number {
   return lo;
 }
 
-/** Batches of a ShardOrder as StepPlans of train-row indices. */
+/**
+ * Batches of an order as StepPlans of train-row indices, cut into `parts` jobs; for a partitioned
+ * order the cut (shardRows') falls exactly between its partitions' sub-batches.
+ */
 export class ShardPlanner implements Planner {
   readonly stepsPerEpoch: number;
   constructor(
-    readonly order: ShardOrder,
+    readonly order: SampleOrder,
     private readonly entries: readonly ShardEntry[],
     private readonly parts: number,
   ) {
+    if (order instanceof PartitionedOrder && parts !== order.partitions) throw new Error(`${order.partitions} partitions need ${order.partitions} gradient jobs per step (got ${parts})`);
     this.stepsPerEpoch = order.stepsPerEpoch;
   }
   plan(step: number): StepPlan {
@@ -127,7 +136,7 @@ export class ShardTrainingData implements TrainData {
   readonly cache: ShardCache;
   /** How many shards fit the cache: how far ahead prefetch reaches. */
   readonly aheadShards: number;
-  private order: ShardOrder | undefined;
+  private order: SampleOrder | undefined;
 
   constructor(
     readonly set: ShardSet,
@@ -155,23 +164,29 @@ export class ShardTrainingData implements TrainData {
     return this.set.manifest.rows.train;
   }
 
-  /** The train shards' content and the block size, which shapes the order (so the trajectory). */
+  /** The train shards' content, the block size and the partitions, which shape the order (so the trajectory). */
   fingerprint(): string {
-    return createHash("sha256").update(`${shardSetFingerprint(this.set)} blocks of ${this.o.blockShards}`).digest("hex");
+    const partitions = this.o.partitions === undefined ? "" : ` in ${this.o.partitions} partitions`;
+    return createHash("sha256").update(`${shardSetFingerprint(this.set)} blocks of ${this.o.blockShards}${partitions}`).digest("hex");
   }
 
-  planner(batchSize: number, seed: number, shards: number): Planner {
-    this.order = new ShardOrder({ rows: this.entries.map((e) => e.rows), seed, batchSize, blockShards: this.o.blockShards });
+  planner(batchSize: number, seed: number, shards: number, epochs: number): Planner {
+    const o = { rows: this.entries.map((e) => e.rows), seed, batchSize, blockShards: this.o.blockShards, epochs };
+    this.order = this.o.partitions === undefined ? new ShardOrder(o) : new PartitionedOrder({ ...o, partitions: this.o.partitions });
     return new ShardPlanner(this.order, this.entries, shards);
   }
 
-  /** Train shards the steps from `step` on read, in order of need, as many as the cache holds: what to prefetch (in-process, and workers through their jobs). */
-  shardsAhead(step: number): number[] {
-    return this.orderFor(step).shardsAhead(step, this.aheadShards);
+  /**
+   * Train shards the steps from `step` on read, in order of need, as many as the cache holds: what
+   * to prefetch (in-process, and workers through their jobs). `part` (a job's shard index): only
+   * that partition's, if the order is partitioned; ShardOrder's steps read every shard of a block.
+   */
+  shardsAhead(step: number, part?: number): number[] {
+    return this.orderFor(step).shardsAhead(step, this.aheadShards, part);
   }
 
   /** The order train() planned with (ShardGradients prefetches by it). */
-  orderFor(step: number): ShardOrder {
+  orderFor(step: number): SampleOrder {
     if (!this.order) throw new Error(`step ${step} computed before train() planned the shard set`);
     return this.order;
   }
