@@ -1,12 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { AsOf, ExportFileError, exportHeader, parseExportHeader, parseExportRow, supersedes } from "./feature-history";
+import type { FeatureRow } from "./feature-rows";
 import type { FeatureView } from "./features";
 
 const view: FeatureView = { name: "v", entity: "user", consistency: "strong", features: [{ name: "a", datatype: "FP32", shape: [2] }, { name: "b", datatype: "INT64", shape: [] }] };
 
 describe("AsOf", () => {
   it("keeps per feature the latest value at or before as_of, the larger JSON on equal times, in any order", () => {
-    const rows = [
+    const rows: FeatureRow[] = [
       { entity: "e", eventTime: 10, values: { a: [1, 1] } },
       { entity: "e", eventTime: 30, values: { a: [3, 3], b: ["7"] } },
       { entity: "e", eventTime: 20, values: { a: [2, 2] } },
