@@ -8,7 +8,7 @@
 //
 // MEASURED, here: service time of predictions (interleaved rounds, closed loop, one request at a
 // time per case, cycling over a warmed hot set of entities), ingestion rows/s (new entities, then the same entities again), prediction p99
-// while ingestion runs beside it, and the age of the bounded copies served (the replication lag
+// while ingestion runs beside it, the offline log folded as of now (as `features export` does), and the age of the bounded copies served (the replication lag
 // the caller sees) against the bound, with how often a bounded read had to go home.
 // MODELLED: all Durable Objects are in one process here, so the hop to a home shard in another
 // region costs nothing locally. The "modelled" columns add the fibre round trip (great circle ×
@@ -20,6 +20,7 @@
 // (bench/results/, or BENCH_RESULTS_DIR).
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { foldLog } from "../shared/feature-history";
 import type { FeatureBinding } from "../shared/features";
 import { fibreRttMs, haversineKm } from "../shared/geo";
 import { encodeModel, floatTensor, graph, node, attr, valueInfo } from "../shared/onnx/build";
@@ -145,6 +146,13 @@ async function main(): Promise<void> {
     };
     log(table(["ingestion (MEASURED, through FRA)", "rows", "s", "rows/s", "refused"], Object.entries(ingestion).map(([k, v]) => [k, v.rows, v.seconds, v.rowsPerSecond, v.rejected])));
 
+    // ---------- export: the offline log folded as of now (what `meridian features export` does) ----------
+    const e0 = performance.now();
+    const fold = await foldLog(fleet.admin.featureLog("bench_strong"), Date.now());
+    const exportSeconds = (performance.now() - e0) / 1000;
+    const exported = { rows: fold.counts.rows, entities: fold.size, seconds: rounded(exportSeconds, 3), rowsPerSecond: Math.round(fold.counts.rows / exportSeconds) };
+    log(table(["export as of now (MEASURED, log of bench_strong)", "rows folded", "entities", "s", "rows/s"], [[exported.rows, exported.entities, exported.seconds, exported.rowsPerSecond]]));
+
     // ---------- latency: interleaved rounds ----------
     const samples = new Map<string, Sample[]>(CASES.map((c) => [c.name, []]));
     for (const c of CASES) for (let i = 0; i < HOT; i++) await predict(url[c.colo], c, i); // warm: sessions, home caches, copies
@@ -217,6 +225,7 @@ async function main(): Promise<void> {
             "MODELLED: measured + fibre RTT (great circle × 2.1 / 200 km/ms) from the PoP to the region hub of each Durable Object on the request's path.",
           ],
           ingestion,
+          exported,
           latency,
           featureRead,
           replication,
