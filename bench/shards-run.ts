@@ -8,6 +8,7 @@ import { pathToFileURL } from "node:url";
 import { ClusterGradients } from "../trainer/cluster/coordinator";
 import type { Dataset, Split } from "../trainer/data/types";
 import type { CacheStats } from "../trainer/shards/cache";
+import { PartitionedOrder } from "../trainer/shards/partitions";
 import { ShardSet } from "../trainer/shards/reader";
 import { openSource } from "../trainer/shards/store";
 import { mlp } from "../trainer/train/arch";
@@ -31,6 +32,12 @@ export type RunSpec = {
   steps: number;
   /** … of which the first `warmup` are not measured. */
   warmup: number;
+  /** Gradient jobs per step (cluster: one per worker); with `partitions`, one per partition. */
+  shards?: number;
+  /** Epochs of the run (default: unbounded, `steps` ends it; a bound stops prefetch at the run's end). */
+  epochs?: number;
+  /** Deal each epoch's shards into this many partitions (train --partitions). */
+  partitions?: number;
   /** Cluster: Redis and key prefix of the workers. */
   redisUrl?: string;
   prefix?: string;
@@ -104,15 +111,15 @@ async function run(spec: RunSpec): Promise<RunResult> {
   try {
     const set = await ShardSet.open(source);
     const t0 = performance.now();
-    const data = new ShardTrainingData(set, { blockShards: spec.blockShards, cacheBytes: spec.cacheBytes });
+    const data = new ShardTrainingData(set, { blockShards: spec.blockShards, cacheBytes: spec.cacheBytes, ...(spec.partitions ? { partitions: spec.partitions } : {}) });
     const arch = mlp([set.features, spec.hidden, set.manifest.schema.labels.length]);
     const cfg: TrainConfig = {
       arch,
-      epochs: 1_000_000,
+      epochs: spec.epochs ?? 1_000_000,
       batchSize: spec.batch,
       optimizer: { kind: "adam", lr: 0.001 },
       seed: spec.seed,
-      shards: 1,
+      shards: spec.partitions ?? spec.shards ?? 1,
       maxSteps: spec.steps,
       checkpointEvery: 0,
       evalEachEpoch: false,
@@ -132,7 +139,7 @@ async function run(spec: RunSpec): Promise<RunResult> {
         runId: `bench-shards-${runIdFor(cfg, data.fingerprint())}-${Math.random().toString(36).slice(2, 8)}`,
         arch,
         features: set.features,
-        shardSet: { location: source.location, fingerprint: shardSetFingerprint(set), ahead: (step) => data.shardsAhead(step) },
+        shardSet: { location: source.location, fingerprint: shardSetFingerprint(set), ahead: (step, shard) => data.shardsAhead(step, shard), ...(spec.partitions ? { partitions: spec.partitions } : {}) },
         dataFingerprint: data.fingerprint(),
         leaseMs: 2000,
       });
@@ -144,7 +151,9 @@ async function run(spec: RunSpec): Promise<RunResult> {
     const cpu: number[] = [];
     const steps: StepEvent[] = [];
     const cacheAtEpochEnd: CacheSnapshot[] = [];
-    const stepsPerEpoch = Math.ceil(set.manifest.rows.train / spec.batch);
+    // A partitioned epoch is whole batches only (shards/partitions.ts); else the last may be short.
+    const partitioned = spec.partitions ? new PartitionedOrder({ rows: set.shards("train").map((e) => e.rows), seed: spec.seed, batchSize: spec.batch, blockShards: spec.blockShards, partitions: spec.partitions }) : null;
+    const stepsPerEpoch = partitioned?.stepsPerEpoch ?? Math.ceil(set.manifest.rows.train / spec.batch);
     const events = { ...silentEvents, step: (e: StepEvent) => {
         ends.push(performance.now());
         const u = process.cpuUsage();
@@ -171,7 +180,7 @@ async function run(spec: RunSpec): Promise<RunResult> {
     let rows = 0;
     for (let s = w; s < steps.length; s++) {
       // Batches are full except an epoch's last (index is 1-based within the epoch).
-      rows += steps[s]!.index === stepsPerEpoch ? set.manifest.rows.train - (stepsPerEpoch - 1) * spec.batch : spec.batch;
+      rows += steps[s]!.index === stepsPerEpoch && !partitioned ? set.manifest.rows.train - (stepsPerEpoch - 1) * spec.batch : spec.batch;
     }
     const seconds = (ends[ends.length - 1]! - ends[w - 1]!) / 1000;
     return {

@@ -24,6 +24,9 @@
 //     worker --cache <same>` (a fresh one per set), one epoch of each set: peak RSS of both
 //     (worker: /proc/<pid>/status VmHWM, pid from its id), bytes the worker read (its
 //     shard_cache log lines) and rows/s;
+//  3b. two workers, one epoch of the 1× set from cold caches: today's order (every worker reads
+//     every shard of a block) against --partitions 2 (each worker keeps to its partition's
+//     shards): bytes each read, and the shards both read;
 //  4. resume: `meridian train --shard-set <1×> --max-steps 60 --checkpoint-every 20` (in-process)
 //     SIGKILLed after its checkpoint at step 40 (mid-epoch: an epoch is 86 steps), run again
 //     (resumes from the checkpoint), vs the same command uninterrupted: model.onnx bytes equal.
@@ -31,7 +34,8 @@
 // within 10% from 1× to 8×; rows/s ≥ 0.9× the in-memory path (every round); bytes per epoch
 // within 5% of the train split's bytes at 8× (at 1×, under twice the cache, shards still cached
 // from the previous epoch are hits: there the target is no re-reads, at most 1.05×); resume gives
-// the same model bytes.
+// the same model bytes; with 2 partitions, no shard read by both workers and the bytes read
+// within 5% of the train split.
 //
 // Options (environment): BENCH_COPIES=88, BENCH_ROUNDS=3, BENCH_STEPS=120, BENCH_BATCH=1024,
 // BENCH_EPOCHS=2 (part 2), BENCH_SHARD_MIB=16 (the cache is 9 shards), BENCH_BACKEND=auto,
@@ -45,6 +49,9 @@ import { supervise, type Supervised } from "../dev/supervise";
 import { spawnWorker, type WorkerProcess } from "../dev/workers";
 import { contention, describeContention, envNumber, resultsDir } from "./host";
 import { fmt, fmtSpread, metBySpread, rounded, spread, summarize, table, type Cell, type Spread } from "./lib";
+import { PartitionedOrder } from "../trainer/shards/partitions";
+import { ShardSet } from "../trainer/shards/reader";
+import { openSource } from "../trainer/shards/store";
 import { peakRss, type RunResult, type RunSpec } from "./shards-run";
 
 const ROOT = join(import.meta.dirname, "..");
@@ -189,6 +196,53 @@ async function clusterRun(redis: TestRedis, set: SetInfo, label: "1x" | "8x"): P
   }
 }
 
+type PartitionRow = {
+  order: "shared blocks" | "2 partitions";
+  steps: number;
+  rowsPerSec: number;
+  /** Per worker: bytes of the shard loads it started, and which train shards (indices) it loaded. */
+  workers: Array<{ bytesRead: number; shards: number[] }>;
+  /** All workers' reads ÷ the train split's bytes. */
+  readRatio: number;
+  /** Shards loaded by more than one worker. */
+  sharedShards: number;
+};
+
+/**
+ * Two workers, one epoch of `set` from a cold cache: today's order (each step's rows from one
+ * shuffled block, cut into 2 jobs) against --partitions 2 (each worker keeps to its partition).
+ */
+async function twoWorkerRun(redis: TestRedis, set: SetInfo, partitions: boolean): Promise<PartitionRow> {
+  const prefix = `${redis.prefix}-two-${partitions ? "p" : "s"}`;
+  const workers: WorkerProcess[] = [];
+  try {
+    for (let i = 0; i < 2; i++) workers.push(await spawnWorker({ redisUrl: redis.url, prefix, args: ["--quiet", "--cache", String(CACHE_BYTES)], readyTimeoutMs: 60_000 }));
+    const source = await openSource(set.dir);
+    const entries = await ShardSet.open(source).then((st) => st.shards("train")).finally(() => source.close());
+    const shardRows = entries.map((e) => e.rows);
+    const steps = partitions ? new PartitionedOrder({ rows: shardRows, seed: 1, batchSize: BATCH, blockShards: BLOCK_SHARDS, partitions: 2 }).stepsPerEpoch : Math.ceil(set.rows.train / BATCH);
+    // One epoch exactly: no prefetch of the next one's shards.
+    const run = await measureRun({ ...baseSpec("cluster", set.dir, steps), epochs: 1, redisUrl: redis.url, prefix, ...(partitions ? { partitions: 2 } : { shards: 2 }) });
+    // Every shard load a worker started (its shard_cache lines list them; one epoch: no prefetch past it).
+    const perWorker = workers.map((w) => {
+      const loads = w.events.filter((e) => e.event === "shard_cache").flatMap((e) => (e.loaded as number[] | undefined) ?? []);
+      return { bytesRead: loads.reduce((n, i) => n + entries[i]!.bytes, 0), shards: [...new Set(loads)].sort((a, b) => a - b) };
+    });
+    const counts = new Map<number, number>();
+    for (const w of perWorker) for (const sh of w.shards) counts.set(sh, (counts.get(sh) ?? 0) + 1);
+    return {
+      order: partitions ? "2 partitions" : "shared blocks",
+      steps,
+      rowsPerSec: run.measured.rowsPerSec,
+      workers: perWorker,
+      readRatio: perWorker.reduce((n, w) => n + w.bytesRead, 0) / set.trainBytes,
+      sharedShards: [...counts.values()].filter((n) => n > 1).length,
+    };
+  } finally {
+    await Promise.all(workers.map((w) => w.stop()));
+  }
+}
+
 type ResumeResult = { uninterruptedBytes: number; resumedBytes: number; identical: boolean; killedAfterStep: number; resumedFrom: number | null; stepsPerEpoch: number; seconds: { uninterrupted: number; killed: number; resumed: number } };
 
 async function resume(set: SetInfo, dir: string): Promise<ResumeResult> {
@@ -310,11 +364,14 @@ async function main(): Promise<void> {
     log(`redis: ${redis.url} (${redis.owned ? "started for this run" : "REDIS_URL"})`);
     const cluster1x = await clusterRun(redis, small, "1x");
     const cluster8x = await clusterRun(redis, large, "8x");
+    const twoWorkers = [await twoWorkerRun(redis, small, false), await twoWorkerRun(redis, small, true)];
     await redis.stop();
     redis = undefined;
     for (const c of [cluster1x, cluster8x]) {
       log(`  cluster ${c.set}: ${fmt(c.coordinator.measured.rowsPerSec)} rows/s; peak RSS coordinator ${fmt(mb(c.coordinator.peakRssBytes))} MB, worker ${fmt(mb(c.workerPeakRssBytes))} MB; worker read ${fmt(mb(c.workerBytesRead))} MB`);
     }
+
+    for (const t of twoWorkers) log(`  2 workers, ${t.order}, 1x: ${fmt(t.rowsPerSec)} rows/s; read ${fmt(t.readRatio)}x the train split; ${t.sharedShards} shards read by both`);
 
     // ---- 4. resume after SIGKILL ----
     const res = await resume(small, join(work, "resume"));
@@ -339,6 +396,8 @@ async function main(): Promise<void> {
     push(`bytes read per epoch ÷ train bytes within ${1 - tol}–${1 + tol}, 8x (epoch ${EPOCHS} of ${EPOCHS})`, bytes8x.steadyRatio, Math.abs(bytes8x.steadyRatio - 1) <= tol);
     push(`bytes read per epoch ÷ train bytes <= ${1 + tol} (no re-reads), 1x (epoch ${EPOCHS} of ${EPOCHS})`, bytes1x.steadyRatio, bytes1x.steadyRatio <= 1 + tol);
     push("resume after SIGKILL: same model.onnx bytes", res.identical ? "identical" : "different", res.identical);
+    const [shared, parted] = twoWorkers as [PartitionRow, PartitionRow];
+    push(`2 workers --partitions 2, 1x, 1 epoch: each train shard read by one worker, bytes read ÷ train bytes <= ${1 + tol}`, parted.readRatio, parted.sharedShards === 0 && parted.readRatio <= 1 + tol);
 
     // ---- print ----
     const load1 = await contention();
@@ -392,6 +451,13 @@ async function main(): Promise<void> {
     console.log(
       `(epoch 1 starts from a cold cache and both epochs end with prefetches of the next epoch's first shards; the worker's figure is one epoch's run, prefetches past its end included)`,
     );
+    console.log(`\nTwo workers, one epoch of the 1x set from cold caches: today's order (a step's rows from one shuffled block, cut into 2 jobs) against --partitions 2`);
+    console.log(
+      table(
+        ["order", "steps", "rows/s", "worker 1 read MB", "worker 2 read MB", "read ÷ train", "shards read by both", "worker 1 shards", "worker 2 shards"],
+        twoWorkers.map((t) => [t.order, t.steps, t.rowsPerSec, mb(t.workers[0]!.bytesRead), mb(t.workers[1]!.bytesRead), t.readRatio, t.sharedShards, t.workers[0]!.shards.length, t.workers[1]!.shards.length]),
+      ),
+    );
     console.log(
       `\nResume: meridian train --shard-set <1x> --max-steps ${RESUME.steps} --checkpoint-every ${RESUME.every} (in-process), SIGKILLed after its checkpoint at step ${res.killedAfterStep} ` +
         `(epoch of ${res.stepsPerEpoch} steps), run again: resumed from step ${res.resumedFrom}; model.onnx ${res.identical ? "identical to" : "DIFFERS from"} the uninterrupted run's (${res.resumedBytes} B)`,
@@ -416,6 +482,7 @@ async function main(): Promise<void> {
         bytesPerEpoch: "the train-shard cache's stats.bytesRead at the end of each epoch (in-process); per-epoch figure = epoch N − epoch N−1 (N = last), so prefetches of the next epoch's first shards, which end every epoch, cancel; epoch 1 from a cold cache is shown too. Target: within 5% of the train split's bytes at 8x; at 1x at most 1.05x (shards still cached from the previous epoch are hits, not reads)",
         peakRss: "VmHWM from /proc/<pid>/status at the end of the process's run (in-process and coordinator: the run's own process after train() and its final held-out evaluation; worker: its pid, before it is stopped)",
         cluster: "train() with ClusterGradients (hub, fp32) in its own process and 1 meridian worker --cache <same budget>, a fresh worker per set; jobs carry the shards the next steps read (ahead) and the worker prefetches them",
+        twoWorkers: "the 1x set, one epoch, 2 fresh meridian workers (--cache <same budget>) and train() with ClusterGradients (hub, fp32): 2 jobs per step from today's order, against --partitions 2 (PartitionedOrder: each epoch's shards dealt into 2 partitions, each worker consuming its partition's queue); bytes and shards per worker from its shard_cache log lines",
         resume: "meridian train in-process, checkpoints on disk every 20 steps, SIGKILL after the checkpoint event at step 40, same command again; model.onnx bytes compared with the uninterrupted run",
       },
       sets: { "1x": small, "8x": large },
@@ -423,6 +490,7 @@ async function main(): Promise<void> {
       rowsPerSecRatio8xVsMemory: ratioSpread,
       epochs: { "1x": { run: brief(epochs1x), bytes: bytes1x }, "8x": { run: brief(epochs8x), bytes: bytes8x } },
       cluster: [cluster1x, cluster8x].map((c) => ({ set: c.set, coordinator: brief(c.coordinator), workerPeakRssBytes: c.workerPeakRssBytes, workerBytesRead: c.workerBytesRead, workerCache: c.workerCache })),
+      twoWorkers,
       resume: res,
       targets: { thresholds: TARGETS, rows: targets },
       met: Object.fromEntries(targets.map((t) => [t.target, t.met])),
