@@ -204,11 +204,6 @@ export function registerFeatures(program: Command): void {
   registerExport(features);
 }
 
-interface ExportFlags extends ConnectionFlags {
-  asOf: string;
-  out: string;
-}
-
 function registerDefine(features: Command): void {
   withConnection(
     features
@@ -241,6 +236,11 @@ export function viewsIn(text: string, file: string): FeatureView[] {
     throw new Error(`${file}: ${issue.path.join(".") || "value"}: ${issue.message}`);
   }
   return parsed.data.map((v) => ("input" in v ? viewOf(v) : v));
+}
+
+interface ExportFlags extends ConnectionFlags {
+  asOf: string;
+  out: string;
 }
 
 function registerExport(features: Command): void {

@@ -1,6 +1,7 @@
 // Writes rows of a feature view into their entities' home shards: each row is checked against the
 // view (a bad row is reported, the others go on), placed by the caller-state placement (the
-// entity's home region, then its ring owner), and the rows of one shard go in one call. A row
+// entity's home region, pinned so it never expires, then its ring owner), and the rows of one
+// shard go in one call. A row
 // whose home or shard cannot be reached is reported as retryable; nothing of it is stored.
 // The rows stored go to the view's offline log (log.ts) before they count as accepted: a row the
 // log did not take is reported as retryable too (sending it again changes nothing in the shard),
