@@ -20,6 +20,9 @@ import { splitFingerprint } from "../train/loop";
 import { initParams } from "../train/model";
 import { BatchPlanner } from "../train/plan";
 import { selectBackend } from "../train/backend";
+import { openRowSource } from "../shards/sources";
+import { FsStore } from "../shards/store/fs";
+import { writeShards } from "../shards/writer";
 import { ClusterGradients, LeaseLostError } from "./coordinator";
 import { GRAD_QUEUE, keysFor, type GradJob } from "./protocol";
 import { mlp } from "../train/arch";
@@ -220,5 +223,33 @@ describe("fencing", () => {
     expect(await admin.exists(keysFor(prefix()).spec(taken!.takeover!))).toBe(0);
     // It wrote the run's --out (from the spec): the uninterrupted run's model bytes.
     expect(readFileSync(join(tmp, "sa", "model.onnx")).equals(await reference(join(tmp, "ref2")))).toBe(true);
+  }, 180_000);
+
+  it("a partitioned shard-set run (--partitions 2) whose coordinator died is taken over by a standby: the uninterrupted run's model bytes", async () => {
+    const set = join(tmp, "blob-set");
+    await writeShards(await openRowSource(`csv:${csv}`, { splitSeed: 1 }), new FsStore(set), { shardBytes: 2048, splitSeed: 1, testFraction: 0.2 });
+    const common = ["--shard-set", set, "--partitions", "2", "--epochs", "3", "--batch-size", "32", "--hidden", "16", "--backend", "auto"];
+    const standby = start(join(tmp, "unused"), () => {}, ["coordinator", "--standby", "--json", "--prefix", prefix(), "--poll-ms", "200", "--once"]);
+    let killed = false;
+    const a = start(
+      join(tmp, "pa"),
+      (e, p) => {
+        if (!killed && e.event === "checkpoint" && e.step! >= 10) {
+          killed = true;
+          p.kill("SIGKILL");
+        }
+      },
+      ["train", ...common, "--out", join(tmp, "pa"), "--json", "--cluster", "--prefix", prefix(), "--checkpoint-every", "5", "--lease-ms", "1000"],
+    );
+    expect((await a.done).signal).toBe("SIGKILL");
+    const rs = await standby.done;
+    expect(rs.code, rs.stderr()).toBe(0);
+    expect(rs.events.find((e) => e.event === "run_start")!.resumedFrom).toBeGreaterThanOrEqual(10);
+    const ref = join(tmp, "pref");
+    await runTrainCommand(
+      { ...TRAIN_DEFAULTS, shardSet: set, partitions: 2, out: ref, json: true, cluster: false, epochs: 3, batchSize: 32, hidden: [16], checkpointEvery: 0, backend: "auto", fresh: false, push: false, promote: false },
+      silentEvents,
+    );
+    expect(readFileSync(join(tmp, "pa", "model.onnx")).equals(readFileSync(join(ref, "model.onnx")))).toBe(true);
   }, 180_000);
 });
