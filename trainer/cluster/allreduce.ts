@@ -134,11 +134,16 @@ export function encodeGradSlice(rows: number, values: Float32Array, encoding: Gr
   return out;
 }
 
-function decodeValues(b: Buffer, offset: number, encoding: GradientEncoding, expect: number, what: string): Float32Array {
+/** The values of `b` from `offset` as float32, into `out` when given (else a new array); a view of `b` when aligned, never an extra copy. */
+function decodeValues(b: Buffer, offset: number, encoding: GradientEncoding, expect: number, what: string, out?: Float32Array): Float32Array {
   const width = GRADIENT_BYTES[encoding];
   if (b.length - offset !== expect * width) throw new Error(`${what}: ${b.length - offset} bytes, expected ${expect} ${encoding} values`);
-  const bytes = b.buffer.slice(b.byteOffset + offset, b.byteOffset + b.length);
-  return width === 2 ? bf16ToF32(new Uint16Array(bytes)) : new Float32Array(bytes);
+  const at = b.byteOffset + offset;
+  if (width === 2) return bf16ToF32(at % 2 === 0 ? new Uint16Array(b.buffer, at, expect) : new Uint16Array(b.buffer.slice(at, at + expect * 2)), out);
+  const values = at % 4 === 0 ? new Float32Array(b.buffer, at, expect) : new Float32Array(b.buffer.slice(at, at + expect * 4));
+  if (!out) return values;
+  out.set(values);
+  return out;
 }
 
 /** A reduced slice on the wire: its values in the run's encoding. */
@@ -230,7 +235,7 @@ export async function awaitReduced(o: ReduceOptions): Promise<ReduceResult | "st
   const grads = new Float32Array(o.paramCount);
   got.forEach((b, i) => {
     const [start, end] = sliceBounds(o.paramCount, slices!, i);
-    grads.set(decodeValues(b!, 0, o.encoding, end - start, `reduced slice ${i} of step ${step + 1}`), start);
+    decodeValues(b!, 0, o.encoding, end - start, `reduced slice ${i} of step ${step + 1}`, grads.subarray(start, end));
   });
   r.grads = grads;
   return r;

@@ -259,6 +259,8 @@ export class ClusterGradients implements GradientSource {
   readonly stats: BarrierStats = { backups: 0, lateOrDuplicate: 0, workerErrors: 0, gradientBytes: 0, recordBytes: 0 };
   readonly encoding: GradientEncoding;
   private readonly paramCount: number;
+  /** Per shard, the array its gradient is decoded into (the train loop is done with it when the step ends). */
+  private readonly gradArrays: Float32Array[] = [];
   /** Per-step timings, most recent last (bounded). */
   readonly traces: StepTrace[] = [];
   private readonly keys: Keys;
@@ -606,7 +608,8 @@ export class ClusterGradients implements GradientSource {
       const popped = await this.blocking.blpopBuffer(doneKey, waitS);
       if (!popped) continue;
       recordBytes += popped[1].length;
-      const { rec, grads, payloadBytes } = decodeDone(popped[1]);
+      // A shard's first result of the step decodes into that shard's array, reused every step.
+      const { rec, grads, payloadBytes } = decodeDone(popped[1], (r) => (replicated || results.has(r.shard) || r.shard >= k ? undefined : (this.gradArrays[r.shard] ??= new Float32Array(this.paramCount))));
       if (rec.error !== undefined) {
         this.stats.workerErrors++;
         errors[rec.shard]!++;

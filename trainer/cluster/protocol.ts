@@ -228,8 +228,13 @@ export function encodeDone(rec: Done, grads?: Float32Array | Uint16Array): Buffe
   return out;
 }
 
-/** Decodes a done record; a bf16 gradient comes back as float32 (exact: every bfloat16 is a float32). */
-export function decodeDone(b: Buffer): { rec: Done; grads: Float32Array | null; payloadBytes: number } {
+/**
+ * Decodes a done record; a bf16 gradient comes back as float32 (exact: every bfloat16 is a float32).
+ * `into` may give, per record, a Float32Array to decode the gradient into (used when it has exactly
+ * the record's value count): the coordinator reuses one per shard instead of allocating per step.
+ * An aligned fp32 payload without `into` is a view of `b`, not a copy.
+ */
+export function decodeDone(b: Buffer, into?: (rec: Done) => Float32Array | undefined): { rec: Done; grads: Float32Array | null; payloadBytes: number } {
   if (b.length < 4) throw new Error("truncated done record");
   const len = b.readUInt32LE(0);
   const rec = DoneSchema.parse(JSON.parse(b.toString("utf8", 4, 4 + len)));
@@ -238,6 +243,16 @@ export function decodeDone(b: Buffer): { rec: Done; grads: Float32Array | null; 
   const payloadBytes = b.length - start;
   const width = GRADIENT_BYTES[rec.encoding ?? "fp32"];
   if (payloadBytes % width !== 0) throw new Error(`done record: ${payloadBytes} gradient bytes is not a whole number of ${rec.encoding ?? "fp32"} values`);
-  const bytes = b.buffer.slice(b.byteOffset + start, b.byteOffset + b.length);
-  return { rec, grads: width === 2 ? bf16ToF32(new Uint16Array(bytes)) : new Float32Array(bytes), payloadBytes };
+  const count = payloadBytes / width;
+  const at = b.byteOffset + start;
+  const given = into?.(rec);
+  const out = given && given.length === count ? given : undefined;
+  if (width === 2) {
+    const src = at % 2 === 0 ? new Uint16Array(b.buffer, at, count) : new Uint16Array(b.buffer.slice(at, at + payloadBytes));
+    return { rec, grads: bf16ToF32(src, out), payloadBytes };
+  }
+  const src = at % 4 === 0 ? new Float32Array(b.buffer, at, count) : new Float32Array(b.buffer.slice(at, at + payloadBytes));
+  if (!out) return { rec, grads: src, payloadBytes };
+  out.set(src);
+  return { rec, grads: out, payloadBytes };
 }

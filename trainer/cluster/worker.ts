@@ -21,7 +21,7 @@ import { ShardCache } from "../shards/cache";
 import type { ShardEntry } from "../shards/format";
 import { ShardSet } from "../shards/reader";
 import { openSource, type S3Options, type ShardSource } from "../shards/store";
-import { bytesF32 } from "../train/checkpoint";
+import { bytesF32, viewF32 } from "../train/checkpoint";
 import { gatherRows, type ShardGradient } from "../train/model";
 import { modelFor } from "../train/models";
 import { gatherLabels } from "../train/loop";
@@ -161,6 +161,8 @@ export async function startGradientWorker(o: WorkerOptions): Promise<GradientWor
   // Used to look for more urgent jobs while holding one whose weights are not published yet (in
   // the queue the job came from: the shared one, or its partition's).
   const queue = new Queue(GRAD_QUEUE, { connection: { url: o.redisUrl }, prefix: o.prefix });
+  /** The hub path's bf16 gradient bits, reused by every job. */
+  let bf16Bits: Uint16Array | undefined;
   const queues = new Map<string, Queue>([[GRAD_QUEUE, queue]]);
 
   /**
@@ -385,7 +387,8 @@ export async function startGradientWorker(o: WorkerOptions): Promise<GradientWor
       if (o.slowMs) await sleep(o.slowMs);
       let weights: Float32Array;
       let head: Done = { ...base, gatherMs, waitedMs, encoding: g.gradients };
-      if (Buffer.isBuffer(ready)) weights = bytesF32(ready);
+      // The step's weights as read from Redis: a view, not a copy (the buffer is this job's alone).
+      if (Buffer.isBuffer(ready)) weights = viewF32(ready);
       else {
         // Another job of this worker may have moved the replica past the step while we slept: the step is over.
         if (ready.replica !== replica || ready.replica.step !== g.step) {
@@ -416,7 +419,11 @@ export async function startGradientWorker(o: WorkerOptions): Promise<GradientWor
             log("error", { step: g.step, shard: g.shard, message: `reducing slice ${g.shard % rs.slices}: ${err instanceof Error ? err.message : String(err)}` }),
           );
         }
-      } else won = await store(g, encodeDone(head, g.gradients === "bf16" ? f32ToBf16(grad.grads) : grad.grads));
+      } else {
+        // bf16 bits into one reused array: encodeDone copies them before anything can yield.
+        const bits = g.gradients === "bf16" ? f32ToBf16(grad.grads, (bf16Bits = bf16Bits?.length === grad.grads.length ? bf16Bits : new Uint16Array(grad.grads.length))) : grad.grads;
+        won = await store(g, encodeDone(head, bits));
+      }
       if (won) stats.won++;
       else stats.late++;
       log("gradient", { step: g.step, shard: g.shard, attempt: g.attempt, ms: Math.round(computeMs * 10) / 10, won });

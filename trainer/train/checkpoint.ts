@@ -37,6 +37,11 @@ export function f32Bytes(a: Float32Array): Buffer {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 }
 
+/** Bytes → a Float32Array view of them when aligned (no copy: the caller must not reuse `b`), else a copy. */
+export function viewF32(b: Uint8Array): Float32Array {
+  return b.byteOffset % 4 === 0 && b.byteLength % 4 === 0 ? new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4) : bytesF32(b);
+}
+
 /** Bytes → Float32Array (copies when unaligned). */
 export function bytesF32(b: Uint8Array, offset = 0, count?: number): Float32Array {
   const n = count ?? (b.byteLength - offset) / 4;

@@ -284,6 +284,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     events.epochEnd(stats);
   };
 
+  /** The averaged gradient's array, reused every step (a step's parts are done with when it ends). */
+  let averaged: Float32Array | undefined;
   for (; step < total; step++) {
     const plan = planner.plan(step);
     if (plan.epoch !== ep.epoch) {
@@ -298,7 +300,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     const s0 = performance.now();
     const parts = await gradients.compute(params, plan, step + 1 < total ? planner.plan(step + 1) : undefined);
     const a0 = performance.now();
-    const g = averageGradients(parts);
+    const g = averageGradients(parts, (averaged ??= new Float32Array(params.length)));
     if (roundsAverage(cfg)) roundToBf16(g.grads);
     applyGradients(cfg.optimizer, params, g.grads, opt);
     const now = performance.now();

@@ -209,26 +209,27 @@ export function computeGradientAutodiff(
 
 /**
  * Averages shard gradients weighted by rows (= the mean gradient over the whole batch), summing
- * in shard order so the result does not depend on which worker answered first.
+ * in shard order so the result does not depend on which worker answered first. `out` (of the
+ * gradient's length) is reused for the result instead of a new array.
  */
-export function averageGradients(parts: readonly ShardGradient[]): ShardGradient {
+export function averageGradients(parts: readonly ShardGradient[], out?: Float32Array): ShardGradient {
   if (parts.length === 0) throw new Error("averageGradients: nothing to average");
   if (parts.length === 1) return parts[0]!;
   const len = parts[0]!.grads.length;
   const total = parts.reduce((a, p) => a + p.n, 0);
   for (const p of parts) if (p.grads.length !== len) throw new Error(`averageGradients: ${p.grads.length} vs ${len} values`);
   const weights = parts.map((p) => p.n / total);
-  const out = new Float32Array(len);
+  const avg = out && out.length === len ? out : new Float32Array(len);
   // Each element is summed in float64 in shard order, then rounded once to float32.
   if (parts.length === 2) {
     const [a, b] = [parts[0]!.grads, parts[1]!.grads];
     const [wa, wb] = [weights[0]!, weights[1]!];
-    for (let i = 0; i < len; i++) out[i] = wa * a[i]! + wb * b[i]!;
+    for (let i = 0; i < len; i++) avg[i] = wa * a[i]! + wb * b[i]!;
   } else {
     for (let i = 0; i < len; i++) {
       let acc = 0;
       for (let k = 0; k < parts.length; k++) acc += weights[k]! * parts[k]!.grads[i]!;
-      out[i] = acc;
+      avg[i] = acc;
     }
   }
   let loss = 0;
@@ -237,7 +238,7 @@ export function averageGradients(parts: readonly ShardGradient[]): ShardGradient
     loss += weights[k]! * p.loss;
     correct += p.correct;
   });
-  return { grads: out, loss, correct, n: total };
+  return { grads: avg, loss, correct, n: total };
 }
 
 /** Class probabilities (softmax) for `rows` inputs, in chunks to bound memory. */
