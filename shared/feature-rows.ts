@@ -51,15 +51,20 @@ export function checkRow(view: FeatureView, raw: unknown, now: number): RowCheck
   return { ok: true, row: { entity, eventTime, values: out } };
 }
 
+/** Epoch ms of an RFC 3339 time with its zone (2026-12-07T05:00:00Z), or null for anything else. */
+export function rfc3339Ms(value: string): number | null {
+  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/.test(value)) return null;
+  const ms = Date.parse(value);
+  return Number.isFinite(ms) && ms >= 0 ? ms : null;
+}
+
 /** Epoch ms from an integer (ms) or an RFC 3339 time with its zone; else the reason it is not one. */
 function timeOf(value: unknown): number | string {
   if (typeof value === "number") {
     return Number.isSafeInteger(value) && value >= 0 ? value : `event_time ${value} is not a time: give epoch milliseconds (a non-negative integer) or an RFC 3339 string`;
   }
-  if (typeof value === "string" && /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/.test(value)) {
-    const ms = Date.parse(value);
-    if (Number.isFinite(ms) && ms >= 0) return ms;
-  }
+  const ms = typeof value === "string" ? rfc3339Ms(value) : null;
+  if (ms !== null) return ms;
   if (value === undefined) return "event_time is missing";
   return `event_time ${JSON.stringify(value)?.slice(0, 64)} is not a time: give epoch milliseconds or an RFC 3339 string with its zone (2026-12-07T05:00:00Z)`;
 }

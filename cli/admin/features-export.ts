@@ -6,6 +6,7 @@
 import { createWriteStream, renameSync, rmSync } from "node:fs";
 import { finished } from "node:stream/promises";
 import { exportHeader, foldLog } from "../../shared/feature-history";
+import { rfc3339Ms } from "../../shared/feature-rows";
 import type { AdminClient } from "./client";
 
 export interface ExportSummary {
@@ -47,6 +48,7 @@ export async function exportView(client: AdminClient, view: string, asOf: number
 export function parseTime(value: string, now = Date.now()): number {
   if (value === "now") return now;
   if (/^\d+$/.test(value) && Number.isSafeInteger(Number(value))) return Number(value);
-  if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/.test(value) && Number.isFinite(Date.parse(value))) return Date.parse(value);
+  const ms = rfc3339Ms(value);
+  if (ms !== null) return ms;
   throw new Error(`--as-of ${JSON.stringify(value)} is not a time: give an RFC 3339 time with its zone (2026-12-07T05:00:00Z), epoch milliseconds, or now`);
 }

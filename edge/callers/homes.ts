@@ -13,6 +13,8 @@ import { SharedWork } from "../shared-work";
 
 export class HomeDO extends DurableObject<Vars> {
   private readonly sql: SqlStorage;
+  /** Whether this instance has made sure the home table has the pinned column. */
+  private pinnedColumn = false;
 
   constructor(ctx: DurableObjectState, env: Vars) {
     super(ctx, env);
@@ -27,8 +29,10 @@ export class HomeDO extends DurableObject<Vars> {
     const now = Date.now();
     // Here rather than in the constructor: after an expiry (deleteAll) the object holds nothing.
     this.sql.exec("CREATE TABLE IF NOT EXISTS home (region TEXT NOT NULL, claimed_at INTEGER NOT NULL, last_seen INTEGER NOT NULL, pinned INTEGER NOT NULL DEFAULT 0)");
-    // Homes recorded before pinning existed lack the column.
-    if (!this.sql.exec<{ name: string }>("PRAGMA table_info(home)").toArray().some((c) => c.name === "pinned")) this.sql.exec("ALTER TABLE home ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0");
+    // Homes recorded before pinning existed lack the column: looked at once per instance (a table
+    // made after that, even after an expiry, is made with it).
+    if (!this.pinnedColumn && !this.sql.exec<{ name: string }>("PRAGMA table_info(home)").toArray().some((c) => c.name === "pinned")) this.sql.exec("ALTER TABLE home ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0");
+    this.pinnedColumn = true;
     const row = this.sql.exec<{ region: RegionHint }>("SELECT region FROM home").toArray()[0];
     if (row) this.sql.exec("UPDATE home SET last_seen = ?, pinned = max(pinned, ?)", now, pin ? 1 : 0);
     else this.sql.exec("INSERT INTO home (region, claimed_at, last_seen, pinned) VALUES (?, ?, ?, ?)", region, now, now, pin ? 1 : 0);

@@ -5,6 +5,7 @@ import { join, resolve } from "node:path";
 import { MODEL_NAME } from "../../shared/manifest";
 import type { Int8Format } from "../../shared/onnx/mlp";
 import type { ClusterGradients } from "../cluster/coordinator";
+import type { PartitionedOrder } from "../shards/partitions";
 import { UsageError } from "../errors";
 import type { ExportResult } from "../export/export";
 import type { BackendInfo } from "../train/backend";
@@ -23,7 +24,7 @@ import { openTrainInput, type TrainInput } from "./train-input";
 // TensorFlow.js, BullMQ and onnxruntime load only once the options are known to be good, so
 // `--help` and flag mistakes answer at once.
 const heavy = async () => {
-  const [coordinator, protocol, redis, exporter, backend, checkpoint, loop, shardData, models, partitions] = await Promise.all([
+  const [coordinator, protocol, redis, exporter, backend, checkpoint, loop, shardData, models] = await Promise.all([
     import("../cluster/coordinator"),
     import("../cluster/protocol"),
     import("../cluster/redis"),
@@ -33,9 +34,8 @@ const heavy = async () => {
     import("../train/loop"),
     import("../train/shard-data"),
     import("../train/models"),
-    import("../shards/partitions"),
   ]);
-  return { PartitionedOrder: partitions.PartitionedOrder, modelFor: models.modelFor, ...coordinator, keysFor: protocol.keysFor, ...redis, ...exporter, ...backend, ...checkpoint, ...loop, shardSetFingerprint: shardData.shardSetFingerprint };
+  return { modelFor: models.modelFor, ...coordinator, keysFor: protocol.keysFor, ...redis, ...exporter, ...backend, ...checkpoint, ...loop, shardSetFingerprint: shardData.shardSetFingerprint };
 };
 
 export type TrainCommandOptions = {
@@ -228,7 +228,6 @@ export async function runTrainCommand(o: TrainCommandOptions, events?: TrainEven
     reduceRedisUrls,
     keysFor,
     modelFor,
-    PartitionedOrder,
   } = await heavy();
   if (o.cluster) await probeRedis(redisUrl!); // Redis down: say so before loading anything
   const reduceRedis = o.cluster ? reduceRedisUrls(o.reduceRedis) : [];
@@ -267,9 +266,11 @@ export async function runTrainCommand(o: TrainCommandOptions, events?: TrainEven
   ev.info(`model: ${describeArch(arch)}`, { arch });
   if (data.shards && o.partitions !== undefined) {
     // The epoch rule's cost, said before training: it is large when shards are large for the set.
-    let order: InstanceType<typeof PartitionedOrder>;
+    // The order train() will plan with (the same call), built here so a bad fit is a usage error.
+    let order: PartitionedOrder;
     try {
-      order = new PartitionedOrder({ rows: data.shards.entries.map((e) => e.rows), seed: o.seed, batchSize: o.batchSize, blockShards: o.blockShards, partitions: o.partitions });
+      data.shards.planner(o.batchSize, o.seed, o.partitions, o.epochs);
+      order = data.shards.orderFor(0) as PartitionedOrder;
     } catch (err) {
       data.close();
       throw new UsageError(err instanceof Error ? err.message : String(err));
