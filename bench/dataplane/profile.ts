@@ -1,0 +1,217 @@
+// `npm run profile:edge [model] [json|binary|floor|post-floor] [seconds]`: where the Worker's CPU
+// goes for one kind of request (post-floor: the model's request sent to a path with no POST route,
+// a 404 that never reads the body). Starts `wrangler dev` (quiet) on a fresh state, publishes the
+// sample model, puts steady autocannon load on the cell and records a CPU profile through
+// workerd's inspector (Chrome DevTools protocol, through wrangler's inspector proxy), then prints
+// self and total time by function and self time by source module (esbuild's `// path` markers
+// in the bundle), with the Worker's CPU per request measured as bench:dataplane does (workerd
+// utime+stime / answers; profiling on). A profile inflates stack captures and JS<->WASM calls:
+// judge a cut with `npm run versus:edge`, not by it.
+// Writes the raw profile to $TMPDIR/meridian-<cell>.cpuprofile (open it in Chrome DevTools).
+// Knobs: PROFILE_CONNECTIONS=4, PROFILE_INTERVAL_US=50, PROFILE_TOP=40.
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import WebSocket from "ws";
+import { buildFixtureModels } from "../../dev/samples/index";
+import type { TensorInput } from "../../shared/binary";
+import { devCredentials, credentialVars, freePort, migrate, startDev, ROOT, type DevServer } from "../../dev/local";
+import { AdminClient } from "../../shared/admin-client";
+import { devConfig, envNumber } from "../host";
+import { fmt, table } from "../lib";
+import { closedLoop, type HttpRequest } from "./load";
+import { IRIS_ROW, SPAM_TEXT, fixtureBytes, inferRequest, publish, rows } from "./models";
+import { devProcesses } from "./proc";
+
+interface CallFrame {
+  functionName: string;
+  scriptId: string;
+  url: string;
+  lineNumber: number;
+  columnNumber: number;
+}
+interface ProfileNode {
+  id: number;
+  callFrame: CallFrame;
+  children?: number[];
+}
+interface Profile {
+  nodes: ProfileNode[];
+  startTime: number;
+  endTime: number;
+  samples: number[];
+  timeDeltas: number[];
+}
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+/**
+ * One DevTools protocol session with the Worker, through wrangler's inspector proxy (workerd's own
+ * inspector takes one session per Worker, and wrangler holds it). The proxy wants a local Origin.
+ */
+async function inspector(port: number): Promise<{ send: (method: string, params?: object) => Promise<Record<string, unknown>>; close: () => void }> {
+  const targets = (await (await fetch(`http://127.0.0.1:${port}/json/list`)).json()) as Array<{ webSocketDebuggerUrl?: string }>;
+  const url = targets[0]?.webSocketDebuggerUrl;
+  if (!url) throw new Error(`no inspector target on port ${port}: ${JSON.stringify(targets)}`);
+  const ws = new WebSocket(url, { headers: { Origin: "http://localhost" } });
+  await new Promise<void>((resolve, reject) => {
+    ws.once("open", () => resolve());
+    ws.once("error", reject);
+  });
+  let next = 1;
+  const pending = new Map<number, { resolve: (v: Record<string, unknown>) => void; reject: (e: Error) => void }>();
+  ws.on("message", (data) => {
+    const msg = JSON.parse(String(data)) as { id?: number; result?: Record<string, unknown>; error?: { message: string } };
+    const p = msg.id === undefined ? undefined : pending.get(msg.id);
+    if (!p) return;
+    pending.delete(msg.id!);
+    if (msg.error) p.reject(new Error(msg.error.message));
+    else p.resolve(msg.result ?? {});
+  });
+  const send = (method: string, params: object = {}) =>
+    new Promise<Record<string, unknown>>((resolve, reject) => {
+      const id = next++;
+      pending.set(id, { resolve, reject });
+      ws.send(JSON.stringify({ id, method, params }));
+    });
+  return { send, close: () => ws.close() };
+}
+
+/** Self time (ms) per key, from the samples. */
+function selfTimes(profile: Profile, key: (f: CallFrame) => string): Map<string, number> {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const out = new Map<string, number>();
+  for (let i = 0; i < profile.samples.length; i++) {
+    const node = byId.get(profile.samples[i]!)!;
+    const k = key(node.callFrame);
+    out.set(k, (out.get(k) ?? 0) + (profile.timeDeltas[i + 1] ?? 0) / 1000);
+  }
+  return out;
+}
+
+/** Total time (ms) under each function (counted once per sample even when recursive). */
+function totalTimes(profile: Profile, key: (f: CallFrame) => string): Map<string, number> {
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const out = new Map<string, number>();
+  for (let i = 0; i < profile.samples.length; i++) {
+    const dt = (profile.timeDeltas[i + 1] ?? 0) / 1000;
+    const seen = new Set<string>();
+    for (let id: number | undefined = profile.samples[i]; id !== undefined; id = parent.get(id)) {
+      const k = key(byId.get(id)!.callFrame);
+      if (seen.has(k)) continue;
+      seen.add(k);
+      out.set(k, (out.get(k) ?? 0) + dt);
+    }
+  }
+  return out;
+}
+
+const short = (url: string) => url.replace(/^.*\/(node_modules\/)?/, "$1").replace(/^file:\/\//, "") || "(native)";
+
+interface Namer {
+  /** A function: its name (or, for the bundle's anonymous ones, the code that starts it) and where it is. */
+  fn(f: CallFrame): string;
+  /** The module a function comes from: esbuild marks each module's start in the bundle with a `// path` line. */
+  module(f: CallFrame): string;
+}
+
+async function namer(send: (method: string, params?: object) => Promise<Record<string, unknown>>, profile: Profile): Promise<Namer> {
+  await send("Debugger.enable");
+  const sources = new Map<string, { lines: string[]; modules: string[] }>();
+  for (const id of new Set(profile.nodes.map((n) => n.callFrame.scriptId).filter((id) => id && id !== "0"))) {
+    const { scriptSource } = (await send("Debugger.getScriptSource", { scriptId: id }).catch(() => ({ scriptSource: "" }))) as { scriptSource?: string };
+    if (!scriptSource) continue;
+    const lines = scriptSource.split("\n");
+    let current = "";
+    const modules = lines.map((line) => (current = /^\/\/ ([\w@./-]+\.[cm]?[jt]s)$/.exec(line)?.[1] ?? current));
+    sources.set(id, { lines, modules });
+  }
+  await send("Debugger.disable");
+  return {
+    fn: (f) => {
+      const where = `${short(f.url)}:${f.lineNumber + 1}`;
+      if (f.functionName) return `${f.functionName} ${where}`;
+      const code = sources.get(f.scriptId)?.lines[f.lineNumber]?.slice(Math.max(0, f.columnNumber - 30), f.columnNumber + 30).trim();
+      return `(anonymous) ${where}${code ? ` «${code.replace(/\s+/g, " ")}»` : ""}`;
+    },
+    module: (f) => {
+      if (/^(wasm-function|js-to-wasm|wasm-to-js)/.test(f.functionName)) return "onnxruntime-web WASM (and its JS<->WASM calls)";
+      return sources.get(f.scriptId)?.modules[f.lineNumber]?.replace(/^.*node_modules\//, "") || (f.url ? short(f.url) : `(native) ${f.functionName}`);
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const [model = "iris", encoding = "json", secondsArg = "10"] = process.argv.slice(2);
+  const seconds = Number(secondsArg);
+  const connections = Math.round(envNumber("PROFILE_CONNECTIONS", 4));
+  const top = Math.round(envNumber("PROFILE_TOP", 40));
+  const tmp = await mkdtemp(join(tmpdir(), "meridian-profile-"));
+  let server: DevServer | undefined;
+  const stop = async () => {
+    await server?.stop();
+    await rm(tmp, { recursive: true, force: true });
+  };
+  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(sig, () => void stop().then(() => process.exit(130)));
+  try {
+    const credentials = await devCredentials(join(tmp, "credentials"));
+    const stateDir = join(tmp, "state");
+    await migrate(stateDir);
+    const inspectorPort = await freePort();
+    const config = await devConfig(join(ROOT, "wrangler.toml"), join(tmp, "config"), { inspectorPort });
+    server = await startDev({ stateDir, vars: credentialVars(credentials), quiet: true, config });
+    const admin = new AdminClient(server.url, credentials.adminToken, { actor: "profile" });
+    const fixtures = await buildFixtureModels();
+    const fixture = fixtures.find((m) => m.manifest.name === model);
+    if (encoding !== "floor" && !fixture) throw new Error(`no sample model ${model} (have ${fixtures.map((m) => m.manifest.name).join(", ")})`);
+    if (fixture) await publish(admin, credentials.privateKey, fixtureBytes(fixture), fixture.manifest, model, undefined, { promote: true });
+    const spec = fixture?.manifest.inputs[0];
+    const infer = (spec: NonNullable<typeof fixture>["manifest"]["inputs"][number]) => {
+      const input: TensorInput = model.startsWith("spam")
+        ? { name: spec.name, datatype: "BYTES", shape: [1], values: [SPAM_TEXT] }
+        : { name: spec.name, datatype: "FP32", shape: [1, spec.shape[1]!], values: model.startsWith("iris") ? IRIS_ROW : rows(1, spec.shape[1]!) };
+      return inferRequest(model, [input], encoding === "binary" ? "binary" : "json");
+    };
+    const request: HttpRequest = encoding === "floor" || !spec ? { method: "GET", path: "/v2/health/live" } : encoding === "post-floor" ? { ...infer(spec), path: "/v2/health/live" } : infer(spec);
+    const procs = await devProcesses(server.process.pid!);
+    log(`warming up ${model} ${encoding}`);
+    await closedLoop(server.url, procs, request, { connections, durationS: 3 });
+    const session = await inspector(inspectorPort);
+    await session.send("Profiler.enable");
+    await session.send("Profiler.setSamplingInterval", { interval: Math.round(envNumber("PROFILE_INTERVAL_US", 50)) });
+    await session.send("Profiler.start");
+    const run = await closedLoop(server.url, procs, request, { connections, durationS: seconds });
+    const { profile } = (await session.send("Profiler.stop")) as unknown as { profile: Profile };
+    const names = await namer(session.send, profile);
+    session.close();
+    const cell = encoding === "floor" ? "floor" : `${model}-${encoding}`;
+    const saved = join(tmpdir(), `meridian-${cell}.cpuprofile`);
+    await writeFile(saved, JSON.stringify(profile));
+    log(`profile written to ${saved}`);
+
+    const answers = run.responses;
+    const perRequest = (ms: number) => (ms * 1000) / answers;
+    const sampled = (profile.endTime - profile.startTime) / 1000;
+    console.log(`${cell}: ${answers} answers in ${seconds} s; Worker workerd CPU ${fmt(run.workerCpuMsPerReq)} ms/request (profiling on); profile spans ${fmt(sampled)} ms`);
+    const rowsOf = (m: Map<string, number>) =>
+      [...m.entries()]
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, top)
+        .map(([k, ms]) => [k, fmt(perRequest(ms)), `${fmt((100 * ms) / sampled)}%`]);
+    console.log("\nself time, µs per request");
+    console.log(table(["function", "µs/req", "share"], rowsOf(selfTimes(profile, names.fn))));
+    console.log("\ntotal time, µs per request");
+    console.log(table(["function", "µs/req", "share"], rowsOf(totalTimes(profile, names.fn))));
+    console.log("\nself time by module, µs per request");
+    console.log(table(["module", "µs/req", "share"], rowsOf(selfTimes(profile, names.module))));
+  } finally {
+    await stop();
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exitCode = 1;
+});
