@@ -9,6 +9,8 @@ import { normalRows } from "../../shared/random";
 import { inferBinary, outputBytes, post } from "../../test/edge/client";
 import { admin, fixture, seed } from "../../test/edge/seed";
 import { lookupModel } from "../../test/edge/models";
+import { Batcher, type Feeds } from "./batcher";
+import { ort } from "./ort";
 
 beforeAll(() => seed([]));
 
@@ -69,5 +71,53 @@ describe("dynamic batching", () => {
     await expect(admin().publish({ ...m, serving: { batching: { maxBatchSize: 8, maxQueueDelayMs: 1 } } }, bytes, env.TEST_SIGNING_KEY, { promote: true })).rejects.toThrow(
       /serving.batching needs every input and output to have the batch as its first, dynamic dimension; "x" has shape \[2, 3\]/,
     );
+  });
+
+  describe("waiting for company", () => {
+    const one = (v: number): Feeds => ({ x: new ort.Tensor("float32", Float32Array.of(v), [1, 1]) });
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    /** A batcher on a fake clock whose runs echo their input and record their rows. */
+    function batcher(delayMs: number) {
+      const clock = { t: 0 };
+      const runs: number[] = [];
+      const b = new Batcher(async (feeds) => (runs.push(feeds.x!.dims[0]!), { y: feeds.x! }), { maxBatchSize: 8, maxQueueDelayMs: delayMs, preferredBatchSizes: [] }, () => clock.t);
+      return { b, clock, runs };
+    }
+
+    it("runs at once when the arrival rate says no other request will come within the delay", async () => {
+      const { b, clock, runs } = batcher(200);
+      for (let i = 0; i < 4; i++) {
+        clock.t += 1_000; // one a second: 0.2 expected within 200 ms
+        await b.run(one(i), ["y"]);
+      }
+      clock.t += 1_000;
+      let done = false;
+      const first = b.run(one(10), ["y"]).then((r) => ((done = true), r));
+      await sleep(30);
+      expect(done, "answered well before the 200 ms delay").toBe(true);
+      const second = await b.run(one(11), ["y"]); // lonely too: a run of its own
+      expect(Array.from((await first).outputs.y!.data as Float32Array)).toEqual([10]);
+      expect(Array.from(second.outputs.y!.data as Float32Array)).toEqual([11]);
+      expect(runs.slice(4)).toEqual([1, 1]);
+    });
+
+    it("waits out the delay when requests come often enough to share a run", async () => {
+      const { b, clock, runs } = batcher(200);
+      for (let i = 0; i < 4; i++) {
+        clock.t += 10; // 100 a second: 20 expected within 200 ms
+        await b.run(one(i), ["y"]);
+      }
+      runs.length = 0;
+      clock.t += 10;
+      let done = false;
+      const first = b.run(one(10), ["y"]).then((r) => ((done = true), r));
+      await sleep(30);
+      expect(done, "still waiting for company").toBe(false);
+      const second = b.run(one(11), ["y"]);
+      const [a, c] = await Promise.all([first, second]);
+      expect(runs, "one run for both").toEqual([2]);
+      expect([a.batchRows, c.batchRows]).toEqual([2, 2]);
+      expect(Array.from(c.outputs.y!.data as Float32Array)).toEqual([11]);
+    });
   });
 });

@@ -2,7 +2,9 @@
 // session that arrive within maxQueueDelayMs, with the same requested outputs and the same
 // non-batch dimensions, are concatenated along the first dimension into one session.run and the
 // outputs split back by rows. A batch that fails is run again one request at a time, so every
-// request still gets its own answer or its own error.
+// request still gets its own answer or its own error. A request that finds no batch open, while
+// the recent arrival rate says no other is likely within the delay, runs at once: waiting would
+// only add the delay and its timers (measured in bench:dataplane's sweep at low rates).
 import { ort } from "./ort";
 
 export interface BatchSettings {
@@ -48,6 +50,12 @@ const POLL_MS = 1;
 /** How long members wait on a run that has not reported before each runs alone. */
 const ABANDONED_MS = 10_000;
 
+/** Arrivals that estimate the rate (the newest included): few, so a burst after a lull batches soon. */
+const RATE_ARRIVALS = 4;
+
+/** An opener waits for company only when at least this many others are expected within the delay. */
+const EXPECTED_COMPANY = 0.5;
+
 type Run = (feeds: Feeds, names: string[]) => Promise<Outputs>;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -62,15 +70,19 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 export class Batcher {
   private readonly queues = new Map<string, Queue>();
   private readonly preferred: ReadonlySet<number>;
+  /** The latest arrival times, oldest first. */
+  private readonly arrivals: number[] = [];
 
   constructor(
     private readonly runOne: Run,
     private readonly settings: BatchSettings,
+    private readonly now: () => number = Date.now,
   ) {
     this.preferred = new Set(settings.preferredBatchSizes);
   }
 
   async run(feeds: Feeds, names: string[]): Promise<BatchedRun> {
+    const lonely = this.arrive();
     const rows = batchRows(feeds);
     if (rows === null || rows >= this.settings.maxBatchSize) return this.alone(feeds, names, rows ?? 1);
     const key = compatibility(feeds, names);
@@ -79,6 +91,7 @@ export class Batcher {
       this.close(q);
       q = undefined;
     }
+    if (!q && lonely) return this.alone(feeds, names, rows);
     if (!q) {
       q = { key, members: [], rows: 0, closed: false, running: false, outcome: undefined };
       this.queues.set(key, q);
@@ -90,6 +103,20 @@ export class Batcher {
     const merged = await this.settle(q, names);
     if (!merged) return this.alone(feeds, names, rows);
     return { outputs: split(merged.outputs, at, rows), batchRows: merged.rows };
+  }
+
+  /**
+   * Records an arrival; true when the rate of the last RATE_ARRIVALS says fewer than
+   * EXPECTED_COMPANY others will come within the delay. Without that much history, or with
+   * arrivals at the same instant, it waits as configured.
+   */
+  private arrive(): boolean {
+    const t = this.now();
+    this.arrivals.push(t);
+    if (this.arrivals.length > RATE_ARRIVALS) this.arrivals.shift();
+    const span = t - this.arrivals[0]!;
+    if (this.arrivals.length < RATE_ARRIVALS || span <= 0 || this.settings.maxQueueDelayMs <= 0) return false;
+    return ((RATE_ARRIVALS - 1) / span) * this.settings.maxQueueDelayMs < EXPECTED_COMPANY;
   }
 
   private alone(feeds: Feeds, names: string[], rows: number): Promise<BatchedRun> {
