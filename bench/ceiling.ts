@@ -15,9 +15,7 @@
 //     whose swap fits 128 MB
 // Prints tables and writes ceiling.json (bench/results/, or BENCH_RESULTS_DIR).
 //
-// Needs a global WebSocket for the inspector (Node 22, or Node 20 with --experimental-websocket,
-// which the npm script passes); without one the JS heap is left out, said so, and no ceiling is
-// derived (WASM alone would put it too high).
+// The JS heap comes from the Worker's inspector (bench/inspector.ts).
 // Options (environment): CEILING_FP32_MIB=1,4,8,16,24,32,48,64 CEILING_INT8_MIB=1,8,16,32,64.
 import { execFile } from "node:child_process";
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
@@ -35,6 +33,7 @@ import { normalRows } from "../shared/random";
 import { contention, describeContention, devConfig, resultsDir, type Contention } from "./host";
 import { fmt, rounded, table } from "./lib";
 import { snapshot as frozenCopy } from "../test/fuzz/snapshot";
+import { Inspector } from "./inspector";
 
 const MIB = 1024 * 1024;
 /** Cloudflare's per-isolate memory limit, "128 MB": read as 10^6 bytes, the smaller reading. */
@@ -192,50 +191,6 @@ interface HeapUsage {
   backingStorageSize?: number;
 }
 
-/** The Worker's V8 inspector through wrangler dev's proxy: only Runtime.getHeapUsage is used. */
-class Inspector {
-  private next = 1;
-  private readonly pending = new Map<number, (result: unknown) => void>();
-
-  private constructor(private readonly ws: WebSocket) {
-    ws.onmessage = (e) => {
-      const m = JSON.parse(String(e.data)) as { id?: number; result?: unknown };
-      if (m.id !== undefined) this.pending.get(m.id)?.(m.result);
-    };
-  }
-
-  static async connect(port: number): Promise<Inspector | null> {
-    if (typeof WebSocket === "undefined") return null;
-    const list = (await (await fetch(`http://127.0.0.1:${port}/json/list`)).json()) as { webSocketDebuggerUrl: string }[];
-    const url = list[0]?.webSocketDebuggerUrl;
-    if (!url) throw new Error(`no inspector target on port ${port}`);
-    // The proxy admits local origins only; undici's WebSocket takes headers as an extension.
-    const ws = new WebSocket(url, { headers: { origin: "http://127.0.0.1" } } as unknown as string[]);
-    await new Promise<void>((resolve, reject) => {
-      ws.onopen = () => resolve();
-      ws.onerror = () => reject(new Error(`inspector at ${url} refused the connection`));
-    });
-    return new Inspector(ws);
-  }
-
-  heapUsage(): Promise<HeapUsage> {
-    const id = this.next++;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error("inspector: no answer to Runtime.getHeapUsage")), 10_000);
-      this.pending.set(id, (result) => {
-        clearTimeout(timer);
-        this.pending.delete(id);
-        resolve(result as HeapUsage);
-      });
-      this.ws.send(JSON.stringify({ id, method: "Runtime.getHeapUsage" }));
-    });
-  }
-
-  close(): void {
-    this.ws.close();
-  }
-}
-
 /**
  * Runs `work` while polling the JS heap (used + backing stores) every few ms: the artifact's JS
  * copy during a load, or a request's parsed body, lives only that long. Polls land only when the
@@ -247,7 +202,7 @@ async function peakJsDuring<T>(inspector: Inspector | null, work: () => Promise<
   let peak = 0;
   const poll = (async () => {
     while (!done) {
-      const h = await inspector.heapUsage();
+      const h = await inspector.send<HeapUsage>("Runtime.getHeapUsage");
       peak = Math.max(peak, h.usedSize + (h.backingStorageSize ?? 0));
       await new Promise((r) => setTimeout(r, 10));
     }
@@ -263,7 +218,7 @@ async function peakJsDuring<T>(inspector: Inspector | null, work: () => Promise<
 async function snapshot(url: string, pid: number, inspector: Inspector | null): Promise<Snapshot> {
   const probe = (await (await fetch(`${url}/_bench/memory`)).json()) as { wasmMemoryBytes: number | null };
   if (probe.wasmMemoryBytes === null) throw new Error("ort's WASM memory was not seen (the runtime has not started)");
-  const heap = inspector ? await inspector.heapUsage() : null;
+  const heap = inspector ? await inspector.send<HeapUsage>("Runtime.getHeapUsage") : null;
   const proc = await processMemory(pid);
   const backing = heap?.backingStorageSize ?? null;
   return {
@@ -346,7 +301,6 @@ async function measure(local: typeof Local, root: string, opts: CeilingOptions, 
   const vars = { ...local.credentialVars(credentials), MAX_ARTIFACT_BYTES: String(1 << 30), MAX_MODEL_BYTES: String(1 << 30), METRICS_ENABLED: "false" };
   const server = (work: (server: DevServer, pid: number, inspector: Inspector | null) => Promise<void>) => withServer(local, root, opts.tmp, stateDir, vars, work);
 
-  if (typeof WebSocket === "undefined") log("no global WebSocket (Node 22, or Node 20 with --experimental-websocket): the JS heap will not be measured, no ceiling derived");
   log("1/4 bundle: wrangler deploy --dry-run");
   const bundle = await workerBundle(root, opts.tmp);
   log(`  ${fmt(bundle.rawBytes / MIB)} MiB of ${fmt(bundle.limitBytes / MIB)} MiB`);
@@ -547,7 +501,6 @@ export function report(c: Ceiling): string {
   lines.push(`Bundle: ${mib(c.bundle.rawBytes)} MiB of ${mib(c.bundle.limitBytes)} MiB (${c.bundle.fits ? "fits" : "OVER"}): ${c.bundle.files.map((f) => `${f.name} ${mib(f.rawBytes)}`).join(", ")}`);
   lines.push("", "Published (one wrangler dev; validation loads each model in the publishing isolate):");
   lines.push(table(["model", "MiB", "width", "published", "ms", "publisher WASM MiB"], c.published.map((p) => [p.name, p.bytes / MIB, p.width, p.ok ? "yes" : `no: ${p.error}`, p.publishMs, mib(p.publisherWasmBytes)])));
-  if (c.served.some((s) => s.baseline && s.baseline.heapUsedBytes === null)) lines.push("", "JS heap NOT measured: no global WebSocket (Node 22, or Node 20 with --experimental-websocket)");
   lines.push("", "Served (a fresh isolate each; MiB; isolate = JS heap used + backing stores + WASM heap; JS = heap used + backing stores):");
   lines.push(
     table(

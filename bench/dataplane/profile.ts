@@ -2,7 +2,7 @@
 // goes for one kind of request (post-floor: the model's request sent to a path with no POST route,
 // a 404 that never reads the body). Starts `wrangler dev` (quiet) on a fresh state, publishes the
 // sample model, puts steady autocannon load on the cell and records a CPU profile through
-// workerd's inspector (Chrome DevTools protocol, through wrangler's inspector proxy), then prints
+// workerd's inspector (bench/inspector.ts), then prints
 // self and total time by function and self time by source module (esbuild's `// path` markers
 // in the bundle), with the Worker's CPU per request measured as bench:dataplane does (workerd
 // utime+stime / answers; profiling on). A profile inflates stack captures and JS<->WASM calls:
@@ -12,12 +12,12 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import WebSocket from "ws";
 import { buildFixtureModels } from "../../dev/samples/index";
 import type { TensorInput } from "../../shared/binary";
 import { devCredentials, credentialVars, freePort, migrate, startDev, ROOT, type DevServer } from "../../dev/local";
 import { AdminClient } from "../../shared/admin-client";
 import { devConfig, envNumber } from "../host";
+import { Inspector } from "../inspector";
 import { fmt, table } from "../lib";
 import { closedLoop, type HttpRequest } from "./load";
 import { IRIS_ROW, SPAM_TEXT, fixtureBytes, inferRequest, publish, rows } from "./models";
@@ -44,38 +44,6 @@ interface Profile {
 }
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
-
-/**
- * One DevTools protocol session with the Worker, through wrangler's inspector proxy (workerd's own
- * inspector takes one session per Worker, and wrangler holds it). The proxy wants a local Origin.
- */
-async function inspector(port: number): Promise<{ send: (method: string, params?: object) => Promise<Record<string, unknown>>; close: () => void }> {
-  const targets = (await (await fetch(`http://127.0.0.1:${port}/json/list`)).json()) as Array<{ webSocketDebuggerUrl?: string }>;
-  const url = targets[0]?.webSocketDebuggerUrl;
-  if (!url) throw new Error(`no inspector target on port ${port}: ${JSON.stringify(targets)}`);
-  const ws = new WebSocket(url, { headers: { Origin: "http://localhost" } });
-  await new Promise<void>((resolve, reject) => {
-    ws.once("open", () => resolve());
-    ws.once("error", reject);
-  });
-  let next = 1;
-  const pending = new Map<number, { resolve: (v: Record<string, unknown>) => void; reject: (e: Error) => void }>();
-  ws.on("message", (data) => {
-    const msg = JSON.parse(String(data)) as { id?: number; result?: Record<string, unknown>; error?: { message: string } };
-    const p = msg.id === undefined ? undefined : pending.get(msg.id);
-    if (!p) return;
-    pending.delete(msg.id!);
-    if (msg.error) p.reject(new Error(msg.error.message));
-    else p.resolve(msg.result ?? {});
-  });
-  const send = (method: string, params: object = {}) =>
-    new Promise<Record<string, unknown>>((resolve, reject) => {
-      const id = next++;
-      pending.set(id, { resolve, reject });
-      ws.send(JSON.stringify({ id, method, params }));
-    });
-  return { send, close: () => ws.close() };
-}
 
 /** Self time (ms) per key, from the samples. */
 function selfTimes(profile: Profile, key: (f: CallFrame) => string): Map<string, number> {
@@ -117,18 +85,18 @@ interface Namer {
   module(f: CallFrame): string;
 }
 
-async function namer(send: (method: string, params?: object) => Promise<Record<string, unknown>>, profile: Profile): Promise<Namer> {
-  await send("Debugger.enable");
+async function namer(inspector: Inspector, profile: Profile): Promise<Namer> {
+  await inspector.send("Debugger.enable");
   const sources = new Map<string, { lines: string[]; modules: string[] }>();
   for (const id of new Set(profile.nodes.map((n) => n.callFrame.scriptId).filter((id) => id && id !== "0"))) {
-    const { scriptSource } = (await send("Debugger.getScriptSource", { scriptId: id }).catch(() => ({ scriptSource: "" }))) as { scriptSource?: string };
+    const { scriptSource } = await inspector.send<{ scriptSource?: string }>("Debugger.getScriptSource", { scriptId: id }).catch(() => ({ scriptSource: "" }));
     if (!scriptSource) continue;
     const lines = scriptSource.split("\n");
     let current = "";
     const modules = lines.map((line) => (current = /^\/\/ ([\w@./-]+\.[cm]?[jt]s)$/.exec(line)?.[1] ?? current));
     sources.set(id, { lines, modules });
   }
-  await send("Debugger.disable");
+  await inspector.send("Debugger.disable");
   return {
     fn: (f) => {
       const where = `${short(f.url)}:${f.lineNumber + 1}`;
@@ -178,13 +146,13 @@ async function main(): Promise<void> {
     const procs = await devProcesses(server.process.pid!);
     log(`warming up ${model} ${encoding}`);
     await closedLoop(server.url, procs, request, { connections, durationS: 3 });
-    const session = await inspector(inspectorPort);
+    const session = await Inspector.connect(inspectorPort);
     await session.send("Profiler.enable");
     await session.send("Profiler.setSamplingInterval", { interval: Math.round(envNumber("PROFILE_INTERVAL_US", 50)) });
     await session.send("Profiler.start");
     const run = await closedLoop(server.url, procs, request, { connections, durationS: seconds });
-    const { profile } = (await session.send("Profiler.stop")) as unknown as { profile: Profile };
-    const names = await namer(session.send, profile);
+    const { profile } = await session.send<{ profile: Profile }>("Profiler.stop", {}, 120_000);
+    const names = await namer(session, profile);
     session.close();
     const cell = encoding === "floor" ? "floor" : `${model}-${encoding}`;
     const saved = join(tmpdir(), `meridian-${cell}.cpuprofile`);
