@@ -57,7 +57,7 @@ export interface CeilingOptions {
 export interface Snapshot {
   /** ort's WebAssembly.Memory (it only grows). */
   wasmBytes: number;
-  /** V8's JS heap, from the inspector (Runtime.getHeapUsage); null without one. */
+  /** V8's JS heap, from the inspector (Runtime.getHeapUsage); null in results stored by runs that had none. */
   heapUsedBytes: number | null;
   heapTotalBytes: number | null;
   /** V8's count of ArrayBuffer and external-string backing stores (not the WASM memory). */
@@ -196,8 +196,7 @@ interface HeapUsage {
  * copy during a load, or a request's parsed body, lives only that long. Polls land only when the
  * isolate yields (not inside one synchronous WASM call), so this is a lower bound of the peak.
  */
-async function peakJsDuring<T>(inspector: Inspector | null, work: () => Promise<T>): Promise<{ value: T; peakJsBytes: number | null }> {
-  if (!inspector) return { value: await work(), peakJsBytes: null };
+async function peakJsDuring<T>(inspector: Inspector, work: () => Promise<T>): Promise<{ value: T; peakJsBytes: number }> {
   let done = false;
   let peak = 0;
   const poll = (async () => {
@@ -215,18 +214,18 @@ async function peakJsDuring<T>(inspector: Inspector | null, work: () => Promise<
   }
 }
 
-async function snapshot(url: string, pid: number, inspector: Inspector | null): Promise<Snapshot> {
+async function snapshot(url: string, pid: number, inspector: Inspector): Promise<Snapshot> {
   const probe = (await (await fetch(`${url}/_bench/memory`)).json()) as { wasmMemoryBytes: number | null };
   if (probe.wasmMemoryBytes === null) throw new Error("ort's WASM memory was not seen (the runtime has not started)");
-  const heap = inspector ? await inspector.send<HeapUsage>("Runtime.getHeapUsage") : null;
+  const heap = await inspector.send<HeapUsage>("Runtime.getHeapUsage");
   const proc = await processMemory(pid);
-  const backing = heap?.backingStorageSize ?? null;
+  const backing = heap.backingStorageSize ?? null;
   return {
     wasmBytes: probe.wasmMemoryBytes,
-    heapUsedBytes: heap?.usedSize ?? null,
-    heapTotalBytes: heap?.totalSize ?? null,
+    heapUsedBytes: heap.usedSize,
+    heapTotalBytes: heap.totalSize,
     backingStoreBytes: backing,
-    isolateBytes: probe.wasmMemoryBytes + (heap?.usedSize ?? 0) + (backing ?? 0),
+    isolateBytes: probe.wasmMemoryBytes + heap.usedSize + (backing ?? 0),
     ...proc,
   };
 }
@@ -299,7 +298,7 @@ async function measure(local: typeof Local, root: string, opts: CeilingOptions, 
   const credentials = await local.devCredentials(join(opts.tmp, "credentials"));
   // Limits far above any model tried: the bench finds out what fits, the edge must not decide it.
   const vars = { ...local.credentialVars(credentials), MAX_ARTIFACT_BYTES: String(1 << 30), MAX_MODEL_BYTES: String(1 << 30), METRICS_ENABLED: "false" };
-  const server = (work: (server: DevServer, pid: number, inspector: Inspector | null) => Promise<void>) => withServer(local, root, opts.tmp, stateDir, vars, work);
+  const server = (work: (server: DevServer, pid: number, inspector: Inspector) => Promise<void>) => withServer(local, root, opts.tmp, stateDir, vars, work);
 
   log("1/4 bundle: wrangler deploy --dry-run");
   const bundle = await workerBundle(root, opts.tmp);
@@ -348,7 +347,7 @@ async function measure(local: typeof Local, root: string, opts: CeilingOptions, 
         s.peakJs = { load: load.peakJsBytes, swapLoad: swap.peakJsBytes, request: request.peakJsBytes };
         // JS garbage counts until it is collected (no GC can be forced here): after two loads the
         // artifacts' JS copies were often both still there.
-        s.swapPeakBytes = s.swap.wasmBytes + Math.max(swap.peakJsBytes ?? 0, jsOf(s.swap));
+        s.swapPeakBytes = s.swap.wasmBytes + Math.max(swap.peakJsBytes, jsOf(s.swap));
       });
       s.ok = true;
     } catch (err) {
@@ -390,7 +389,7 @@ async function withServer(
   tmp: string,
   stateDir: string,
   vars: Record<string, string>,
-  work: (server: DevServer, pid: number, inspector: Inspector | null) => Promise<void>,
+  work: (server: DevServer, pid: number, inspector: Inspector) => Promise<void>,
 ): Promise<void> {
   const inspectorPort = await local.freePort();
   const config = await devConfig(join(root, "wrangler.toml"), join(tmp, `config-${inspectorPort}`), { main: join(root, "bench", "ceiling-worker.ts"), inspectorPort });
@@ -400,7 +399,7 @@ async function withServer(
   const keep = (d: Buffer) => (output = (output + d.toString()).slice(-4096));
   server.process.stdout?.on("data", keep);
   server.process.stderr?.on("data", keep);
-  let inspector: Inspector | null = null;
+  let inspector: Inspector | undefined;
   try {
     inspector = await Inspector.connect(inspectorPort);
     await work(server, await workerProcess(server.process.pid!), inspector);

@@ -41,11 +41,10 @@ export class Inspector {
         this.pending.delete(id);
         reject(new Error(`inspector: no answer to ${method}`));
       }, timeoutMs);
-      const done = <A>(f: (a: A) => void) => (a: A) => {
-        clearTimeout(timer);
-        f(a);
-      };
-      this.pending.set(id, { resolve: done((r) => resolve(r as T)), reject: done(reject) });
+      this.pending.set(id, {
+        resolve: (result) => (clearTimeout(timer), resolve(result as T)),
+        reject: (err) => (clearTimeout(timer), reject(err)),
+      });
       this.ws.send(JSON.stringify({ id, method, params }));
     });
   }

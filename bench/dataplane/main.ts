@@ -37,7 +37,7 @@ import { contention, describeContention, devConfig, envNumber, resultsDir } from
 import { fmt, fmtSpread, metBySpread, rounded, spread, table, type Spread } from "../lib";
 import { WORKERS_AI_PRICING, WORKERS_PRICING, distilbertUsd, estimateBertTokens, resnetUsd, workersCost, type WorkersCost } from "./cost";
 import { closedLoop, openLoop, timed, wireBytes, type HttpRequest, type LoadRun, type OpenLoopRun, type RequestSource } from "./load";
-import { IMAGE, IRIS_ROW, SPAM_TEXT, buildImageModel, fixtureBytes, imageManifest, imagePixels, inferRequest, publish, rows, uniqueJson } from "./models";
+import { IMAGE, IRIS_ROW, SPAM_TEXT, buildImageModel, sampleRow, fixtureBytes, imageManifest, imagePixels, inferRequest, publish, rows, uniqueJson } from "./models";
 import { ceilingFigures, ceilingSummary, kernelFigures, kernelSummary, type Mode } from "./others";
 import { CLOCK_TICKS, cpuMs, delta, devProcesses, snapshot, type DevProcesses } from "./proc";
 
@@ -326,12 +326,7 @@ async function main(tmp: string, abort: AbortController): Promise<void> {
     // ----- 1. CPU per prediction vs the floor -----
     log("1/5 CPU per prediction vs the floor (closed loop)");
     const input = (m: string) => fx(m).manifest.inputs[0]!;
-    const rowOf = (m: string): TensorInput => {
-      const spec = input(m);
-      if (m === "spam-int8") return { name: spec.name, datatype: "BYTES", shape: [1], values: [SPAM_TEXT] };
-      const features = spec.shape[1]!;
-      return { name: spec.name, datatype: "FP32", shape: [1, features], values: m.startsWith("iris") ? IRIS_ROW : rows(1, features) };
-    };
+    const rowOf = (m: string) => sampleRow(m, input(m));
     const small = ["iris", "iris-int8", "mlp784", "mlp784-int8", "spam-int8"];
     const floorDef: CellDef = { id: "floor", label: "GET /v2/health/live (floor)", source: { method: "GET", path: "/v2/health/live" } };
     const s1Defs: CellDef[] = [floorDef];

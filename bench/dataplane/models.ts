@@ -4,7 +4,7 @@
 import type { FixtureModel } from "../../dev/samples/index";
 import { AdminClient } from "../../shared/admin-client";
 import { BINARY_CONTENT_TYPE, HEADER_LENGTH, encodeRequest, type TensorInput } from "../../shared/binary";
-import { ManifestSchema, type Manifest, type Serving } from "../../shared/manifest";
+import { ManifestSchema, type Manifest, type Serving, type TensorSpec } from "../../shared/manifest";
 import { attr, encodeModel, floatTensor, graph, node, valueInfo } from "../../shared/onnx/build";
 import { manifestFor } from "../../shared/onnx/manifest";
 import { normalRows, seededRandom } from "../../shared/random";
@@ -98,6 +98,13 @@ export const IRIS_ROW = Float32Array.from([5.1, 3.5, 1.4, 0.2]);
 
 /** The text the spam cells send (raw text, featurized at the edge). */
 export const SPAM_TEXT = "WIN a FREE cruise!!! Claim your $500 prize now, click here to get the offer before it ends tonight";
+
+/** The batch-1 row the benches send a sample model: its text for spam, the iris row, else seeded normal values. */
+export function sampleRow(model: string, spec: TensorSpec): TensorInput {
+  if (model.startsWith("spam")) return { name: spec.name, datatype: "BYTES", shape: [1], values: [SPAM_TEXT] };
+  const features = spec.shape[1]!;
+  return { name: spec.name, datatype: "FP32", shape: [1, features], values: model.startsWith("iris") ? IRIS_ROW : rows(1, features) };
+}
 
 /**
  * A JSON infer body whose first value is unique per call (cache misses): `first(k)` for the k-th

@@ -13,14 +13,13 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildFixtureModels } from "../../dev/samples/index";
-import type { TensorInput } from "../../shared/binary";
 import { devCredentials, credentialVars, freePort, migrate, startDev, ROOT, type DevServer } from "../../dev/local";
 import { AdminClient } from "../../shared/admin-client";
 import { devConfig, envNumber } from "../host";
 import { Inspector } from "../inspector";
 import { fmt, table } from "../lib";
 import { closedLoop, type HttpRequest } from "./load";
-import { IRIS_ROW, SPAM_TEXT, fixtureBytes, inferRequest, publish, rows } from "./models";
+import { fixtureBytes, inferRequest, publish, sampleRow } from "./models";
 import { devProcesses } from "./proc";
 
 interface CallFrame {
@@ -114,6 +113,9 @@ async function namer(inspector: Inspector, profile: Profile): Promise<Namer> {
 async function main(): Promise<void> {
   const [model = "iris", encoding = "json", secondsArg = "10"] = process.argv.slice(2);
   const seconds = Number(secondsArg);
+  const encodings = ["json", "binary", "floor", "post-floor"];
+  if (!encodings.includes(encoding)) throw new Error(`cell "${encoding}": expected one of ${encodings.join(", ")}`);
+  if (!(seconds > 0)) throw new Error(`seconds "${secondsArg}": expected a positive number`);
   const connections = Math.round(envNumber("PROFILE_CONNECTIONS", 4));
   const top = Math.round(envNumber("PROFILE_TOP", 40));
   const tmp = await mkdtemp(join(tmpdir(), "meridian-profile-"));
@@ -136,13 +138,9 @@ async function main(): Promise<void> {
     if (encoding !== "floor" && !fixture) throw new Error(`no sample model ${model} (have ${fixtures.map((m) => m.manifest.name).join(", ")})`);
     if (fixture) await publish(admin, credentials.privateKey, fixtureBytes(fixture), fixture.manifest, model, undefined, { promote: true });
     const spec = fixture?.manifest.inputs[0];
-    const infer = (spec: NonNullable<typeof fixture>["manifest"]["inputs"][number]) => {
-      const input: TensorInput = model.startsWith("spam")
-        ? { name: spec.name, datatype: "BYTES", shape: [1], values: [SPAM_TEXT] }
-        : { name: spec.name, datatype: "FP32", shape: [1, spec.shape[1]!], values: model.startsWith("iris") ? IRIS_ROW : rows(1, spec.shape[1]!) };
-      return inferRequest(model, [input], encoding === "binary" ? "binary" : "json");
-    };
-    const request: HttpRequest = encoding === "floor" || !spec ? { method: "GET", path: "/v2/health/live" } : encoding === "post-floor" ? { ...infer(spec), path: "/v2/health/live" } : infer(spec);
+    const infer = spec && inferRequest(model, [sampleRow(model, spec)], encoding === "binary" ? "binary" : "json");
+    const floor: HttpRequest = { method: "GET", path: "/v2/health/live" };
+    const request: HttpRequest = !infer || encoding === "floor" ? floor : encoding === "post-floor" ? { ...infer, path: floor.path } : infer;
     const procs = await devProcesses(server.process.pid!);
     log(`warming up ${model} ${encoding}`);
     await closedLoop(server.url, procs, request, { connections, durationS: 3 });

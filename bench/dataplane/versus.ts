@@ -3,7 +3,8 @@
 // Each side is a frozen copy (test/fuzz/snapshot: the working tree, or the revision) under its own
 // `wrangler dev`; per round, both sides' floor (GET /v2/health/live) and one prediction cell get
 // closed-loop autocannon load in turn (order alternating), and the Worker's workerd CPU per answer
-// is read as bench:dataplane does. Prints per round and the medians: CPU above the floor, the ratio,
+// is read as bench:dataplane does (the model published without serving settings: no batching or
+// cache, as bench:dataplane's section 1). Prints per round and the medians: CPU above the floor, the ratio,
 // and the paired difference (working tree − rev) of the CPU above the floor. An A/A run (HEAD against
 // an unchanged tree, 4 rounds) gave a paired difference of 36 (−12 to 40) µs on a 2-core machine:
 // smaller differences are noise (more rounds narrow it).
@@ -14,12 +15,11 @@ import { join } from "node:path";
 import type * as Local from "../../dev/local";
 import { buildFixtureModels } from "../../dev/samples/index";
 import { AdminClient } from "../../shared/admin-client";
-import type { TensorInput } from "../../shared/binary";
 import { snapshot as frozenCopy, type Snapshot } from "../../test/fuzz/snapshot";
 import { devConfig } from "../host";
 import { fmt, table } from "../lib";
 import { closedLoop, type HttpRequest } from "./load";
-import { IRIS_ROW, SPAM_TEXT, fixtureBytes, inferRequest, publish, rows } from "./models";
+import { fixtureBytes, inferRequest, publish, sampleRow } from "./models";
 import { devProcesses, type DevProcesses } from "./proc";
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -30,13 +30,11 @@ async function main(): Promise<void> {
   const [rev = "HEAD", model = "iris", encoding = "json", roundsArg = "4", secondsArg = "4"] = process.argv.slice(2);
   const rounds = Number(roundsArg);
   const seconds = Number(secondsArg);
+  if (encoding !== "json" && encoding !== "binary") throw new Error(`encoding "${encoding}": expected json or binary`);
+  if (!Number.isInteger(rounds) || rounds < 1 || !(seconds > 0)) throw new Error(`rounds "${roundsArg}" and seconds "${secondsArg}": expected a positive integer and a positive number`);
   const fixture = (await buildFixtureModels()).find((m) => m.manifest.name === model);
   if (!fixture) throw new Error(`no sample model ${model}`);
-  const spec = fixture.manifest.inputs[0]!;
-  const input: TensorInput = model.startsWith("spam")
-    ? { name: spec.name, datatype: "BYTES", shape: [1], values: [SPAM_TEXT] }
-    : { name: spec.name, datatype: "FP32", shape: [1, spec.shape[1]!], values: model.startsWith("iris") ? IRIS_ROW : rows(1, spec.shape[1]!) };
-  const cells: Record<string, HttpRequest> = { floor: { method: "GET", path: "/v2/health/live" }, predict: inferRequest(model, [input], encoding === "binary" ? "binary" : "json") };
+  const cells: Record<string, HttpRequest> = { floor: { method: "GET", path: "/v2/health/live" }, predict: inferRequest(model, [sampleRow(model, fixture.manifest.inputs[0]!)], encoding === "binary" ? "binary" : "json") };
 
   const tmp = await mkdtemp(join(tmpdir(), "meridian-versus-"));
   const copies: Snapshot[] = [];
