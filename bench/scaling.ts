@@ -18,7 +18,7 @@
 //  one Redis and, for the replicated path, with the slices spread over one Redis node per worker.
 // Uses REDIS_URL if set, else starts its own redis-server. Writes bench/results/scaling.json.
 // Options: BENCH_STEPS=30, BENCH_ROUNDS=3, BENCH_DATASETS=spam,mnist, BENCH_COMPUTE_MS=50,
-// BENCH_SPLIT_MS=2000, BENCH_QUALITY=1, BENCH_BACKEND=auto.
+// BENCH_SPLIT_MS=2000, BENCH_QUALITY=1, BENCH_BACKEND=auto, BENCH_PATHS=<names> (default all).
 import { readFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { cpus, loadavg } from "node:os";
@@ -51,12 +51,15 @@ const TARGETS = { shareOfCeilingAt2: 0.9, projectedWeakAt16: 0.8, modelError: 0.
 const PROJECT_TO = [1, 2, 8, 16, 64];
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 
-const PATHS: { name: string; spec: PathSpec }[] = [
+const ALL_PATHS: { name: string; spec: PathSpec }[] = [
   { name: "hub fp32", spec: { reduce: "hub", encoding: "fp32" } },
   { name: "hub bf16", spec: { reduce: "hub", encoding: "bf16" } },
   { name: "replicated bf16", spec: { reduce: "replicated", encoding: "bf16" } },
   { name: "replicated fp32", spec: { reduce: "replicated", encoding: "fp32" } },
 ];
+// BENCH_PATHS="hub fp32,replicated bf16": a subset (profiling one path); every path by default.
+const PATHS = process.env.BENCH_PATHS ? ALL_PATHS.filter((p) => process.env.BENCH_PATHS!.split(",").map((x) => x.trim()).includes(p.name)) : ALL_PATHS;
+if (PATHS.length === 0) throw new Error(`BENCH_PATHS matches no path; the paths are: ${ALL_PATHS.map((p) => p.name).join(", ")}`);
 const CONFIGS = [
   { name: "1 worker", workers: 1, batchFactor: 1 },
   { name: "2 workers strong", workers: 2, batchFactor: 1 },
@@ -295,7 +298,12 @@ async function main(): Promise<void> {
   const targets = [
     ...results.flatMap((d) => {
       const best = [...d.paths].sort((a, b) => b.strongShareOfCeiling.median - a.strongShareOfCeiling.median)[0]!;
-      return [{ target: `2 workers (strong) >= ${TARGETS.shareOfCeilingAt2 * 100}% of the compute-only ceiling, best path (${best.path})`, dataset: d.dataset, value: best.strongShareOfCeiling.median, spread: best.strongShareOfCeiling, met: metBySpread(best.strongShareOfCeiling, { atLeast: TARGETS.shareOfCeilingAt2 }) }];
+      // The issue does not say strong or weak: both are reported, strong is the harder one.
+      const bestWeak = [...d.paths].sort((a, b) => b.weakShareOfCeiling.median - a.weakShareOfCeiling.median)[0]!;
+      return [
+        { target: `2 workers (strong) >= ${TARGETS.shareOfCeilingAt2 * 100}% of the compute-only ceiling, best path (${best.path})`, dataset: d.dataset, value: best.strongShareOfCeiling.median, spread: best.strongShareOfCeiling, met: metBySpread(best.strongShareOfCeiling, { atLeast: TARGETS.shareOfCeilingAt2 }) },
+        { target: `2 workers (weak) >= ${TARGETS.shareOfCeilingAt2 * 100}% of the compute-only ceiling, best path (${bestWeak.path})`, dataset: d.dataset, value: bestWeak.weakShareOfCeiling.median, spread: bestWeak.weakShareOfCeiling, met: metBySpread(bestWeak.weakShareOfCeiling, { atLeast: TARGETS.shareOfCeilingAt2 }) },
+      ];
     }),
     ...projections.map((p) => {
       const at16 = p.points.find((x) => x.workers === 16)!.weak;

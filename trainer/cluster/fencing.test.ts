@@ -128,27 +128,29 @@ describe("fencing", () => {
       // Another coordinator takes the run (what ACQUIRE does after the lease expired).
       await admin.del(keys.lease(runId));
       expect(await admin.incr(keys.epoch(runId))).toBe(2);
+      // The weights publish is refused: its staged copy is discarded and nothing is published.
+      const plan = new BatchPlanner(train.rows, 64, 3, 2).plan(0);
+      await expect(c.compute(params, plan)).rejects.toBeInstanceOf(LeaseLostError);
+      expect((await admin.keys(`${prefix()}:run:${runId}:*`)).filter((k) => /:stage$|:w:\d+$/.test(k))).toEqual([]);
       await expect(store.save({ ...ckpt, step: 2 })).rejects.toThrow(/^lost the lease: epoch moved from 1 to 2 /);
       expect((await store.load(runId))?.step).toBe(1); // not overwritten
       // Checkpoints on disk (--checkpoint-dir) are refused the same way.
       await expect(new FileCheckpointStore(join(tmp, "fenced-ckpt"), c.fileFence).save({ ...ckpt, step: 2 })).rejects.toThrow(/^lost the lease: epoch moved from 1 to 2 /);
-      const plan = new BatchPlanner(train.rows, 64, 3, 2).plan(0);
-      await expect(c.compute(params, plan)).rejects.toBeInstanceOf(LeaseLostError);
-
       // A job of epoch 1 reaching a worker now: dropped, with a log line.
       const queue = new Queue(GRAD_QUEUE, { connection: { url: redis.url }, prefix: prefix() });
       try {
         const job: GradJob = {
-          v: 2, runId, step: 0, shard: 0, attempt: 0, sizes,
-          weightsKey: `${prefix()}:run:${runId}:x:w:0`, claimKey: `${prefix()}:run:${runId}:x:c:0:0`, doneKey: `${prefix()}:run:${runId}:x:done:0`,
+          v: 2, runId, step: 7, shard: 0, attempt: 0, sizes,
+          weightsKey: `${prefix()}:run:${runId}:x:w:7`, claimKey: `${prefix()}:run:${runId}:x:c:7:0`, doneKey: `${prefix()}:run:${runId}:x:done:7`,
           data: keys.data(splitFingerprint(train, F)), rows: [0, 1, 2], waitMs: 5000,
           lease: { key: keys.lease(runId), session: "1:x", epoch: 1, epochKey: keys.epoch(runId) }, ttlSeconds: 60, gradients: "fp32",
         };
         await queue.add("gradient", job, { removeOnComplete: true });
         const until = Date.now() + 10_000;
-        const dropped = () => started.flatMap((w) => w.events).find((e) => e.event === "stale_epoch");
+        // (step 7: the refused compute's own jobs of step 0 are dropped the same way)
+        const dropped = () => started.flatMap((w) => w.events).find((e) => e.event === "stale_epoch" && e.step === 7);
         while (!dropped() && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
-        expect(dropped()).toMatchObject({ epoch: 1, current: 2, step: 0, shard: 0 });
+        expect(dropped()).toMatchObject({ epoch: 1, current: 2, step: 7, shard: 0 });
         expect(await admin.exists(job.doneKey)).toBe(0);
       } finally {
         await queue.close();

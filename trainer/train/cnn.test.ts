@@ -74,6 +74,13 @@ describe("CNN gradient", () => {
     expect(m).toBeLessThan(1e-5);
   });
 
+  it("writes into a given array of the parameter count, with the same bits", () => {
+    const out = new Float32Array(params.length).fill(Number.NaN);
+    const g = cnnGradient(tiny, params, x, y, "conv", out);
+    expect(g.grads).toBe(out);
+    expect(Buffer.from(out.buffer).equals(Buffer.from(cnnGradient(tiny, params, x, y).grads.buffer))).toBe(true);
+  });
+
   it("is deterministic (same inputs, same bits) and averages over shards like the MLP's", () => {
     const a = cnnGradient(tiny, params, x, y);
     const b = cnnGradient(tiny, params, x, y);

@@ -18,8 +18,11 @@ export interface ArchModel {
   paramCount(): number;
   /** Seeded, deterministic initial parameters. */
   init(seed: number): Float32Array;
-  /** Mean gradient over the batch (flat layout), loss and correct count. Pure per backend. */
-  computeGradient(params: Float32Array, x: Float32Array, y: ArrayLike<number>): ShardGradient;
+  /**
+   * Mean gradient over the batch (flat layout), loss and correct count. Pure per backend. `out`
+   * (of the parameter count) receives the gradient instead of a new array (workers reuse one).
+   */
+  computeGradient(params: Float32Array, x: Float32Array, y: ArrayLike<number>, out?: Float32Array): ShardGradient;
   /** Softmax probabilities in chunks, yielding between chunks. */
   predictChunks(params: Float32Array, x: Float32Array, rows: number): Generator<void, Float32Array>;
   /** The int8 graph forms this architecture can export, the preferred one first. */
@@ -37,7 +40,7 @@ export function modelFor(arch: Arch): ArchModel {
       layout: () => paramLayout(sizes),
       paramCount: () => paramCount(sizes),
       init: (seed) => initParams(sizes, seed),
-      computeGradient: (params, x, y) => computeGradient(sizes, params, x, y),
+      computeGradient: (params, x, y, out) => computeGradient(sizes, params, x, y, out),
       predictChunks: (params, x, rows) => predictChunks(sizes, params, x, rows),
       int8Formats: ["qlinear", "dynamic"],
       onnxFp32: (params, names) => buildMlpFp32({ layers: toDenseLayers(sizes, params), ...names }),
@@ -49,7 +52,7 @@ export function modelFor(arch: Arch): ArchModel {
     layout: () => cnnLayout(arch),
     paramCount: () => cnnParamCount(arch),
     init: (seed) => cnnInit(arch, seed),
-    computeGradient: (params, x, y) => cnnGradient(arch, params, x, y),
+    computeGradient: (params, x, y, out) => cnnGradient(arch, params, x, y, "conv", out),
     predictChunks: (params, x, rows) => cnnPredictChunks(arch, params, x, rows),
     int8Formats: ["qlinear"],
     onnxFp32: (params, names) => buildCnnFp32(toCnnSpec(arch, params, names)),

@@ -108,6 +108,16 @@ describe("gradient step", () => {
     expect(maxAbsDiff(a.grads, b.grads)).toBeLessThan(1e-6);
   });
 
+  it("writes into a given array of the parameter count (the same bits), and ignores one of another size", () => {
+    const fresh = computeGradient(sizes, params, x, y);
+    const out = new Float32Array(params.length).fill(Number.NaN);
+    const into = computeGradient(sizes, params, x, y, out);
+    expect(into.grads).toBe(out);
+    expect(Buffer.from(out.buffer).equals(Buffer.from(fresh.grads.buffer))).toBe(true);
+    const wrong = new Float32Array(3);
+    expect(computeGradient(sizes, params, x, y, wrong).grads).not.toBe(wrong);
+  });
+
   it("row-weighted average of shard gradients equals the whole-batch gradient", () => {
     const whole = computeGradient(sizes, params, x, y);
     const cut = [0, 17, 48]; // uneven shards on purpose
