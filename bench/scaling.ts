@@ -138,12 +138,15 @@ async function runOnce(redis: TestRedis, conn: Redis, data: Dataset, cfg: TrainC
   const measured = steps.slice(WARMUP_STEPS);
   const n = measured.length;
   const wallS = measured.reduce((a, s) => a + s.ms, 0) / 1000;
+  // An epoch's last batch is short (a few ms of compute against ~50): not a straggler, so the
+  // step-to-step variation is taken over full batches only.
+  const full = measured.filter((s) => s.rows === cfg.batchSize);
   return {
     stepsPerSec: n / wallS,
-    rowsPerSec: (n * cfg.batchSize) / wallS,
+    rowsPerSec: measured.reduce((a, s) => a + s.rows, 0) / wallS,
     stepMs: summarize(measured.map((s) => s.ms)).median,
     computeMs: summarize(measured.map((s) => s.computeMs ?? NaN)).median,
-    computeCv: coefficientOfVariation(measured.map((s) => s.computeMs ?? NaN)),
+    computeCv: coefficientOfVariation(full.map((s) => s.computeMs ?? NaN)),
     coordinationMs: summarize(measured.map((s) => s.ms - (s.computeMs ?? NaN) - s.applyMs)).median,
     redisBytesPerStep: (to.redis.bytes - from!.redis.bytes) / n,
     cpuMsPerStep: {
@@ -333,6 +336,7 @@ async function main(): Promise<void> {
           bytes: "Redis INFO total_net_input_bytes + total_net_output_bytes over the measured steps ÷ steps (everything through Redis: weights, gradients, slices, records, BullMQ)",
           cpu: "per step: this process (the coordinator) from process.cpuUsage, each worker from /proc/<pid>/stat, Redis from INFO used_cpu_user + used_cpu_sys",
           coordination: "step wall − slowest shard's compute − the coordinator's apply, median over steps",
+          variation: "computeCv: the slowest shard's compute, standard deviation ÷ mean over the measured steps with a full batch (an epoch's short last batch is not a straggler); rows/s counts each step's actual rows",
           scaling: "strong: steps/s with 2 workers on the same global batch ÷ (2 × 1 worker's); weak: rows/s with 2 workers on twice the batch ÷ (2 × 1 worker's); per round; share of ceiling = efficiency ÷ the compute-only ceiling's efficiency",
           model: "trainer/cluster/scaling-model.ts fitted (non-negative least squares on relative error) to the medians of every configuration; projections assume each worker on its own cores and Redis latencies as measured here (one machine): modelled, not measured",
         },

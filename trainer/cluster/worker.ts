@@ -349,7 +349,8 @@ export async function startGradientWorker(o: WorkerOptions): Promise<GradientWor
     let batch: Float32Array | undefined;
     let gradOut: Float32Array | undefined;
     try {
-      // One round trip for both checks: the run's epoch and the shard's claim.
+      // One round trip for both checks: the run's epoch (jobs from before fencing name none: the
+      // reply is unused) and the shard's claim.
       const checked = await redis.pipeline().get(g.lease.epochKey ?? g.lease.key).exists(g.claimKey).exec();
       const failed = checked?.find(([e]) => e)?.[0];
       if (failed || !checked) throw failed ?? new Error("checking the job: no reply from Redis");

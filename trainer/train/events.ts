@@ -32,6 +32,8 @@ export type StepEvent = {
   index: number;
   loss: number;
   accuracy: number;
+  /** Rows in the step's batch (an epoch's last batch may be short). */
+  rows: number;
   ms: number;
   computeMs: number | null;
   /** Averaging + optimizer update on the coordinator. */

@@ -322,6 +322,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       index: plan.index + 1,
       loss: g.loss,
       accuracy: g.correct / g.n,
+      rows: g.n,
       ms,
       computeMs: Number.isFinite(slowest) ? slowest : null,
       applyMs,
