@@ -198,7 +198,7 @@ function inputTensor(a: CnnArch, x: Float32Array, n: number): tf.Tensor4D {
 }
 
 /** The mean gradient, loss and correct count of one batch (what a worker runs). Pure. */
-export function cnnGradient(a: CnnArch, params: Float32Array, x: Float32Array, y: ArrayLike<number>, form: "conv" | "im2col" = "conv", out?: Float32Array): ShardGradient {
+export function cnnGradient(a: CnnArch, params: Float32Array, x: Float32Array, y: ArrayLike<number>, form: "conv" | "im2col" = "conv", into?: Float32Array): ShardGradient {
   const n = y.length;
   if (n === 0) throw new Error("computeGradient: empty batch");
   const [flat, lossT, correctT] = tf.tidy(() => {
@@ -219,7 +219,7 @@ export function cnnGradient(a: CnnArch, params: Float32Array, x: Float32Array, y
     return [tf.concat(grads.map((g) => tf.reshape(g, [-1]))), value, correct] as const;
   });
   const raw = flat.dataSync() as Float32Array;
-  const grads = out?.length === raw.length ? out : new Float32Array(raw.length);
+  const grads = into?.length === raw.length ? into : new Float32Array(raw.length);
   grads.set(raw);
   const loss = lossT.dataSync()[0]!;
   const correct = correctT.dataSync()[0]!;

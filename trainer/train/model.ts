@@ -129,7 +129,7 @@ export function computeGradient(
   params: Float32Array,
   x: Float32Array,
   y: ArrayLike<number>,
-  out?: Float32Array,
+  into?: Float32Array,
 ): ShardGradient {
   const inputs = sizes[0]!;
   const classes = sizes[sizes.length - 1]!;
@@ -172,7 +172,7 @@ export function computeGradient(
   });
   // Same layout as the parameters, except each weight block is [out × in]: flip those.
   const raw = flat.dataSync() as Float32Array;
-  const grads = out?.length === raw.length ? out : new Float32Array(raw.length);
+  const grads = into?.length === raw.length ? into : new Float32Array(raw.length);
   let o = 0;
   for (let k = 0; k < L; k++) {
     const [i, out] = [sizes[k]!, sizes[k + 1]!];

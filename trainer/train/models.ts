@@ -19,10 +19,10 @@ export interface ArchModel {
   /** Seeded, deterministic initial parameters. */
   init(seed: number): Float32Array;
   /**
-   * Mean gradient over the batch (flat layout), loss and correct count. Pure per backend. `out`
+   * Mean gradient over the batch (flat layout), loss and correct count. Pure per backend. `into`
    * (of the parameter count) receives the gradient instead of a new array (workers reuse one).
    */
-  computeGradient(params: Float32Array, x: Float32Array, y: ArrayLike<number>, out?: Float32Array): ShardGradient;
+  computeGradient(params: Float32Array, x: Float32Array, y: ArrayLike<number>, into?: Float32Array): ShardGradient;
   /** Softmax probabilities in chunks, yielding between chunks. */
   predictChunks(params: Float32Array, x: Float32Array, rows: number): Generator<void, Float32Array>;
   /** The int8 graph forms this architecture can export, the preferred one first. */
@@ -40,7 +40,7 @@ export function modelFor(arch: Arch): ArchModel {
       layout: () => paramLayout(sizes),
       paramCount: () => paramCount(sizes),
       init: (seed) => initParams(sizes, seed),
-      computeGradient: (params, x, y, out) => computeGradient(sizes, params, x, y, out),
+      computeGradient: (params, x, y, into) => computeGradient(sizes, params, x, y, into),
       predictChunks: (params, x, rows) => predictChunks(sizes, params, x, rows),
       int8Formats: ["qlinear", "dynamic"],
       onnxFp32: (params, names) => buildMlpFp32({ layers: toDenseLayers(sizes, params), ...names }),
@@ -52,7 +52,7 @@ export function modelFor(arch: Arch): ArchModel {
     layout: () => cnnLayout(arch),
     paramCount: () => cnnParamCount(arch),
     init: (seed) => cnnInit(arch, seed),
-    computeGradient: (params, x, y, out) => cnnGradient(arch, params, x, y, "conv", out),
+    computeGradient: (params, x, y, into) => cnnGradient(arch, params, x, y, "conv", into),
     predictChunks: (params, x, rows) => cnnPredictChunks(arch, params, x, rows),
     int8Formats: ["qlinear"],
     onnxFp32: (params, names) => buildCnnFp32(toCnnSpec(arch, params, names)),
