@@ -17,14 +17,12 @@ import { buildFixtureModels } from "../../dev/samples/index";
 import { AdminClient } from "../../shared/admin-client";
 import { snapshot as frozenCopy, type Snapshot } from "../../test/fuzz/snapshot";
 import { devConfig } from "../host";
-import { fmt, table } from "../lib";
+import { fmt, fmtSpread, spread, table } from "../lib";
 import { closedLoop, type HttpRequest } from "./load";
 import { fixtureBytes, inferRequest, publish, sampleRow } from "./models";
 import { devProcesses, type DevProcesses } from "./proc";
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
-const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
-const range = (a: number[], f: (n: number) => string) => `${f(median(a))} (${f(Math.min(...a))}–${f(Math.max(...a))})`;
 
 async function main(): Promise<void> {
   const [rev = "HEAD", model = "iris", encoding = "json", roundsArg = "4", secondsArg = "4"] = process.argv.slice(2);
@@ -80,11 +78,11 @@ async function main(): Promise<void> {
     console.log(
       table(
         ["code", "floor µs", "prediction µs", "above floor µs", "× floor"],
-        sides.map((s, i) => [s.name, range(cpu[i]!.floor, fmt), range(cpu[i]!.predict, fmt), range(above[i]!, fmt), range(ratio[i]!, (n) => n.toFixed(2))]),
+        sides.map((s, i) => [s.name, fmtSpread(spread(cpu[i]!.floor)), fmtSpread(spread(cpu[i]!.predict)), fmtSpread(spread(above[i]!)), fmtSpread(spread(ratio[i]!))]),
       ),
     );
     const paired = above[1]!.map((b, r) => b - above[0]![r]!);
-    console.log(`working tree − ${rev}, CPU above the floor, paired by round: ${range(paired, fmt)} µs`);
+    console.log(`working tree − ${rev}, CPU above the floor, paired by round: ${fmtSpread(spread(paired))} µs`);
   } finally {
     await stop();
   }
