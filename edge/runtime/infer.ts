@@ -11,6 +11,7 @@ import { checkShape, decodeTensor, type TensorValues } from "../../shared/tensor
 import { InferenceFailed, InvalidInput } from "../errors";
 import { ort } from "./ort";
 import type { BatchedRun } from "./batcher";
+import type { Run } from "./ort-direct";
 import { cacheKey, type CacheOutcome, type ResponseCache } from "./response-cache";
 import type { LoadedSession } from "./sessions";
 import { featurizeInput } from "./text";
@@ -85,9 +86,9 @@ export async function infer(loaded: LoadedSession, manifest: Manifest, request: 
     const t0 = performance.now();
     let run: BatchedRun;
     try {
-      run = loaded.batcher ? await loaded.batcher.run(feeds, names) : { outputs: await loaded.session.run(feeds, names), batchRows: feeds[manifest.inputs[0]!.name]?.dims[0] ?? 1 };
+      run = loaded.batcher ? await loaded.batcher.run(feeds, names) : { outputs: await loaded.run(feeds, names), batchRows: feeds[manifest.inputs[0]!.name]?.dims[0] ?? 1 };
     } catch (err) {
-      throw await classify(loaded.session, manifest, err);
+      throw await classify(loaded.run, manifest, err);
     }
     if (timings) timings.runMs = performance.now() - t0;
     runRows = run.batchRows;
@@ -155,10 +156,10 @@ function toOutput(name: string, tensor: ort.Tensor | undefined): OutputTensor {
  * or any input (a fault here). A run on the smallest valid inputs tells which: when it succeeds,
  * the model works and the request was at fault.
  */
-async function classify(session: ort.InferenceSession, manifest: Manifest, err: unknown): Promise<Error> {
+async function classify(run: Run, manifest: Manifest, err: unknown): Promise<Error> {
   const reason = err instanceof Error ? err.message : String(err);
   try {
-    await session.run(probeFeeds(manifest));
+    await run(probeFeeds(manifest), manifest.outputs.map((o) => o.name));
   } catch {
     return new InferenceFailed(`running model "${manifest.name}" version ${manifest.version} failed: ${reason}`);
   }
@@ -171,12 +172,12 @@ async function classify(session: ort.InferenceSession, manifest: Manifest, err: 
  * the first runs (several times a warm one: arenas, kernels), and a version that cannot answer
  * them is refused. Throws the first failure, naming the request.
  */
-export async function warmUp(session: ort.InferenceSession, manifest: Manifest): Promise<number> {
+export async function warmUp(run: Run, manifest: Manifest): Promise<number> {
   const requests = servingOf(manifest).warmup;
   const all = requests ? requests.map((w, i) => ({ what: `warm-up request ${i + 1} of the manifest`, feeds: () => warmupFeeds(manifest, w) })) : [{ what: "the generated warm-up request (zeros, every dynamic dimension 1)", feeds: () => probeFeeds(manifest) }];
   for (const { what, feeds } of all) {
     try {
-      await session.run(feeds());
+      await run(feeds(), manifest.outputs.map((o) => o.name));
     } catch (err) {
       throw new WarmupFailed(`${what} failed: ${err instanceof Error ? err.message : String(err)}`);
     }

@@ -1,9 +1,9 @@
 // onnxruntime-web inside workerd. Workers refuse to compile WebAssembly from bytes, so the
 // .wasm is imported as a module (by the entry point, which knows which build it is) and handed
-// to ort by wrapping WebAssembly.instantiate: ort's Emscripten glue calls it with placeholder
-// bytes and gets an instance of the real module.
+// to ort's Emscripten glue through its instantiateWasm hook.
 import * as ort from "onnxruntime-web/wasm";
 import { identityModel } from "../../shared/onnx/warmup";
+import type { OrtModule } from "./ort-direct";
 
 export { ort };
 /** The execution provider that ran a session (reported in x-meridian-backend). */
@@ -16,14 +16,36 @@ export function useOrtWasm(module: WebAssembly.Module): void {
   ortWasm = module;
 }
 
-const instantiate = WebAssembly.instantiate.bind(WebAssembly);
-function instantiateImported(source: unknown, imports?: WebAssembly.Imports): Promise<unknown> {
-  if (source instanceof WebAssembly.Module) return instantiate(source, imports);
-  const module = ortWasm;
-  if (!module) return Promise.reject(new Error("ort .wasm not provided: call useOrtWasm() from the entry point"));
-  return instantiate(module, imports).then((instance) => ({ instance, module }));
+let ortModule: OrtModule | undefined;
+
+/** ort's Emscripten module once the runtime has started (for direct runs), else undefined. */
+export function ortModuleOf(): OrtModule | undefined {
+  return ortModule;
 }
-(WebAssembly as { instantiate: unknown }).instantiate = instantiateImported;
+
+/**
+ * Emscripten instantiates through Module.instantiateWasm when the module has one. ort builds that
+ * module object itself and offers no hook, so one is put on Object.prototype for the moment ort
+ * starts (and removed at the first call): it instantiates the imported .wasm and keeps the module
+ * object, whose C API entry points direct runs call (ort-direct.ts).
+ */
+function hookInstantiation(): () => void {
+  const remove = () => void delete (Object.prototype as { instantiateWasm?: unknown }).instantiateWasm;
+  Object.defineProperty(Object.prototype, "instantiateWasm", {
+    configurable: true,
+    writable: true,
+    enumerable: false,
+    value(this: OrtModule, imports: WebAssembly.Imports, receive: (instance: WebAssembly.Instance, module: WebAssembly.Module) => void) {
+      remove();
+      const module = ortWasm;
+      if (!module) throw new Error("ort .wasm not provided: call useOrtWasm() from the entry point");
+      ortModule = this;
+      void WebAssembly.instantiate(module, imports).then((instance) => receive(instance, module));
+      return {};
+    },
+  });
+  return remove;
+}
 
 ort.env.wasm.numThreads = 1; // no SharedArrayBuffer threads in Workers
 ort.env.wasm.proxy = false;
@@ -62,12 +84,15 @@ let started: Promise<void> | undefined;
 export function startRuntime(): Promise<void> {
   started ??= (async () => {
     const t0 = Date.now();
+    const unhook = hookInstantiation();
     try {
       const session = await ort.InferenceSession.create(identityModel(), sessionOptions());
       await session.release();
       state = { status: "ready", backend: backend(), startMs: Date.now() - t0 };
     } catch (err) {
       state = { status: "failed", error: err instanceof Error ? err.message : String(err) };
+    } finally {
+      unhook();
     }
   })();
   return started;

@@ -10,7 +10,7 @@ function loader(name: string, counter: { n: number }) {
     counter.n++;
     const { bytes } = fixture(name);
     const session = await ort.InferenceSession.create(bytes);
-    return { key: name, session, featurizer: null, batcher: null, warmup: { requests: 0, ms: 0 }, bytes: bytes.byteLength, backend: "wasm", loadMs: 0 };
+    return { key: name, session, run: (feeds, names) => session.run(feeds, [...names]), release: () => session.release(), featurizer: null, batcher: null, warmup: { requests: 0, ms: 0 }, bytes: bytes.byteLength, backend: "wasm", loadMs: 0 };
   };
 }
 

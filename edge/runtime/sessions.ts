@@ -6,10 +6,15 @@ import type { Featurizer } from "../../shared/featurize";
 import { SharedWork } from "../shared-work";
 import type { Batcher } from "./batcher";
 import type { ort, Backend } from "./ort";
+import type { Run } from "./ort-direct";
 
 export interface LoadedSession {
   key: string;
   session: ort.InferenceSession;
+  /** session.run, direct to onnxruntime's C API when the session allows it (ort-direct.ts). */
+  run: Run;
+  /** Frees the session (and what its direct runs keep). */
+  release(): Promise<void>;
   /** A text model's featurizer (manifest.preprocessing), built once per load. */
   featurizer: Featurizer | null;
   /** Merges concurrent requests into one run, for versions whose manifest asks for batching. */
@@ -80,7 +85,7 @@ export class SessionCache {
     this.used -= entry.loaded.bytes;
     entry.evicted = true;
     events("eviction", key);
-    if (entry.leases === 0) void entry.loaded.session.release();
+    if (entry.leases === 0) void entry.loaded.release();
   }
 
   private loadOnce(key: string, load: () => Promise<LoadedSession>, events: CacheEvents): Promise<Entry> {
@@ -117,7 +122,7 @@ export class SessionCache {
         if (released) return;
         released = true;
         entry.leases--;
-        if (entry.evicted && entry.leases === 0) void entry.loaded.session.release();
+        if (entry.evicted && entry.leases === 0) void entry.loaded.release();
       },
     };
   }

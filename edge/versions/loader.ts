@@ -13,7 +13,8 @@ import { SignatureError, verifyManifest } from "../../shared/signing";
 import { NotConfigured } from "../errors";
 import { Batcher } from "../runtime/batcher";
 import { WarmupFailed, warmUp } from "../runtime/infer";
-import { backend, ort, sessionOptions, startRuntime } from "../runtime/ort";
+import { backend, ort, ortModuleOf, sessionOptions, startRuntime } from "../runtime/ort";
+import { directSession, type Run } from "../runtime/ort-direct";
 import type { LoadedSession } from "../runtime/sessions";
 import { artifactKey } from "./artifacts";
 import type { SignedManifest } from "./registry";
@@ -59,19 +60,25 @@ export async function verifyAndLoad(bucket: R2Bucket, { manifest, signature }: S
   } catch (err) {
     throw new VersionRejected(`onnxruntime cannot load the artifact: ${err instanceof Error ? err.message : String(err)}`);
   }
+  const direct = directSession(ortModuleOf(), session);
+  const run: Run = direct?.run ?? ((feeds, names) => session.run(feeds, [...names]));
+  const release = async () => {
+    direct?.dispose();
+    await session.release();
+  };
   const tWarm = Date.now();
   let requests: number;
   try {
-    requests = await warmUp(session, manifest);
+    requests = await warmUp(run, manifest);
   } catch (err) {
-    await session.release();
+    await release();
     if (err instanceof WarmupFailed) throw new VersionRejected(err.message);
     throw err;
   }
   const batching = servingOf(manifest).batching;
-  const batcher = batching ? new Batcher((feeds, names) => session.run(feeds, names), batching) : null;
+  const batcher = batching ? new Batcher(run, batching) : null;
   const warmup = { requests, ms: Date.now() - tWarm };
-  return { key: sessionKey(manifest), session, featurizer, batcher, warmup, bytes: bytes.byteLength, backend: backend(), loadMs: Date.now() - t0 };
+  return { key: sessionKey(manifest), session, run, release, featurizer, batcher, warmup, bytes: bytes.byteLength, backend: backend(), loadMs: Date.now() - t0 };
 }
 
 async function verified(manifest: Manifest, signature: string, keys: string[]): Promise<boolean> {

@@ -23,7 +23,7 @@ export async function validateVersion(bucket: R2Bucket, manifest: Manifest, sign
   if (refusal) throw new ModelTooLarge(refusal);
   try {
     const loaded = await verifyAndLoad(bucket, { manifest, signature }, keys, { checkGraph: true });
-    await loaded.session.release();
+    await loaded.release();
   } catch (err) {
     if (err instanceof VersionRejected) throw new InvalidInput(err.message);
     throw err;
