@@ -6,7 +6,7 @@ import { DATATYPES, ORT_TYPE } from "../../shared/datatypes";
 import { encodeModel, graph, node, valueInfo } from "../../shared/onnx/build";
 import { fixture } from "../../test/edge/seed";
 import { ort, ortModuleOf, sessionOptions, startRuntime } from "./ort";
-import { directSession } from "./ort-direct";
+import { DirectSession } from "./ort-direct";
 
 const NUMERIC = DATATYPES.filter((d) => d !== "BYTES");
 
@@ -55,7 +55,7 @@ function same(a: ort.Tensor, b: ort.Tensor): void {
 async function open(model: Uint8Array) {
   await startRuntime();
   const session = await ort.InferenceSession.create(model, sessionOptions());
-  return { session, direct: directSession(ortModuleOf(), session) };
+  return { session, direct: DirectSession.of(ortModuleOf(), session) };
 }
 
 describe("direct runs", () => {
@@ -109,6 +109,39 @@ describe("direct runs", () => {
     const want = await session.run(feeds);
     const got = await direct!.run(feeds, session.outputNames);
     for (const n of session.outputNames) same(want[n]!, got[n]!);
+    direct!.dispose();
+    await session.release();
+  });
+
+  it("equal session.run on repeated and interleaved signatures (bound tensors), past the bound limit", async () => {
+    const { session, direct } = await open(fixture("mlp784").bytes);
+    const input = session.inputNames[0]!;
+    const all = session.outputNames;
+    // Rows 1..6 cycle twice: more signatures than are kept bound, each seen again with new values.
+    for (let k = 0; k < 12; k++) {
+      const rows = (k % 6) + 1;
+      const feeds = { [input]: tensorOf("float32", [rows, 784], 100 + k) };
+      const want = await session.run(feeds);
+      for (const names of [all, [all[0]!]]) {
+        const got = await direct!.run(feeds, names);
+        for (const n of names) same(want[n]!, got[n]!);
+      }
+    }
+    direct!.dispose();
+    await session.release();
+  });
+
+  it("run unbound, and bind no more, when an output's shape depends on the values", async () => {
+    // NonZero: the count of non-zero values is the output's second dimension.
+    const model = encodeModel(graph({ name: "nonzero", nodes: [node("NonZero", ["x"], ["y"])], inputs: [valueInfo("x", "FP32", [4])], outputs: [valueInfo("y", "INT64", [1, "k"])] }));
+    const { session, direct } = await open(model);
+    for (const values of [[1, 0, 1, 0], [1, 1, 1, 0], [0, 0, 0, 0], [1, 0, 1, 0]]) {
+      const feeds = { x: new ort.Tensor("float32", Float32Array.from(values), [4]) };
+      const want = await session.run(feeds);
+      const got = await direct!.run(feeds, ["y"]);
+      same(want.y!, got.y!);
+      expect(Number(got.y!.dims[1])).toBe(values.filter((v) => v !== 0).length);
+    }
     direct!.dispose();
     await session.release();
   });

@@ -51,34 +51,106 @@ const CPU = 1;
 
 export type Run = (feeds: Record<string, ort.Tensor>, names: readonly string[]) => Promise<Record<string, ort.Tensor>>;
 
-export interface DirectSession {
-  run: Run;
-  /** Frees the names it keeps in WASM memory (the session itself is released by its owner). */
-  dispose(): void;
+/** Signatures (input names, types, dims; output names) a session keeps bound tensors for. */
+const MAX_BOUND = 4;
+
+/**
+ * Tensors kept in WASM memory for one signature: a run of it copies the inputs in and runs into
+ * the pre-allocated outputs, with no allocation, tensor creation or release around the run.
+ */
+interface Bound {
+  inputs: Array<{ at: number; bytes: number }>;
+  outputs: Array<{ at: number; bytes: number; type: Numeric; dims: number[] }>;
+  /** Names and tensors, as the arrays OrtRun takes (inputs, then outputs). */
+  names: number;
+  values: number;
+  tensors: number[];
 }
 
-/** A direct runner for a session, or null when it is not one of ort-web's WASM sessions. */
-export function directSession(module: OrtModule | undefined, session: ort.InferenceSession): DirectSession | null {
-  if (!module) return null;
-  const handle = (session as unknown as { handler?: { sessionId?: unknown } }).handler?.sessionId;
-  if (typeof handle !== "number" || module.PTR_SIZE !== 4) return null;
-  // Every output must be a tensor of a type read here: the run cannot fall back once it has run.
-  if (!session.outputMetadata.every((o) => o.isTensor && o.type in TYPES)) return null;
-  const m = module;
-  const utf8 = (name: string) => {
-    const size = m.lengthBytesUTF8(name) + 1;
-    const at = m._malloc(size);
-    m.stringToUTF8(name, at, size);
-    return at;
-  };
-  const inputs = new Map(session.inputNames.map((n) => [n, utf8(n)]));
-  const outputs = new Map(session.outputNames.map((n) => [n, utf8(n)]));
-  const options = runOptions(m);
-  const fallback: Run = (feeds, names) => session.run(feeds, [...names]);
+/** A runner for one session, direct to the C API. */
+export class DirectSession {
+  private readonly inputs: Map<string, number>;
+  private readonly outputs: Map<string, number>;
+  private readonly options: number;
+  private readonly bound = new Map<string, Bound>();
+  /** Off after a bound run fails (outputs whose shape depends on the values) or an asynchronous OrtRun. */
+  private binds = true;
 
-  const run: Run = async (feeds, names) => {
+  private constructor(
+    private readonly m: OrtModule,
+    private readonly session: ort.InferenceSession,
+    private readonly handle: number,
+  ) {
+    this.inputs = new Map(session.inputNames.map((n) => [n, this.utf8(n)]));
+    this.outputs = new Map(session.outputNames.map((n) => [n, this.utf8(n)]));
+    this.options = runOptions(m);
+  }
+
+  /** A direct runner for a session, or null when it is not one of ort-web's WASM sessions. */
+  static of(module: OrtModule | undefined, session: ort.InferenceSession): DirectSession | null {
+    if (!module) return null;
+    const handle = (session as unknown as { handler?: { sessionId?: unknown } }).handler?.sessionId;
+    if (typeof handle !== "number" || module.PTR_SIZE !== 4) return null;
+    // Every output must be a tensor of a type read here: the run cannot fall back once it has run.
+    if (!session.outputMetadata.every((o) => o.isTensor && o.type in TYPES)) return null;
+    return new DirectSession(module, session, handle);
+  }
+
+  readonly run: Run = async (feeds, names) => {
     const entries = Object.entries(feeds);
-    if (entries.some(([, t]) => !(t.type in TYPES))) return fallback(feeds, names);
+    if (entries.some(([, t]) => !(t.type in TYPES))) return this.session.run(feeds, [...names]);
+    const key = signature(entries, names);
+    const bound = this.bound.get(key);
+    if (bound) {
+      const out = this.runBound(bound, entries, names);
+      if (out) return out;
+      // Refused: run unbound. If that fails too, the inputs were at fault (it throws their error);
+      // if it answers, the outputs' shapes depend on the values, and nothing is bound again.
+      const plain = await this.runPlain(entries, names);
+      this.binds = false;
+      for (const b of this.bound.values()) this.unbind(b);
+      this.bound.clear();
+      return plain.out;
+    }
+    const { out, sync } = await this.runPlain(entries, names);
+    if (!sync) this.binds = false;
+    if (this.binds) {
+      if (this.bound.size >= MAX_BOUND) {
+        const [oldest, b] = this.bound.entries().next().value!;
+        this.unbind(b);
+        this.bound.delete(oldest);
+      }
+      this.bound.set(key, this.bind(entries, names, out));
+    }
+    return out;
+  };
+
+  /** Frees what it keeps in WASM memory (the session itself is released by its owner). */
+  dispose(): void {
+    for (const b of this.bound.values()) this.unbind(b);
+    this.bound.clear();
+    for (const at of [...this.inputs.values(), ...this.outputs.values()]) this.m._free(at);
+  }
+
+  /** A run of a bound signature; null when the runtime refused it (the caller runs it again unbound). */
+  private runBound(b: Bound, entries: Array<[string, ort.Tensor]>, names: readonly string[]): Record<string, ort.Tensor> | null {
+    const m = this.m;
+    for (let i = 0; i < entries.length; i++) m.HEAPU8.set(bytesOf(entries[i]![1]), b.inputs[i]!.at);
+    const n = entries.length;
+    if (m._OrtRun(this.handle, b.names, b.values, n, b.names + 4 * n, names.length, b.values + 4 * n, this.options) !== 0) return null;
+    const out: Record<string, ort.Tensor> = {};
+    for (let j = 0; j < names.length; j++) {
+      // The runtime writes into a pre-allocated output or refuses the run; never replaces it.
+      if (m.HEAPU32[(b.values >> 2) + n + j] !== b.tensors[n + j]) throw new Error(`onnxruntime replaced the bound output '${names[j]}'`);
+      const o = b.outputs[j]!;
+      out[names[j]!] = new ort.Tensor(o.type, new TYPES[o.type].array(m.HEAPU8.slice(o.at, o.at + o.bytes).buffer) as never, [...o.dims]);
+    }
+    return out;
+  }
+
+  /** A run with tensors made for it; `sync` says whether OrtRun returned at once (the only runs bound). */
+  private async runPlain(entries: Array<[string, ort.Tensor]>, names: readonly string[]): Promise<{ out: Record<string, ort.Tensor>; sync: boolean }> {
+    const m = this.m;
     const stack = m.stackSave();
     const inNames = m.stackAlloc(4 * entries.length);
     const inValues = m.stackAlloc(4 * entries.length);
@@ -90,28 +162,23 @@ export function directSession(module: OrtModule | undefined, session: ort.Infere
     try {
       for (let i = 0; i < entries.length; i++) {
         const [name, tensor] = entries[i]!;
-        const nameAt = inputs.get(name);
+        const nameAt = this.inputs.get(name);
         if (nameAt === undefined) throw new Error(`invalid input '${name}'`);
-        const data = tensor.data as TypedArray;
+        const data = bytesOf(tensor);
         const at = m._malloc(Math.max(data.byteLength, 1));
         buffers.push(at);
-        m.HEAPU8.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), at);
-        const dims = m.stackAlloc(4 * Math.max(tensor.dims.length, 1));
-        for (let d = 0; d < tensor.dims.length; d++) m.HEAP32[(dims >> 2) + d] = tensor.dims[d]!;
-        const t = m._OrtCreateTensor(TYPES[tensor.type as Numeric].id, at, data.byteLength, dims, tensor.dims.length, CPU);
-        if (t === 0) throw lastError(m, `cannot create tensor for input '${name}'`);
-        tensors.push(t);
+        m.HEAPU8.set(data, at);
+        tensors.push(this.tensor(tensor.type as Numeric, at, data.byteLength, tensor.dims, `input '${name}'`));
         m.HEAPU32[(inNames >> 2) + i] = nameAt;
-        m.HEAPU32[(inValues >> 2) + i] = t;
+        m.HEAPU32[(inValues >> 2) + i] = tensors[i]!;
       }
       for (let j = 0; j < names.length; j++) {
-        const nameAt = outputs.get(names[j]!);
-        if (nameAt === undefined) throw new Error(`invalid output '${names[j]}'`);
-        m.HEAPU32[(outNames >> 2) + j] = nameAt;
+        m.HEAPU32[(outNames >> 2) + j] = this.outputName(names[j]!);
         m.HEAPU32[(outValues >> 2) + j] = 0;
       }
-      const ran = m._OrtRun(handle, inNames, inValues, entries.length, outNames, names.length, outValues, options);
-      if ((typeof ran === "number" ? ran : await ran) !== 0) throw lastError(m, "failed to call OrtRun()");
+      const ran = m._OrtRun(this.handle, inNames, inValues, entries.length, outNames, names.length, outValues, this.options);
+      const sync = typeof ran === "number";
+      if ((sync ? ran : await ran) !== 0) throw lastError(m, "failed to call OrtRun()");
       const out: Record<string, ort.Tensor> = {};
       for (let j = 0; j < names.length; j++) {
         const t = m.HEAPU32[(outValues >> 2) + j]!;
@@ -124,28 +191,92 @@ export function directSession(module: OrtModule | undefined, session: ort.Infere
           const dims = Array.from(m.HEAP32.subarray(dimsAt >> 2, (dimsAt >> 2) + m.HEAP32[w + 3]!));
           m._OrtFree(dimsAt);
           if (!type) throw new Error(`output '${names[j]}' has a type ort-web cannot read`);
-          const size = dims.reduce((a, b) => a * b, 1);
           const { array } = TYPES[type];
-          const copy = m.HEAPU8.slice(dataAt, dataAt + size * array.BYTES_PER_ELEMENT).buffer;
+          const copy = m.HEAPU8.slice(dataAt, dataAt + elements(dims) * array.BYTES_PER_ELEMENT).buffer;
           out[names[j]!] = new ort.Tensor(type, new array(copy) as never, dims);
         } finally {
           m._OrtReleaseTensor(t);
         }
       }
-      return out;
+      return { out, sync };
     } finally {
       for (const t of tensors) m._OrtReleaseTensor(t);
       for (const b of buffers) m._free(b);
       m.stackRestore(stack);
     }
-  };
-  return {
-    run,
-    dispose() {
-      for (const at of [...inputs.values(), ...outputs.values()]) m._free(at);
-    },
-  };
+  }
+
+  /** Tensors for a signature, shaped like the run that just answered it. */
+  private bind(entries: Array<[string, ort.Tensor]>, names: readonly string[], out: Record<string, ort.Tensor>): Bound {
+    const m = this.m;
+    const n = entries.length;
+    const b: Bound = { inputs: [], outputs: [], names: m._malloc(4 * (n + names.length)), values: m._malloc(4 * (n + names.length)), tensors: [] };
+    entries.forEach(([name, t], i) => {
+      const bytes = bytesOf(t).byteLength;
+      const at = m._malloc(Math.max(bytes, 1));
+      b.inputs.push({ at, bytes });
+      b.tensors.push(this.tensor(t.type as Numeric, at, bytes, t.dims, `input '${name}'`));
+      m.HEAPU32[(b.names >> 2) + i] = this.inputs.get(name)!;
+    });
+    names.forEach((name, j) => {
+      const t = out[name]!;
+      const bytes = bytesOf(t).byteLength;
+      const at = m._malloc(Math.max(bytes, 1));
+      b.outputs.push({ at, bytes, type: t.type as Numeric, dims: [...t.dims] });
+      b.tensors.push(this.tensor(t.type as Numeric, at, bytes, t.dims, `output '${name}'`));
+      m.HEAPU32[(b.names >> 2) + n + j] = this.outputName(name);
+    });
+    b.tensors.forEach((t, i) => (m.HEAPU32[(b.values >> 2) + i] = t));
+    return b;
+  }
+
+  private unbind(b: Bound): void {
+    for (const t of b.tensors) this.m._OrtReleaseTensor(t);
+    for (const { at } of [...b.inputs, ...b.outputs]) this.m._free(at);
+    this.m._free(b.names);
+    this.m._free(b.values);
+  }
+
+  private tensor(type: Numeric, at: number, bytes: number, dims: readonly number[], what: string): number {
+    const m = this.m;
+    const stack = m.stackSave();
+    try {
+      const dimsAt = m.stackAlloc(4 * Math.max(dims.length, 1));
+      for (let d = 0; d < dims.length; d++) m.HEAP32[(dimsAt >> 2) + d] = dims[d]!;
+      const t = m._OrtCreateTensor(TYPES[type].id, at, bytes, dimsAt, dims.length, CPU);
+      if (t === 0) throw lastError(m, `cannot create tensor for ${what}`);
+      return t;
+    } finally {
+      m.stackRestore(stack);
+    }
+  }
+
+  private outputName(name: string): number {
+    const at = this.outputs.get(name);
+    if (at === undefined) throw new Error(`invalid output '${name}'`);
+    return at;
+  }
+
+  private utf8(name: string): number {
+    const size = this.m.lengthBytesUTF8(name) + 1;
+    const at = this.m._malloc(size);
+    this.m.stringToUTF8(name, at, size);
+    return at;
+  }
 }
+
+function signature(entries: Array<[string, ort.Tensor]>, names: readonly string[]): string {
+  let key = "";
+  for (const [name, t] of entries) key += `${name}\0${t.type}\0${t.dims.join(",")}\0`;
+  return `${key}>${names.join("\0")}`;
+}
+
+function bytesOf(t: ort.Tensor): Uint8Array {
+  const d = t.data as TypedArray;
+  return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+}
+
+const elements = (dims: readonly number[]) => dims.reduce((a, b) => a * b, 1);
 
 // One set of run options per module, built once (ort-web builds and frees one per run): its defaults.
 const optionsOf = new WeakMap<OrtModule, number>();

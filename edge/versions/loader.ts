@@ -14,7 +14,7 @@ import { NotConfigured } from "../errors";
 import { Batcher } from "../runtime/batcher";
 import { WarmupFailed, warmUp } from "../runtime/infer";
 import { backend, ort, ortModuleOf, sessionOptions, startRuntime } from "../runtime/ort";
-import { directSession, type Run } from "../runtime/ort-direct";
+import { DirectSession, type Run } from "../runtime/ort-direct";
 import type { LoadedSession } from "../runtime/sessions";
 import { artifactKey } from "./artifacts";
 import type { SignedManifest } from "./registry";
@@ -60,7 +60,7 @@ export async function verifyAndLoad(bucket: R2Bucket, { manifest, signature }: S
   } catch (err) {
     throw new VersionRejected(`onnxruntime cannot load the artifact: ${err instanceof Error ? err.message : String(err)}`);
   }
-  const direct = directSession(ortModuleOf(), session);
+  const direct = DirectSession.of(ortModuleOf(), session);
   const run: Run = direct?.run ?? ((feeds, names) => session.run(feeds, [...names]));
   const release = async () => {
     direct?.dispose();
