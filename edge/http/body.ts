@@ -45,9 +45,10 @@ export async function readBytes(request: Request, limit: number, alignAt = 0): P
   const declared = Number(request.headers.get("content-length") ?? NaN);
   // Refused unread: the runtime drains or closes a declared body it was not asked to read.
   if (declared > limit) throw tooLarge(limit);
+  // A declared length needs no alignment offset: one native read instead of a loop over chunks,
+  // without request.body (a stream object the runtime builds when it is first read).
+  if (Number.isSafeInteger(declared) && alignAt % 8 === 0) return declared === 0 ? null : new Uint8Array(await request.arrayBuffer());
   if (!request.body) return null;
-  // A declared length needs no alignment offset: one native read instead of a loop over chunks.
-  if (Number.isSafeInteger(declared) && alignAt % 8 === 0) return new Uint8Array(await request.arrayBuffer());
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
