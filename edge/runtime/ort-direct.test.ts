@@ -131,6 +131,20 @@ describe("direct runs", () => {
     await session.release();
   });
 
+  it("keep WASM memory flat under concurrent runs of many signatures (a batcher's merged runs)", async () => {
+    const { session, direct } = await open(fixture("mlp784").bytes);
+    const input = session.inputNames[0]!;
+    const pair = (rows: number, k: number) => Promise.all([0, 1].map((i) => direct!.run({ [input]: tensorOf("float32", [rows, 784], k + i) }, session.outputNames)));
+    for (let k = 0; k < 40; k++) await pair((k % 20) + 1, k);
+    const heap = ortModuleOf()!.HEAPU8.byteLength;
+    // Two runs of one signature at a time, 20 signatures in turn: binding, eviction and the race
+    // between two runs binding the same signature, 1,000 times.
+    for (let k = 0; k < 1000; k++) await pair((k % 20) + 1, k);
+    expect(ortModuleOf()!.HEAPU8.byteLength - heap).toBeLessThanOrEqual(1 << 20);
+    direct!.dispose();
+    await session.release();
+  });
+
   it("run unbound, and bind no more, when an output's shape depends on the values", async () => {
     // NonZero: the count of non-zero values is the output's second dimension.
     const model = encodeModel(graph({ name: "nonzero", nodes: [node("NonZero", ["x"], ["y"])], inputs: [valueInfo("x", "FP32", [4])], outputs: [valueInfo("y", "INT64", [1, "k"])] }));

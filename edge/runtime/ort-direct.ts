@@ -1,7 +1,9 @@
-// session.run through onnxruntime's C API in the same WASM instance, without ort-web's JS wrapper:
-// for a small model the wrapper (run options built and freed per run, tensor metadata, output
-// Tensors, several awaits) costs about as much as the model. Numeric CPU tensors only; a run
-// with string tensors goes through session.run. Outputs equal session.run's to the bit
+// session.run through onnxruntime's C API in the same WASM instance, without ort-web's JS wrapper
+// (run options built and freed per run, tensor metadata, output Tensors, several awaits), and for
+// a signature seen before, with tensors kept bound in WASM memory: for a small model, what
+// surrounds the kernels costs more than they do, most of it in CPU cache misses, since a
+// request's own work evicts the runtime's code and data. Numeric CPU tensors only; a run with
+// string tensors goes through session.run. Outputs equal session.run's to the bit
 // (ort-direct.test.ts).
 import { ort } from "./ort";
 
@@ -53,6 +55,10 @@ export type Run = (feeds: Record<string, ort.Tensor>, names: readonly string[]) 
 
 /** Signatures (input names, types, dims; output names) a session keeps bound tensors for. */
 const MAX_BOUND = 4;
+/** The largest signature bound (inputs and outputs): larger runs are dominated by their copies. */
+const MAX_BOUND_BYTES = 256 << 10;
+/** Signatures counted towards binding before the count starts afresh. */
+const MAX_SEEN = 64;
 
 /**
  * Tensors kept in WASM memory for one signature: a run of it copies the inputs in and runs into
@@ -73,6 +79,7 @@ export class DirectSession {
   private readonly outputs: Map<string, number>;
   private readonly options: number;
   private readonly bound = new Map<string, Bound>();
+  private readonly seen = new Map<string, number>();
   /** Off after a bound run fails (outputs whose shape depends on the values) or an asynchronous OrtRun. */
   private binds = true;
 
@@ -114,7 +121,12 @@ export class DirectSession {
     }
     const { out, sync } = await this.runPlain(entries, names);
     if (!sync) this.binds = false;
-    if (this.binds) {
+    // Bound on its second sighting (a batcher's merged runs come in many sizes), small ones only,
+    // and once: another run of the signature may have bound it while this one awaited.
+    const sightings = (this.seen.get(key) ?? 0) + 1;
+    if (this.seen.size >= MAX_SEEN) this.seen.clear();
+    this.seen.set(key, sightings);
+    if (this.binds && sightings >= 2 && !this.bound.has(key) && bytesIn(entries, out) <= MAX_BOUND_BYTES) {
       if (this.bound.size >= MAX_BOUND) {
         const [oldest, b] = this.bound.entries().next().value!;
         this.unbind(b);
@@ -269,6 +281,13 @@ function signature(entries: Array<[string, ort.Tensor]>, names: readonly string[
   let key = "";
   for (const [name, t] of entries) key += `${name}\0${t.type}\0${t.dims.join(",")}\0`;
   return `${key}>${names.join("\0")}`;
+}
+
+function bytesIn(entries: Array<[string, ort.Tensor]>, out: Record<string, ort.Tensor>): number {
+  let bytes = 0;
+  for (const [, t] of entries) bytes += bytesOf(t).byteLength;
+  for (const t of Object.values(out)) bytes += bytesOf(t).byteLength;
+  return bytes;
 }
 
 function bytesOf(t: ort.Tensor): Uint8Array {
