@@ -13,6 +13,7 @@
 import { isolateStartedAt } from "./cold-mark";
 import edge from "../edge/index";
 import { ort, runtimeState, startRuntime } from "../edge/runtime/ort";
+import { DirectSession, type Run } from "../edge/runtime/ort-direct";
 import { SessionCache } from "../edge/runtime/sessions";
 import type { Env } from "../edge/env";
 
@@ -50,6 +51,16 @@ const create = ort.InferenceSession.create.bind(ort.InferenceSession) as (...arg
   const run = session.run.bind(session) as (...a: unknown[]) => ReturnType<Session["run"]>;
   (session as { run: unknown }).run = (...a: unknown[]) => timed(runs, `run ${session.inputNames.join(",")}`, () => run(...a));
   return session;
+};
+// Numeric models run direct to onnxruntime's C API (edge/runtime/ort-direct.ts), not through session.run.
+const direct = DirectSession.of.bind(DirectSession);
+DirectSession.of = (module, session) => {
+  const d = direct(module, session);
+  if (d) {
+    const run = d.run;
+    Object.defineProperty(d, "run", { value: ((feeds, names) => timed(runs, `run ${session.inputNames.join(",")}`, () => run(feeds, names))) satisfies Run });
+  }
+  return d;
 };
 
 export default {
