@@ -110,6 +110,7 @@ describe("direct runs", () => {
     const got = await direct!.run(feeds, session.outputNames);
     for (const n of session.outputNames) same(want[n]!, got[n]!);
     direct!.dispose();
+    await expect(direct!.run(feeds, session.outputNames)).rejects.toThrow(/released/);
     await session.release();
   });
 

@@ -80,6 +80,7 @@ export class DirectSession {
   private readonly options: number;
   private readonly bound = new Map<string, Bound>();
   private readonly seen = new Map<string, number>();
+  private disposed = false;
   /** Off after a bound run fails (outputs whose shape depends on the values) or an asynchronous OrtRun. */
   private binds = true;
 
@@ -104,6 +105,7 @@ export class DirectSession {
   }
 
   readonly run: Run = async (feeds, names) => {
+    if (this.disposed) throw new Error("the session was released");
     const entries = Object.entries(feeds);
     if (entries.some(([, t]) => !(t.type in TYPES))) return this.session.run(feeds, [...names]);
     const key = signature(entries, names);
@@ -139,6 +141,7 @@ export class DirectSession {
 
   /** Frees what it keeps in WASM memory (the session itself is released by its owner). */
   dispose(): void {
+    this.disposed = true;
     for (const b of this.bound.values()) this.unbind(b);
     this.bound.clear();
     for (const at of [...this.inputs.values(), ...this.outputs.values()]) this.m._free(at);

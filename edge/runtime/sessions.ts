@@ -5,13 +5,12 @@
 import type { Featurizer } from "../../shared/featurize";
 import { SharedWork } from "../shared-work";
 import type { Batcher } from "./batcher";
-import type { ort, Backend } from "./ort";
+import type { Backend } from "./ort";
 import type { Run } from "./ort-direct";
 
 export interface LoadedSession {
   key: string;
-  session: ort.InferenceSession;
-  /** session.run, direct to onnxruntime's C API when the session allows it (ort-direct.ts). */
+  /** The session's run, direct to onnxruntime's C API when the session allows it (ort-direct.ts). */
   run: Run;
   /** Frees the session (and what its direct runs keep). */
   release(): Promise<void>;

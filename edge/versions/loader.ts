@@ -78,7 +78,7 @@ export async function verifyAndLoad(bucket: R2Bucket, { manifest, signature }: S
   const batching = servingOf(manifest).batching;
   const batcher = batching ? new Batcher(run, batching) : null;
   const warmup = { requests, ms: Date.now() - tWarm };
-  return { key: sessionKey(manifest), session, run, release, featurizer, batcher, warmup, bytes: bytes.byteLength, backend: backend(), loadMs: Date.now() - t0 };
+  return { key: sessionKey(manifest), run, release, featurizer, batcher, warmup, bytes: bytes.byteLength, backend: backend(), loadMs: Date.now() - t0 };
 }
 
 async function verified(manifest: Manifest, signature: string, keys: string[]): Promise<boolean> {
