@@ -104,19 +104,20 @@ async function main(): Promise<void> {
       await publish(admin, credentials.privateKey, fixtureBytes(fixture), fixture.manifest, model, undefined, { promote: true });
       sides.push({ name: source === null ? name : `${name} (${code.source.slice(0, 12)})`, url: server.url, procs: await devProcesses(server.process.pid!) });
     }
-    const measure = async (side: (typeof sides)[number], cell: string, req: HttpRequest, durationS: number): Promise<number> => {
-      if (loopN) return inIsolate(side.url, side.procs.worker, req, durationS === seconds ? loopN : Math.ceil(loopN / 4));
-      const run = await closedLoop(side.url, side.procs, req, { connections: 4, durationS });
+    /** Worker CPU per answer (µs) of one cell; a warm-up is a shorter run whose figure is dropped. */
+    const measure = async (side: (typeof sides)[number], cell: string, req: HttpRequest, warmUp = false): Promise<number> => {
+      if (loopN) return inIsolate(side.url, side.procs.worker, req, warmUp ? Math.ceil(loopN / 4) : loopN);
+      const run = await closedLoop(side.url, side.procs, req, { connections: 4, durationS: warmUp ? 2 : seconds });
       if (run.non2xx + run.errors + run.timeouts) throw new Error(`${side.name} ${cell}: ${run.non2xx} not 2xx, ${run.errors} errors ${JSON.stringify(run.errorBodies)}`);
       return run.workerCpuMsPerReq * 1000;
     };
-    for (const s of sides) for (const [cell, req] of Object.entries(cells)) await measure(s, cell, req, 2); // warm-up
+    for (const s of sides) for (const [cell, req] of Object.entries(cells)) await measure(s, cell, req, true);
     const cpu = sides.map(() => ({ floor: [] as number[], predict: [] as number[] }));
     for (let r = 0; r < rounds; r++) {
       const order = r % 2 === 0 ? [0, 1] : [1, 0];
       for (const i of order) {
         for (const [cell, req] of Object.entries(cells) as Array<[keyof (typeof cpu)[number], HttpRequest]>) {
-          cpu[i]![cell].push(await measure(sides[i]!, cell, req, seconds));
+          cpu[i]![cell].push(await measure(sides[i]!, cell, req));
         }
       }
       log(`round ${r + 1}/${rounds}: ${sides.map((s, i) => `${s.name}: floor ${fmt(cpu[i]!.floor[r]!)} µs, ${model} ${encoding} ${fmt(cpu[i]!.predict[r]!)} µs`).join(" | ")}`);

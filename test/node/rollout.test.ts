@@ -24,7 +24,6 @@ let credentials: Awaited<ReturnType<typeof startSeeded>>["credentials"];
 
 const meridian = (args: string[]) => runMeridian(args, { MERIDIAN_URL: server.url, MERIDIAN_TOKEN: TOKEN });
 
-/** Steady load from many callers until stopped; counts answers by status. */
 /**
  * Two clients predicting in a loop. `statuses` counts answers outside the restart window; a
  * request in flight while wrangler dev stops or starts (restart() marks the window) may lose its
