@@ -16,9 +16,14 @@
 //  within 10% at 1 and 2 workers, then projected to 8, 16 and 64 workers, each on its own cores
 //  (MODELLED, not measured), with stragglers from the measured step-to-step compute variation, on
 //  one Redis and, for the replicated path, with the slices spread over one Redis node per worker.
+//  Step size: the best strong path of each data set again at batches calibrated to BENCH_SWEEP_MS
+//  of compute (each with its own ceiling probes, same rounds): efficiency against the compute a
+//  step carries, the per-step cost that does not shrink with the shards (2-worker step − the
+//  ceiling probe's halves), and the fitted model checked on these points it was not fitted to.
 // Uses REDIS_URL if set, else starts its own redis-server. Writes bench/results/scaling.json.
 // Options: BENCH_STEPS=30, BENCH_ROUNDS=3, BENCH_DATASETS=spam,mnist, BENCH_COMPUTE_MS=50,
-// BENCH_SPLIT_MS=2000, BENCH_QUALITY=1, BENCH_BACKEND=auto, BENCH_PATHS=<names> (default all).
+// BENCH_SPLIT_MS=2000, BENCH_QUALITY=1, BENCH_BACKEND=auto, BENCH_PATHS=<names> (default all),
+// BENCH_SWEEP_MS=100,200 ("" for none).
 import { readFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { cpus, loadavg } from "node:os";
@@ -47,6 +52,7 @@ const QUALITY = process.env.BENCH_QUALITY !== "0";
 const DATASETS = (process.env.BENCH_DATASETS ?? "spam,mnist").split(",").map((d) => d.trim()).filter(Boolean);
 const HIDDEN: Record<string, number> = { spam: 64, mnist: 128 };
 const QUALITY_EPOCHS: Record<string, number> = { spam: 4, mnist: 5 };
+const SWEEP_MS = (process.env.BENCH_SWEEP_MS ?? "100,200").split(",").map((v) => Number(v.trim())).filter((v) => v > 0);
 const TARGETS = { shareOfCeilingAt2: 0.9, projectedWeakAt16: 0.8, modelError: 0.1 };
 const PROJECT_TO = [1, 2, 8, 16, 64];
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
@@ -168,6 +174,31 @@ type PathResult = {
   accuracy?: number;
 };
 
+type Ceiling = Awaited<ReturnType<typeof medianCeiling>>;
+type Efficiencies = Pick<PathResult, "strong" | "weak" | "strongShareOfCeiling" | "weakShareOfCeiling">;
+
+/** Per round: strong and weak efficiency, and each as a share of its compute-only ceiling. */
+function efficiencies(runs: Record<ConfigName, Run[]>, strongCeiling: number, weakCeiling: number): Efficiencies {
+  const per = (f: (i: number) => number) => spread(runs["1 worker"].map((_, i) => f(i)));
+  const strong = (i: number) => runs["2 workers strong"][i]!.stepsPerSec / (2 * runs["1 worker"][i]!.stepsPerSec);
+  const weak = (i: number) => runs["2 workers weak"][i]!.rowsPerSec / (2 * runs["1 worker"][i]!.rowsPerSec);
+  return { strong: per(strong), weak: per(weak), strongShareOfCeiling: per((i) => strong(i) / (strongCeiling / 2)), weakShareOfCeiling: per((i) => weak(i) / weakCeiling) };
+}
+
+type SweepPoint = Efficiencies & {
+  computeTargetMs: number;
+  batch: number;
+  ceilings: { strong: Ceiling; weak: Ceiling };
+  runs: Record<ConfigName, Run[]>;
+  /** 2 workers strong: median step − the ceiling probe's halves computed at once (the part that does not shrink with the shards). */
+  strongOverheadMs: number;
+};
+
+function sweepPoint(computeTargetMs: number, batch: number, ceilings: SweepPoint["ceilings"], runs: Record<ConfigName, Run[]>): SweepPoint {
+  const strongStep = summarize(runs["2 workers strong"].map((r) => r.stepMs)).median;
+  return { computeTargetMs, batch, ceilings, runs, ...efficiencies(runs, ceilings.strong.ceiling, ceilings.weak.ceiling), strongOverheadMs: strongStep - ceilings.strong.halfConcurrentMs };
+}
+
 async function dataset(redis: TestRedis, conn: Redis, pool: Record<1 | 2, WorkerProcess[]>, spec: string) {
   const data = loadDataset(spec, { splitSeed: 1, testFraction: 0.2 });
   const sizes = [data.features, HIDDEN[spec] ?? 64, data.labels.length];
@@ -187,22 +218,29 @@ async function dataset(redis: TestRedis, conn: Redis, pool: Record<1 | 2, Worker
     strongShareOfCeiling: spread([0]),
     weakShareOfCeiling: spread([0]),
   }));
-  for (let r = 0; r < ROUNDS; r++) {
-    for (const p of results) {
-      for (const k of CONFIGS) {
-        const run = await runOnce(redis, conn, data, { ...cfg, batchSize: batch * k.batchFactor }, p.spec, `${redis.prefix}-${k.workers}w`, pool[k.workers], `scaling-${spec}-${p.path.replace(/ /g, "-")}-${k.name.replace(/ /g, "-")}`);
-        p.runs[k.name].push(run);
-      }
-      const [one, strong, weak] = CONFIGS.map((k) => p.runs[k.name].at(-1)!) as [Run, Run, Run];
-      log(`  round ${r + 1} ${p.path}: steps/s ${fmt(one.stepsPerSec)} / ${fmt(strong.stepsPerSec)} strong / ${fmt(weak.stepsPerSec)} weak; Redis ${fmt(one.redisBytesPerStep / 1e6)} / ${fmt(strong.redisBytesPerStep / 1e6)} MB per step`);
+  const runConfigs = async (p: { path: string; spec: PathSpec; runs: Record<ConfigName, Run[]> }, b: number, tag: string) => {
+    for (const k of CONFIGS) {
+      const run = await runOnce(redis, conn, data, { ...cfg, batchSize: b * k.batchFactor }, p.spec, `${redis.prefix}-${k.workers}w`, pool[k.workers], `scaling-${spec}-${p.path.replace(/ /g, "-")}-${k.name.replace(/ /g, "-")}${tag}`);
+      p.runs[k.name].push(run);
     }
+    const [one, strong, weak] = CONFIGS.map((k) => p.runs[k.name].at(-1)!) as [Run, Run, Run];
+    return `steps/s ${fmt(one.stepsPerSec)} / ${fmt(strong.stepsPerSec)} strong / ${fmt(weak.stepsPerSec)} weak; Redis ${fmt(one.redisBytesPerStep / 1e6)} / ${fmt(strong.redisBytesPerStep / 1e6)} MB per step`;
+  };
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const p of results) log(`  round ${r + 1} ${p.path}: ${await runConfigs(p, batch, "")}`);
   }
-  for (const p of results) {
-    const per = (f: (i: number) => number) => spread(Array.from({ length: ROUNDS }, (_, i) => f(i)));
-    p.strong = per((i) => p.runs["2 workers strong"][i]!.stepsPerSec / (2 * p.runs["1 worker"][i]!.stepsPerSec));
-    p.weak = per((i) => p.runs["2 workers weak"][i]!.rowsPerSec / (2 * p.runs["1 worker"][i]!.rowsPerSec));
-    p.strongShareOfCeiling = per((i) => p.runs["2 workers strong"][i]!.stepsPerSec / (2 * p.runs["1 worker"][i]!.stepsPerSec) / (strongCeiling.ceiling / 2));
-    p.weakShareOfCeiling = per((i) => p.runs["2 workers weak"][i]!.rowsPerSec / (2 * p.runs["1 worker"][i]!.rowsPerSec) / weakCeiling.ceiling);
+  for (const p of results) Object.assign(p, efficiencies(p.runs, strongCeiling.ceiling, weakCeiling.ceiling));
+
+  // Step size: the best strong path again with more compute per step (its own ceilings, same rounds).
+  const best = [...results].sort((a, b) => b.strongShareOfCeiling.median - a.strongShareOfCeiling.median)[0]!;
+  const sweep: SweepPoint[] = [sweepPoint(TARGET_COMPUTE_MS, batch, { strong: strongCeiling, weak: weakCeiling }, best.runs)];
+  for (const ms of SWEEP_MS) {
+    const c = calibrateBatch(data, sizes, ms);
+    const ceilings = { strong: await medianCeiling(sizes, c.batch, SPLIT_MS, "split"), weak: await medianCeiling(sizes, c.batch, SPLIT_MS, "replicate") };
+    log(`  step size ${ms} ms: batch ${c.batch}, ceilings strong ${fmt(ceilings.strong.ceiling)}x, weak ${fmt(ceilings.weak.ceiling)}`);
+    const p = { path: best.path, spec: best.spec, runs: { "1 worker": [], "2 workers strong": [], "2 workers weak": [] } as Record<ConfigName, Run[]> };
+    for (let r = 0; r < ROUNDS; r++) log(`  round ${r + 1} ${best.path} at ${ms} ms: ${await runConfigs(p, c.batch, `-${ms}ms`)}`);
+    sweep.push(sweepPoint(ms, c.batch, ceilings, p.runs));
   }
   if (QUALITY) {
     // Each path's in-process reference (the same bits as its cluster run), 2 shards.
@@ -212,22 +250,23 @@ async function dataset(redis: TestRedis, conn: Redis, pool: Record<1 | 2, Worker
       p.accuracy = r.test.accuracy;
     }
   }
-  return { dataset: spec, sizes, params, batch, probes, ceilings: { strong: strongCeiling, weak: weakCeiling }, paths: results };
+  return { dataset: spec, sizes, params, batch, probes, ceilings: { strong: strongCeiling, weak: weakCeiling }, paths: results, sweep: { path: best.path, spec: best.spec, points: sweep } };
 }
 type DatasetResult = Awaited<ReturnType<typeof dataset>>;
 
+function observation(dataset: string, path: string, spec: PathSpec, params: number, k: (typeof CONFIGS)[number], runs: Run[], tag = ""): Observation {
+  const shape: StepShape = { path: spec, workers: k.workers, params, computeMs: summarize(runs.map((r) => r.computeMs)).median };
+  return { shape, stepMs: summarize(runs.map((r) => r.stepMs)).median, label: `${dataset} ${path} ${k.name}${tag}` };
+}
+
+/** The configurations the model is fitted to (every path at the base step size)… */
 function observations(ds: DatasetResult[]): Observation[] {
-  const out: Observation[] = [];
-  for (const d of ds) {
-    for (const p of d.paths) {
-      for (const k of CONFIGS) {
-        const runs = p.runs[k.name];
-        const shape: StepShape = { path: p.spec, workers: k.workers, params: d.params, computeMs: summarize(runs.map((r) => r.computeMs)).median };
-        out.push({ shape, stepMs: summarize(runs.map((r) => r.stepMs)).median, label: `${d.dataset} ${p.path} ${k.name}` });
-      }
-    }
-  }
-  return out;
+  return ds.flatMap((d) => d.paths.flatMap((p) => CONFIGS.map((k) => observation(d.dataset, p.path, p.spec, d.params, k, p.runs[k.name]))));
+}
+
+/** …and the larger steps it is checked on without being fitted to them. */
+function sweepObservations(ds: DatasetResult[]): Observation[] {
+  return ds.flatMap((d) => d.sweep.points.slice(1).flatMap((pt) => CONFIGS.map((k) => observation(d.dataset, d.sweep.path, d.sweep.spec, d.params, k, pt.runs[k.name], ` at ${pt.computeTargetMs} ms`))));
 }
 
 async function main(): Promise<void> {
@@ -253,10 +292,14 @@ async function main(): Promise<void> {
     await redis?.stop();
   }
 
+  // Four constants need at least four configurations (a single path on one data set has three).
   const obs = observations(results);
-  const constants: ModelConstants = fitConstants(obs);
-  const checks = obs.map((o) => ({ label: o.label!, measuredMs: o.stepMs, modelMs: predictStepMs(constants, o.shape), error: predictStepMs(constants, o.shape) / o.stepMs - 1 }));
-  const projections = results.flatMap((d) => {
+  const constants: ModelConstants | undefined = obs.length >= 4 ? fitConstants(obs) : undefined;
+  if (!constants) log(`model: ${obs.length} configurations measured, the fit needs 4 (more paths or data sets): no model, no projection`);
+  const check = (c: ModelConstants, o: Observation) => ({ label: o.label!, measuredMs: o.stepMs, modelMs: predictStepMs(c, o.shape), error: predictStepMs(c, o.shape) / o.stepMs - 1 });
+  const checks = constants ? obs.map((o) => check(constants, o)) : [];
+  const outOfFit = constants ? sweepObservations(results).map((o) => check(constants, o)) : [];
+  const projections = !constants ? [] : results.flatMap((d) => {
     // Stragglers: one worker's step-to-step variation, median over every 1-worker run of the data set.
     const cv = summarize(d.paths.flatMap((p) => p.runs["1 worker"].map((r) => r.computeCv))).median;
     const compute = { ...fitCompute(d.probes), cv };
@@ -292,11 +335,22 @@ async function main(): Promise<void> {
       ),
     );
     console.log(`compute-only ceilings: strong ${fmt(d.ceilings.strong.ceiling)}x of 2 (${fmt(d.ceilings.strong.fullMs)} ms full vs ${fmt(d.ceilings.strong.halfConcurrentMs)} ms halves at once), weak ${fmt(d.ceilings.weak.ceiling)} (${fmt(d.ceilings.weak.halfConcurrentMs)} ms for the full batch beside another)`);
+    if (d.sweep.points.length > 1) {
+      console.log(`\n${d.dataset} ${d.sweep.path} against the compute a step carries (measured; each step size with its own ceilings, ${ROUNDS} rounds)`);
+      console.log(
+        table(
+          ["compute target ms", "batch", "ceiling strong", "strong share of ceiling", "2w strong step ms", "overhead ms (step − halves)", "ceiling weak", "weak share of ceiling"],
+          d.sweep.points.map((pt) => [pt.computeTargetMs, pt.batch, pt.ceilings.strong.ceiling, fmtSpread(pt.strongShareOfCeiling), summarize(pt.runs["2 workers strong"].map((r) => r.stepMs)).median, pt.strongOverheadMs, pt.ceilings.weak.ceiling, fmtSpread(pt.weakShareOfCeiling)]),
+        ),
+      );
+    }
   }
-  console.log(`\nModel (MODELLED): fixed ms hub ${fmt(constants.fixedMs.hub)}, replicated ${fmt(constants.fixedMs.replicated)}; ${fmt(constants.msPerMB)} ms per MB through Redis; ${fmt(constants.nsPerElement)} ns per element averaged/updated`);
-  console.log(table(["configuration", "measured ms", "model ms", "error"], checks.map((c) => [c.label, c.measuredMs, c.modelMs, `${(c.error * 100).toFixed(1)}%`])));
-  console.log(`\nProjected efficiency, each worker on its own cores (MODELLED): weak / strong`);
-  console.log(table(["dataset", "path", "redis", ...PROJECT_TO.map((n) => `${n} workers`)], projections.map((p) => [p.dataset, p.path, p.redis, ...p.points.map((x) => `${fmt(x.weak)} / ${fmt(x.strong)}`)])));
+  if (constants) {
+    console.log(`\nModel (MODELLED): fixed ms hub ${fmt(constants.fixedMs.hub)}, replicated ${fmt(constants.fixedMs.replicated)}; ${fmt(constants.msPerMB)} ms per MB through Redis; ${fmt(constants.nsPerElement)} ns per element averaged/updated`);
+    console.log(table(["configuration", "measured ms", "model ms", "error"], [...checks, ...outOfFit.map((c) => ({ ...c, label: `${c.label} (not fitted)` }))].map((c) => [c.label, c.measuredMs, c.modelMs, `${(c.error * 100).toFixed(1)}%`])));
+    console.log(`\nProjected efficiency, each worker on its own cores (MODELLED): weak / strong`);
+    console.log(table(["dataset", "path", "redis", ...PROJECT_TO.map((n) => `${n} workers`)], projections.map((p) => [p.dataset, p.path, p.redis, ...p.points.map((x) => `${fmt(x.weak)} / ${fmt(x.strong)}`)])));
+  }
 
   const targets = [
     ...results.flatMap((d) => {
@@ -308,6 +362,9 @@ async function main(): Promise<void> {
         { target: `2 workers (weak) >= ${TARGETS.shareOfCeilingAt2 * 100}% of the compute-only ceiling, best path (${bestWeak.path})`, dataset: d.dataset, value: bestWeak.weakShareOfCeiling.median, spread: bestWeak.weakShareOfCeiling, met: metBySpread(bestWeak.weakShareOfCeiling, { atLeast: TARGETS.shareOfCeilingAt2 }) },
       ];
     }),
+    ...results.flatMap((d) =>
+      d.sweep.points.slice(1).map((pt) => ({ target: `2 workers (strong) >= ${TARGETS.shareOfCeilingAt2 * 100}% of the compute-only ceiling at ${pt.computeTargetMs} ms steps (${d.sweep.path})`, dataset: d.dataset, value: pt.strongShareOfCeiling.median, spread: pt.strongShareOfCeiling, met: metBySpread(pt.strongShareOfCeiling, { atLeast: TARGETS.shareOfCeilingAt2 }) })),
+    ),
     ...projections.map((p) => {
       const at16 = p.points.find((x) => x.workers === 16)!.weak;
       return { target: `projected weak efficiency at 16 workers >= ${TARGETS.projectedWeakAt16} (${p.path}, ${p.redis})`, dataset: p.dataset, value: at16, spread: null, met: at16 >= TARGETS.projectedWeakAt16 };
@@ -338,10 +395,11 @@ async function main(): Promise<void> {
           coordination: "step wall − slowest shard's compute − the coordinator's apply, median over steps",
           variation: "computeCv: the slowest shard's compute, standard deviation ÷ mean over the measured steps with a full batch (an epoch's short last batch is not a straggler); rows/s counts each step's actual rows",
           scaling: "strong: steps/s with 2 workers on the same global batch ÷ (2 × 1 worker's); weak: rows/s with 2 workers on twice the batch ÷ (2 × 1 worker's); per round; share of ceiling = efficiency ÷ the compute-only ceiling's efficiency",
+          sweep: "per data set, the path with the best strong share at the base step size, run again at batches calibrated to larger compute per step, each with its own ceilings; strongOverheadMs = the 2-worker strong step's median − the ceiling probe's halves computed at once",
           model: "trainer/cluster/scaling-model.ts fitted (non-negative least squares on relative error) to the medians of every configuration; projections assume each worker on its own cores and Redis latencies as measured here (one machine): modelled, not measured",
         },
         datasets: results,
-        model: { constants, checks, projections },
+        model: constants ? { constants, checks, checksOutsideTheFit: outOfFit, projections } : null,
         targets,
       }),
       null,
