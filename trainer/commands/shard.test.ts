@@ -4,6 +4,7 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { parquetWriteBuffer } from "hyparquet-writer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ShardSet } from "../shards/reader";
 import { FsStore } from "../shards/store/fs";
@@ -72,6 +73,26 @@ describe("meridian shard", () => {
     expect(JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8"))).toMatchObject({ split: { seed: 1, testFraction: 0.2 } });
   });
 
+  it("writes a Parquet file's rows, and names a bad one", async () => {
+    const file = join(tmp, "table.parquet");
+    const columnData = [
+      { name: "f1", data: Float64Array.from({ length: 30 }, (_, i) => i / 3) },
+      { name: "label", data: Array.from({ length: 30 }, (_, i) => (i % 3 === 0 ? "x" : "y")) },
+    ];
+    writeFileSync(file, new Uint8Array(parquetWriteBuffer({ columnData, rowGroupSize: 8 })));
+    const dir = join(tmp, "out-parquet");
+    const ok = await meridian(["shard", `parquet:${file}`, "--out", dir]);
+    expect(ok.code, ok.stderr).toBe(0);
+    const set = await ShardSet.open(new FsStore(dir));
+    expect(set.manifest.schema).toMatchObject({ features: 1, labels: ["x", "y"] });
+    expect(set.manifest.rows.train + set.manifest.rows.test).toBe(30);
+
+    const text = join(tmp, "text.parquet");
+    writeFileSync(text, new Uint8Array(parquetWriteBuffer({ columnData: [{ name: "word", data: ["a", "b"] }, columnData[1]!].map((c) => ({ ...c, data: c.data.slice(0, 2) })) })));
+    expectFailure(await meridian(["shard", `parquet:${text}`, "--out", join(tmp, "never-parquet")]), `meridian: shard failed: ${text}: column "word" has type BYTE_ARRAY; every column but "label" must be INT32, INT64, FLOAT or DOUBLE`);
+    expect(existsSync(join(tmp, "never-parquet", "manifest.json"))).toBe(false);
+  });
+
   it("bad input: one line, exit code 1, nothing written", async () => {
     const file = join(tmp, "a-file");
     writeFileSync(file, "x");
@@ -87,7 +108,7 @@ describe("meridian shard", () => {
       meridian(["shard", `csv:${csv}`, "--out", out, "--test-fraction", "1.5"]),
     ]);
     const [unknown, missing, unwritable, badS3, http, noBucket, tiny, fraction] = runs;
-    expectFailure(unknown!, 'meridian: shard failed: unknown source "imagenet" (expected spam | mnist | weather | mnist-augmented:<copies> | csv:<path> | jsonl:<path>)');
+    expectFailure(unknown!, 'meridian: shard failed: unknown source "imagenet" (expected spam | mnist | weather | mnist-augmented:<copies> | csv:<path> | jsonl:<path> | parquet:<path>)');
     expectFailure(missing!, `meridian: shard failed: dataset file not found: ${join(tmp, "missing.csv")}`);
     expectFailure(unwritable!, `meridian: shard failed: cannot write to ${join(file, "sub")}: not a directory (a file is in the way)`);
     expectFailure(badS3!, 'meridian: shard failed: bad S3 URL "s3://Not_A_Bucket/x": bucket "Not_A_Bucket" is not 3-63 lowercase letters, digits, dots and hyphens');

@@ -19,5 +19,7 @@ export function loadDataset(spec: string, opts: LoadOptions): Dataset {
   if (spec === "weather") return loadWeather(opts);
   const m = /^(csv|jsonl):(.+)$/.exec(spec);
   if (m) return loadTabular(m[1] as "csv" | "jsonl", m[2]!, opts);
+  // Parquet is for data larger than memory: it is streamed into a shard set, which train reads.
+  if (spec.startsWith("parquet:")) throw new DatasetError(`--dataset does not read Parquet; write it as a shard set and train from that: meridian shard ${spec} --out <dir>, then train --shard-set <dir>`);
   throw new DatasetError(`unknown dataset "${spec}" (expected ${DATASET_HELP})`);
 }

@@ -248,6 +248,7 @@ describe("datasets and their errors", () => {
     const j3 = bad("bad3.jsonl", '{"x":1,"label":1}\n{"x":"2","label":0}\n');
     expect(() => loadDataset(`jsonl:${j3}`, opts)).toThrow(`${j3}:2: field "x": "2" is not a finite number`);
     expect(() => loadDataset("iris", opts)).toThrow('unknown dataset "iris" (expected spam | mnist | weather | csv:<path> | jsonl:<path>)');
+    expect(() => loadDataset("parquet:big.parquet", opts)).toThrow("--dataset does not read Parquet; write it as a shard set and train from that: meridian shard parquet:big.parquet --out <dir>, then train --shard-set <dir>");
   });
 
   it("spam: SpamAssassin, featurized, split by a fixed seed", () => {

@@ -13,18 +13,18 @@ export const MAX_CLASSES = 65_536;
 
 const ROW_ID = "the row's line of text (content-addressed: identical rows share a side, reordering the file moves none)";
 
-function addLabel(labels: Set<string>, label: string, where: string): void {
+export function addLabel(labels: Set<string>, label: string, where: string): void {
   labels.add(label);
   if (labels.size > MAX_CLASSES) throw new DatasetError(`${where}: more than ${MAX_CLASSES} distinct labels; is "label" a class column?`);
 }
 
-function classes(path: string, labels: Set<string>): { names: string[]; index: Map<string, number> } {
+export function classes(path: string, labels: Set<string>): { names: string[]; index: Map<string, number> } {
   const names = classOrder([...labels]);
   if (names.length < 2) throw new DatasetError(`${path}: needs at least 2 distinct labels (found ${names.length}: ${names.join(", ")})`);
   return { names, index: new Map(names.map((c, i) => [c, i])) };
 }
 
-function classIndex(index: Map<string, number>, label: string, where: string): number {
+export function classIndex(index: Map<string, number>, label: string, where: string): number {
   const i = index.get(label);
   if (i === undefined) throw new DatasetError(`${where}: label "${label}" was not there in the first pass (did the file change while it was read?)`);
   return i;
