@@ -30,6 +30,11 @@
 //  4. resume: `meridian train --shard-set <1×> --max-steps 60 --checkpoint-every 20` (in-process)
 //     SIGKILLed after its checkpoint at step 40 (mid-epoch: an epoch is 86 steps), run again
 //     (resumes from the checkpoint), vs the same command uninterrupted: model.onnx bytes equal.
+//  5. the streaming writer from files: a table of 10 DOUBLE features and a 4-class label at 1×
+//     (BENCH_FILE_ROWS, 500,000 rows) and 4×, written as Parquet (hyparquet-writer, row groups of
+//     100,000 rows, Snappy) and as CSV of the same rows, then `meridian shard parquet:|csv:` (the
+//     CLI, 16 MiB shards), three runs each: rows/s and the writer's peak RSS (VmHWM of the
+//     command's process, polled), 4× ÷ 1× of the medians.
 // Targets (issue 13): a dataset ≥ 2 GB on disk and ≥ 8× the workers' cache; peak RSS per process
 // within 10% from 1× to 8×; rows/s ≥ 0.9× the in-memory path (every round); bytes per epoch
 // within 5% of the train split's bytes at 8× (at 1×, under twice the cache, shards still cached
@@ -39,9 +44,11 @@
 //
 // Options (environment): BENCH_COPIES=88, BENCH_ROUNDS=3, BENCH_STEPS=120, BENCH_BATCH=1024,
 // BENCH_EPOCHS=2 (part 2), BENCH_SHARD_MIB=16 (the cache is 9 shards), BENCH_BACKEND=auto,
-// BENCH_KEEP_SETS=1 (keep the generated sets).
+// BENCH_KEEP_SETS=1 (keep the generated sets), BENCH_FILE_ROWS=500000 (part 5's 1×).
 // Writes bench/results/shards.json (or BENCH_RESULTS_DIR) and prints tables.
+import { createWriteStream } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { parquetWriteFile } from "hyparquet-writer";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { startRedis, type TestRedis } from "../dev/redis";
@@ -70,6 +77,8 @@ const BLOCK_SHARDS = 4;
 /** The trainer's default budget for this shard size: two blocks plus one shard. */
 const CACHE_BYTES = (2 * BLOCK_SHARDS + 1) * SHARD_BYTES;
 const RESUME = { steps: 60, every: 20, killAfter: 40 };
+const FILE_ROWS = Math.round(envNumber("BENCH_FILE_ROWS", 500_000));
+const FILE_FEATURES = 10;
 const TARGETS = { datasetBytes: 2e9, dataOverCache: 8, rssRatio: 1.1, rowsPerSecRatio: 0.9, bytesPerEpochTolerance: 0.05 };
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 const mb = (b: number): number => b / 1e6;
@@ -80,9 +89,10 @@ const running = new Set<Supervised>();
 type Proc = { code: number | null; stdout: string; stderr: string };
 
 /** Runs a command under the reaper, collecting output; `onLine` sees each stdout line as it comes. */
-function runChild(args: string[], onLine?: (line: string, s: Supervised) => void): Promise<Proc> {
+function runChild(args: string[], onLine?: (line: string, s: Supervised) => void, onStart?: (s: Supervised) => void): Promise<Proc> {
   const s = supervise(process.execPath, args, { cwd: ROOT });
   running.add(s);
+  onStart?.(s);
   let stdout = "";
   let stderr = "";
   let buf = "";
@@ -295,6 +305,53 @@ async function resume(set: SetInfo, dir: string): Promise<ResumeResult> {
   };
 }
 
+type FileRow = { format: "parquet" | "csv"; scale: "1x" | "4x"; rows: number; fileBytes: number; ms: number; rowsPerSec: number; peakRssBytes: number };
+
+/** Row i of part 5's table: deterministic features, a 4-class label. */
+const fileValue = (i: number, c: number): number => Math.round(Math.sin(i * (c + 1) + c) * 1e6) / 1e4;
+
+/** The same `rows` rows as Parquet (row groups of 100,000, Snappy) and as CSV. */
+async function writeTables(rows: number, dir: string): Promise<{ parquet: string; csv: string }> {
+  await mkdir(dir, { recursive: true });
+  const parquet = join(dir, "table.parquet");
+  const columnData = [
+    ...Array.from({ length: FILE_FEATURES }, (_, c) => ({ name: `f${c}`, data: Float64Array.from({ length: rows }, (_, i) => fileValue(i, c)), type: "DOUBLE" as const })),
+    { name: "label", data: Int32Array.from({ length: rows }, (_, i) => i % 4), type: "INT32" as const },
+  ];
+  parquetWriteFile({ filename: parquet, columnData, rowGroupSize: 100_000 });
+  const csv = join(dir, "table.csv");
+  const out = createWriteStream(csv);
+  const put = (text: string) => (out.write(text) ? Promise.resolve() : new Promise<void>((r) => out.once("drain", () => r())));
+  await put(`${columnData.map((c) => c.name).join(",")}\n`);
+  for (let i = 0; i < rows; i += 10_000) {
+    let chunk = "";
+    for (let r = i; r < Math.min(rows, i + 10_000); r++) chunk += `${Array.from({ length: FILE_FEATURES }, (_, c) => fileValue(r, c)).join(",")},${r % 4}\n`;
+    await put(chunk);
+  }
+  await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+  return { parquet, csv };
+}
+
+/** `meridian shard <spec>` as a user runs it, with the child's peak RSS (VmHWM, polled every 20 ms while it runs). */
+async function shardFile(spec: string, out: string): Promise<{ ms: number; rows: number; peakRssBytes: number }> {
+  const t0 = performance.now();
+  let peak = 0;
+  let poll: NodeJS.Timeout | undefined;
+  const done = runChild(["--import", "tsx", CLI, "shard", spec, "--out", out, "--shard-size", String(SHARD_BYTES), "--json"], undefined, (s) => {
+    // The supervised pid is the reaper; the command is its child.
+    const reaper = s.process.pid!;
+    const sample = async () => {
+      const kids = (await readFile(`/proc/${reaper}/task/${reaper}/children`, "utf8")).trim().split(/\s+/).filter(Boolean);
+      for (const k of kids) peak = Math.max(peak, await peakRss(Number(k)));
+    };
+    poll = setInterval(() => void sample().catch(() => {}), 20);
+  });
+  const p = await done.finally(() => clearInterval(poll));
+  if (p.code !== 0) throw new Error(`meridian shard ${spec} failed (exit ${p.code}): ${p.stderr.trim().split("\n").slice(-3).join(" | ")}`);
+  const last = JSON.parse(p.stdout.trim().split("\n").pop()!) as { rows: { total: number } };
+  return { ms: performance.now() - t0, rows: last.rows.total, peakRssBytes: peak };
+}
+
 type TargetRow = { target: string; value: number | string; spread: Spread | null; met: boolean };
 
 async function main(): Promise<void> {
@@ -377,6 +434,25 @@ async function main(): Promise<void> {
     const res = await resume(small, join(work, "resume"));
     log(`  resume: killed after the checkpoint at step ${res.killedAfterStep}, resumed from ${res.resumedFrom}; model.onnx ${res.identical ? "identical" : "DIFFERENT"} (${res.resumedBytes} B)`);
 
+    // ---- 5. the streaming writer from files ----
+    // Three runs of each (a process's peak moves with garbage-collection timing), medians compared.
+    const files: FileRow[] = [];
+    for (const [scale, rows] of [["1x", FILE_ROWS], ["4x", 4 * FILE_ROWS]] as const) {
+      const tables = await writeTables(rows, join(work, `tables-${scale}`));
+      for (let run = 0; run < 3; run++) {
+        for (const format of ["parquet", "csv"] as const) {
+          const out = join(work, `tables-${scale}`, `shards-${format}-${run}`);
+          const r = await shardFile(`${format}:${tables[format]}`, out);
+          await rm(out, { recursive: true, force: true });
+          files.push({ format, scale, rows: r.rows, fileBytes: (await stat(tables[format])).size, ms: r.ms, rowsPerSec: r.rows / (r.ms / 1000), peakRssBytes: r.peakRssBytes });
+          log(`  shard ${format} ${scale} (run ${run + 1}): ${r.rows.toLocaleString("en-US")} rows in ${fmt(r.ms / 1000)} s, peak RSS ${fmt(mb(r.peakRssBytes))} MB`);
+        }
+      }
+      await rm(join(work, `tables-${scale}`), { recursive: true, force: true });
+    }
+    const fileRuns = (format: FileRow["format"], scale: FileRow["scale"]) => files.filter((f) => f.format === format && f.scale === scale);
+    const fileRss = (format: FileRow["format"]) => summarize(fileRuns(format, "4x").map((f) => f.peakRssBytes)).median / summarize(fileRuns(format, "1x").map((f) => f.peakRssBytes)).median;
+
     // ---- targets ----
     const targets: TargetRow[] = [];
     const push = (target: string, value: number | string, met: boolean, s: Spread | null = null) => targets.push({ target, value, spread: s, met });
@@ -398,6 +474,7 @@ async function main(): Promise<void> {
     push("resume after SIGKILL: same model.onnx bytes", res.identical ? "identical" : "different", res.identical);
     const [shared, parted] = twoWorkers as [PartitionRow, PartitionRow];
     push(`2 workers --partitions 2, 1x, 1 epoch: each train shard read by one worker, bytes read ÷ train bytes <= ${1 + tol}`, parted.readRatio, parted.sharedShards === 0 && parted.readRatio <= 1 + tol);
+    for (const format of ["parquet", "csv"] as const) push(`meridian shard ${format}: peak RSS 4x ÷ 1x <= ${TARGETS.rssRatio} (a streaming writer)`, fileRss(format), fileRss(format) <= TARGETS.rssRatio);
 
     // ---- print ----
     const load1 = await contention();
@@ -462,6 +539,18 @@ async function main(): Promise<void> {
       `\nResume: meridian train --shard-set <1x> --max-steps ${RESUME.steps} --checkpoint-every ${RESUME.every} (in-process), SIGKILLed after its checkpoint at step ${res.killedAfterStep} ` +
         `(epoch of ${res.stepsPerEpoch} steps), run again: resumed from step ${res.resumedFrom}; model.onnx ${res.identical ? "identical to" : "DIFFERS from"} the uninterrupted run's (${res.resumedBytes} B)`,
     );
+    console.log(`\nThe streaming writer from files: meridian shard (the CLI, ${SHARD_BYTES / 2 ** 20} MiB shards) of a table with ${FILE_FEATURES} DOUBLE features and a 4-class label, as Parquet (row groups of 100,000 rows, Snappy) and as CSV`);
+    console.log(
+      table(
+        ["format", "data", "rows", "file MB", "rows/s (3 runs)", "peak RSS MB (3 runs)"],
+        (["1x", "4x"] as const).flatMap((scale) =>
+          (["parquet", "csv"] as const).map((format) => {
+            const runs = fileRuns(format, scale);
+            return [format, scale, runs[0]!.rows, mb(runs[0]!.fileBytes), fmtSpread(spread(runs.map((f) => f.rowsPerSec))), fmtSpread(spread(runs.map((f) => mb(f.peakRssBytes))))];
+          }),
+        ),
+      ),
+    );
     console.log(`\nTargets (timing targets: met only when every round is inside)`);
     console.log(
       table(
@@ -484,6 +573,7 @@ async function main(): Promise<void> {
         cluster: "train() with ClusterGradients (hub, fp32) in its own process and 1 meridian worker --cache <same budget>, a fresh worker per set; jobs carry the shards the next steps read (ahead) and the worker prefetches them",
         twoWorkers: "the 1x set, one epoch, 2 fresh meridian workers (--cache <same budget>) and train() with ClusterGradients (hub, fp32): 2 jobs per step from today's order, against --partitions 2 (PartitionedOrder: each epoch's shards dealt into 2 partitions, each worker consuming its partition's queue); bytes and shards per worker from its shard_cache log lines",
         resume: "meridian train in-process, checkpoints on disk every 20 steps, SIGKILL after the checkpoint event at step 40, same command again; model.onnx bytes compared with the uninterrupted run",
+        files: "part 5: the same table written as Parquet (hyparquet-writer, row groups of 100,000 rows, Snappy) and CSV at 1x and 4x rows; meridian shard <format>:<file> as a child process, 3 runs of each (parquet and csv alternating), medians compared: wall time from spawn to exit (both passes), peak RSS = the largest VmHWM of the command's process (/proc/<pid>/status, the supervising reaper's child) read every 20 ms while it runs",
       },
       sets: { "1x": small, "8x": large },
       rounds: rounds.map((r) => ({ round: r.round, memory1x: brief(r.memory1x), shards1x: brief(r.shards1x), shards8x: brief(r.shards8x), ratio8xVsMemory: r.ratio8xVsMemory, ratio1xVsMemory: r.ratio1xVsMemory })),
@@ -492,6 +582,7 @@ async function main(): Promise<void> {
       cluster: [cluster1x, cluster8x].map((c) => ({ set: c.set, coordinator: brief(c.coordinator), workerPeakRssBytes: c.workerPeakRssBytes, workerBytesRead: c.workerBytesRead, workerCache: c.workerCache })),
       twoWorkers,
       resume: res,
+      files,
       targets: { thresholds: TARGETS, rows: targets },
       met: Object.fromEntries(targets.map((t) => [t.target, t.met])),
     };

@@ -3,8 +3,10 @@
 // every value and collects the labels (their order fixes the class indices), pass 2 writes.
 // Schema: exactly one top-level column named "label" (any case: string, integer, float or
 // boolean); every other column a flat INT32, INT64, FLOAT or DOUBLE column of finite numbers, in
-// the file's column order. Memory: one decoded row group (the file's writer chose its size).
-import { asyncBufferFromFile, parquetMetadataAsync, parquetRead, parquetSchema, type AsyncBuffer, type FileMetaData } from "hyparquet";
+// the file's column order. Memory: one decoded row group, column by column (the file's writer
+// chose the group's size).
+import { open as openFile, stat } from "node:fs/promises";
+import { parquetMetadataAsync, parquetRead, parquetSchema, type AsyncBuffer, type ColumnData, type FileMetaData } from "hyparquet";
 import { compressors } from "hyparquet-compressors";
 import { DatasetError } from "../../data/types";
 import { datasetFileError, modelNameFromPath } from "../../data/tabular";
@@ -17,10 +19,35 @@ const LABEL_TYPES = new Set([...FEATURE_TYPES, "BOOLEAN", "BYTE_ARRAY"]);
 
 type Layout = { features: string[]; label: string; groups: { start: number; end: number }[] };
 
+/**
+ * The file as hyparquet reads it: each slice one read into a buffer of its size (hyparquet's own
+ * file reader streams 64 KiB chunks, concatenates and copies them: three buffers per slice).
+ */
+async function fileBuffer(path: string): Promise<AsyncBuffer> {
+  const { size } = await stat(path);
+  return {
+    byteLength: size,
+    async slice(start: number, end = size): Promise<ArrayBuffer> {
+      const out = new Uint8Array(end - start);
+      const fh = await openFile(path, "r");
+      try {
+        for (let at = 0; at < out.length; ) {
+          const { bytesRead } = await fh.read(out, at, out.length - at, start + at);
+          if (bytesRead === 0) throw new Error(`${path}: ended at ${start + at} bytes, ${size} expected (did the file change while it was read?)`);
+          at += bytesRead;
+        }
+      } finally {
+        await fh.close();
+      }
+      return out.buffer;
+    },
+  };
+}
+
 async function open(path: string): Promise<{ file: AsyncBuffer; metadata: FileMetaData }> {
   let file: AsyncBuffer;
   try {
-    file = await asyncBufferFromFile(path);
+    file = await fileBuffer(path);
   } catch (err) {
     throw datasetFileError(path, err);
   }
@@ -58,45 +85,73 @@ function layout(path: string, metadata: FileMetaData): Layout {
   return { features, label: labels[0]!, groups };
 }
 
-/** Rows [start, end) as arrays in `columns` order (features…, label). */
-function readGroup(file: AsyncBuffer, metadata: FileMetaData, columns: string[], start: number, end: number): Promise<unknown[][]> {
-  return new Promise((resolve, reject) => {
-    parquetRead({ file, metadata, columns, rowStart: start, rowEnd: end, compressors, utf8: true, onComplete: (rows) => resolve(rows) }).catch(reject);
+type Column = { data: ArrayLike<unknown>; offset: number };
+
+/**
+ * Rows [start, end) as one column each, in `columns` order (features…, label): the decoded
+ * column chunk itself when one covers the range (typed arrays, no copy), else the chunks copied
+ * into place. No array per row.
+ */
+async function readGroup(file: AsyncBuffer, metadata: FileMetaData, columns: string[], start: number, end: number): Promise<Column[]> {
+  const chunks: ColumnData[][] = [];
+  // One column at a time: its compressed bytes, their copies and the decoded values are all the
+  // transient memory there is (all columns at once made the process's peak grow with the file).
+  for (const column of columns) {
+    const parts: ColumnData[] = [];
+    await parquetRead({ file, metadata, columns: [column], rowStart: start, rowEnd: end, compressors, utf8: true, onChunk: (ch) => parts.push(ch) });
+    chunks.push(parts);
+  }
+  return chunks.map((parts) => {
+    const whole = parts.find((ch) => ch.rowStart <= start && ch.rowEnd >= end);
+    if (whole) return { data: whole.columnData, offset: start - whole.rowStart };
+    // Chunks may hold rows outside the range asked for.
+    const data = new Array<unknown>(end - start);
+    for (const ch of parts) for (let r = Math.max(ch.rowStart, start); r < Math.min(ch.rowEnd, end); r++) data[r - start] = ch.columnData[r - ch.rowStart];
+    return { data, offset: 0 };
   });
 }
 
-function featureValue(v: unknown, where: string, column: string): number {
+function featureValue(v: unknown, where: () => string, column: string): number {
   const n = typeof v === "bigint" ? Number(v) : v;
-  if (typeof n !== "number" || !Number.isFinite(n)) throw new DatasetError(`${where}: column "${column}" is ${v === null || v === undefined ? "null" : String(v)}; features must be finite numbers`);
-  if (typeof v === "bigint" && !Number.isSafeInteger(n)) throw new DatasetError(`${where}: column "${column}" is ${v}, beyond the integers a float can hold exactly`);
+  if (typeof n !== "number" || !Number.isFinite(n)) throw new DatasetError(`${where()}: column "${column}" is ${v === null || v === undefined ? "null" : String(v)}; features must be finite numbers`);
+  if (typeof v === "bigint" && !Number.isSafeInteger(n)) throw new DatasetError(`${where()}: column "${column}" is ${v}, beyond the integers a float can hold exactly`);
   return n;
 }
 
-function labelValue(v: unknown, where: string, column: string): string {
+function labelValue(v: unknown, where: () => string, column: string): string {
   if (typeof v === "string") return v;
   if (typeof v === "number" || typeof v === "bigint" || typeof v === "boolean") return String(v);
-  throw new DatasetError(`${where}: column "${column}" is ${v === null || v === undefined ? "null" : typeof v}; every row needs a label`);
+  throw new DatasetError(`${where()}: column "${column}" is ${v === null || v === undefined ? "null" : typeof v}; every row needs a label`);
 }
 
-/** Every row of the file (up to `limit`), checked, with its features in `x` (overwritten per row). */
-async function* scan(path: string, file: AsyncBuffer, metadata: FileMetaData, l: Layout, limit: number | undefined, x: Float32Array): AsyncGenerator<{ label: string; values: number[] }> {
+/** Every row of the file (up to `limit`), checked, its features in `x` (overwritten per row) and its id (the values as text, label first). */
+async function* scan(path: string, file: AsyncBuffer, metadata: FileMetaData, l: Layout, limit: number | undefined, x: Float32Array): AsyncGenerator<{ label: string; id: () => string }> {
   const columns = [...l.features, l.label];
+  const f = l.features.length;
+  const values = new Array<number>(f);
+  const id = () => `${label},${values.join(",")}`;
+  let label = "";
   let n = 0;
   for (const g of l.groups) {
     if (limit !== undefined && n >= limit) return;
     const end = limit === undefined ? g.end : Math.min(g.end, g.start + (limit - n));
     if (end <= g.start) continue;
-    let rows: unknown[][];
+    let cols: Column[];
     try {
-      rows = await readGroup(file, metadata, columns, g.start, end);
+      cols = await readGroup(file, metadata, columns, g.start, end);
     } catch (err) {
       throw new DatasetError(`${path}: rows ${g.start + 1}–${end}: ${err instanceof Error ? err.message : String(err)}`);
     }
-    for (let r = 0; r < rows.length; r++) {
-      const row = rows[r]!;
-      const where = `${path}: row ${g.start + r + 1}`;
-      const values = l.features.map((c, j) => (x[j] = featureValue(row[j], where, c)));
-      yield { label: labelValue(row[l.features.length], where, l.label), values };
+    for (let r = 0; r < end - g.start; r++) {
+      // Where a bad value is, built only for the error.
+      const where = () => `${path}: row ${g.start + r + 1}`;
+      for (let j = 0; j < f; j++) {
+        const c = cols[j]!;
+        x[j] = values[j] = featureValue(c.data[c.offset + r], where, l.features[j]!);
+      }
+      const lc = cols[f]!;
+      label = labelValue(lc.data[lc.offset + r], where, l.label);
+      yield { label, id };
       n++;
     }
   }
@@ -129,7 +184,7 @@ export async function parquetSource(path: string, opts: SourceOptions): Promise<
       for await (const row of scan(path, file, metadata, l, opts.limit, x)) {
         n++;
         const label = classIndex(index, row.label, `${path}: row ${n}`);
-        yield { id: [row.label, ...row.values].join(","), label, write: (out, offset) => out.set(x, offset) };
+        yield { id: row.id(), label, write: (out, offset) => out.set(x, offset) };
       }
     },
   };
