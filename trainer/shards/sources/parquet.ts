@@ -124,13 +124,11 @@ function labelValue(v: unknown, where: () => string, column: string): string {
   throw new DatasetError(`${where()}: column "${column}" is ${v === null || v === undefined ? "null" : typeof v}; every row needs a label`);
 }
 
-/** Every row of the file (up to `limit`), checked, its features in `x` (overwritten per row) and its id (the values as text, label first). */
-async function* scan(path: string, file: AsyncBuffer, metadata: FileMetaData, l: Layout, limit: number | undefined, x: Float32Array): AsyncGenerator<{ label: string; id: () => string }> {
+type Group = { start: number; end: number; cols: Column[] };
+
+/** The row groups (cut at `limit`), decoded one at a time. */
+async function* groups(path: string, file: AsyncBuffer, metadata: FileMetaData, l: Layout, limit: number | undefined): AsyncGenerator<Group> {
   const columns = [...l.features, l.label];
-  const f = l.features.length;
-  const values = new Array<number>(f);
-  const id = () => `${label},${values.join(",")}`;
-  let label = "";
   let n = 0;
   for (const g of l.groups) {
     if (limit !== undefined && n >= limit) return;
@@ -142,18 +140,30 @@ async function* scan(path: string, file: AsyncBuffer, metadata: FileMetaData, l:
     } catch (err) {
       throw new DatasetError(`${path}: rows ${g.start + 1}–${end}: ${err instanceof Error ? err.message : String(err)}`);
     }
-    for (let r = 0; r < end - g.start; r++) {
-      // Where a bad value is, built only for the error.
-      const where = () => `${path}: row ${g.start + r + 1}`;
-      for (let j = 0; j < f; j++) {
-        const c = cols[j]!;
-        x[j] = values[j] = featureValue(c.data[c.offset + r], where, l.features[j]!);
-      }
-      const lc = cols[f]!;
-      label = labelValue(lc.data[lc.offset + r], where, l.label);
-      yield { label, id };
-      n++;
+    yield { start: g.start, end, cols };
+    n += end - g.start;
+  }
+}
+
+/**
+ * A group's rows, checked, each with its features in `x` (overwritten per row) and its id (the
+ * values as text, label first). Synchronous: a row costs no promise beyond the consumer's own.
+ */
+function* rowsOf(path: string, l: Layout, g: Group, x: Float32Array): Generator<{ label: string; id: () => string }> {
+  const f = l.features.length;
+  const values = new Array<number>(f);
+  let label = "";
+  const id = () => `${label},${values.join(",")}`;
+  for (let r = 0; r < g.end - g.start; r++) {
+    // Where a bad value is, built only for the error.
+    const where = () => `${path}: row ${g.start + r + 1}`;
+    for (let j = 0; j < f; j++) {
+      const c = g.cols[j]!;
+      x[j] = values[j] = featureValue(c.data[c.offset + r], where, l.features[j]!);
     }
+    const lc = g.cols[f]!;
+    label = labelValue(lc.data[lc.offset + r], where, l.label);
+    yield { label, id };
   }
 }
 
@@ -163,9 +173,11 @@ export async function parquetSource(path: string, opts: SourceOptions): Promise<
   const scratch = new Float32Array(l.features.length);
   const labels = new Set<string>();
   let rows = 0;
-  for await (const row of scan(path, file, metadata, l, opts.limit, scratch)) {
-    addLabel(labels, row.label, `${path}: row ${rows + 1}`);
-    rows++;
+  for await (const g of groups(path, file, metadata, l, opts.limit)) {
+    for (const row of rowsOf(path, l, g, scratch)) {
+      addLabel(labels, row.label, `${path}: row ${rows + 1}`);
+      rows++;
+    }
   }
   if (rows === 0) throw new DatasetError(`${path}: no rows`);
   const { names, index } = classes(path, labels);
@@ -181,10 +193,12 @@ export async function parquetSource(path: string, opts: SourceOptions): Promise<
     async *rows(): AsyncGenerator<SourceRow> {
       const x = new Float32Array(l.features.length);
       let n = 0;
-      for await (const row of scan(path, file, metadata, l, opts.limit, x)) {
-        n++;
-        const label = classIndex(index, row.label, `${path}: row ${n}`);
-        yield { id: row.id(), label, write: (out, offset) => out.set(x, offset) };
+      for await (const g of groups(path, file, metadata, l, opts.limit)) {
+        for (const row of rowsOf(path, l, g, x)) {
+          n++;
+          const label = classIndex(index, row.label, `${path}: row ${n}`);
+          yield { id: row.id(), label, write: (out, offset) => out.set(x, offset) };
+        }
       }
     },
   };
