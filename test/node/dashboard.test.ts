@@ -112,7 +112,7 @@ afterAll(async () => {
 });
 
 const iris = () => page.locator('section.model[data-model="iris"]');
-const loaded = () => page.evaluate(() => Number(document.body.dataset.loaded ?? 0));
+const loaded = () => page.evaluate(() => Number(document.body?.dataset.loaded ?? 0));
 const legend = (chart: string) => iris().locator(".chart", { has: page.locator(`svg[data-chart="${chart}"]`) }).locator(".legend span");
 
 /** `{ "v2 canary": "0.30", … }` from a chart's legend. */
@@ -151,7 +151,9 @@ describe("the fleet dashboard in Chromium", () => {
     expect(new URL(page.url()).pathname).toBe("/dashboard");
     const cookies = await page.context().cookies();
     expect(cookies).toMatchObject([{ name: "meridian_dashboard", value: TOKEN, httpOnly: true, sameSite: "Strict", path: "/dashboard" }]);
-    await page.waitForFunction(() => Number(document.body.dataset.loaded ?? 0) >= 1, undefined, { timeout: FIGURES_TIMEOUT_MS });
+    // The response is in but the new document may not be parsed yet (no body): wait for it.
+    await page.waitForLoadState("domcontentloaded");
+    await page.waitForFunction(() => Number(document.body?.dataset.loaded ?? 0) >= 1, undefined, { timeout: FIGURES_TIMEOUT_MS });
     expect(await page.locator("#status").textContent()).toMatch(/^updated \d\d:\d\d:\d\d UTC · 7 models$/);
     expect(await page.locator("section.model").count()).toBe(7);
   });
@@ -240,7 +242,7 @@ describe("the fleet dashboard in Chromium", () => {
     expect((await client.rolloutStatus("iris")).rollout).toMatchObject({ state: "aborted" });
     // A refresh in flight now may have read the data before the abort: the one after it did not.
     const seen = await loaded();
-    await page.waitForFunction((n) => Number(document.body.dataset.loaded ?? 0) >= n + 2, seen, { timeout: FIGURES_TIMEOUT_MS });
+    await page.waitForFunction((n) => Number(document.body?.dataset.loaded ?? 0) >= n + 2, seen, { timeout: FIGURES_TIMEOUT_MS });
     const rollout = iris().locator(".rollout");
     expect(await rollout.getAttribute("data-rollout-state")).toBe("aborted");
     expect(await rollout.getAttribute("class")).toBe("rollout aborted");
