@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parquetWriteBuffer, type ColumnSource } from "hyparquet-writer";
 import { afterAll, describe, expect, it } from "vitest";
+import { HEADER_BYTES } from "../format";
 import { ShardSet } from "../reader";
 import { isHeldOut } from "../split";
 import { FsStore } from "../store/fs";
@@ -84,7 +85,7 @@ describe("parquet:<path>", () => {
     const rows = await collect(source);
     const store = new FsStore(join(tmp, "shards"));
     await store.prepare();
-    const manifest = await writeShards(source, store, { shardBytes: 32 + 7 * 4 * 5, splitSeed: 3, testFraction: 0.3 });
+    const manifest = await writeShards(source, store, { shardBytes: HEADER_BYTES + 7 * 4 * 5, splitSeed: 3, testFraction: 0.3 });
     expect(manifest.source).toMatchObject({ spec: `parquet:${path}` });
     const set = await ShardSet.open(store);
     const key = (x: ArrayLike<number>, y: number) => `${y}:${Array.from(x).join(",")}`;

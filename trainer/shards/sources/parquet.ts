@@ -94,8 +94,7 @@ type Column = { data: ArrayLike<unknown>; offset: number };
  */
 async function readGroup(file: AsyncBuffer, metadata: FileMetaData, columns: string[], start: number, end: number): Promise<Column[]> {
   const chunks: ColumnData[][] = [];
-  // One column at a time: its compressed bytes, their copies and the decoded values are all the
-  // transient memory there is (all columns at once made the process's peak grow with the file).
+  // One column at a time: the transient memory is one column chunk's bytes and decoded values.
   for (const column of columns) {
     const parts: ColumnData[] = [];
     await parquetRead({ file, metadata, columns: [column], rowStart: start, rowEnd: end, compressors, utf8: true, onChunk: (ch) => parts.push(ch) });
