@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node
 import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { Command } from "commander";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as ortNode from "onnxruntime-node";
@@ -116,6 +117,25 @@ describe("argument validation (no edge needed)", () => {
     const run = await meridian(["push", "--help"]);
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toMatch(/Usage: meridian push \[options\] <model\.onnx>[\s\S]*--manifest[\s\S]*--key <file>/);
+  });
+
+  it("loads no TensorFlow.js, BullMQ or S3 client until a command needs them", async () => {
+    // A resolve hook in the child names every heavy package it is asked for.
+    const hooks = join(tmp, "heavy-hooks.mjs");
+    writeFileSync(hooks, `export async function resolve(spec, ctx, next) {
+  if (/^(@tensorflow\\/tfjs|bullmq|@aws-sdk\\/client-s3)/.test(spec)) process.stderr.write("heavy: " + spec + "\\n");
+  return next(spec, ctx);
+}\n`);
+    const register = join(tmp, "heavy-register.mjs");
+    writeFileSync(register, `import { register } from "node:module";\nregister(${JSON.stringify(pathToFileURL(hooks).href)});\n`);
+    const env = { NODE_OPTIONS: `--import ${pathToFileURL(register).href}` };
+    const help = await meridian(["shard", "--help"], env);
+    expect(help.code, help.stderr).toBe(0);
+    expect(help.stderr).not.toMatch(/heavy:/);
+    // The hook does see them once a command loads them (train's backend).
+    const train = await meridian(["train", "--dataset", "weather", "--epochs", "1", "--out", join(tmp, "heavy-train"), "--json"], env);
+    expect(train.code, train.stderr).toBe(0);
+    expect(train.stderr).toMatch(/heavy: @tensorflow\/tfjs/);
   });
 
   it("rejects bad arguments and missing credentials with one line and exit 1, before any request", async () => {

@@ -15,7 +15,7 @@
 // only: the hub's coordinator is one client) each node carries 1/R of them.
 // Pure: no I/O.
 import type { GradientEncoding } from "../train/gradient-encoding";
-import type { ReduceMode } from "../train/loop";
+import type { ReduceMode } from "../train/reduce-mode";
 
 export type PathSpec = { reduce: ReduceMode; encoding: GradientEncoding };
 

@@ -6,7 +6,7 @@ import { DATASET_HELP } from "../data";
 import { ARCH_HELP } from "../train/arch";
 import { BACKEND_CHOICES } from "../train/backend-choice";
 import { GRADIENT_ENCODINGS } from "../train/gradient-encoding";
-import { REDUCE_MODES } from "../train/loop";
+import { REDUCE_MODES } from "../train/reduce-mode";
 import { OPTIMIZERS } from "../train/optimizer";
 import { LOCATION_HELP, SOURCE_HELP } from "../shards";
 import { SHARD_DEFAULTS, parseSize, runShardCommand, type ShardCommandOptions } from "./shard";

@@ -13,7 +13,8 @@ import { ARCH_HELP, ArchError, describeArch, parseArch, type Arch } from "../tra
 import { parseBackendChoice } from "../train/backend-choice";
 import type { CheckpointStore } from "../train/checkpoint";
 import { GRADIENT_ENCODINGS, type GradientEncoding } from "../train/gradient-encoding";
-import { REDUCE_MODES, type GradientSource, type ReduceMode, type TrainConfig, type TrainResult } from "../train/loop";
+import type { GradientSource, TrainConfig, TrainResult } from "../train/loop";
+import { REDUCE_MODES, type ReduceMode } from "../train/reduce-mode";
 import { OPTIMIZERS, type OptimizerKind } from "../train/optimizer";
 import type { TrainEvents } from "../train/events";
 import { formatAccuracy } from "../train/interval";

@@ -7,6 +7,7 @@ import type { Dataset, Split } from "../data/types";
 import { roundToBf16 } from "../../shared/bf16";
 import type { Checkpoint, CheckpointStore } from "./checkpoint";
 import type { GradientEncoding } from "./gradient-encoding";
+import type { ReduceMode } from "./reduce-mode";
 import { evaluateAsync, type Evaluation } from "./evaluate";
 import { archClasses, archInputs, describeArch, type Arch } from "./arch";
 import { averageGradients, gatherRows, type ShardGradient } from "./model";
@@ -39,9 +40,6 @@ export type TrainConfig = {
    */
   reduce?: ReduceMode;
 };
-
-export const REDUCE_MODES = ["hub", "replicated"] as const;
-export type ReduceMode = (typeof REDUCE_MODES)[number];
 
 /** What a run's state is at a step boundary: a checkpoint's content. */
 export type RunState = { step: number; params: Float32Array; opt: OptimizerState };
