@@ -1,7 +1,7 @@
 // `meridian shard` as a user runs it (a child process): a CSV into a directory and into S3
 // (s3rver, started here), and every bad input as one line on stderr with exit code 1.
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parquetWriteBuffer } from "hyparquet-writer";
@@ -90,7 +90,32 @@ describe("meridian shard", () => {
     const text = join(tmp, "text.parquet");
     writeFileSync(text, new Uint8Array(parquetWriteBuffer({ columnData: [{ name: "word", data: ["a", "b"] }, { name: "label", data: ["x", "y"] }] })));
     expectFailure(await meridian(["shard", `parquet:${text}`, "--out", join(tmp, "never-parquet")]), `meridian: shard failed: ${text}: column "word" has type BYTE_ARRAY; every column but "label" must be INT32, INT64, FLOAT or DOUBLE`);
-    expect(existsSync(join(tmp, "never-parquet", "manifest.json"))).toBe(false);
+    expect(existsSync(join(tmp, "never-parquet"))).toBe(false); // the directory it made is taken back
+  });
+
+  it("refuses a location that is not empty, leaving what is there as it was", async () => {
+    const dir = join(tmp, "kept");
+    const first = await meridian(["shard", `csv:${csv}`, "--out", dir, "--shard-size", "128"]);
+    expect(first.code, first.stderr).toBe(0);
+    const manifest = readFileSync(join(dir, "manifest.json"), "utf8");
+    const stray = join(tmp, "stray");
+    mkdirSync(stray);
+    writeFileSync(join(stray, "notes.txt"), "mine");
+    const [again, again3, strayRun] = await Promise.all([
+      meridian(["shard", `csv:${csv}`, "--out", dir, "--shard-size", "256"]),
+      meridian(["shard", `csv:${csv}`, "--out", "s3://cli-bucket/sets/kept", "--s3-endpoint", s3.url]).then(async (ok) => {
+        expect(ok.code, ok.stderr).toBe(0);
+        return meridian(["shard", `csv:${csv}`, "--out", "s3://cli-bucket/sets/kept", "--s3-endpoint", s3.url]);
+      }),
+      meridian(["shard", `csv:${csv}`, "--out", stray]),
+    ]);
+    const refusal = "is not empty (a shard set is there): write to a new directory or prefix, or remove the old one first";
+    expectFailure(again!, `meridian: shard failed: ${dir} ${refusal}`);
+    expectFailure(again3!, `meridian: shard failed: s3://cli-bucket/sets/kept/ ${refusal}`);
+    expectFailure(strayRun!, `meridian: shard failed: ${stray} is not empty (1 file): write to a new directory or prefix, or remove the old one first`);
+    expect(readFileSync(join(dir, "manifest.json"), "utf8")).toBe(manifest);
+    expect((await ShardSet.open(new FsStore(dir))).manifest.layout.shardBytes).toBe(128);
+    expect(readFileSync(join(stray, "notes.txt"), "utf8")).toBe("mine");
   });
 
   it("bad input: one line, exit code 1, nothing written", async () => {

@@ -2,7 +2,7 @@
 // (trainer/shards): fixed-size binary shards of featurized rows, split train/held-out by a seeded
 // hash of each row's id, plus manifest.json.
 import { UsageError } from "../errors";
-import { DEFAULT_SHARD_BYTES, checkSourceReadable, openRowSource, openStore, parseSourceSpec, writeShards, type ShardEntry, type ShardManifest } from "../shards";
+import { DEFAULT_SHARD_BYTES, MANIFEST_KEY, checkSourceReadable, openRowSource, openStore, parseSourceSpec, writeShards, type ShardEntry, type ShardManifest } from "../shards";
 
 export type ShardCommandOptions = {
   out: string;
@@ -44,8 +44,17 @@ export async function runShardCommand(spec: string, o: ShardCommandOptions): Pro
   const store = await openStore(o.out, { s3 });
   const say = (line: string, data: Record<string, unknown>) =>
     process.stdout.write(o.json ? JSON.stringify(data) + "\n" : line + "\n");
+  // Only this run's shards where it writes: a failed run takes back all it wrote, and a set
+  // already there (perhaps one a run trains from) is never overwritten underneath its manifest.
+  const put: string[] = [];
   try {
     await store.prepare();
+    const existing = await store.list();
+    if (existing.length > 0) {
+      throw new UsageError(
+        `${store.location} is not empty (${existing.includes(MANIFEST_KEY) ? "a shard set is there" : `${existing.length} file${existing.length === 1 ? "" : "s"}`}): write to a new directory or prefix, or remove the old one first`,
+      );
+    }
     const source = await openRowSource(spec, {
       splitSeed: o.splitSeed,
       testFraction: o.testFraction,
@@ -58,7 +67,10 @@ export async function runShardCommand(spec: string, o: ShardCommandOptions): Pro
       shardBytes: o.shardSize,
       splitSeed: o.splitSeed,
       testFraction: o.testFraction,
-      onShard: (e: ShardEntry) => say(`shard ${e.key}: ${e.rows} rows, ${mib(e.bytes)}, sha256 ${e.sha256.slice(0, 12)}…`, { event: "shard", ...e }),
+      onShard: (e: ShardEntry) => {
+        put.push(e.key);
+        say(`shard ${e.key}: ${e.rows} rows, ${mib(e.bytes)}, sha256 ${e.sha256.slice(0, 12)}…`, { event: "shard", ...e });
+      },
     });
     const r = manifest.rows;
     say(
@@ -66,6 +78,9 @@ export async function runShardCommand(spec: string, o: ShardCommandOptions): Pro
       { event: "done", location: store.location, rows: r, shards: manifest.shards.length, ms: Math.round(performance.now() - t0) },
     );
     return manifest;
+  } catch (err) {
+    await store.discard(put).catch(() => {});
+    throw err;
   } finally {
     store.close();
   }

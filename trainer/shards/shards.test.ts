@@ -2,7 +2,8 @@
 // S3 (s3rver), read back from the directory, over HTTP range reads (a node:http server serving
 // that directory) and from S3 — every path must give exactly the rows the in-memory loader gives,
 // split by the row-id hash alone (the same rows on each side for two different shard sizes).
-import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -286,6 +287,36 @@ describe("shard sets through every store", () => {
     const missingBucket = new S3Store("s3://no-such-bucket/x", { endpoint: s3.url, credentials: S3RVER_CREDENTIALS });
     clients.push(missingBucket);
     await expect(missingBucket.prepare()).rejects.toThrow(`cannot write to s3://no-such-bucket/x/: bucket "no-such-bucket" not found at ${s3.url}`);
+  });
+
+  it("discard takes back what a failed write put, and the directories made for it, but nothing else", async () => {
+    const body = new Uint8Array([1, 2, 3]);
+    // A directory prepare() made (with a parent): gone. One that was there: stays, with what it held.
+    const made = new FsStore(join(tmp, "discard-new", "a", "set"));
+    await made.prepare();
+    await made.put("train/00000.bin", body);
+    await made.put("test/00000.bin", body);
+    await made.discard(["train/00000.bin", "test/00000.bin"]);
+    expect(existsSync(join(tmp, "discard-new"))).toBe(false);
+    const there = join(tmp, "discard-old");
+    await mkdir(there);
+    await writeFile(join(there, "keep.txt"), "x");
+    const old = new FsStore(there);
+    await old.prepare();
+    await old.put("train/00000.bin", body);
+    await old.discard(["train/00000.bin"]);
+    expect(await old.list()).toEqual(["keep.txt"]);
+    // A pass that failed before any shard: the directory it made goes too.
+    const empty = new FsStore(join(tmp, "discard-empty"));
+    await empty.prepare();
+    await empty.discard([]);
+    expect(existsSync(join(tmp, "discard-empty"))).toBe(false);
+
+    const s3d = s3Store("discard");
+    await s3d.put("train/00000.bin", body);
+    await s3d.put("train/00001.bin", body);
+    await s3d.discard(["train/00000.bin"]);
+    expect(await s3d.list()).toEqual(["train/00001.bin"]);
   });
 
   it("locations: directories and s3:// are writable, http(s) is read-only, anything else is refused", async () => {

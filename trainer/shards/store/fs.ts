@@ -1,6 +1,6 @@
 // A shard set in a local directory.
 import { constants } from "node:fs";
-import { access, mkdir, open, readdir, rename, rm, stat, writeFile, type FileHandle } from "node:fs/promises";
+import { access, mkdir, open, readdir, rename, rm, rmdir, stat, writeFile, type FileHandle } from "node:fs/promises";
 import { dirname, join, resolve, sep } from "node:path";
 import { checkKey, checkRange, StoreError, type ShardStore } from "./types";
 
@@ -9,6 +9,8 @@ const TMP = ".tmp-";
 export class FsStore implements ShardStore {
   readonly root: string;
   readonly location: string;
+  /** The outermost directory prepare() created (undefined: the root was there). */
+  private created: string | undefined;
 
   constructor(dir: string) {
     this.root = resolve(dir);
@@ -21,7 +23,7 @@ export class FsStore implements ShardStore {
 
   async prepare(): Promise<void> {
     try {
-      await mkdir(this.root, { recursive: true });
+      this.created = await mkdir(this.root, { recursive: true });
       if (!(await stat(this.root)).isDirectory()) throw Object.assign(new Error("not a directory"), { code: "ENOTDIR" });
       await access(this.root, constants.W_OK);
     } catch (err) {
@@ -95,6 +97,14 @@ export class FsStore implements ShardStore {
       await rm(tmp, { force: true }).catch(() => {});
       throw new StoreError(`cannot write ${path}: ${describe(err)}`);
     }
+  }
+
+  async discard(keys: string[]): Promise<void> {
+    for (const key of keys) await rm(this.path(key), { force: true });
+    // Then directories, deepest first, each only if empty: the splits', and up to what prepare made.
+    const dirs = new Set(keys.map((k) => dirname(this.path(k))));
+    if (this.created) for (let d = this.root; d.startsWith(this.created); d = dirname(d)) dirs.add(d);
+    for (const d of [...dirs].sort((a, b) => b.length - a.length)) if (d !== this.root || this.created) await rmdir(d).catch(() => {});
   }
 
   async list(): Promise<string[]> {

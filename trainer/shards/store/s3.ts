@@ -2,6 +2,7 @@
 // https://<account>.r2.cloudflarestorage.com, region "auto", an R2 API token's key pair as
 // AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY), AWS S3, or any server that speaks the API.
 import {
+  DeleteObjectCommand,
   GetObjectCommand,
   HeadBucketCommand,
   ListObjectsV2Command,
@@ -149,6 +150,16 @@ export class S3Store implements ShardStore {
       throw new StoreError(`cannot list ${this.location}: ${s3Why(err)}`);
     }
     return keys.sort();
+  }
+
+  async discard(keys: string[]): Promise<void> {
+    for (const key of keys) {
+      try {
+        await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.key(key) }));
+      } catch (err) {
+        throw new StoreError(`cannot delete ${this.where(key)}: ${s3Why(err)}`);
+      }
+    }
   }
 
   close(): void {

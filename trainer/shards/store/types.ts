@@ -36,6 +36,8 @@ export interface ShardStore extends ShardSource {
   put(key: string, body: Uint8Array): Promise<void>;
   /** Every key under the set's root, sorted. */
   list(): Promise<string[]>;
+  /** Removes `keys` (what a write that failed had put) and what prepare() created for them. */
+  discard(keys: string[]): Promise<void>;
 }
 
 /** Keys come from manifests, which may come from anywhere: never let one climb out of the root. */
