@@ -34,7 +34,8 @@
 //     (BENCH_FILE_ROWS, 500,000 rows) and 4×, written as Parquet (hyparquet-writer, row groups of
 //     100,000 rows, Snappy) and as CSV of the same rows, then `meridian shard parquet:|csv:` (the
 //     CLI, 16 MiB shards), three runs each: rows/s and the writer's peak RSS (VmHWM of the
-//     command's process, polled), 4× ÷ 1× of the medians.
+//     command's process, polled), 4× ÷ 1× of the medians; then 16× once each (BENCH_FILE_16X=0
+//     skips it): 16× ÷ 4×, whether the peak keeps growing with the file or levels off.
 // Targets (issue 13): a dataset ≥ 2 GB on disk and ≥ 8× the workers' cache; peak RSS per process
 // within 10% from 1× to 8×; rows/s ≥ 0.9× the in-memory path (every round); bytes per epoch
 // within 5% of the train split's bytes at 8× (at 1×, under twice the cache, shards still cached
@@ -44,7 +45,7 @@
 //
 // Options (environment): BENCH_COPIES=88, BENCH_ROUNDS=3, BENCH_STEPS=120, BENCH_BATCH=1024,
 // BENCH_EPOCHS=2 (part 2), BENCH_SHARD_MIB=16 (the cache is 9 shards), BENCH_BACKEND=auto,
-// BENCH_KEEP_SETS=1 (keep the generated sets), BENCH_FILE_ROWS=500000 (part 5's 1×).
+// BENCH_KEEP_SETS=1 (keep the generated sets), BENCH_FILE_ROWS=500000 (part 5's 1×), BENCH_FILE_16X=1.
 // Writes bench/results/shards.json (or BENCH_RESULTS_DIR) and prints tables.
 import { createWriteStream } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
@@ -79,6 +80,12 @@ const CACHE_BYTES = (2 * BLOCK_SHARDS + 1) * SHARD_BYTES;
 const RESUME = { steps: 60, every: 20, killAfter: 40 };
 const FILE_ROWS = Math.round(envNumber("BENCH_FILE_ROWS", 500_000));
 const FILE_FEATURES = 10;
+/** Part 5's sizes (× FILE_ROWS) and runs of each: 1× and 4× for the target, 16× once for the trend. */
+const FILE_SCALES: ReadonlyArray<{ scale: FileScale; times: number; runs: number }> = [
+  { scale: "1x", times: 1, runs: 3 },
+  { scale: "4x", times: 4, runs: 3 },
+  ...(process.env.BENCH_FILE_16X === "0" ? [] : [{ scale: "16x" as const, times: 16, runs: 1 }]),
+];
 const TARGETS = { datasetBytes: 2e9, dataOverCache: 8, rssRatio: 1.1, rowsPerSecRatio: 0.9, bytesPerEpochTolerance: 0.05 };
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 const mb = (b: number): number => b / 1e6;
@@ -305,7 +312,8 @@ async function resume(set: SetInfo, dir: string): Promise<ResumeResult> {
   };
 }
 
-type FileRow = { format: "parquet" | "csv"; scale: "1x" | "4x"; rows: number; fileBytes: number; ms: number; rowsPerSec: number; peakRssBytes: number };
+type FileScale = "1x" | "4x" | "16x";
+type FileRow = { format: "parquet" | "csv"; scale: FileScale; rows: number; fileBytes: number; ms: number; rowsPerSec: number; peakRssBytes: number };
 
 /** Row i of part 5's table: deterministic features, a 4-class label. */
 const fileValue = (i: number, c: number): number => Math.round(Math.sin(i * (c + 1) + c) * 1e6) / 1e4;
@@ -435,11 +443,12 @@ async function main(): Promise<void> {
     log(`  resume: killed after the checkpoint at step ${res.killedAfterStep}, resumed from ${res.resumedFrom}; model.onnx ${res.identical ? "identical" : "DIFFERENT"} (${res.resumedBytes} B)`);
 
     // ---- 5. the streaming writer from files ----
-    // Three runs of each (a process's peak moves with garbage-collection timing), medians compared.
+    // Three runs of each size the target compares (a process's peak moves with garbage-collection
+    // timing), medians compared.
     const files: FileRow[] = [];
-    for (const [scale, rows] of [["1x", FILE_ROWS], ["4x", 4 * FILE_ROWS]] as const) {
-      const tables = await writeTables(rows, join(work, `tables-${scale}`));
-      for (let run = 0; run < 3; run++) {
+    for (const { scale, times, runs } of FILE_SCALES) {
+      const tables = await writeTables(times * FILE_ROWS, join(work, `tables-${scale}`));
+      for (let run = 0; run < runs; run++) {
         for (const format of ["parquet", "csv"] as const) {
           const out = join(work, `tables-${scale}`, `shards-${format}-${run}`);
           const r = await shardFile(`${format}:${tables[format]}`, out);
@@ -451,7 +460,10 @@ async function main(): Promise<void> {
       await rm(join(work, `tables-${scale}`), { recursive: true, force: true });
     }
     const fileRuns = (format: FileRow["format"], scale: FileRow["scale"]) => files.filter((f) => f.format === format && f.scale === scale);
-    const fileRss = (format: FileRow["format"]) => summarize(fileRuns(format, "4x").map((f) => f.peakRssBytes)).median / summarize(fileRuns(format, "1x").map((f) => f.peakRssBytes)).median;
+    const medianRss = (format: FileRow["format"], scale: FileScale) => summarize(fileRuns(format, scale).map((f) => f.peakRssBytes)).median;
+    const fileRss = (format: FileRow["format"]) => medianRss(format, "4x") / medianRss(format, "1x");
+    const has16x = FILE_SCALES.some((f) => f.scale === "16x");
+    const fileTrend = has16x ? { parquet: medianRss("parquet", "16x") / medianRss("parquet", "4x"), csv: medianRss("csv", "16x") / medianRss("csv", "4x") } : null;
 
     // ---- targets ----
     const targets: TargetRow[] = [];
@@ -542,8 +554,8 @@ async function main(): Promise<void> {
     console.log(`\nThe streaming writer from files: meridian shard (the CLI, ${SHARD_BYTES / 2 ** 20} MiB shards) of a table with ${FILE_FEATURES} DOUBLE features and a 4-class label, as Parquet (row groups of 100,000 rows, Snappy) and as CSV`);
     console.log(
       table(
-        ["format", "data", "rows", "file MB", "rows/s (3 runs)", "peak RSS MB (3 runs)"],
-        (["1x", "4x"] as const).flatMap((scale) =>
+        ["format", "data", "rows", "file MB", "rows/s (runs)", "peak RSS MB (runs)"],
+        FILE_SCALES.flatMap(({ scale }) =>
           (["parquet", "csv"] as const).map((format) => {
             const runs = fileRuns(format, scale);
             return [format, scale, runs[0]!.rows, mb(runs[0]!.fileBytes), fmtSpread(spread(runs.map((f) => f.rowsPerSec))), fmtSpread(spread(runs.map((f) => mb(f.peakRssBytes))))];
@@ -551,6 +563,7 @@ async function main(): Promise<void> {
         ),
       ),
     );
+    if (fileTrend) console.log(`Peak RSS 16x ÷ 4x (medians; 16x one run): parquet ${fmt(fileTrend.parquet)}, csv ${fmt(fileTrend.csv)} — where the peak goes once the file outgrows the 4x step (not a target)`);
     console.log(`\nTargets (timing targets: met only when every round is inside)`);
     console.log(
       table(
@@ -573,7 +586,7 @@ async function main(): Promise<void> {
         cluster: "train() with ClusterGradients (hub, fp32) in its own process and 1 meridian worker --cache <same budget>, a fresh worker per set; jobs carry the shards the next steps read (ahead) and the worker prefetches them",
         twoWorkers: "the 1x set, one epoch, 2 fresh meridian workers (--cache <same budget>) and train() with ClusterGradients (hub, fp32): 2 jobs per step from today's order, against --partitions 2 (PartitionedOrder: each epoch's shards dealt into 2 partitions, each worker consuming its partition's queue); bytes and shards per worker from its shard_cache log lines",
         resume: "meridian train in-process, checkpoints on disk every 20 steps, SIGKILL after the checkpoint event at step 40, same command again; model.onnx bytes compared with the uninterrupted run",
-        files: "part 5: the same table written as Parquet (hyparquet-writer, row groups of 100,000 rows, Snappy) and CSV at 1x and 4x rows; meridian shard <format>:<file> as a child process, 3 runs of each (parquet and csv alternating), medians compared: wall time from spawn to exit (both passes), peak RSS = the largest VmHWM of the command's process (/proc/<pid>/status, the supervising reaper's child) read every 20 ms while it runs",
+        files: "part 5: the same table written as Parquet (hyparquet-writer, row groups of 100,000 rows, Snappy) and CSV at 1x and 4x rows (and 16x, one run each, for the trend: fileRss16xOver4x); meridian shard <format>:<file> as a child process, 3 runs of each (parquet and csv alternating), medians compared: wall time from spawn to exit (both passes), peak RSS = the largest VmHWM of the command's process (/proc/<pid>/status, the supervising reaper's child) read every 20 ms while it runs",
       },
       sets: { "1x": small, "8x": large },
       rounds: rounds.map((r) => ({ round: r.round, memory1x: brief(r.memory1x), shards1x: brief(r.shards1x), shards8x: brief(r.shards8x), ratio8xVsMemory: r.ratio8xVsMemory, ratio1xVsMemory: r.ratio1xVsMemory })),
@@ -583,6 +596,7 @@ async function main(): Promise<void> {
       twoWorkers,
       resume: res,
       files,
+      fileRss16xOver4x: fileTrend,
       targets: { thresholds: TARGETS, rows: targets },
       met: Object.fromEntries(targets.map((t) => [t.target, t.met])),
     };
