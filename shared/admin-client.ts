@@ -65,14 +65,17 @@ export class AdminClient {
   }
 
   /**
-   * One call to the edge. A GET whose connection was reset before any answer is sent once more:
-   * a kept-alive connection the server closed meanwhile fails that way, and a read is safe to repeat.
+   * One call to the edge. An idempotent call (GET, PUT) whose connection was reset before any
+   * answer is sent once more: a kept-alive connection the server closed meanwhile fails that way.
+   * This API's PUTs are safe to repeat: artifacts are addressed by their sha256, and feature rows
+   * written twice change nothing. A streamed body cannot be sent again.
    */
   async call<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}, as: "json" | "text" = "json"): Promise<T> {
     try {
       return await this.once<T>(method, path, body, headers, as);
     } catch (err) {
-      if (method !== "GET" || !(err instanceof AdminUnreachableError) || !/ECONNRESET|UND_ERR_SOCKET|socket hang up/.test(err.message)) throw err;
+      const repeatable = (method === "GET" || method === "PUT") && !(body instanceof ReadableStream);
+      if (!repeatable || !(err instanceof AdminUnreachableError) || !/ECONNRESET|UND_ERR_SOCKET|socket hang up/.test(err.message)) throw err;
       return this.once<T>(method, path, body, headers, as);
     }
   }

@@ -24,8 +24,8 @@ let server: DevServer;
 let proxy: Server;
 let proxyUrl: string;
 let privateKey: string;
-/** The proxy closes the socket of request number `dropAt` (counted from the last reset) without forwarding it. */
-const proxied = { count: 0, dropAt: 0 };
+/** The proxy closes the socket of the requests numbered in `drops` (counted from the last reset) without forwarding them. */
+const proxied = { count: 0, drops: new Set<number>() };
 
 /** y = x · W, x [n, 3] all from the view "profile" (vec: 3 values). */
 const model = () =>
@@ -56,7 +56,7 @@ beforeAll(async () => {
   const target = new URL(server.url);
   proxy = createServer((req, res) => {
     proxied.count++;
-    if (proxied.count === proxied.dropAt) {
+    if (proxied.drops.has(proxied.count)) {
       req.socket.destroy();
       return;
     }
@@ -96,9 +96,10 @@ describe("meridian features put", () => {
     const file = join(tmp, "rows.jsonl");
     writeFileSync(file, `${lines.join("\n")}\n`);
 
-    // Request 1 is the limits lookup, then one request per batch of 10: the third batch's is dropped.
+    // Request 1 is the limits lookup, then one request per batch of 10: the third batch's is
+    // dropped, and so is the client's one repeat of it.
     proxied.count = 0;
-    proxied.dropAt = 4;
+    proxied.drops = new Set([4, 5]);
     const cut = await runMeridian(["features", "put", "profile", "--file", file, "--batch-rows", "10", "--json"], env());
     expect(cut.code, cut.stderr).toBe(1);
     expect(cut.stderr.trimEnd().split("\n")).toHaveLength(1);
@@ -108,7 +109,9 @@ describe("meridian features put", () => {
     expect(saved).toMatchObject({ view: "profile", line: 21, accepted: 19, rejected: 2 });
     expect(await predicted("user-20")).toBe(20 + 210 + 2200);
 
-    proxied.dropAt = 0;
+    // One dropped connection is repeated without a word (the second batch's).
+    proxied.count = 0;
+    proxied.drops = new Set([3]);
     const resumed = await runMeridian(["features", "put", "profile", "--file", file, "--batch-rows", "10", "--resume", "--json"], env());
     expect(resumed.code, resumed.stderr).toBe(0);
     const summary = JSON.parse(resumed.stdout) as PutSummary;
