@@ -28,6 +28,26 @@ function meridian(args: string[], env: Record<string, string> = {}): Promise<Run
   });
 }
 
+/** `meridian shard … --json`, sent `signal` once it has printed the event named `at`. */
+function interrupted(args: string[], at: string, signal: NodeJS.Signals): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", "cli/meridian.ts", ...args, "--json"], { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    let sent = false;
+    child.stdout.on("data", (d: Buffer) => {
+      stdout += d.toString();
+      if (!sent && stdout.split("\n").some((l) => l.includes(`"event":"${at}"`))) {
+        sent = true;
+        child.kill(signal);
+      }
+    });
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
 function expectFailure(run: Run, line: string | RegExp): void {
   expect(run.code, run.stderr).toBe(1);
   expect(run.stderr.trimEnd().split("\n"), run.stderr).toHaveLength(1);
@@ -60,7 +80,8 @@ describe("meridian shard", () => {
     expect(local.code, local.stderr).toBe(0);
     expect(remote.code, remote.stderr).toBe(0);
     const events = local.stdout.trim().split("\n").map((l) => JSON.parse(l) as { event: string });
-    expect(events[0]).toMatchObject({ event: "source", features: 2, labels: ["a", "b"] });
+    expect(events[0]).toMatchObject({ event: "reading", spec: `csv:${csv}` });
+    expect(events[1]).toMatchObject({ event: "source", features: 2, labels: ["a", "b"] });
     expect(events.at(-1)).toMatchObject({ event: "done", rows: { total: 40 } });
     expect(remote.stdout).toMatch(/wrote 40 rows \(\d+ train, \d+ held out\) in \d+ shards \+ manifest\.json to s3:\/\/cli-bucket\/sets\/csv\//);
 
@@ -116,6 +137,25 @@ describe("meridian shard", () => {
     expect(readFileSync(join(dir, "manifest.json"), "utf8")).toBe(manifest);
     expect((await ShardSet.open(new FsStore(dir))).manifest.layout.shardBytes).toBe(128);
     expect(readFileSync(join(stray, "notes.txt"), "utf8")).toBe("mine");
+  });
+
+  it("SIGINT while writing, SIGTERM while reading: what it wrote is taken back, and it ends as the signal would", async () => {
+    const big = join(tmp, "big.csv");
+    writeFileSync(big, ["f1,f2,label", ...Array.from({ length: 200_000 }, (_, i) => `${i % 97},${i % 13},${"abc"[i % 3]}`)].join("\n") + "\n");
+    const writing = join(tmp, "interrupted-writing");
+    const reading = join(tmp, "interrupted-reading");
+    const [mid, early] = await Promise.all([
+      interrupted(["shard", `csv:${big}`, "--out", writing, "--shard-size", "4KiB"], "shard", "SIGINT"),
+      interrupted(["shard", `csv:${big}`, "--out", reading], "reading", "SIGTERM"),
+    ]);
+    expect(mid.code, mid.stderr).toBe(130);
+    expect(mid.stdout).toContain('"event":"shard"');
+    expect(mid.stderr.trimEnd()).toMatch(/^meridian: shard interrupted by SIGINT: the \d+ shards it wrote were removed$/);
+    expect(existsSync(writing)).toBe(false);
+    expect(early.code, early.stderr).toBe(143);
+    expect(early.stdout).not.toContain('"event":"source"');
+    expect(early.stderr.trimEnd()).toBe("meridian: shard interrupted by SIGTERM: nothing was written");
+    expect(existsSync(reading)).toBe(false);
   });
 
   it("bad input: one line, exit code 1, nothing written", async () => {

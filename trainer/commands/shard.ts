@@ -1,6 +1,7 @@
 // `meridian shard <source> --out <dir | s3://bucket/prefix>`: stream a dataset into a shard set
 // (trainer/shards): fixed-size binary shards of featurized rows, split train/held-out by a seeded
 // hash of each row's id, plus manifest.json.
+import { constants } from "node:os";
 import { UsageError } from "../errors";
 import { DEFAULT_SHARD_BYTES, MANIFEST_KEY, checkSourceReadable, openRowSource, openStore, parseSourceSpec, writeShards, type ShardEntry, type ShardManifest } from "../shards";
 
@@ -29,6 +30,8 @@ export function parseSize(v: string, flag = "--shard-size"): number {
   return bytes;
 }
 
+const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+
 const mib = (b: number) => `${(b / (1 << 20)).toFixed(b < 1 << 20 ? 3 : 1)} MiB`;
 
 export async function runShardCommand(spec: string, o: ShardCommandOptions): Promise<ShardManifest> {
@@ -47,6 +50,25 @@ export async function runShardCommand(spec: string, o: ShardCommandOptions): Pro
   // Only this run's shards where it writes: a failed run takes back all it wrote, and a set
   // already there (perhaps one a run trains from) is never overwritten underneath its manifest.
   const put: string[] = [];
+  // A signal does the same, then ends the process as the signal would (128 + its number). While
+  // shards are being written it stops the writer at its next row, so no put lands after the
+  // take-back; before that nothing is written and the process can end at once.
+  const interrupt = new AbortController();
+  let writing = false;
+  let leaving = false;
+  const leave = async (signal: NodeJS.Signals): Promise<never> => {
+    leaving = true;
+    await store.discard(put).catch(() => {});
+    store.close();
+    process.stderr.write(`meridian: shard interrupted by ${signal}: ${put.length ? `the ${put.length} shards it wrote were removed` : "nothing was written"}\n`);
+    process.exit(128 + constants.signals[signal]);
+  };
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (leaving) return;
+    if (writing) interrupt.abort(signal);
+    else void leave(signal);
+  };
+  for (const s of SIGNALS) process.on(s, onSignal);
   try {
     await store.prepare();
     const existing = await store.list();
@@ -55,6 +77,7 @@ export async function runShardCommand(spec: string, o: ShardCommandOptions): Pro
         `${store.location} is not empty (${existing.includes(MANIFEST_KEY) ? "a shard set is there" : `${existing.length} file${existing.length === 1 ? "" : "s"}`}): write to a new directory or prefix, or remove the old one first`,
       );
     }
+    say(`reading ${spec} (every row is checked before the first shard is written)`, { event: "reading", spec });
     const source = await openRowSource(spec, {
       splitSeed: o.splitSeed,
       testFraction: o.testFraction,
@@ -63,7 +86,9 @@ export async function runShardCommand(spec: string, o: ShardCommandOptions): Pro
     });
     say(`source: ${source.description}`, { event: "source", description: source.description, features: source.features, labels: source.labels });
     const t0 = performance.now();
+    writing = true;
     const manifest = await writeShards(source, store, {
+      signal: interrupt.signal,
       shardBytes: o.shardSize,
       splitSeed: o.splitSeed,
       testFraction: o.testFraction,
@@ -79,9 +104,11 @@ export async function runShardCommand(spec: string, o: ShardCommandOptions): Pro
     );
     return manifest;
   } catch (err) {
+    if (interrupt.signal.aborted) return await leave(interrupt.signal.reason as NodeJS.Signals);
     await store.discard(put).catch(() => {});
     throw err;
   } finally {
+    for (const s of SIGNALS) process.off(s, onSignal);
     store.close();
   }
 }

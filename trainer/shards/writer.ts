@@ -33,6 +33,8 @@ export type WriteOptions = {
   testFraction: number;
   /** Called after each shard is stored. */
   onShard?: (entry: ShardEntry) => void;
+  /** Stops the write at the next row (its reason is thrown); no shard is put after it fires. */
+  signal?: AbortSignal;
 };
 
 class ShardBuffer {
@@ -111,12 +113,15 @@ export async function writeShards(source: RowSource, store: ShardStore, opts: Wr
   };
 
   for await (const row of source.rows()) {
+    opts.signal?.throwIfAborted();
     const b = isHeldOut(row.id, opts.splitSeed, opts.testFraction) ? buffers.test : buffers.train;
     b.add(row);
     if (b.full) await stored(b);
   }
+  opts.signal?.throwIfAborted();
   await stored(buffers.train);
   await stored(buffers.test);
+  opts.signal?.throwIfAborted();
 
   const manifest: ShardManifest = {
     format: "meridian-shards",
