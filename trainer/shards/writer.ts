@@ -33,7 +33,7 @@ export type WriteOptions = {
   testFraction: number;
   /** Called after each shard is stored. */
   onShard?: (entry: ShardEntry) => void;
-  /** Stops the write at the next row (its reason is thrown); no shard is put after it fires. */
+  /** Checked before every row, last shard and the manifest: once it fires, the write throws its reason (a put under way finishes first). */
   signal?: AbortSignal;
 };
 
@@ -120,6 +120,7 @@ export async function writeShards(source: RowSource, store: ShardStore, opts: Wr
   }
   opts.signal?.throwIfAborted();
   await stored(buffers.train);
+  opts.signal?.throwIfAborted();
   await stored(buffers.test);
   opts.signal?.throwIfAborted();
 
