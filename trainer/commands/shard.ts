@@ -50,23 +50,22 @@ export async function runShardCommand(spec: string, o: ShardCommandOptions): Pro
   // Only this run's shards where it writes: a failed run takes back all it wrote, and a set
   // already there (perhaps one a run trains from) is never overwritten underneath its manifest.
   const put: string[] = [];
-  // A signal does the same, then ends the process as the signal would (128 + its number). While
-  // shards are being written it stops the writer at its next row, so no put lands after the
-  // take-back; before that nothing is written and the process can end at once.
+  // A signal does the same, then ends the process as the signal would (128 + its number). It
+  // also stops the writer before its next row, so no put lands after the take-back; while the
+  // source is still being read nothing is written and the process can end at once.
   const interrupt = new AbortController();
   let writing = false;
-  let leaving = false;
-  const leave = async (signal: NodeJS.Signals): Promise<never> => {
-    leaving = true;
-    await store.discard(put).catch(() => {});
-    store.close();
-    process.stderr.write(`meridian: shard interrupted by ${signal}: ${put.length ? `the ${put.length} shards it wrote were removed` : "nothing was written"}\n`);
-    process.exit(128 + constants.signals[signal]);
-  };
+  let leaving: Promise<never> | undefined;
+  const leave = (signal: NodeJS.Signals): Promise<never> =>
+    (leaving ??= (async () => {
+      await store.discard(put).catch(() => {});
+      store.close();
+      process.stderr.write(`meridian: shard interrupted by ${signal}: ${put.length ? `the ${put.length} shards it wrote were removed` : "nothing was written"}\n`);
+      process.exit(128 + constants.signals[signal]);
+    })());
   const onSignal = (signal: NodeJS.Signals) => {
-    if (leaving) return;
-    if (writing) interrupt.abort(signal);
-    else void leave(signal);
+    interrupt.abort(signal);
+    if (!writing) void leave(signal);
   };
   for (const s of SIGNALS) process.on(s, onSignal);
   try {

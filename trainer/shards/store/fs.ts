@@ -102,9 +102,9 @@ export class FsStore implements ShardStore {
   async discard(keys: string[]): Promise<void> {
     for (const key of keys) await rm(this.path(key), { force: true });
     // Then directories, deepest first, each only if empty: the splits', and up to what prepare made.
-    const dirs = new Set(keys.map((k) => dirname(this.path(k))));
+    const dirs = new Set(keys.map((k) => dirname(this.path(k))).filter((d) => d !== this.root));
     if (this.created) for (let d = this.root; d.startsWith(this.created); d = dirname(d)) dirs.add(d);
-    for (const d of [...dirs].sort((a, b) => b.length - a.length)) if (d !== this.root || this.created) await rmdir(d).catch(() => {});
+    for (const d of [...dirs].sort((a, b) => b.length - a.length)) await rmdir(d).catch(() => {});
   }
 
   async list(): Promise<string[]> {
